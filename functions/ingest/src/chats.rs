@@ -1,0 +1,71 @@
+use axum::{Json, extract::State, http::StatusCode};
+use chatlogger::{
+    domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, Slug, Tags},
+    http::{ApiError, ErrorBody, JsonBody, OrgApiKey},
+};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::{IngestState, replay};
+
+/// A chat to log. Every field is optional.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChatRequest {
+    /// Client-chosen ULID, for safe retries. The server assigns one if absent.
+    pub id: Option<ChatId>,
+    /// At most 200 characters.
+    pub title: Option<ChatTitle>,
+    /// At most 20 tags of at most 64 characters; duplicates are dropped.
+    #[serde(default)]
+    pub tags: Tags,
+    /// A JSON object of at most 8 KiB.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// The plugin's id for the person chatting (1-128 characters, no spaces).
+    pub user_id: Option<EndUserId>,
+}
+
+impl CreateChatRequest {
+    fn into_chat(self) -> Chat {
+        Chat {
+            id: self.id.unwrap_or_default(),
+            title: self.title,
+            tags: self.tags,
+            metadata: self.metadata,
+            user_id: self.user_id,
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// Log a new chat.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{slug}/chats",
+    tag = "ingest",
+    params(("slug" = Slug, Path, description = "The org's slug; the API key must belong to it")),
+    request_body = CreateChatRequest,
+    security(("org_api_key" = [])),
+    responses(
+        (status = 201, description = "Chat created", body = Chat),
+        (status = 200, description = "A retry with the same id and body: the stored chat", body = Chat),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or other-org API key", body = ErrorBody),
+        (status = 409, description = "The id is taken by a different chat", body = ErrorBody),
+        (status = 413, description = "Body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
+pub async fn create_chat(
+    State(state): State<IngestState>,
+    key: OrgApiKey,
+    JsonBody(request): JsonBody<CreateChatRequest>,
+) -> Result<(StatusCode, Json<Chat>), ApiError> {
+    let chat = request.into_chat();
+    let inserted = state.chats.insert_chat(key.org_id, &chat).await?;
+    state.known_chats.insert((key.org_id, chat.id), ());
+    replay::respond(inserted, |stored| stored.same_request_as(&chat), "chat")
+}

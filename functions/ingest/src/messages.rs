@@ -1,0 +1,107 @@
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chatlogger::{
+    domain::{
+        ChatId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, Slug,
+        TokenCount,
+    },
+    http::{ApiError, ErrorBody, JsonBody, OrgApiKey},
+    store::ChatCheck,
+};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::{IngestState, replay};
+
+/// A message to log in a chat.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMessageRequest {
+    /// Client-chosen ULID, for safe retries. The server assigns one if absent.
+    pub id: Option<MessageId>,
+    pub role: MessageRole,
+    /// Not blank; at most 32 KiB of UTF-8. Stored exactly as sent.
+    pub content: MessageContent,
+    /// A JSON object of at most 8 KiB.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// 0 to 86,400,000 (one day).
+    pub latency_ms: Option<LatencyMs>,
+    /// 0 to 10,000,000.
+    pub token_count: Option<TokenCount>,
+}
+
+impl CreateMessageRequest {
+    fn into_message(self, chat_id: ChatId) -> Message {
+        Message {
+            id: self.id.unwrap_or_default(),
+            chat_id,
+            role: self.role,
+            content: self.content,
+            metadata: self.metadata,
+            latency_ms: self.latency_ms,
+            token_count: self.token_count,
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// Log a message in a chat.
+///
+/// Costs one DynamoDB write: a conditional `PutItem` when this container
+/// knows the chat exists, otherwise one `TransactWriteItems` that also
+/// checks the chat belongs to the org.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{slug}/chats/{chat_id}/messages",
+    tag = "ingest",
+    params(
+        ("slug" = Slug, Path, description = "The org's slug; the API key must belong to it"),
+        ("chat_id" = ChatId, Path, description = "The chat's id"),
+    ),
+    request_body = CreateMessageRequest,
+    security(("org_api_key" = [])),
+    responses(
+        (status = 201, description = "Message logged", body = Message),
+        (status = 200, description = "A retry with the same id and body: the stored message", body = Message),
+        (status = 400, description = "Malformed JSON or chat id", body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or other-org API key", body = ErrorBody),
+        (status = 404, description = "The org has no such chat", body = ErrorBody),
+        (status = 409, description = "The id is taken by a different message", body = ErrorBody),
+        (status = 413, description = "Body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    )
+)]
+pub async fn create_message(
+    State(state): State<IngestState>,
+    key: OrgApiKey,
+    Path((_slug, chat_id)): Path<(String, String)>,
+    JsonBody(request): JsonBody<CreateMessageRequest>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let chat_id = ChatId::parse(&chat_id)
+        .map_err(|_| ApiError::InvalidPath("chat_id must be a ULID".into()))?;
+    let message = request.into_message(chat_id);
+    let chat_key = (key.org_id, chat_id);
+    let check = if state.known_chats.get(&chat_key).is_some() {
+        ChatCheck::KnownToExist
+    } else {
+        ChatCheck::Verify
+    };
+    let inserted = state
+        .messages
+        .insert_message(key.org_id, &message, check)
+        .await?;
+    if check == ChatCheck::Verify {
+        state.known_chats.insert(chat_key, ());
+    }
+    replay::respond(
+        inserted,
+        |stored| stored.same_request_as(&message),
+        "message",
+    )
+}

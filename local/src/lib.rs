@@ -1,0 +1,26 @@
+//! The local stack: everything `make dev` runs besides moto itself.
+//!
+//! - [`provision`] creates the table (with its stream), the export bucket and
+//!   the queues on the local AWS endpoint, as `template.yaml` defines them;
+//! - [`seed`] creates the demo org, admin login and API key on first start;
+//! - [`app`] merges every function's router into one service, so all routes
+//!   answer on one port through the same handlers Lambda runs.
+
+pub mod provision;
+pub mod seed;
+
+use std::sync::Arc;
+
+use axum::Router;
+use chatlogger::store::DynamoStore;
+use chatlogger_ingest::IngestState;
+
+/// Every route of every function, on one router. `Router::merge` panics on a
+/// duplicate route, so a route claimed by two functions fails at start-up.
+pub fn app(store: Arc<DynamoStore>) -> Router {
+    chatlogger::http::app(
+        Router::new()
+            .merge(chatlogger_ingest::router(IngestState::new(store)))
+            .merge(chatlogger_docs::router()),
+    )
+}

@@ -1,0 +1,61 @@
+//! `chatlogger-local`: the one-process local stack behind `make dev`.
+//! Provisions the local AWS endpoint (moto), seeds the demo org, and serves
+//! every route of every function on one port until Ctrl-C.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use chatlogger::{aws, store::DynamoStore, telemetry};
+use chatlogger_local::{app, provision, seed};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Serve every chatlogger route locally against the local AWS endpoint")]
+struct Args {
+    /// Environment file with the local stack's settings.
+    #[arg(long, default_value = ".env.local")]
+    env_file: String,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if let Err(error) = dotenvy::from_filename(&args.env_file) {
+        return Err(format!("could not read {}: {error}", args.env_file).into());
+    }
+    telemetry::init();
+
+    let sdk = aws::load_sdk_config().await;
+    let resources = provision::Resources::from_env()?;
+    provision::provision(&sdk, &resources).await?;
+    let store = Arc::new(DynamoStore::new(
+        aws::dynamodb(&sdk),
+        resources.table.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| {
+            format!(
+                "cannot listen on {}: {error} (is another `make dev` running?)",
+                args.listen
+            )
+        })?;
+    let base_url = format!("http://{}", args.listen);
+    match seed::seed_demo(store.as_ref()).await? {
+        Some(credentials) => println!("{}", credentials.banner(&base_url)),
+        None => println!(
+            "\nThe demo org already exists (its key was printed when it was first seeded).\n"
+        ),
+    }
+    println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
+
+    axum::serve(listener, app(store))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Creating orgs, users and API keys: the use cases behind the ops CLI and
+//! the local demo seed (and, later, the dashboard's admin routes).
+
+use crate::{
+    domain::{
+        ApiKey, ApiKeyLabel, ApiKeySecret, Email, Org, OrgName, Password, Slug, User, UserRole,
+    },
+    store::{ApiKeyStore, OrgStore, StoreError, UserStore},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("the slug '{0}' is already taken")]
+    SlugTaken(Slug),
+    #[error("the email address '{0}' is already registered")]
+    EmailTaken(Email),
+    #[error("no org has the slug '{0}'")]
+    OrgNotFound(Slug),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+pub async fn create_org<S: OrgStore + ?Sized>(
+    store: &S,
+    slug: Slug,
+    name: OrgName,
+) -> Result<Org, AccountError> {
+    let org = Org::new(slug, name);
+    match store.create_org(&org).await {
+        Ok(()) => Ok(org),
+        Err(StoreError::SlugTaken) => Err(AccountError::SlugTaken(org.slug)),
+        Err(other) => Err(AccountError::Store(other)),
+    }
+}
+
+pub async fn find_org<S: OrgStore + ?Sized>(store: &S, slug: &Slug) -> Result<Org, AccountError> {
+    store
+        .org_by_slug(slug)
+        .await
+        .map_err(AccountError::Store)?
+        .ok_or_else(|| AccountError::OrgNotFound(slug.clone()))
+}
+
+/// Creates a user in `org`. The argon2id hash runs on a blocking thread.
+pub async fn create_user<S: UserStore + ?Sized>(
+    store: &S,
+    org: &Org,
+    email: Email,
+    role: UserRole,
+    password: Password,
+) -> Result<User, AccountError> {
+    let hash = tokio::task::spawn_blocking(move || password.hash())
+        .await
+        .map_err(|e| AccountError::Store(StoreError::unavailable(e)))?;
+    let user = User::new(email, role, hash);
+    match store.create_user(org.id, &user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::EmailTaken) => Err(AccountError::EmailTaken(user.email)),
+        Err(other) => Err(AccountError::Store(other)),
+    }
+}
+
+/// Issues a new API key for `org`. The secret is returned once and only its
+/// hash is stored.
+pub async fn create_api_key<S: ApiKeyStore + ?Sized>(
+    store: &S,
+    org: &Org,
+    label: ApiKeyLabel,
+) -> Result<(ApiKey, ApiKeySecret), AccountError> {
+    let (key, secret) = ApiKey::generate(label);
+    store
+        .create_api_key(org, &key, &secret.hash())
+        .await
+        .map_err(AccountError::Store)?;
+    Ok((key, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn slugs_and_emails_are_unique() {
+        let store = MemoryStore::new();
+        let slug = Slug::parse("acme").unwrap();
+        let org = create_org(&store, slug.clone(), OrgName::parse("Acme").unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(
+            create_org(&store, slug.clone(), OrgName::parse("Other").unwrap()).await,
+            Err(AccountError::SlugTaken(_))
+        ));
+        assert_eq!(find_org(&store, &slug).await.unwrap(), org);
+
+        let email = Email::parse("ada@example.com").unwrap();
+        let password = Password::parse("correct horse battery").unwrap();
+        create_user(
+            &store,
+            &org,
+            email.clone(),
+            UserRole::Admin,
+            password.clone(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            create_user(&store, &org, email, UserRole::User, password).await,
+            Err(AccountError::EmailTaken(_))
+        ));
+    }
+}

@@ -1,0 +1,37 @@
+//! Domain types. Each newtype has one way in (`parse`, or serde through it),
+//! so a value you hold is valid. Limits are constants here so the README, the
+//! OpenAPI document and the tests all quote the same numbers.
+
+mod api_key;
+mod chat;
+mod ids;
+mod message;
+mod org;
+mod password;
+mod text;
+mod user;
+
+pub use api_key::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyLabel, ApiKeySecret};
+pub use chat::{
+    Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS, Metadata, Tag, Tags,
+};
+pub use ids::{ApiKeyId, ChatId, InvalidId, MessageId, OrgId, UserId};
+pub use message::{
+    LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_TOKEN_COUNT, Message, MessageContent,
+    MessageRole, TokenCount,
+};
+pub use org::{Org, OrgName, Slug};
+pub use password::{Password, PasswordHash};
+pub use user::{DisplayName, Email, User, UserRole};
+
+/// Why a value was refused. The message is written for the API client and
+/// names the field, so it can go into the response as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValidationError(pub String);
+
+impl ValidationError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

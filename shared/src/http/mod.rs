@@ -1,0 +1,51 @@
+//! HTTP glue shared by every function: the JSON error type, the JSON body
+//! extractor, API-key authentication, per-request logging, and [`app`],
+//! which turns the routes of one function (on Lambda) or of all of them
+//! (locally) into the service that runs.
+
+mod api_key_auth;
+mod error;
+mod json;
+pub mod openapi;
+mod request_log;
+
+use std::time::Duration;
+
+use axum::{Router, extract::DefaultBodyLimit, http::Method, http::Uri, response::IntoResponse};
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use api_key_auth::{API_KEY_CACHE_TTL, API_KEY_HEADER, ApiKeyVerifier, OrgApiKey};
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use json::{JsonBody, MAX_BODY_BYTES};
+
+/// How long a Lambda invocation or local request may take before the
+/// platform gives up; documented here so timeouts in the template agree.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The layers every function's routes get: request logging, the body size
+/// cap, and a panic guard that answers a JSON 500 instead of dropping the
+/// connection. Applied with `Router::layer`, so they travel with the routes
+/// when routers are merged.
+pub fn with_common_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(axum::middleware::from_fn(request_log::log_request))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            ApiError::internal_message("handler panicked").into_response()
+        }))
+}
+
+/// The finished service: unknown paths and methods get JSON errors too.
+/// Called once by each Lambda `main` and by the local all-in-one server
+/// (fallbacks cannot be merged, so routers leave them to this).
+pub fn app(routes: Router) -> Router {
+    routes
+        .fallback(|method: Method, uri: Uri| async move {
+            ApiError::RouteNotFound {
+                method: method.to_string(),
+                path: uri.path().to_owned(),
+            }
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}

@@ -1,0 +1,330 @@
+//! How each domain type is laid out as a DynamoDB item. `kind` names the
+//! entity so stream consumers can tell items apart without parsing keys.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::keys;
+use crate::domain::{
+    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, Chat, ChatId, ChatTitle, DisplayName,
+    Email, EndUserId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, Org,
+    OrgId, OrgName, PasswordHash, Slug, TokenCount, User, UserId, UserRole,
+};
+use crate::store::StoreError;
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct OrgItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: OrgId,
+    slug: Slug,
+    name: OrgName,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<&Org> for OrgItem {
+    fn from(org: &Org) -> Self {
+        Self {
+            pk: keys::org_pk(org.id),
+            sk: keys::ORG_SK.into(),
+            kind: "org".into(),
+            id: org.id,
+            slug: org.slug.clone(),
+            name: org.name.clone(),
+            created_at: org.created_at,
+        }
+    }
+}
+
+impl From<OrgItem> for Org {
+    fn from(item: OrgItem) -> Self {
+        Org {
+            id: item.id,
+            slug: item.slug,
+            name: item.name,
+            created_at: item.created_at,
+        }
+    }
+}
+
+/// `SLUG#<slug>` → org id.
+#[derive(Serialize, Deserialize)]
+pub(super) struct SlugItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    pub org_id: OrgId,
+}
+
+impl SlugItem {
+    pub fn new(org: &Org) -> Self {
+        Self {
+            pk: keys::slug_pk(&org.slug),
+            sk: keys::SLUG_SK.into(),
+            kind: "slug".into(),
+            org_id: org.id,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct UserItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: UserId,
+    email: Email,
+    role: UserRole,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    display_name: Option<DisplayName>,
+    password_hash: String,
+    disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl UserItem {
+    pub fn new(org: OrgId, user: &User) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::user_sk(user.id),
+            kind: "user".into(),
+            id: user.id,
+            email: user.email.clone(),
+            role: user.role,
+            display_name: user.display_name.clone(),
+            password_hash: user.password_hash.as_str().to_owned(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
+}
+
+impl From<UserItem> for User {
+    fn from(item: UserItem) -> Self {
+        User {
+            id: item.id,
+            email: item.email,
+            role: item.role,
+            display_name: item.display_name,
+            password_hash: PasswordHash::from_stored(item.password_hash),
+            disabled: item.disabled,
+            created_at: item.created_at,
+        }
+    }
+}
+
+/// `EMAIL#<email>` → (org, user): makes addresses unique system-wide.
+#[derive(Serialize, Deserialize)]
+pub(super) struct EmailItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    pub org_id: OrgId,
+    pub user_id: UserId,
+}
+
+impl EmailItem {
+    pub fn new(org: OrgId, user: &User) -> Self {
+        Self {
+            pk: keys::email_pk(&user.email),
+            sk: keys::EMAIL_SK.into(),
+            kind: "email".into(),
+            org_id: org,
+            user_id: user.id,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct ApiKeyItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: ApiKeyId,
+    label: ApiKeyLabel,
+    prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl ApiKeyItem {
+    pub fn new(org: OrgId, key: &ApiKey) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::api_key_sk(key.id),
+            kind: "apikey".into(),
+            id: key.id,
+            label: key.label.clone(),
+            prefix: key.prefix.clone(),
+            created_at: key.created_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// `KEYHASH#<sha256>` → the grant. Holds the org slug so an ingest request's
+/// path can be checked against the key with this one read.
+#[derive(Serialize, Deserialize)]
+pub(super) struct KeyHashItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    org_id: OrgId,
+    org_slug: Slug,
+    key_id: ApiKeyId,
+    #[serde(default)]
+    revoked: bool,
+}
+
+impl KeyHashItem {
+    pub fn new(org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> Self {
+        Self {
+            pk: keys::key_hash_pk(hash),
+            sk: keys::KEY_HASH_SK.into(),
+            kind: "keyhash".into(),
+            org_id: org.id,
+            org_slug: org.slug.clone(),
+            key_id: key.id,
+            revoked: key.revoked_at.is_some(),
+        }
+    }
+}
+
+impl From<KeyHashItem> for ApiKeyGrant {
+    fn from(item: KeyHashItem) -> Self {
+        ApiKeyGrant {
+            org_id: item.org_id,
+            org_slug: item.org_slug,
+            key_id: item.key_id,
+            revoked: item.revoked,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct ChatItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: ChatId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    title: Option<ChatTitle>,
+    tags: Vec<String>,
+    /// Compact JSON text: keeps the client's numbers exactly.
+    metadata: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<EndUserId>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl ChatItem {
+    pub fn new(org: OrgId, chat: &Chat) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::chat_sk(chat.id),
+            kind: "chat".into(),
+            id: chat.id,
+            title: chat.title.clone(),
+            tags: chat
+                .tags
+                .iter()
+                .map(|tag| tag.as_str().to_owned())
+                .collect(),
+            metadata: chat.metadata.to_json_text(),
+            user_id: chat.user_id.clone(),
+            created_at: chat.created_at,
+        }
+    }
+}
+
+impl TryFrom<ChatItem> for Chat {
+    type Error = StoreError;
+
+    fn try_from(item: ChatItem) -> Result<Self, StoreError> {
+        let corrupt = |e: crate::domain::ValidationError| {
+            StoreError::Corrupt(format!("chat {}: {e}", item.id))
+        };
+        let tags = item
+            .tags
+            .iter()
+            .map(|t| crate::domain::Tag::parse(t))
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Chat {
+            id: item.id,
+            title: item.title.clone(),
+            tags: crate::domain::Tags::parse(tags).map_err(corrupt)?,
+            metadata: Metadata::from_json_text(&item.metadata).map_err(corrupt)?,
+            user_id: item.user_id.clone(),
+            created_at: item.created_at,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct MessageItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    /// Repeated outside the key so stream consumers need not parse keys.
+    org_id: OrgId,
+    id: MessageId,
+    chat_id: ChatId,
+    role: MessageRole,
+    content: MessageContent,
+    metadata: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<LatencyMs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token_count: Option<TokenCount>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl MessageItem {
+    pub fn new(org: OrgId, message: &Message) -> Self {
+        Self {
+            pk: keys::messages_pk(org, message.chat_id),
+            sk: keys::message_sk(message.id),
+            kind: "message".into(),
+            org_id: org,
+            id: message.id,
+            chat_id: message.chat_id,
+            role: message.role,
+            content: message.content.clone(),
+            metadata: message.metadata.to_json_text(),
+            latency_ms: message.latency_ms,
+            token_count: message.token_count,
+            created_at: message.created_at,
+        }
+    }
+}
+
+impl TryFrom<MessageItem> for Message {
+    type Error = StoreError;
+
+    fn try_from(item: MessageItem) -> Result<Self, StoreError> {
+        let metadata = Metadata::from_json_text(&item.metadata)
+            .map_err(|e| StoreError::Corrupt(format!("message {}: {e}", item.id)))?;
+        Ok(Message {
+            id: item.id,
+            chat_id: item.chat_id,
+            role: item.role,
+            content: item.content,
+            metadata,
+            latency_ms: item.latency_ms,
+            token_count: item.token_count,
+            created_at: item.created_at,
+        })
+    }
+}

@@ -1,0 +1,346 @@
+//! The DynamoDB adapter. Each method is one request to DynamoDB (multi-item
+//! writes are one `TransactWriteItems`), and writes that claim an id or a
+//! unique name are conditional, so retries and races cannot double-write.
+
+mod items;
+pub mod keys;
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{
+    Client,
+    error::SdkError,
+    operation::{put_item::PutItemError, transact_write_items::TransactWriteItemsError},
+    types::{
+        AttributeValue, CancellationReason, ConditionCheck, Put,
+        ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    },
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use self::items::{
+    ApiKeyItem, ChatItem, EmailItem, KeyHashItem, MessageItem, OrgItem, SlugItem, UserItem,
+};
+use super::{
+    ApiKeyStore, ChatCheck, ChatStore, HealthStore, Inserted, MessageStore, OrgStore, StoreError,
+    StoreResult, UserStore,
+};
+use crate::domain::{
+    ApiKey, ApiKeyGrant, ApiKeyHash, Chat, Email, Message, Org, OrgId, Slug, User,
+};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Only writes when no item has this key yet.
+const IF_NEW: &str = "attribute_not_exists(pk)";
+const IF_EXISTS: &str = "attribute_exists(pk)";
+const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: Arc<str>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<Arc<str>>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .key(keys::PK, AttributeValue::S(pk))
+            .key(keys::SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(output.item)
+    }
+
+    /// A transactional put that only succeeds if the key is new.
+    fn put_new(&self, item: &impl Serialize) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&*self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression(IF_NEW)
+            .build()
+            .map_err(StoreError::unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Writes every item or none; `on_conflict[i]` is the error when item `i` already existed.
+    async fn create_all(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        on_conflict: &[fn() -> StoreError],
+    ) -> StoreResult<()> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                if let Some(reasons) = cancellation_reasons(&error) {
+                    if let Some(index) = reasons.iter().position(is_conditional_failure) {
+                        if let Some(conflict) = on_conflict.get(index) {
+                            return Err(conflict());
+                        }
+                    }
+                }
+                Err(StoreError::unavailable(error))
+            }
+        }
+    }
+}
+
+fn to_item(value: &impl Serialize) -> StoreResult<Item> {
+    serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn cancellation_reasons(
+    error: &SdkError<TransactWriteItemsError>,
+) -> Option<&[CancellationReason]> {
+    match error.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+            Some(cancelled.cancellation_reasons())
+        }
+        _ => None,
+    }
+}
+
+fn is_conditional_failure(reason: &CancellationReason) -> bool {
+    reason.code() == Some(CONDITIONAL_CHECK_FAILED)
+}
+
+/// The stored item when a conditional put failed because the key exists.
+fn existing_item(error: &SdkError<PutItemError>) -> Option<Item> {
+    match error.as_service_error()? {
+        PutItemError::ConditionalCheckFailedException(failed) => failed.item().cloned(),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl OrgStore for DynamoStore {
+    async fn create_org(&self, org: &Org) -> StoreResult<()> {
+        let writes = vec![
+            self.put_new(&OrgItem::from(org))?,
+            self.put_new(&SlugItem::new(org))?,
+        ];
+        self.create_all(
+            writes,
+            &[
+                || StoreError::Corrupt("org id collision".into()),
+                || StoreError::SlugTaken,
+            ],
+        )
+        .await
+    }
+
+    async fn org_by_slug(&self, slug: &Slug) -> StoreResult<Option<Org>> {
+        let Some(pointer) = self.get(keys::slug_pk(slug), keys::SLUG_SK).await? else {
+            return Ok(None);
+        };
+        let pointer: SlugItem = from_item(pointer)?;
+        let org = self.get(keys::org_pk(pointer.org_id), keys::ORG_SK).await?;
+        org.map(|item| from_item::<OrgItem>(item).map(Org::from))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<()> {
+        let writes = vec![
+            self.put_new(&UserItem::new(org, user))?,
+            self.put_new(&EmailItem::new(org, user))?,
+        ];
+        self.create_all(
+            writes,
+            &[
+                || StoreError::Corrupt("user id collision".into()),
+                || StoreError::EmailTaken,
+            ],
+        )
+        .await
+    }
+
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>> {
+        let Some(pointer) = self.get(keys::email_pk(email), keys::EMAIL_SK).await? else {
+            return Ok(None);
+        };
+        let pointer: EmailItem = from_item(pointer)?;
+        let user = self
+            .get(
+                keys::org_pk(pointer.org_id),
+                &keys::user_sk(pointer.user_id),
+            )
+            .await?;
+        Ok(user
+            .map(from_item::<UserItem>)
+            .transpose()?
+            .map(|item| (pointer.org_id, User::from(item))))
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for DynamoStore {
+    async fn create_api_key(&self, org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> StoreResult<()> {
+        let writes = vec![
+            self.put_new(&ApiKeyItem::new(org.id, key))?,
+            self.put_new(&KeyHashItem::new(org, key, hash))?,
+        ];
+        let collision = || StoreError::Corrupt("API key collision".into());
+        self.create_all(writes, &[collision, collision]).await
+    }
+
+    async fn api_key_grant(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKeyGrant>> {
+        let item = self.get(keys::key_hash_pk(hash), keys::KEY_HASH_SK).await?;
+        Ok(item
+            .map(from_item::<KeyHashItem>)
+            .transpose()?
+            .map(ApiKeyGrant::from))
+    }
+}
+
+#[async_trait]
+impl ChatStore for DynamoStore {
+    async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<Inserted<Chat>> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(to_item(&ChatItem::new(org, chat))?))
+            .condition_expression(IF_NEW)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Inserted::Created(chat.clone())),
+            Err(error) => match existing_item(&error) {
+                Some(item) => Ok(Inserted::Existing(from_item::<ChatItem>(item)?.try_into()?)),
+                None => Err(StoreError::unavailable(error)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn insert_message(
+        &self,
+        org: OrgId,
+        message: &Message,
+        check: ChatCheck,
+    ) -> StoreResult<Inserted<Message>> {
+        let item = to_item(&MessageItem::new(org, message))?;
+        let existing = match check {
+            // The common case: one conditional PutItem.
+            ChatCheck::KnownToExist => {
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&*self.table)
+                    .set_item(Some(item))
+                    .condition_expression(IF_NEW)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => None,
+                    Err(error) => {
+                        Some(existing_item(&error).ok_or_else(|| StoreError::unavailable(error))?)
+                    }
+                }
+            }
+            // First message this container sees for the chat: still one
+            // request, a transaction that also checks the chat is this org's.
+            ChatCheck::Verify => {
+                let chat_exists = ConditionCheck::builder()
+                    .table_name(&*self.table)
+                    .key(keys::PK, AttributeValue::S(keys::org_pk(org)))
+                    .key(keys::SK, AttributeValue::S(keys::chat_sk(message.chat_id)))
+                    .condition_expression(IF_EXISTS)
+                    .build()
+                    .map_err(StoreError::unavailable)?;
+                let put = Put::builder()
+                    .table_name(&*self.table)
+                    .set_item(Some(item))
+                    .condition_expression(IF_NEW)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(StoreError::unavailable)?;
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .condition_check(chat_exists)
+                            .build(),
+                    )
+                    .transact_items(TransactWriteItem::builder().put(put).build())
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => None,
+                    Err(error) => {
+                        let reasons = cancellation_reasons(&error).unwrap_or_default();
+                        if reasons.first().is_some_and(is_conditional_failure) {
+                            return Err(StoreError::ChatNotFound);
+                        }
+                        match reasons
+                            .get(1)
+                            .filter(|r| is_conditional_failure(r))
+                            .and_then(|r| r.item())
+                        {
+                            Some(item) => Some(item.clone()),
+                            None => return Err(StoreError::unavailable(error)),
+                        }
+                    }
+                }
+            }
+        };
+        match existing {
+            None => Ok(Inserted::Created(message.clone())),
+            Some(item) => Ok(Inserted::Existing(
+                from_item::<MessageItem>(item)?.try_into()?,
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl HealthStore for DynamoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.client
+            .describe_table()
+            .table_name(&*self.table)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! `TestApp`: a fresh table on moto, an org with an API key, and every route
+//! served over real HTTP on a free port, as `make dev` serves them.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chatlogger::{
+    accounts,
+    domain::{ApiKeyLabel, ApiKeySecret, Org, OrgName, Slug},
+    store::{DynamoStore, keys},
+};
+use serde_json::Value;
+
+/// The SDK configuration for the test moto. Panics, rather than skipping,
+/// when the tests are run without it: a skipped test proves nothing.
+pub async fn sdk_config() -> SdkConfig {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL is not set: run these tests with `make test`, which starts moto"
+    );
+    chatlogger::aws::load_sdk_config().await
+}
+
+/// A new, empty table with the production key schema.
+pub async fn new_table(sdk: &SdkConfig) -> String {
+    let table = format!("test-{}", ulid::Ulid::new().to_string().to_lowercase());
+    chatlogger_local::provision::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
+        .await
+        .expect("create the test table");
+    table
+}
+
+pub struct TestOrg {
+    pub org: Org,
+    pub key: ApiKeySecret,
+}
+
+impl TestOrg {
+    pub fn slug(&self) -> &str {
+        self.org.slug.as_str()
+    }
+}
+
+pub async fn create_org_with_key(store: &DynamoStore, slug: &str) -> TestOrg {
+    let slug = Slug::parse(slug).unwrap();
+    let org = accounts::create_org(store, slug, OrgName::parse("Test org").unwrap())
+        .await
+        .unwrap();
+    let (_, key) = accounts::create_api_key(store, &org, ApiKeyLabel::parse("tests").unwrap())
+        .await
+        .unwrap();
+    TestOrg { org, key }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub store: Arc<DynamoStore>,
+    pub table: String,
+    pub acme: TestOrg,
+    pub globex: TestOrg,
+}
+
+/// Starts the all-in-one server on a fresh table with two orgs, `acme` and `globex`.
+pub async fn spawn_app() -> TestApp {
+    let sdk = sdk_config().await;
+    let table = new_table(&sdk).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = Arc::new(DynamoStore::new(dynamodb.clone(), table.clone()));
+    let acme = create_org_with_key(&store, "acme").await;
+    let globex = create_org_with_key(&store, "globex").await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let app = chatlogger_local::app(store.clone());
+    tokio::spawn(async move { axum_serve(listener, app).await });
+
+    TestApp {
+        base_url,
+        http: reqwest::Client::new(),
+        dynamodb,
+        store,
+        table,
+        acme,
+        globex,
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    axum::serve(listener, app).await.expect("test server runs");
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `error.code` of a JSON error body.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error body: {}", self.body))
+    }
+}
+
+impl TestApp {
+    pub fn chats_url(&self, org: &TestOrg) -> String {
+        format!("{}/api/v1/orgs/{}/chats", self.base_url, org.slug())
+    }
+
+    pub fn messages_url(&self, org: &TestOrg, chat_id: &str) -> String {
+        format!(
+            "{}/api/v1/orgs/{}/chats/{chat_id}/messages",
+            self.base_url,
+            org.slug()
+        )
+    }
+
+    /// POSTs JSON with an API key.
+    pub async fn post(&self, url: &str, key: Option<&str>, body: &Value) -> Reply {
+        let mut request = self.http.post(url).json(body);
+        if let Some(key) = key {
+            request = request.header("x-organization-api-key", key);
+        }
+        reply(request.send().await.unwrap()).await
+    }
+
+    /// POSTs a raw body with the given content type.
+    pub async fn post_raw(&self, url: &str, key: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let request = self
+            .http
+            .post(url)
+            .header("x-organization-api-key", key)
+            .header("content-type", content_type)
+            .body(body);
+        reply(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        reply(
+            self.http
+                .get(format!("{}{path}", self.base_url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn create_chat(&self, org: &TestOrg, body: &Value) -> Reply {
+        self.post(&self.chats_url(org), Some(org.key.expose()), body)
+            .await
+    }
+
+    pub async fn create_message(&self, org: &TestOrg, chat_id: &str, body: &Value) -> Reply {
+        self.post(
+            &self.messages_url(org, chat_id),
+            Some(org.key.expose()),
+            body,
+        )
+        .await
+    }
+
+    /// Every item whose partition key is exactly `pk`.
+    pub async fn items_in(
+        &self,
+        pk: &str,
+    ) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        let output = self
+            .dynamodb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        output.items.unwrap_or_default()
+    }
+
+    /// Every item in the table (tests only: production code never scans).
+    pub async fn all_items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        let output = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        output.items.unwrap_or_default()
+    }
+
+    /// The org's chat items and every message item in the org's chat partitions.
+    pub async fn tenant_items(&self, org: &TestOrg) -> usize {
+        let prefix = keys::org_pk(org.org.id);
+        self.all_items()
+            .await
+            .iter()
+            .filter(|item| matches!(item.get(keys::PK), Some(AttributeValue::S(pk)) if pk.starts_with(&prefix)))
+            .count()
+    }
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("response is not JSON ({status}): {text}"));
+    Reply { status, body }
+}

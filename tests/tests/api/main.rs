@@ -1,0 +1,14 @@
+//! chatlogger's end-to-end and integration tests.
+//!
+//! They talk to DynamoDB, S3 and SQS through the real AWS SDK against the
+//! moto server that `make test` starts (found through `AWS_ENDPOINT_URL`);
+//! every test gets its own table, so tests are isolated and run in parallel.
+
+mod cli;
+mod events;
+mod helpers;
+mod ingest;
+mod ingest_input;
+mod local_stack;
+mod routes;
+mod sdk_calls;

@@ -1,0 +1,158 @@
+//! template.yaml, the `cargo lambda watch` router (Cargo.toml) and the axum
+//! routers must list the same routes for the same functions, and the OpenAPI
+//! document must describe exactly those routes.
+//!
+//! Each function registers its routes through `utoipa_axum::OpenApiRouter`,
+//! which builds the axum router and the OpenAPI paths from one list; the
+//! probe below checks the built router really answers on every documented
+//! route.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::{Router, body::Body, http::Request};
+use chatlogger::{http, store::MemoryStore};
+use chatlogger_ingest::IngestState;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+type Routes = BTreeMap<String, BTreeSet<(String, String)>>;
+
+fn project_file(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Binary name → (METHOD, path) of each HttpApi event in template.yaml.
+fn template_routes() -> Routes {
+    let template: serde_yaml::Value = serde_yaml::from_str(&project_file("template.yaml")).unwrap();
+    let mut routes = Routes::new();
+    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("every function names its binary");
+        let entry = routes.entry(binary.to_owned()).or_default();
+        for (_, event) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let method = event["Properties"]["Method"]
+                    .as_str()
+                    .unwrap()
+                    .to_uppercase();
+                let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+                entry.insert((method, path));
+            }
+        }
+    }
+    routes
+}
+
+/// Function → (METHOD, path) from `[workspace.metadata.lambda.watch.router]`.
+fn watch_routes() -> Routes {
+    let manifest: toml::Value = toml::from_str(&project_file("Cargo.toml")).unwrap();
+    let router = &manifest["workspace"]["metadata"]["lambda"]["watch"]["router"];
+    let mut routes = Routes::new();
+    for (path, targets) in router.as_table().unwrap() {
+        for target in targets.as_array().unwrap() {
+            let function = target["function"].as_str().unwrap().to_owned();
+            let method = target["method"].as_str().unwrap().to_uppercase();
+            routes
+                .entry(function)
+                .or_default()
+                .insert((method, path.clone()));
+        }
+    }
+    routes
+}
+
+fn document_routes(doc: &utoipa::openapi::OpenApi) -> BTreeSet<(String, String)> {
+    let doc = serde_json::to_value(doc).unwrap();
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            routes.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    routes
+}
+
+/// Binary name → its routes, from each function crate's own document.
+fn code_routes() -> Routes {
+    Routes::from([
+        (
+            "ingest".to_owned(),
+            document_routes(&chatlogger_ingest::openapi()),
+        ),
+        (
+            "docs".to_owned(),
+            document_routes(&chatlogger_docs::openapi()),
+        ),
+    ])
+}
+
+fn function_router(binary: &str) -> Router {
+    match binary {
+        "ingest" => http::app(chatlogger_ingest::router(IngestState::new(
+            std::sync::Arc::new(MemoryStore::new()),
+        ))),
+        "docs" => http::app(chatlogger_docs::router()),
+        other => panic!("add the router of function {other} here"),
+    }
+}
+
+#[test]
+fn template_watch_router_and_code_list_the_same_routes() {
+    let code = code_routes();
+    assert_eq!(template_routes(), code, "template.yaml vs the routers");
+    assert_eq!(
+        watch_routes(),
+        code,
+        "Cargo.toml watch router vs the routers"
+    );
+}
+
+#[test]
+fn the_served_document_covers_every_function() {
+    let all: BTreeSet<_> = code_routes().into_values().flatten().collect();
+    assert_eq!(document_routes(&chatlogger_docs::full_openapi()), all);
+}
+
+#[tokio::test]
+async fn every_documented_route_is_answered_by_its_router() {
+    for (binary, routes) in code_routes() {
+        let router = function_router(&binary);
+        for (method, path) in routes {
+            let uri = path
+                .replace("{slug}", "acme")
+                .replace("{chat_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
+            let request = Request::builder()
+                .method(method.as_str())
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let code = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned));
+            assert!(
+                !matches!(
+                    code.as_deref(),
+                    Some("route_not_found" | "method_not_allowed")
+                ),
+                "{binary}: {method} {uri} is documented but not routed ({status})"
+            );
+        }
+    }
+}

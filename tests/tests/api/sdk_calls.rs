@@ -1,0 +1,145 @@
+//! Proves the cost rule by counting the DynamoDB operations the SDK sends:
+//! one write per ingested message and no read besides the (cached) API-key
+//! lookup.
+
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::{
+    box_error::BoxError,
+    client::{
+        interceptors::{Intercept, context::BeforeSerializationInterceptorContextRef},
+        orchestrator::Metadata,
+    },
+};
+use aws_smithy_types::config_bag::ConfigBag;
+use axum::{body::Body, http::Request};
+use chatlogger::store::DynamoStore;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::helpers::{create_org_with_key, new_table, sdk_config};
+
+/// Records the name of every operation the client starts.
+#[derive(Debug, Clone, Default)]
+struct OperationLog(Arc<Mutex<Vec<String>>>);
+
+impl OperationLog {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for OperationLog {
+    fn name(&self) -> &'static str {
+        "OperationLog"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = config
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        self.0.lock().unwrap().push(name);
+        Ok(())
+    }
+}
+
+async fn call(app: &axum::Router, uri: &str, key: &str, body: Value) -> (u16, Value) {
+    let request = Request::post(uri)
+        .header("content-type", "application/json")
+        .header("x-organization-api-key", key)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
+    let sdk = sdk_config().await;
+    let table = new_table(&sdk).await;
+    let setup_store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
+    let acme = create_org_with_key(&setup_store, "acme").await;
+    let key = acme.key.expose();
+
+    let log = OperationLog::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    let store = Arc::new(DynamoStore::new(counted, table));
+    let container = chatlogger_local::app(store.clone());
+
+    // Creating a chat: the key lookup (first use in this container) and one put.
+    let (status, chat) = call(
+        &container,
+        "/api/v1/orgs/acme/chats",
+        key,
+        json!({"title": "t"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(log.take(), ["GetItem", "PutItem"]);
+    let messages = format!(
+        "/api/v1/orgs/acme/chats/{}/messages",
+        chat["id"].as_str().unwrap()
+    );
+
+    // Each message: exactly one conditional PutItem, the key is cached.
+    for i in 0..10 {
+        let (status, _) = call(
+            &container,
+            &messages,
+            key,
+            json!({"role": "user", "content": format!("m{i}")}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        assert_eq!(log.take(), ["PutItem"], "message {i}");
+    }
+
+    // A retry of a stored message: still one call (the failed conditional
+    // put returns the stored item), no read.
+    let body = json!({"id": chatlogger::domain::MessageId::new().to_string(), "role": "user", "content": "once"});
+    assert_eq!(call(&container, &messages, key, body.clone()).await.0, 201);
+    assert_eq!(log.take(), ["PutItem"]);
+    assert_eq!(call(&container, &messages, key, body).await.0, 200);
+    assert_eq!(log.take(), ["PutItem"]);
+
+    // A fresh container that has not seen the chat: the key lookup, then one
+    // TransactWriteItems that checks the chat and writes the message; after
+    // that, one PutItem again.
+    let cold = chatlogger_local::app(store);
+    assert_eq!(
+        call(
+            &cold,
+            &messages,
+            key,
+            json!({"role": "assistant", "content": "cold"})
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(log.take(), ["GetItem", "TransactWriteItems"]);
+    assert_eq!(
+        call(
+            &cold,
+            &messages,
+            key,
+            json!({"role": "assistant", "content": "warm"})
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(log.take(), ["PutItem"]);
+}
