@@ -56,25 +56,39 @@ fn has_json_content_type(request: &Request) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses a whole JSON document into `T`, classifying failures.
+/// Parses a whole JSON document into `T`, classifying failures. Every
+/// request body of this API is a JSON object.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::InvalidBody("the request body must be a JSON object".into()),
+                Err(error) => malformed(bytes, &error),
+            },
+        );
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let message = without_location(&inner);
         if inner.is_data() {
-            ApiError::InvalidBody(with_path(&path, message))
-        } else if inner.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
-            ApiError::MalformedJson("the request body is empty".into())
+            ApiError::InvalidBody(with_path(&path, without_location(&inner)))
         } else {
-            ApiError::MalformedJson(format!("malformed JSON: {message}"))
+            malformed(bytes, &inner)
         }
     })?;
-    deserializer.end().map_err(|error| {
-        ApiError::MalformedJson(format!("malformed JSON: {}", without_location(&error)))
-    })?;
+    deserializer
+        .end()
+        .map_err(|error| malformed(bytes, &error))?;
     Ok(value)
+}
+
+fn malformed(bytes: &[u8], error: &serde_json::Error) -> ApiError {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        ApiError::MalformedJson("the request body is empty".into())
+    } else {
+        ApiError::MalformedJson(format!("malformed JSON: {}", without_location(error)))
+    }
 }
 
 /// serde_json appends " at line L column C": useful, but we keep messages to
@@ -137,5 +151,11 @@ mod tests {
         assert_eq!(c, "invalid_body");
         assert!(message.contains("unknown field `titel`"), "{message}");
         assert!(parse::<Body>(b" {\"title\": \"a\"} ").is_ok());
+        let (c, message) = code(parse(b"[\"a\", 1]"));
+        assert_eq!(
+            (c, message.as_str()),
+            ("invalid_body", "the request body must be a JSON object")
+        );
+        assert_eq!(code(parse(b"[1, ")).0, "malformed_json");
     }
 }

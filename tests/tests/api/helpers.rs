@@ -195,13 +195,17 @@ impl TestApp {
         output.items.unwrap_or_default()
     }
 
-    /// The org's chat items and every message item in the org's chat partitions.
+    /// How many chats and messages the org has: what ingest writes.
     pub async fn tenant_items(&self, org: &TestOrg) -> usize {
         let prefix = keys::org_pk(org.org.id);
+        let ingested = |item: &std::collections::HashMap<String, AttributeValue>| {
+            matches!(item.get(keys::PK), Some(AttributeValue::S(pk)) if pk.starts_with(&prefix))
+                && matches!(item.get("kind"), Some(AttributeValue::S(kind)) if kind == "chat" || kind == "message")
+        };
         self.all_items()
             .await
             .iter()
-            .filter(|item| matches!(item.get(keys::PK), Some(AttributeValue::S(pk)) if pk.starts_with(&prefix)))
+            .filter(|item| ingested(item))
             .count()
     }
 }

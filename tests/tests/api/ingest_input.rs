@@ -136,7 +136,7 @@ async fn bad_message_bodies_are_refused_with_a_clear_error_and_no_write() {
             json!(["role", "user"]),
             422,
             "invalid_body",
-            "invalid type",
+            "must be a JSON object",
         ),
     ];
     for (case, body, status, code, needle) in cases {

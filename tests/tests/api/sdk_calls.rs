@@ -1,14 +1,14 @@
-//! Proves the cost rule by counting the DynamoDB operations the SDK sends:
-//! one write per ingested message and no read besides the (cached) API-key
-//! lookup.
+//! Proves the cost rule by recording every request the SDK puts on the
+//! wire (its `X-Amz-Target` operation): one write per ingested message and
+//! no read besides the (cached) API-key lookup.
 
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::{
     box_error::BoxError,
     client::{
-        interceptors::{Intercept, context::BeforeSerializationInterceptorContextRef},
-        orchestrator::Metadata,
+        interceptors::{Intercept, context::BeforeTransmitInterceptorContextRef},
+        runtime_components::RuntimeComponents,
     },
 };
 use aws_smithy_types::config_bag::ConfigBag;
@@ -20,7 +20,7 @@ use tower::ServiceExt;
 
 use crate::helpers::{create_org_with_key, new_table, sdk_config};
 
-/// Records the name of every operation the client starts.
+/// Records the operation of every request sent to DynamoDB (retries included).
 #[derive(Debug, Clone, Default)]
 struct OperationLog(Arc<Mutex<Vec<String>>>);
 
@@ -35,16 +35,21 @@ impl Intercept for OperationLog {
         "OperationLog"
     }
 
-    fn read_before_execution(
+    fn read_before_transmit(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        config: &mut ConfigBag,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = config
-            .load::<Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_else(|| "unknown".into());
-        self.0.lock().unwrap().push(name);
+        // DynamoDB's JSON protocol names the operation in this header,
+        // e.g. "DynamoDB_20120810.PutItem".
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("missing");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        self.0.lock().unwrap().push(operation);
         Ok(())
     }
 }
