@@ -7,11 +7,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(path) = &cli.env_file {
-        if let Err(error) = dotenvy::from_path(path) {
-            eprintln!("error: could not read {}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(path) = &cli.env_file
+        && let Err(error) = dotenvy::from_path(path)
+    {
+        eprintln!("error: could not read {}: {error}", path.display());
+        return ExitCode::FAILURE;
     }
     let table = match config::table_name() {
         Ok(table) => table,

@@ -1,28 +1,42 @@
 //! Logging. On Lambda: one JSON object per line (CloudWatch Logs Insights
-//! parses it), without ANSI colours. Locally: compact, human-readable lines.
-//! The level comes from `RUST_LOG` (default `info`).
+//! parses it; the request span's fields are on every line), without ANSI
+//! colours. Locally: compact, human-readable lines. The level comes from
+//! `RUST_LOG` (default `info`).
 
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing::Subscriber;
+use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter};
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    // `try_init`: tests and the local server may call this more than once.
-    let _ = if on_lambda {
-        fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_target(false)
-            .with_current_span(true)
-            .with_span_list(false)
-            .flatten_event(true)
-            .try_init()
+    // `set_global_default` fails only if a subscriber is already installed
+    // (tests, or a second call), which is fine to ignore.
+    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+        let _ = tracing::subscriber::set_global_default(lambda_subscriber(std::io::stdout));
     } else {
-        fmt()
+        let _ = fmt()
             .compact()
-            .with_env_filter(filter)
+            .with_env_filter(env_filter())
             .with_target(false)
-            .try_init()
-    };
+            .try_init();
+    }
+}
+
+/// The JSON subscriber used on Lambda, writing to `writer`.
+pub fn lambda_subscriber<W>(writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    fmt()
+        .json()
+        .with_env_filter(env_filter())
+        .with_ansi(false)
+        .with_target(false)
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_writer(writer)
+        .finish()
+}
+
+fn env_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }

@@ -95,12 +95,11 @@ impl DynamoStore {
         {
             Ok(_) => Ok(()),
             Err(error) => {
-                if let Some(reasons) = cancellation_reasons(&error) {
-                    if let Some(index) = reasons.iter().position(is_conditional_failure) {
-                        if let Some(conflict) = on_conflict.get(index) {
-                            return Err(conflict());
-                        }
-                    }
+                let conflict = cancellation_reasons(&error)
+                    .and_then(|reasons| reasons.iter().position(is_conditional_failure))
+                    .and_then(|index| on_conflict.get(index));
+                if let Some(conflict) = conflict {
+                    return Err(conflict());
                 }
                 Err(StoreError::unavailable(error))
             }
