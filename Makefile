@@ -7,11 +7,15 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: dev test lint fmt bench build sam-build venv clean
+.PHONY: dev moto test lint fmt bench build sam-build venv clean
 
 ## dev: local AWS (moto) on :4566 and every route on http://127.0.0.1:3000
 dev: $(VENV_STAMP)
 	@scripts/dev.sh
+
+## moto: only the local AWS, provisioned and seeded (for `cargo lambda watch`)
+moto: $(VENV_STAMP)
+	@scripts/moto-only.sh
 
 ## test: unit, integration (moto) and end-to-end tests, lints, template checks
 test: $(VENV_STAMP)

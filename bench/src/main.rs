@@ -1,1 +1,272 @@
-fn main() {}
+//! `chatlogger-bench`, run by `make bench` (scripts/bench.sh):
+//!
+//! - `init BIN...`: starts each Lambda binary against a local Lambda runtime
+//!   API (served here on loopback) and measures, per cold start, the time
+//!   from process start to its first `GET /invocation/next` (init) and to
+//!   its first response; median and p90 over `--runs` starts.
+//! - `ingest`: the ingest router in-process with the in-memory store;
+//!   per-request latency (p50/p99/max) and throughput for message logging.
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::State,
+    http::{HeaderMap, Request, StatusCode},
+    routing::{get, post},
+};
+use chatlogger::{
+    accounts,
+    domain::{ApiKeyLabel, OrgName, Slug},
+    store::MemoryStore,
+};
+use chatlogger_ingest::{IngestState, router};
+use clap::{Parser, Subcommand};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Cold-start timing of Lambda binaries against a local runtime API.
+    Init {
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        /// The API Gateway event to invoke with.
+        #[arg(long)]
+        event: PathBuf,
+        binaries: Vec<PathBuf>,
+    },
+    /// In-process ingest handler latency with the in-memory store.
+    Ingest {
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    match Args::parse().command {
+        Command::Init {
+            runs,
+            event,
+            binaries,
+        } => {
+            // Without its API key the event is answered 401 by the auth
+            // extractor: the invocation runs routing, the extractor and the
+            // JSON error path without needing AWS.
+            let mut event: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&event).expect("read the event file"))
+                    .expect("event is JSON");
+            event["headers"]
+                .as_object_mut()
+                .map(|headers| headers.remove("x-organization-api-key"));
+            let event = Bytes::from(event.to_string());
+            for binary in binaries {
+                init(&binary, runs, event.clone()).await;
+            }
+        }
+        Command::Ingest { requests } => ingest(requests).await,
+    }
+}
+
+/// What the fake runtime API saw, with when.
+enum RuntimeCall {
+    Next(Instant),
+    Response(Instant),
+}
+
+#[derive(Clone)]
+struct Runtime {
+    event: Bytes,
+    calls: mpsc::UnboundedSender<RuntimeCall>,
+}
+
+/// The two runtime API calls a function makes for one invocation.
+fn runtime_api(runtime: Runtime) -> Router {
+    async fn next(State(runtime): State<Runtime>) -> (HeaderMap, Bytes) {
+        let _ = runtime.calls.send(RuntimeCall::Next(Instant::now()));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "lambda-runtime-aws-request-id",
+            "bench-request".parse().unwrap(),
+        );
+        headers.insert(
+            "lambda-runtime-deadline-ms",
+            "4102444800000".parse().unwrap(),
+        );
+        headers.insert(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:bench"
+                .parse()
+                .unwrap(),
+        );
+        headers.insert("content-type", "application/json".parse().unwrap());
+        (headers, runtime.event.clone())
+    }
+    async fn response(State(runtime): State<Runtime>, _body: Bytes) -> StatusCode {
+        let _ = runtime.calls.send(RuntimeCall::Response(Instant::now()));
+        StatusCode::ACCEPTED
+    }
+    Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(response))
+        .route(
+            "/2018-06-01/runtime/init/error",
+            post(|| async { StatusCode::ACCEPTED }),
+        )
+        .with_state(runtime)
+}
+
+async fn init(binary: &PathBuf, runs: usize, event: Bytes) {
+    let (calls, mut seen) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, runtime_api(Runtime { event, calls }))
+            .await
+            .unwrap();
+    });
+
+    let (mut to_init, mut to_response) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(binary)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", &address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            // Never contacted by the benchmark's event; loopback if it were.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("TABLE_NAME", "bench")
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the binary");
+        let (mut next_at, mut response_at) = (None, None);
+        while response_at.is_none() {
+            match tokio::time::timeout(Duration::from_secs(10), seen.recv()).await {
+                Ok(Some(RuntimeCall::Next(at))) if next_at.is_none() => next_at = Some(at),
+                Ok(Some(RuntimeCall::Next(_))) => {}
+                Ok(Some(RuntimeCall::Response(at))) => response_at = Some(at),
+                _ => panic!(
+                    "{} did not complete an invocation within 10 s",
+                    binary.display()
+                ),
+            }
+        }
+        to_init.push(next_at.unwrap() - started);
+        to_response.push(response_at.unwrap() - started);
+        child.kill().await.ok();
+        // Drain the `next` call the function makes after answering.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while seen.try_recv().is_ok() {}
+    }
+    server.abort();
+    println!(
+        "init  {:<40} start→first /next: median {:>7.2} ms  p90 {:>7.2} ms | start→first response: median {:>7.2} ms  p90 {:>7.2} ms  ({runs} cold starts)",
+        binary.file_name().unwrap().to_string_lossy(),
+        millis(percentile(&mut to_init, 0.5)),
+        millis(percentile(&mut to_init, 0.9)),
+        millis(percentile(&mut to_response, 0.5)),
+        millis(percentile(&mut to_response, 0.9)),
+    );
+}
+
+async fn ingest(requests: usize) {
+    let store = Arc::new(MemoryStore::new());
+    let org = accounts::create_org(
+        store.as_ref(),
+        Slug::parse("bench").unwrap(),
+        OrgName::parse("Bench").unwrap(),
+    )
+    .await
+    .unwrap();
+    let (_, key) =
+        accounts::create_api_key(store.as_ref(), &org, ApiKeyLabel::parse("bench").unwrap())
+            .await
+            .unwrap();
+    let app = chatlogger::http::app(router(IngestState::new(store.clone())));
+    let send = |uri: String, body: String| {
+        let request = Request::post(uri)
+            .header("content-type", "application/json")
+            .header("x-organization-api-key", key.expose())
+            .body(Body::from(body))
+            .unwrap();
+        app.clone().oneshot(request)
+    };
+    let response = send(
+        "/api/v1/orgs/bench/chats".into(),
+        json!({"title": "bench"}).to_string(),
+    )
+    .await
+    .unwrap();
+    let chat: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let uri = format!(
+        "/api/v1/orgs/bench/chats/{}/messages",
+        chat["id"].as_str().unwrap()
+    );
+    let body = json!({
+        "role": "assistant",
+        "content": "A typical assistant reply of a few sentences. ".repeat(8),
+        "metadata": {"model": "gpt-4o", "temperature": 0.2},
+        "latency_ms": 850,
+        "token_count": 120
+    })
+    .to_string();
+
+    let mut latencies = Vec::with_capacity(requests);
+    let all = Instant::now();
+    for _ in 0..requests {
+        let started = Instant::now();
+        let response = send(uri.clone(), body.clone()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.into_body().collect().await.unwrap();
+        latencies.push(started.elapsed());
+    }
+    let elapsed = all.elapsed();
+    assert_eq!(store.messages_of(org.id).len(), requests);
+    println!(
+        "ingest  POST message, in-process, in-memory store: {requests} requests, {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        requests as f64 / elapsed.as_secs_f64(),
+        millis(percentile(&mut latencies, 0.5)),
+        millis(percentile(&mut latencies, 0.99)),
+        millis(percentile(&mut latencies, 1.0)),
+    );
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index]
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

@@ -17,6 +17,10 @@ struct Args {
     /// Address to serve on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
+    /// Provision and seed, then exit (for `cargo lambda watch`, which serves
+    /// the functions itself).
+    #[arg(long)]
+    provision_only: bool,
 }
 
 #[tokio::main]
@@ -57,5 +61,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    Ok(())
+}
+
+async fn print_seed(store: &DynamoStore, base_url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    match seed::seed_demo(store).await? {
+        Some(credentials) => println!("{}", credentials.banner(base_url)),
+        None => println!(
+            "\nThe demo org already exists (its key was printed when it was first seeded).\n"
+        ),
+    }
     Ok(())
 }

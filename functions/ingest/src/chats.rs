@@ -1,13 +1,13 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, Slug, Tags},
-    http::{ApiError, ErrorBody, JsonBody, OrgApiKey},
+    http::{ApiError, JsonBody, OrgApiKey},
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::{IngestState, replay};
+use crate::{IngestState, create_errors::CreateErrors, replay};
 
 /// A chat to log. Every field is optional.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,12 +51,7 @@ impl CreateChatRequest {
     responses(
         (status = 201, description = "Chat created", body = Chat),
         (status = 200, description = "A retry with the same id and body: the stored chat", body = Chat),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing, unknown, revoked or other-org API key", body = ErrorBody),
-        (status = 409, description = "The id is taken by a different chat", body = ErrorBody),
-        (status = 413, description = "Body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
+        CreateErrors,
     )
 )]
 pub async fn create_chat(

@@ -10,6 +10,7 @@
 //! OpenAPI document come from the same list and cannot disagree.
 
 pub mod chats;
+mod create_errors;
 pub mod health;
 pub mod messages;
 mod replay;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::{IngestState, replay};
+use crate::{IngestState, create_errors::CreateErrors, replay};
 
 /// A message to log in a chat.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,13 +68,8 @@ impl CreateMessageRequest {
     responses(
         (status = 201, description = "Message logged", body = Message),
         (status = 200, description = "A retry with the same id and body: the stored message", body = Message),
-        (status = 400, description = "Malformed JSON or chat id", body = ErrorBody),
-        (status = 401, description = "Missing, unknown, revoked or other-org API key", body = ErrorBody),
+        CreateErrors,
         (status = 404, description = "The org has no such chat", body = ErrorBody),
-        (status = 409, description = "The id is taken by a different message", body = ErrorBody),
-        (status = 413, description = "Body over 256 KiB", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
-        (status = 422, description = "A field is invalid", body = ErrorBody),
     )
 )]
 pub async fn create_message(

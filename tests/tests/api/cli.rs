@@ -20,6 +20,13 @@ async fn admin(store: &DynamoStore, args: &[&str], stdin: &str) -> Result<String
     Ok(String::from_utf8(out).unwrap())
 }
 
+async fn admin_error(store: &DynamoStore, args: &[&str], stdin: &str) -> String {
+    admin(store, args, stdin)
+        .await
+        .expect_err("the command fails")
+        .to_string()
+}
+
 async fn admin_json(store: &DynamoStore, args: &[&str], stdin: &str) -> Value {
     let mut args = args.to_vec();
     args.push("--json");
@@ -42,14 +49,13 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
     .await;
     assert_eq!(org["org"]["slug"], "acme");
     assert_eq!(org["org"]["name"], "Acme Inc.");
-    let duplicate = admin(
-        &store,
-        &["org", "create", "--name", "Again", "--slug", "acme"],
-        "",
-    )
-    .await;
     assert_eq!(
-        duplicate.unwrap_err().to_string(),
+        admin_error(
+            &store,
+            &["org", "create", "--name", "Again", "--slug", "acme"],
+            ""
+        )
+        .await,
         "the slug 'acme' is already taken"
     );
 
@@ -130,34 +136,32 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
         matches!(taken, Err(CliError::Account(_))),
         "emails are unique"
     );
-    let short = admin(
-        &store,
-        &[
-            "user",
-            "create",
-            "--org",
-            "acme",
-            "--email",
-            "c@example.com",
-            "--role",
-            "user",
-            "--password-stdin",
-        ],
-        "short\n",
-    )
-    .await;
     assert_eq!(
-        short.unwrap_err().to_string(),
+        admin_error(
+            &store,
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "c@example.com",
+                "--role",
+                "user",
+                "--password-stdin",
+            ],
+            "short\n"
+        )
+        .await,
         "password must be 12-256 characters"
     );
-    let no_org = admin(
-        &store,
-        &["apikey", "create", "--org", "nope", "--label", "x"],
-        "",
-    )
-    .await;
     assert_eq!(
-        no_org.unwrap_err().to_string(),
+        admin_error(
+            &store,
+            &["apikey", "create", "--org", "nope", "--label", "x"],
+            ""
+        )
+        .await,
         "no org has the slug 'nope'"
     );
 

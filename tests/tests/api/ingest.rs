@@ -322,6 +322,25 @@ async fn the_openapi_document_is_served() {
         );
     }
     assert!(doc.body["components"]["schemas"].get("ErrorBody").is_some());
+    let responses =
+        &doc.body["paths"]["/api/v1/orgs/{slug}/chats/{chat_id}/messages"]["post"]["responses"];
+    for status in [
+        "200", "201", "400", "401", "404", "409", "413", "415", "422",
+    ] {
+        let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+        assert!(
+            schema.is_string(),
+            "{status} is documented with a body: {responses}"
+        );
+    }
+    assert_eq!(
+        responses["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+    assert_eq!(
+        responses["201"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Message"
+    );
     assert_eq!(
         doc.body["components"]["securitySchemes"]["org_api_key"]["name"],
         "x-organization-api-key"
