@@ -75,8 +75,17 @@ async fn main() {
                 .as_object_mut()
                 .map(|headers| headers.remove("x-organization-api-key"));
             let event = Bytes::from(event.to_string());
+            let mut baseline = None;
             for binary in binaries {
-                init(&binary, runs, event.clone()).await;
+                let median = init(&binary, runs, event.clone()).await;
+                match baseline {
+                    None => baseline = Some(median),
+                    Some(base) => println!(
+                        "      {} init is {:.2}x the first binary's (median start→first /next)",
+                        binary.display(),
+                        median.as_secs_f64() / base.as_secs_f64()
+                    ),
+                }
             }
         }
         Command::Ingest { requests } => ingest(requests).await,
@@ -135,7 +144,8 @@ fn runtime_api(runtime: Runtime) -> Router {
         .with_state(runtime)
 }
 
-async fn init(binary: &PathBuf, runs: usize, event: Bytes) {
+/// Returns the median time from process start to the first `/next`.
+async fn init(binary: &PathBuf, runs: usize, event: Bytes) -> Duration {
     let (calls, mut seen) = mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -196,6 +206,7 @@ async fn init(binary: &PathBuf, runs: usize, event: Bytes) {
         millis(percentile(&mut to_response, 0.5)),
         millis(percentile(&mut to_response, 0.9)),
     );
+    percentile(&mut to_init, 0.5)
 }
 
 async fn ingest(requests: usize) {

@@ -39,6 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         resources.table.clone(),
     ));
 
+    if args.provision_only {
+        // `cargo lambda watch` serves the functions, on :9000 by default.
+        print_seed(&store, "http://127.0.0.1:9000").await?;
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|error| {
@@ -48,12 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         })?;
     let base_url = format!("http://{}", args.listen);
-    match seed::seed_demo(store.as_ref()).await? {
-        Some(credentials) => println!("{}", credentials.banner(&base_url)),
-        None => println!(
-            "\nThe demo org already exists (its key was printed when it was first seeded).\n"
-        ),
-    }
+    print_seed(&store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
 
     axum::serve(listener, app(store))
