@@ -14,5 +14,7 @@ done
 
 mkdir -p .local
 start_moto 4566 .local/moto.log
+# Ctrl-C is how this stops: a clean exit (the EXIT trap stops moto).
+trap 'exit 0' INT TERM
 echo "moto (local AWS) is up on http://127.0.0.1:4566 (log: .local/moto.log)"
 cargo run --quiet --locked -p chatlogger-local -- --env-file .env.local

@@ -10,6 +10,8 @@ if port_in_use 4566; then
 fi
 mkdir -p .local
 start_moto 4566 .local/moto.log
+# Ctrl-C is how this stops: a clean exit (the EXIT trap stops moto).
+trap 'exit 0' INT TERM
 cargo run --quiet --locked -p chatlogger-local -- --env-file .env.local --provision-only
 echo "moto (local AWS) is up on http://127.0.0.1:4566; Ctrl-C stops it."
 wait "$MOTO_PID"

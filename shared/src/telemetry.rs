@@ -3,6 +3,8 @@
 //! colours. Locally: compact, human-readable lines. The level comes from
 //! `RUST_LOG` (default `info`).
 
+use std::io::IsTerminal;
+
 use tracing::Subscriber;
 use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter};
 
@@ -16,6 +18,7 @@ pub fn init() {
             .compact()
             .with_env_filter(env_filter())
             .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
             .try_init();
     }
 }
