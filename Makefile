@@ -6,6 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut -c1-12)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: dev moto test lint fmt bench build sam-build venv clean
 

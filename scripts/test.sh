@@ -19,4 +19,5 @@ cargo test --workspace --locked
 
 echo "== template checks"
 .venv/bin/cfn-lint template.yaml
-AWS_DEFAULT_REGION=us-east-1 .venv/bin/sam validate --lint --template template.yaml
+# No telemetry: this must work offline.
+SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 .venv/bin/sam validate --lint --template template.yaml

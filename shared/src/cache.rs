@@ -24,10 +24,6 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         }
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     /// The value stored for `key`, unless it is older than the TTL.
     pub fn get(&self, key: &K) -> Option<V> {
         let entries = self

@@ -107,10 +107,6 @@ impl Metadata {
             .map_err(|_| ValidationError::new("metadata must be a JSON object"))?;
         Self::parse(value)
     }
-
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
 }
 
 impl<'de> Deserialize<'de> for Metadata {

@@ -9,18 +9,12 @@ mod json;
 pub mod openapi;
 mod request_log;
 
-use std::time::Duration;
-
 use axum::{Router, extract::DefaultBodyLimit, http::Method, http::Uri, response::IntoResponse};
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use api_key_auth::{API_KEY_CACHE_TTL, API_KEY_HEADER, ApiKeyVerifier, OrgApiKey};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use json::{JsonBody, MAX_BODY_BYTES};
-
-/// How long a Lambda invocation or local request may take before the
-/// platform gives up; documented here so timeouts in the template agree.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The layers every function's routes get: request logging, the body size
 /// cap, and a panic guard that answers a JSON 500 instead of dropping the
