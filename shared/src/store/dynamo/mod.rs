@@ -27,7 +27,7 @@ use super::{
     StoreResult, UserStore,
 };
 use crate::domain::{
-    ApiKey, ApiKeyGrant, ApiKeyHash, Chat, Email, Message, Org, OrgId, Slug, User,
+    ApiKey, ApiKeyGrant, ApiKeyHash, Chat, ChatId, Email, Message, Org, OrgId, Slug, User,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -67,6 +67,76 @@ impl DynamoStore {
             .await
             .map_err(StoreError::unavailable)?;
         Ok(output.item)
+    }
+
+    /// One conditional `PutItem`: writes `item` unless its key exists, in
+    /// which case the stored item comes back (from the failed write itself,
+    /// so no read is spent on idempotent retries).
+    async fn put_if_new(&self, item: Item) -> StoreResult<Option<Item>> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression(IF_NEW)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(error) => existing_item(&error)
+                .map(Some)
+                .ok_or_else(|| StoreError::unavailable(error)),
+        }
+    }
+
+    /// Like [`Self::put_if_new`], and fails with [`StoreError::ChatNotFound`]
+    /// unless the org has the chat: still one request, a transaction of a
+    /// condition check on the chat and the conditional put.
+    async fn put_if_new_in_chat(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        item: Item,
+    ) -> StoreResult<Option<Item>> {
+        let chat_exists = ConditionCheck::builder()
+            .table_name(&*self.table)
+            .key(keys::PK, AttributeValue::S(keys::org_pk(org)))
+            .key(keys::SK, AttributeValue::S(keys::chat_sk(chat)))
+            .condition_expression(IF_EXISTS)
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let put = Put::builder()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression(IF_NEW)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(chat_exists)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(None) };
+        let reasons = cancellation_reasons(&error).unwrap_or_default();
+        if reasons.first().is_some_and(is_conditional_failure) {
+            return Err(StoreError::ChatNotFound);
+        }
+        match reasons
+            .get(1)
+            .filter(|r| is_conditional_failure(r))
+            .and_then(|r| r.item())
+        {
+            Some(stored) => Ok(Some(stored.clone())),
+            None => Err(StoreError::unavailable(error)),
+        }
     }
 
     /// A transactional put that only succeeds if the key is new.
@@ -224,21 +294,9 @@ impl ApiKeyStore for DynamoStore {
 #[async_trait]
 impl ChatStore for DynamoStore {
     async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<Inserted<Chat>> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&*self.table)
-            .set_item(Some(to_item(&ChatItem::new(org, chat))?))
-            .condition_expression(IF_NEW)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Inserted::Created(chat.clone())),
-            Err(error) => match existing_item(&error) {
-                Some(item) => Ok(Inserted::Existing(from_item::<ChatItem>(item)?.try_into()?)),
-                None => Err(StoreError::unavailable(error)),
-            },
+        match self.put_if_new(to_item(&ChatItem::new(org, chat))?).await? {
+            None => Ok(Inserted::Created(chat.clone())),
+            Some(item) => Ok(Inserted::Existing(from_item::<ChatItem>(item)?.try_into()?)),
         }
     }
 }
@@ -254,73 +312,9 @@ impl MessageStore for DynamoStore {
         let item = to_item(&MessageItem::new(org, message))?;
         let existing = match check {
             // The common case: one conditional PutItem.
-            ChatCheck::KnownToExist => {
-                let result = self
-                    .client
-                    .put_item()
-                    .table_name(&*self.table)
-                    .set_item(Some(item))
-                    .condition_expression(IF_NEW)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => None,
-                    Err(error) => {
-                        Some(existing_item(&error).ok_or_else(|| StoreError::unavailable(error))?)
-                    }
-                }
-            }
-            // First message this container sees for the chat: still one
-            // request, a transaction that also checks the chat is this org's.
-            ChatCheck::Verify => {
-                let chat_exists = ConditionCheck::builder()
-                    .table_name(&*self.table)
-                    .key(keys::PK, AttributeValue::S(keys::org_pk(org)))
-                    .key(keys::SK, AttributeValue::S(keys::chat_sk(message.chat_id)))
-                    .condition_expression(IF_EXISTS)
-                    .build()
-                    .map_err(StoreError::unavailable)?;
-                let put = Put::builder()
-                    .table_name(&*self.table)
-                    .set_item(Some(item))
-                    .condition_expression(IF_NEW)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .map_err(StoreError::unavailable)?;
-                let result = self
-                    .client
-                    .transact_write_items()
-                    .transact_items(
-                        TransactWriteItem::builder()
-                            .condition_check(chat_exists)
-                            .build(),
-                    )
-                    .transact_items(TransactWriteItem::builder().put(put).build())
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => None,
-                    Err(error) => {
-                        let reasons = cancellation_reasons(&error).unwrap_or_default();
-                        if reasons.first().is_some_and(is_conditional_failure) {
-                            return Err(StoreError::ChatNotFound);
-                        }
-                        match reasons
-                            .get(1)
-                            .filter(|r| is_conditional_failure(r))
-                            .and_then(|r| r.item())
-                        {
-                            Some(item) => Some(item.clone()),
-                            None => return Err(StoreError::unavailable(error)),
-                        }
-                    }
-                }
-            }
+            ChatCheck::KnownToExist => self.put_if_new(item).await?,
+            // The first message this container sees for the chat.
+            ChatCheck::Verify => self.put_if_new_in_chat(org, message.chat_id, item).await?,
         };
         match existing {
             None => Ok(Inserted::Created(message.clone())),
