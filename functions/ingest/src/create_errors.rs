@@ -8,7 +8,7 @@ use utoipa::{
     openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder},
 };
 
-/// 400, 401, 409, 413, 415 and 422, each with the `ErrorBody` schema.
+/// 400, 401, 409, 413, 415, 422 and 503, each with the `ErrorBody` schema.
 pub struct CreateErrors;
 
 impl IntoResponses for CreateErrors {
@@ -23,6 +23,10 @@ impl IntoResponses for CreateErrors {
             ("413", "Body over 256 KiB"),
             ("415", "Content-Type is not JSON"),
             ("422", "A field is invalid; the message names it"),
+            (
+                "503",
+                "DynamoDB is throttling; retry with the same id after Retry-After seconds",
+            ),
         ]
         .into_iter()
         .map(|(status, description)| (status.to_owned(), error_response(description)))

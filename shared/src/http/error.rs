@@ -5,13 +5,16 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::store::StoreError;
+
+/// What a throttled client is told to wait before retrying.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -35,6 +38,8 @@ pub enum ApiError {
     RouteNotFound { method: String, path: String },
     #[error("method not allowed for this path")]
     MethodNotAllowed,
+    #[error("the service is busy; retry in a moment")]
+    Unavailable,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -58,6 +63,7 @@ impl ApiError {
             Self::NotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,6 +80,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -83,6 +90,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::ChatNotFound => Self::NotFound("chat"),
+            StoreError::Throttled => Self::Unavailable,
             other => Self::internal(other),
         }
     }
@@ -98,7 +106,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `malformed_json`, `unsupported_media_type`,
     /// `payload_too_large`, `invalid_body`, `invalid_path`, `unauthorized`,
-    /// `not_found`, `conflict`, `route_not_found`, `method_not_allowed`, `internal`.
+    /// `not_found`, `conflict`, `route_not_found`, `method_not_allowed`,
+    /// `unavailable` (503, with `Retry-After`), `internal`.
     pub code: String,
     /// For people; names the offending field where there is one.
     pub message: String,
@@ -122,6 +131,35 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::Unavailable) {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_is_a_503_with_retry_after_and_no_detail() {
+        let response = ApiError::from(StoreError::Throttled).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn store_failures_never_reach_the_client() {
+        let cause = std::io::Error::other("dynamodb.us-east-1.amazonaws.com: connection reset");
+        let error = ApiError::from(StoreError::unavailable(cause));
+        assert_eq!(
+            (error.status(), error.code()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
+        assert_eq!(error.to_string(), "internal error");
     }
 }

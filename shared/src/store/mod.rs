@@ -28,6 +28,10 @@ pub enum StoreError {
     EmailTaken,
     #[error("the chat does not exist in this org")]
     ChatNotFound,
+    /// DynamoDB kept refusing the request for capacity (after the SDK's own
+    /// retries), or a concurrent transaction held the item: retry later.
+    #[error("the database is throttling requests")]
+    Throttled,
     #[error("a stored item could not be read: {0}")]
     Corrupt(String),
     #[error("the database call failed")]

@@ -325,7 +325,7 @@ async fn the_openapi_document_is_served() {
     let responses =
         &doc.body["paths"]["/api/v1/orgs/{slug}/chats/{chat_id}/messages"]["post"]["responses"];
     for status in [
-        "200", "201", "400", "401", "404", "409", "413", "415", "422",
+        "200", "201", "400", "401", "404", "409", "413", "415", "422", "503",
     ] {
         let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
         assert!(

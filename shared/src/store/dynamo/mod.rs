@@ -10,7 +10,7 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     Client,
-    error::SdkError,
+    error::{ProvideErrorMetadata, SdkError},
     operation::{put_item::PutItemError, transact_write_items::TransactWriteItemsError},
     types::{
         AttributeValue, CancellationReason, ConditionCheck, Put,
@@ -65,7 +65,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(from_sdk)?;
         Ok(output.item)
     }
 
@@ -84,9 +84,10 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(None),
-            Err(error) => existing_item(&error)
-                .map(Some)
-                .ok_or_else(|| StoreError::unavailable(error)),
+            Err(error) => match existing_item(&error) {
+                Some(stored) => Ok(Some(stored)),
+                None => Err(from_sdk(error)),
+            },
         }
     }
 
@@ -135,7 +136,7 @@ impl DynamoStore {
             .and_then(|r| r.item())
         {
             Some(stored) => Ok(Some(stored.clone())),
-            None => Err(StoreError::unavailable(error)),
+            None => Err(from_transaction(error)),
         }
     }
 
@@ -171,9 +172,54 @@ impl DynamoStore {
                 if let Some(conflict) = conflict {
                     return Err(conflict());
                 }
-                Err(StoreError::unavailable(error))
+                Err(from_transaction(error))
             }
         }
+    }
+}
+
+/// Error codes that mean "too busy, retry later" rather than "broken".
+const THROTTLING_CODES: [&str; 4] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+];
+/// The same, as cancellation-reason codes inside a cancelled transaction.
+const THROTTLING_REASONS: [&str; 3] = [
+    "ProvisionedThroughputExceeded",
+    "ThrottlingError",
+    "TransactionConflict",
+];
+
+/// Classifies an SDK failure: throttling is [`StoreError::Throttled`] (the
+/// API answers 503 with Retry-After), anything else is unavailable (500).
+fn from_sdk<E>(error: SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if error
+        .code()
+        .is_some_and(|code| THROTTLING_CODES.contains(&code))
+    {
+        StoreError::Throttled
+    } else {
+        StoreError::unavailable(error)
+    }
+}
+
+/// Like [`from_sdk`], for a transaction: a cancellation whose reasons are
+/// throttling or a conflicting transaction is [`StoreError::Throttled`].
+fn from_transaction(error: SdkError<TransactWriteItemsError>) -> StoreError {
+    let throttled = cancellation_reasons(&error).is_some_and(|reasons| {
+        reasons
+            .iter()
+            .any(|r| r.code().is_some_and(|c| THROTTLING_REASONS.contains(&c)))
+    });
+    if throttled {
+        StoreError::Throttled
+    } else {
+        from_sdk(error)
     }
 }
 
@@ -333,7 +379,84 @@ impl HealthStore for DynamoStore {
             .table_name(&*self.table)
             .send()
             .await
-            .map_err(StoreError::unavailable)?;
+            .map_err(from_sdk)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::{
+        error::ErrorMetadata,
+        operation::put_item::PutItemError,
+        types::{
+            CancellationReason, error::ProvisionedThroughputExceededException,
+            error::TransactionCanceledException,
+        },
+    };
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn service_error<E>(error: E) -> SdkError<E, Response> {
+        SdkError::service_error(
+            error,
+            Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn throttling_errors_are_classified_as_throttled() {
+        let exceeded = PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .build(),
+                )
+                .build(),
+        );
+        assert!(matches!(
+            from_sdk(service_error(exceeded)),
+            StoreError::Throttled
+        ));
+        let throttling =
+            PutItemError::generic(ErrorMetadata::builder().code("ThrottlingException").build());
+        assert!(matches!(
+            from_sdk(service_error(throttling)),
+            StoreError::Throttled
+        ));
+        let other =
+            PutItemError::generic(ErrorMetadata::builder().code("ValidationException").build());
+        assert!(matches!(
+            from_sdk(service_error(other)),
+            StoreError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn throttled_transactions_are_classified_as_throttled() {
+        let cancelled = |code: &str| {
+            service_error(TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .cancellation_reasons(CancellationReason::builder().code("None").build())
+                    .cancellation_reasons(CancellationReason::builder().code(code).build())
+                    .build(),
+            ))
+        };
+        assert!(matches!(
+            from_transaction(cancelled("ThrottlingError")),
+            StoreError::Throttled
+        ));
+        assert!(matches!(
+            from_transaction(cancelled("TransactionConflict")),
+            StoreError::Throttled
+        ));
+        assert!(matches!(
+            from_transaction(cancelled("ValidationError")),
+            StoreError::Unavailable(_)
+        ));
     }
 }
