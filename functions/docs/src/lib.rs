@@ -19,9 +19,9 @@ fn api() -> OpenApiRouter {
     OpenApiRouter::with_openapi(DocsDoc::openapi()).routes(routes!(openapi_json))
 }
 
-/// The routes of this function, with the common layers.
+/// The routes of this function, ready for `chatlogger::http::app`.
 pub fn router() -> Router {
-    chatlogger::http::with_common_layers(api().split_for_parts().0)
+    api().split_for_parts().0
 }
 
 /// The OpenAPI paths of this function alone.

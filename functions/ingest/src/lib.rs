@@ -33,10 +33,9 @@ fn api() -> OpenApiRouter<IngestState> {
         .routes(routes!(health::health))
 }
 
-/// Every ingest route, with the common layers, ready for `chatlogger::http::app`.
+/// Every ingest route, ready for `chatlogger::http::app`.
 pub fn router(state: IngestState) -> Router {
-    let (routes, _) = api().split_for_parts();
-    chatlogger::http::with_common_layers(routes.with_state(state))
+    api().split_for_parts().0.with_state(state)
 }
 
 /// The OpenAPI paths of this function.

@@ -74,6 +74,7 @@ async fn each_request_logs_one_json_line_without_secrets() {
         chat["id"].as_str().unwrap()
     );
     let response = app
+        .clone()
         .oneshot(post(
             messages,
             json!({"role": "user", "content": "TOP-SECRET-CONTENT"}),
@@ -81,6 +82,9 @@ async fn each_request_logs_one_json_line_without_secrets() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    // A path no route matches is logged too.
+    let unmatched = Request::get("/nope").body(Body::empty()).unwrap();
+    assert_eq!(app.oneshot(unmatched).await.unwrap().status(), 404);
     assert_eq!(
         response.headers()["x-request-id"],
         "req-123",
@@ -96,7 +100,9 @@ async fn each_request_logs_one_json_line_without_secrets() {
         .iter()
         .filter(|line| line["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 2, "one line per request: {text}");
+    assert_eq!(requests.len(), 3, "one line per request: {text}");
+    assert_eq!(requests[2]["status"], 404);
+    assert_eq!(requests[2]["span"]["route"], "(no route)");
     let last = requests[1];
     assert_eq!(
         last["span"]["route"],

@@ -16,23 +16,11 @@ pub use api_key_auth::{API_KEY_CACHE_TTL, API_KEY_HEADER, ApiKeyVerifier, OrgApi
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use json::{JsonBody, MAX_BODY_BYTES};
 
-/// The layers every function's routes get: request logging, the body size
-/// cap, and a panic guard that answers a JSON 500 instead of dropping the
-/// connection. Applied with `Router::layer`, so they travel with the routes
-/// when routers are merged.
-pub fn with_common_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router
-        .layer(axum::middleware::from_fn(request_log::log_request))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            ApiError::internal_message("handler panicked").into_response()
-        }))
-}
-
-/// The finished service: unknown paths and methods get JSON errors too.
-/// Called once by each Lambda `main` and by the local all-in-one server
-/// (fallbacks cannot be merged, so routers leave them to this).
+/// The finished service, for each Lambda `main` and the local all-in-one
+/// server: unknown paths and methods get JSON errors too (fallbacks cannot be
+/// merged, so function routers leave them to this), and every request, routed
+/// or not, gets the common layers: one log line, the body size cap, and a
+/// panic guard that answers a JSON 500 instead of dropping the connection.
 pub fn app(routes: Router) -> Router {
     routes
         .fallback(|method: Method, uri: Uri| async move {
@@ -42,4 +30,11 @@ pub fn app(routes: Router) -> Router {
             }
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Layers wrap what exists when `layer` is called: so, after the fallbacks.
+        .layer(axum::middleware::from_fn(request_log::log_request))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            ApiError::internal_message("handler panicked").into_response()
+        }))
 }

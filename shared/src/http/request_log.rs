@@ -21,7 +21,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
+        .unwrap_or_else(|| "(no route)".to_owned());
     let request_id = request_id(&request);
     let span = tracing::info_span!(
         "request",
