@@ -57,6 +57,10 @@ impl HttpClient for LazyHttpsClient {
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
+        // The SDK asks on every request attempt: once the client exists, use it.
+        if let Some(client) = self.inner.get() {
+            return client.http_connector(settings, components);
+        }
         SharedHttpConnector::new(LazyConnector {
             client: self.inner.clone(),
             settings: settings.clone(),
