@@ -82,14 +82,14 @@ async fn each_request_logs_one_json_line_without_secrets() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    // A path no route matches is logged too.
-    let unmatched = Request::get("/nope").body(Body::empty()).unwrap();
-    assert_eq!(app.oneshot(unmatched).await.unwrap().status(), 404);
     assert_eq!(
         response.headers()["x-request-id"],
         "req-123",
         "the request id is echoed"
     );
+    // A path no route matches is logged too.
+    let unmatched = Request::get("/nope").body(Body::empty()).unwrap();
+    assert_eq!(app.oneshot(unmatched).await.unwrap().status(), 404);
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<Value> = text

@@ -107,13 +107,6 @@ impl DynamoStore {
             .condition_expression(IF_EXISTS)
             .build()
             .map_err(StoreError::unavailable)?;
-        let put = Put::builder()
-            .table_name(&*self.table)
-            .set_item(Some(item))
-            .condition_expression(IF_NEW)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::unavailable)?;
         let result = self
             .client
             .transact_write_items()
@@ -122,7 +115,7 @@ impl DynamoStore {
                     .condition_check(chat_exists)
                     .build(),
             )
-            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(self.put_new(item)?)
             .send()
             .await;
         let Err(error) = result else { return Ok(None) };
@@ -140,12 +133,14 @@ impl DynamoStore {
         }
     }
 
-    /// A transactional put that only succeeds if the key is new.
-    fn put_new(&self, item: &impl Serialize) -> StoreResult<TransactWriteItem> {
+    /// A transaction step that puts `item` only if its key is new. When it
+    /// is not, the cancellation reason carries the stored item.
+    fn put_new(&self, item: Item) -> StoreResult<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&*self.table)
-            .set_item(Some(to_item(item)?))
+            .set_item(Some(item))
             .condition_expression(IF_NEW)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(StoreError::unavailable)?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -258,8 +253,8 @@ fn existing_item(error: &SdkError<PutItemError>) -> Option<Item> {
 impl OrgStore for DynamoStore {
     async fn create_org(&self, org: &Org) -> StoreResult<()> {
         let writes = vec![
-            self.put_new(&OrgItem::from(org))?,
-            self.put_new(&SlugItem::new(org))?,
+            self.put_new(to_item(&OrgItem::from(org))?)?,
+            self.put_new(to_item(&SlugItem::new(org))?)?,
         ];
         self.create_all(
             writes,
@@ -286,8 +281,8 @@ impl OrgStore for DynamoStore {
 impl UserStore for DynamoStore {
     async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<()> {
         let writes = vec![
-            self.put_new(&UserItem::new(org, user))?,
-            self.put_new(&EmailItem::new(org, user))?,
+            self.put_new(to_item(&UserItem::new(org, user))?)?,
+            self.put_new(to_item(&EmailItem::new(org, user))?)?,
         ];
         self.create_all(
             writes,
@@ -321,8 +316,8 @@ impl UserStore for DynamoStore {
 impl ApiKeyStore for DynamoStore {
     async fn create_api_key(&self, org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> StoreResult<()> {
         let writes = vec![
-            self.put_new(&ApiKeyItem::new(org.id, key))?,
-            self.put_new(&KeyHashItem::new(org, key, hash))?,
+            self.put_new(to_item(&ApiKeyItem::new(org.id, key))?)?,
+            self.put_new(to_item(&KeyHashItem::new(org, key, hash))?)?,
         ];
         let collision = || StoreError::Corrupt("API key collision".into());
         self.create_all(writes, &[collision, collision]).await
