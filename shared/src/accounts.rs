@@ -3,7 +3,8 @@
 
 use crate::{
     domain::{
-        ApiKey, ApiKeyLabel, ApiKeySecret, Email, Org, OrgName, Password, Slug, User, UserRole,
+        ApiKey, ApiKeyLabel, ApiKeySecret, DisplayName, Email, Org, OrgId, OrgName, Password,
+        PasswordHash, Slug, User, UserRole,
     },
     store::{ApiKeyStore, OrgStore, StoreError, UserStore},
 };
@@ -49,15 +50,33 @@ pub async fn create_user<S: UserStore + ?Sized>(
     role: UserRole,
     password: Password,
 ) -> Result<User, AccountError> {
-    let hash = tokio::task::spawn_blocking(move || password.hash())
-        .await
-        .map_err(|e| AccountError::Store(StoreError::unavailable(e)))?;
-    let user = User::new(email, role, hash);
-    match store.create_user(org.id, &user).await {
+    create_named_user(store, org.id, email, role, None, password).await
+}
+
+/// [`create_user`] with a display name, for the dashboard.
+pub async fn create_named_user<S: UserStore + ?Sized>(
+    store: &S,
+    org: OrgId,
+    email: Email,
+    role: UserRole,
+    display_name: Option<DisplayName>,
+    password: Password,
+) -> Result<User, AccountError> {
+    let hash = hash_password(password).await.map_err(AccountError::Store)?;
+    let mut user = User::new(email, role, hash);
+    user.display_name = display_name;
+    match store.create_user(org, &user).await {
         Ok(()) => Ok(user),
         Err(StoreError::EmailTaken) => Err(AccountError::EmailTaken(user.email)),
         Err(other) => Err(AccountError::Store(other)),
     }
+}
+
+/// argon2id on a blocking thread: tens of milliseconds of CPU by design.
+pub async fn hash_password(password: Password) -> Result<PasswordHash, StoreError> {
+    tokio::task::spawn_blocking(move || password.hash())
+        .await
+        .map_err(StoreError::unavailable)
 }
 
 /// Issues a new API key for `org`. The secret is returned once and only its

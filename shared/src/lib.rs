@@ -6,11 +6,13 @@
 //!   and an in-memory one for fast unit tests;
 //! - [`accounts`]: the use cases that create orgs, users and API keys (shared by
 //!   the ops CLI, the local seed and, later, the dashboard routes);
+//! - [`auth`]: dashboard sign-in, sessions, roles, CSRF and CORS;
 //! - [`http`]: the HTTP glue every function shares (error type, JSON body
 //!   extractor, API-key authentication, request logging, route wrapping);
 //! - [`aws`], [`config`], [`telemetry`]: start-up, done once per container.
 
 pub mod accounts;
+pub mod auth;
 pub mod aws;
 pub mod cache;
 pub mod config;

@@ -107,6 +107,11 @@ pub struct ApiKey {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// When ingest last accepted the key, to within
+    /// [`crate::http::API_KEY_LAST_USED_RESOLUTION`].
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option", default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<OffsetDateTime>,
@@ -121,6 +126,7 @@ impl ApiKey {
             label,
             prefix: secret.display_prefix().to_owned(),
             created_at: OffsetDateTime::now_utc(),
+            last_used_at: None,
             revoked_at: None,
         };
         (key, secret)

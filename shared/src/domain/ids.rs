@@ -74,6 +74,10 @@ ulid_id!(
     /// One message of a chat.
     MessageId
 );
+ulid_id!(
+    /// A dashboard sign-in: one browser's session, ended by logout.
+    SessionId
+);
 
 #[cfg(test)]
 mod tests {

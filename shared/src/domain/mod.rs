@@ -8,6 +8,7 @@ mod ids;
 mod message;
 mod org;
 mod password;
+mod session;
 mod text;
 mod user;
 
@@ -15,14 +16,17 @@ pub use api_key::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyLabel, 
 pub use chat::{
     Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS, Metadata, Tag, Tags,
 };
-pub use ids::{ApiKeyId, ChatId, InvalidId, MessageId, OrgId, UserId};
+pub use ids::{ApiKeyId, ChatId, InvalidId, MessageId, OrgId, SessionId, UserId};
 pub use message::{
     LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_TOKEN_COUNT, Message, MessageContent,
     MessageRole, TokenCount,
 };
 pub use org::{Org, OrgName, Slug};
 pub use password::{Password, PasswordHash};
-pub use user::{DisplayName, Email, User, UserRole};
+pub use session::{
+    ACCESS_TOKEN_TTL, RefreshCheck, RefreshToken, RefreshTokenHash, SESSION_TTL, Session,
+};
+pub use user::{DisplayName, Email, User, UserProfile, UserRole};
 
 /// Why a value was refused. The message is written for the API client and
 /// names the field, so it can go into the response as it is.

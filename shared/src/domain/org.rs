@@ -3,7 +3,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{
-    OrgId, ValidationError,
+    Metadata, OrgId, ValidationError,
     text::{single_line, string_newtype_serde},
 };
 
@@ -52,6 +52,9 @@ pub struct Org {
     pub id: OrgId,
     pub slug: Slug,
     pub name: OrgName,
+    /// Free-form settings the dashboard keeps for the org (a JSON object of
+    /// at most 8 KiB, replaced as a whole by `PATCH /orgs/me`).
+    pub settings: Metadata,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -63,6 +66,7 @@ impl Org {
             id: OrgId::new(),
             slug,
             name,
+            settings: Metadata::default(),
             created_at: OffsetDateTime::now_utc(),
         }
     }

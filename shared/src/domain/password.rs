@@ -21,6 +21,15 @@ impl std::fmt::Debug for Password {
     }
 }
 
+/// Parsed on the way in (so a request with a bad password is a 422 naming
+/// the field); deliberately not `Serialize`.
+impl<'de> serde::Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Password {
     pub const MIN_CHARS: usize = 12;
     pub const MAX_CHARS: usize = 256;
@@ -83,9 +92,15 @@ impl PasswordHash {
 
     /// True when `password` matches. CPU-heavy: call from a blocking task.
     pub fn verify(&self, password: &Password) -> bool {
+        self.verify_raw(&password.0)
+    }
+
+    /// Like [`Self::verify`], for a sign-in attempt that need not be a valid
+    /// new password (every attempt must cost the same).
+    pub fn verify_raw(&self, password: &str) -> bool {
         password_hash::PasswordHash::new(&self.0).is_ok_and(|parsed| {
             hasher()
-                .verify_password(password.0.as_bytes(), &parsed)
+                .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
     }

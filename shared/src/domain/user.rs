@@ -129,7 +129,36 @@ pub struct User {
     pub display_name: Option<DisplayName>,
     pub password_hash: PasswordHash,
     pub disabled: bool,
+    /// Bumped by a password change; sessions from an older epoch are over.
+    pub session_epoch: u32,
     pub created_at: OffsetDateTime,
+}
+
+/// A user as the API shows them: everything but the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserProfile {
+    pub id: UserId,
+    pub email: Email,
+    pub role: UserRole,
+    pub display_name: Option<DisplayName>,
+    /// A disabled user cannot sign in, and their sessions have ended.
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserProfile {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+            role: user.role,
+            display_name: user.display_name.clone(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
 }
 
 impl User {
@@ -141,6 +170,7 @@ impl User {
             display_name: None,
             password_hash,
             disabled: false,
+            session_epoch: 0,
             created_at: OffsetDateTime::now_utc(),
         }
     }

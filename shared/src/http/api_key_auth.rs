@@ -23,6 +23,10 @@ use crate::{
 pub const API_KEY_HEADER: &str = "x-organization-api-key";
 /// Upper bound on how long a key lookup is reused, and so on revocation delay.
 pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How often a container records a key's `last_used_at`: at most one
+/// `UpdateItem` per key per container per this interval, so ingest stays at
+/// one write per message in all but one request every few minutes.
+pub const API_KEY_LAST_USED_RESOLUTION: Duration = Duration::from_secs(5 * 60);
 const CACHE_CAPACITY: usize = 4096;
 
 /// Checks API keys against the store through the per-container cache.
@@ -30,6 +34,8 @@ const CACHE_CAPACITY: usize = 4096;
 pub struct ApiKeyVerifier {
     store: Arc<dyn ApiKeyStore>,
     cache: Arc<TtlCache<ApiKeyHash, Option<ApiKeyGrant>>>,
+    /// Keys whose `last_used_at` this container recorded recently.
+    recently_touched: Arc<TtlCache<ApiKeyId, ()>>,
 }
 
 impl ApiKeyVerifier {
@@ -41,6 +47,7 @@ impl ApiKeyVerifier {
         Self {
             store,
             cache: Arc::new(TtlCache::new(ttl, CACHE_CAPACITY)),
+            recently_touched: Arc::new(TtlCache::new(API_KEY_LAST_USED_RESOLUTION, CACHE_CAPACITY)),
         }
     }
 
@@ -58,12 +65,27 @@ impl ApiKeyVerifier {
                 fresh
             }
         };
-        match grant {
-            Some(grant) if !grant.revoked && grant.org_slug.as_str() == slug => Ok(OrgApiKey {
+        let key = match grant {
+            Some(grant) if !grant.revoked && grant.org_slug.as_str() == slug => OrgApiKey {
                 org_id: grant.org_id,
                 key_id: grant.key_id,
-            }),
-            _ => Err(ApiError::Unauthorized),
+            },
+            _ => return Err(ApiError::Unauthorized),
+        };
+        self.record_use(key).await;
+        Ok(key)
+    }
+
+    /// Stamps the key's `last_used_at`, once per key per container per
+    /// [`API_KEY_LAST_USED_RESOLUTION`]. A failure only costs the stamp.
+    async fn record_use(&self, key: OrgApiKey) {
+        if self.recently_touched.get(&key.key_id).is_some() {
+            return;
+        }
+        self.recently_touched.insert(key.key_id, ());
+        let now = time::OffsetDateTime::now_utc();
+        if let Err(error) = self.store.touch_api_key(key.org_id, key.key_id, now).await {
+            tracing::warn!(error = %error, key_id = %key.key_id, "could not record the key's last use");
         }
     }
 }

@@ -28,8 +28,22 @@ pub enum ApiError {
     InvalidBody(String),
     #[error("{0}")]
     InvalidPath(String),
+    #[error("{0}")]
+    InvalidQuery(String),
     #[error("missing or invalid API key")]
     Unauthorized,
+    #[error("sign in first: the session is missing, expired or ended")]
+    Unauthenticated,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error(
+        "state-changing requests need the header x-csrf-protection: 1 and must come from the dashboard"
+    )]
+    CsrfRejected,
+    #[error("too many failed sign-ins; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -55,11 +69,17 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MalformedJson(_) | Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::InvalidPath(_) | Self::InvalidQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::Unauthenticated | Self::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -75,7 +95,13 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::InvalidBody(_) => "invalid_body",
             Self::InvalidPath(_) => "invalid_path",
+            Self::InvalidQuery(_) => "invalid_query",
             Self::Unauthorized => "unauthorized",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden => "forbidden",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::RouteNotFound { .. } => "route_not_found",
@@ -91,6 +117,13 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::ChatNotFound => Self::NotFound("chat"),
             StoreError::Throttled => Self::Unavailable,
+            StoreError::InvalidCursor => {
+                Self::InvalidQuery("cursor is not a cursor of this listing".into())
+            }
+            StoreError::EmailTaken => {
+                Self::Conflict("the email address is already registered".into())
+            }
+            StoreError::SlugTaken => Self::Conflict("the slug is already taken".into()),
             other => Self::internal(other),
         }
     }
@@ -105,9 +138,12 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `malformed_json`, `unsupported_media_type`,
-    /// `payload_too_large`, `invalid_body`, `invalid_path`, `unauthorized`,
-    /// `not_found`, `conflict`, `route_not_found`, `method_not_allowed`,
-    /// `unavailable` (503, with `Retry-After`), `internal`.
+    /// `payload_too_large`, `invalid_body`, `invalid_path`, `invalid_query`,
+    /// `unauthorized` (API key), `unauthenticated` (session),
+    /// `invalid_credentials`, `forbidden`, `csrf_rejected`,
+    /// `too_many_requests` (429, with `Retry-After`), `not_found`,
+    /// `conflict`, `route_not_found`, `method_not_allowed`, `unavailable`
+    /// (503, with `Retry-After`), `internal`.
     pub code: String,
     /// For people; names the offending field where there is one.
     pub message: String,
@@ -132,10 +168,18 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::Unavailable) {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        match self {
+            Self::Unavailable => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
         }
         response
     }

@@ -4,17 +4,32 @@
 //! (locally) into the service that runs.
 
 mod api_key_auth;
+mod client_ip;
 mod error;
 mod json;
 pub mod openapi;
+mod query;
 mod request_log;
 
 use axum::{Router, extract::DefaultBodyLimit, http::Method, http::Uri, response::IntoResponse};
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use api_key_auth::{API_KEY_CACHE_TTL, API_KEY_HEADER, ApiKeyVerifier, OrgApiKey};
+pub use api_key_auth::{
+    API_KEY_CACHE_TTL, API_KEY_HEADER, API_KEY_LAST_USED_RESOLUTION, ApiKeyVerifier, OrgApiKey,
+};
+pub use client_ip::ClientIp;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use json::{JsonBody, MAX_BODY_BYTES};
+pub use query::{OrgQuery, PageQuery, Paged, QueryParams};
+
+/// Parses a ULID path parameter, or answers 400 naming it.
+pub fn path_id<T>(
+    raw: &str,
+    name: &str,
+    parse: fn(&str) -> Result<T, crate::domain::InvalidId>,
+) -> Result<T, ApiError> {
+    parse(raw).map_err(|_| ApiError::InvalidPath(format!("{name} must be a ULID")))
+}
 
 /// The finished service, for each Lambda `main` and the local all-in-one
 /// server: unknown paths and methods get JSON errors too (fallbacks cannot be

@@ -29,6 +29,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         method = %request.method(),
         route = %route,
         org_id = Empty,
+        user_id = Empty,
     );
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| {

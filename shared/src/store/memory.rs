@@ -124,6 +124,18 @@ impl ApiKeyStore for MemoryStore {
     async fn api_key_grant(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKeyGrant>> {
         Ok(self.data().grants.get(hash).cloned())
     }
+
+    async fn touch_api_key(
+        &self,
+        org: OrgId,
+        key: ApiKeyId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<()> {
+        if let Some(stored) = self.data().api_keys.get_mut(&(org, key)) {
+            stored.last_used_at = Some(at);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

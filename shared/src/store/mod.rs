@@ -9,14 +9,20 @@
 
 mod dynamo;
 mod memory;
+mod page;
 
 use async_trait::async_trait;
 
 pub use dynamo::{DynamoStore, keys};
 pub use memory::MemoryStore;
+pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+
+use time::OffsetDateTime;
 
 use crate::domain::{
-    ApiKey, ApiKeyGrant, ApiKeyHash, Chat, Email, Message, Org, OrgId, Slug, User,
+    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, DisplayName, Email, Message, Metadata, Org,
+    OrgId, OrgName, PasswordHash, RefreshTokenHash, Session, SessionId, Slug, User, UserId,
+    UserRole,
 };
 
 /// What a store failed at. Messages are for logs, never for clients.
@@ -32,6 +38,9 @@ pub enum StoreError {
     /// retries), or a concurrent transaction held the item: retry later.
     #[error("the database is throttling requests")]
     Throttled,
+    /// A pagination cursor that this listing did not produce.
+    #[error("the cursor does not belong to this listing")]
+    InvalidCursor,
     #[error("a stored item could not be read: {0}")]
     Corrupt(String),
     #[error("the database call failed")]
@@ -84,6 +93,138 @@ pub trait ApiKeyStore: Send + Sync {
     async fn create_api_key(&self, org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> StoreResult<()>;
     /// The global lookup behind every ingest request: one strongly consistent read.
     async fn api_key_grant(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKeyGrant>>;
+    /// Records that ingest accepted the key at `at` (an unconditional,
+    /// throttled write; a key that no longer exists is left alone).
+    async fn touch_api_key(&self, org: OrgId, key: ApiKeyId, at: OffsetDateTime)
+    -> StoreResult<()>;
+}
+
+/// The dashboard's view of orgs (superadmin listing, admin settings).
+#[async_trait]
+pub trait OrgAdminStore: Send + Sync {
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Org>>;
+    /// Every org, oldest first.
+    async fn list_orgs(&self, page: &PageRequest) -> StoreResult<Page<Org>>;
+    /// Applies `changes`; `None` when the org does not exist.
+    async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>>;
+}
+
+/// What `PATCH /orgs/me` may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgChanges {
+    pub name: Option<OrgName>,
+    pub settings: Option<Metadata>,
+}
+
+/// The dashboard's view of an org's users.
+#[async_trait]
+pub trait UserAdminStore: Send + Sync {
+    async fn user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>>;
+    /// The org's users, oldest first.
+    async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>>;
+    /// Applies `changes`; `None` when the org has no such user.
+    async fn update_user(
+        &self,
+        org: OrgId,
+        id: UserId,
+        changes: &UserChanges,
+    ) -> StoreResult<Option<User>>;
+    /// Deletes the user and frees their email address, atomically. False
+    /// when the org has no such user.
+    async fn delete_user(&self, org: OrgId, user: &User) -> StoreResult<bool>;
+    /// Stores a new password hash and bumps the user's session epoch (ending
+    /// every session), while `keep` moves to the new epoch with a fresh
+    /// refresh token: one transaction. False if the user changed meanwhile.
+    async fn change_password(
+        &self,
+        org: OrgId,
+        user: &User,
+        hash: &PasswordHash,
+        keep: &Session,
+    ) -> StoreResult<bool>;
+}
+
+/// What an admin (or the user, for their display name) may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    pub display_name: Option<DisplayName>,
+    pub role: Option<UserRole>,
+    pub disabled: Option<bool>,
+}
+
+/// The dashboard's view of an org's API keys.
+#[async_trait]
+pub trait ApiKeyAdminStore: Send + Sync {
+    /// The org's keys, oldest first (revoked ones included).
+    async fn list_api_keys(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
+    /// Marks the key revoked in its metadata and its hash lookup, atomically;
+    /// revoking twice keeps the first `revoked_at`. `None` when the org has
+    /// no such key.
+    async fn revoke_api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>>;
+}
+
+/// Dashboard sessions (see [`Session`]).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, org: OrgId, session: &Session) -> StoreResult<()>;
+    async fn session(&self, org: OrgId, id: SessionId) -> StoreResult<Option<Session>>;
+    /// The session and its user in one strongly consistent read: what every
+    /// signed-in request costs.
+    async fn session_and_user(
+        &self,
+        org: OrgId,
+        session: SessionId,
+        user: UserId,
+    ) -> StoreResult<(Option<Session>, Option<User>)>;
+    /// Replaces `session`'s refresh hash with `next` if it is still the one
+    /// `session` holds (compare-and-set); false when another refresh won.
+    async fn rotate_refresh(
+        &self,
+        org: OrgId,
+        session: &Session,
+        next: &RefreshTokenHash,
+    ) -> StoreResult<bool>;
+    async fn revoke_session(&self, org: OrgId, session: SessionId) -> StoreResult<()>;
+}
+
+/// Counters of failed sign-ins, per key (an email or a source address) per
+/// fixed time window.
+#[async_trait]
+pub trait LoginThrottleStore: Send + Sync {
+    /// The failure count of each key in `window`, in order.
+    async fn login_failures(&self, keys: &[String], window: u64) -> StoreResult<Vec<u32>>;
+    /// Adds one failure to each key in `window`; the counters expire at `expires_at`.
+    async fn record_login_failure(
+        &self,
+        keys: &[String],
+        window: u64,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+}
+
+/// Every port the dashboard functions use.
+pub trait DashboardStore:
+    OrgStore
+    + UserStore
+    + ApiKeyStore
+    + OrgAdminStore
+    + UserAdminStore
+    + ApiKeyAdminStore
+    + SessionStore
+    + LoginThrottleStore
+{
+}
+
+impl<T> DashboardStore for T where
+    T: OrgStore
+        + UserStore
+        + ApiKeyStore
+        + OrgAdminStore
+        + UserAdminStore
+        + ApiKeyAdminStore
+        + SessionStore
+        + LoginThrottleStore
+{
 }
 
 #[async_trait]

@@ -8,7 +8,8 @@ use super::keys;
 use crate::domain::{
     ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, Chat, ChatId, ChatTitle, DisplayName,
     Email, EndUserId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, Org,
-    OrgId, OrgName, PasswordHash, Slug, TokenCount, User, UserId, UserRole,
+    OrgId, OrgName, PasswordHash, RefreshTokenHash, Session, SessionId, Slug, TokenCount, User,
+    UserId, UserRole,
 };
 use crate::store::StoreError;
 
@@ -17,11 +18,21 @@ pub(super) struct OrgItem {
     pk: String,
     sk: String,
     kind: String,
+    /// The sparse org-directory index (`GSI1`): only org items have it.
+    gsi1pk: String,
+    gsi1sk: String,
     id: OrgId,
     slug: Slug,
     name: OrgName,
+    /// Compact JSON text, like chat metadata.
+    #[serde(default = "empty_object")]
+    settings: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+}
+
+fn empty_object() -> String {
+    "{}".into()
 }
 
 impl From<&Org> for OrgItem {
@@ -30,22 +41,30 @@ impl From<&Org> for OrgItem {
             pk: keys::org_pk(org.id),
             sk: keys::ORG_SK.into(),
             kind: "org".into(),
+            gsi1pk: keys::ORG_DIRECTORY_PK.into(),
+            gsi1sk: keys::org_pk(org.id),
             id: org.id,
             slug: org.slug.clone(),
             name: org.name.clone(),
+            settings: org.settings.to_json_text(),
             created_at: org.created_at,
         }
     }
 }
 
-impl From<OrgItem> for Org {
-    fn from(item: OrgItem) -> Self {
-        Org {
+impl TryFrom<OrgItem> for Org {
+    type Error = StoreError;
+
+    fn try_from(item: OrgItem) -> Result<Self, StoreError> {
+        let settings = Metadata::from_json_text(&item.settings)
+            .map_err(|e| StoreError::Corrupt(format!("org {}: {e}", item.id)))?;
+        Ok(Org {
             id: item.id,
             slug: item.slug,
             name: item.name,
+            settings,
             created_at: item.created_at,
-        }
+        })
     }
 }
 
@@ -81,6 +100,8 @@ pub(super) struct UserItem {
     display_name: Option<DisplayName>,
     password_hash: String,
     disabled: bool,
+    #[serde(default)]
+    session_epoch: u32,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -97,6 +118,7 @@ impl UserItem {
             display_name: user.display_name.clone(),
             password_hash: user.password_hash.as_str().to_owned(),
             disabled: user.disabled,
+            session_epoch: user.session_epoch,
             created_at: user.created_at,
         }
     }
@@ -111,6 +133,7 @@ impl From<UserItem> for User {
             display_name: item.display_name,
             password_hash: PasswordHash::from_stored(item.password_hash),
             disabled: item.disabled,
+            session_epoch: item.session_epoch,
             created_at: item.created_at,
         }
     }
@@ -146,8 +169,17 @@ pub(super) struct ApiKeyItem {
     id: ApiKeyId,
     label: ApiKeyLabel,
     prefix: String,
+    /// Where the hash lookup lives, so revocation can reach it. The hash of a
+    /// 256-bit random key reveals nothing; it is never sent to clients.
+    pub key_hash: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    last_used_at: Option<OffsetDateTime>,
     #[serde(
         with = "time::serde::rfc3339::option",
         default,
@@ -157,7 +189,7 @@ pub(super) struct ApiKeyItem {
 }
 
 impl ApiKeyItem {
-    pub fn new(org: OrgId, key: &ApiKey) -> Self {
+    pub fn new(org: OrgId, key: &ApiKey, hash: &ApiKeyHash) -> Self {
         Self {
             pk: keys::org_pk(org),
             sk: keys::api_key_sk(key.id),
@@ -165,8 +197,23 @@ impl ApiKeyItem {
             id: key.id,
             label: key.label.clone(),
             prefix: key.prefix.clone(),
+            key_hash: hash.to_hex(),
             created_at: key.created_at,
+            last_used_at: key.last_used_at,
             revoked_at: key.revoked_at,
+        }
+    }
+}
+
+impl From<ApiKeyItem> for ApiKey {
+    fn from(item: ApiKeyItem) -> Self {
+        ApiKey {
+            id: item.id,
+            label: item.label,
+            prefix: item.prefix,
+            created_at: item.created_at,
+            last_used_at: item.last_used_at,
+            revoked_at: item.revoked_at,
         }
     }
 }
@@ -327,4 +374,75 @@ impl TryFrom<MessageItem> for Message {
             created_at: item.created_at,
         })
     }
+}
+
+/// A dashboard session. `expires_at` is epoch seconds: the table's TTL
+/// attribute, so DynamoDB deletes ended sessions on its own.
+#[derive(Serialize, Deserialize)]
+pub(super) struct SessionItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: SessionId,
+    user_id: UserId,
+    epoch: u32,
+    refresh_hash: String,
+    #[serde(default)]
+    previous_refresh_hashes: Vec<String>,
+    revoked: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    expires_at: i64,
+}
+
+impl SessionItem {
+    pub fn new(org: OrgId, session: &Session) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::session_sk(session.id),
+            kind: "session".into(),
+            id: session.id,
+            user_id: session.user_id,
+            epoch: session.epoch,
+            refresh_hash: session.refresh_hash.as_str().to_owned(),
+            previous_refresh_hashes: session
+                .previous_refresh_hashes
+                .iter()
+                .map(|hash| hash.as_str().to_owned())
+                .collect(),
+            revoked: session.revoked,
+            created_at: session.created_at,
+            expires_at: session.expires_at.unix_timestamp(),
+        }
+    }
+}
+
+impl TryFrom<SessionItem> for Session {
+    type Error = StoreError;
+
+    fn try_from(item: SessionItem) -> Result<Self, StoreError> {
+        let expires_at = OffsetDateTime::from_unix_timestamp(item.expires_at)
+            .map_err(|e| StoreError::Corrupt(format!("session {}: {e}", item.id)))?;
+        Ok(Session {
+            id: item.id,
+            user_id: item.user_id,
+            epoch: item.epoch,
+            refresh_hash: RefreshTokenHash::from_stored(item.refresh_hash),
+            previous_refresh_hashes: item
+                .previous_refresh_hashes
+                .into_iter()
+                .map(RefreshTokenHash::from_stored)
+                .collect(),
+            revoked: item.revoked,
+            created_at: item.created_at,
+            expires_at,
+        })
+    }
+}
+
+/// A failed-sign-in counter for one key and window (see `LoginThrottleStore`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct LoginFailuresItem {
+    #[serde(default)]
+    pub failures: u32,
 }

@@ -1,7 +1,11 @@
 //! The single-table key layout (see DESIGN.md). Tenant items live under a
 //! partition key that begins `ORG#<org>`; global lookups hold pointers only.
 
-use crate::domain::{ApiKeyHash, ApiKeyId, ChatId, Email, MessageId, OrgId, Slug, UserId};
+use sha2::Digest;
+
+use crate::domain::{
+    ApiKeyHash, ApiKeyId, ChatId, Email, MessageId, OrgId, SessionId, Slug, UserId,
+};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -11,13 +15,40 @@ pub fn org_pk(org: OrgId) -> String {
 }
 pub const ORG_SK: &str = "ORG";
 
+/// The org directory: a sparse global secondary index that only org items
+/// are in, so the superadmin's org list is a query, not a scan.
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const ORG_DIRECTORY_PK: &str = "ORGS";
+
+pub const USER_SK_PREFIX: &str = "USER#";
+pub const API_KEY_SK_PREFIX: &str = "APIKEY#";
+
 pub fn slug_pk(slug: &Slug) -> String {
     format!("SLUG#{slug}")
 }
 pub const SLUG_SK: &str = "SLUG";
 
 pub fn user_sk(user: UserId) -> String {
-    format!("USER#{user}")
+    format!("{USER_SK_PREFIX}{user}")
+}
+
+pub fn session_sk(session: SessionId) -> String {
+    format!("SESSION#{session}")
+}
+
+/// Failed sign-ins are counted under a hash of what was tried (an email
+/// address or a source address), so the table never holds typed-in text.
+pub fn login_failures_pk(key: &str) -> String {
+    format!(
+        "LOGINFAIL#{}",
+        hex::encode(sha2::Sha256::digest(key.as_bytes()))
+    )
+}
+
+pub fn login_window_sk(window: u64) -> String {
+    format!("WINDOW#{window}")
 }
 
 pub fn email_pk(email: &Email) -> String {
@@ -26,11 +57,16 @@ pub fn email_pk(email: &Email) -> String {
 pub const EMAIL_SK: &str = "EMAIL";
 
 pub fn api_key_sk(key: ApiKeyId) -> String {
-    format!("APIKEY#{key}")
+    format!("{API_KEY_SK_PREFIX}{key}")
 }
 
 pub fn key_hash_pk(hash: &ApiKeyHash) -> String {
-    format!("KEYHASH#{}", hash.to_hex())
+    key_hash_pk_hex(&hash.to_hex())
+}
+
+/// The same, from the hex form the key's metadata item keeps.
+pub fn key_hash_pk_hex(hash_hex: &str) -> String {
+    format!("KEYHASH#{hash_hex}")
 }
 pub const KEY_HASH_SK: &str = "KEYHASH";
 

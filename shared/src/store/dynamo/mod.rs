@@ -2,6 +2,7 @@
 //! writes are one `TransactWriteItems`), and writes that claim an id or a
 //! unique name are conditional, so retries and races cannot double-write.
 
+mod dashboard;
 mod items;
 pub mod keys;
 
@@ -27,7 +28,7 @@ use super::{
     StoreResult, UserStore,
 };
 use crate::domain::{
-    ApiKey, ApiKeyGrant, ApiKeyHash, Chat, ChatId, Email, Message, Org, OrgId, Slug, User,
+    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, Message, Org, OrgId, Slug, User,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -272,7 +273,7 @@ impl OrgStore for DynamoStore {
         };
         let pointer: SlugItem = from_item(pointer)?;
         let org = self.get(keys::org_pk(pointer.org_id), keys::ORG_SK).await?;
-        org.map(|item| from_item::<OrgItem>(item).map(Org::from))
+        org.map(|item| from_item::<OrgItem>(item).and_then(Org::try_from))
             .transpose()
     }
 }
@@ -316,7 +317,7 @@ impl UserStore for DynamoStore {
 impl ApiKeyStore for DynamoStore {
     async fn create_api_key(&self, org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> StoreResult<()> {
         let writes = vec![
-            self.put_new(to_item(&ApiKeyItem::new(org.id, key))?)?,
+            self.put_new(to_item(&ApiKeyItem::new(org.id, key, hash))?)?,
             self.put_new(to_item(&KeyHashItem::new(org, key, hash))?)?,
         ];
         let collision = || StoreError::Corrupt("API key collision".into());
@@ -329,6 +330,15 @@ impl ApiKeyStore for DynamoStore {
             .map(from_item::<KeyHashItem>)
             .transpose()?
             .map(ApiKeyGrant::from))
+    }
+
+    async fn touch_api_key(
+        &self,
+        org: OrgId,
+        key: ApiKeyId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<()> {
+        dashboard::touch_api_key(self, org, key, at).await
     }
 }
 

@@ -1,0 +1,145 @@
+//! Starting, refreshing and ending sessions.
+//!
+//! Refresh rotates: each `POST /auth/refresh` replaces the refresh token
+//! (compare-and-set on its stored hash) and remembers the old hash. When a
+//! rotated-away token comes back, or two refreshes race with the same token,
+//! that token has been copied: the whole session is revoked, so neither the
+//! thief nor the user can continue it, and the user signs in again. A token
+//! the session never issued changes nothing (so guessing cannot be used to
+//! log someone out). The dashboard should therefore never send two
+//! refreshes at once.
+
+use axum_extra::extract::cookie::CookieJar;
+use time::OffsetDateTime;
+
+use super::{
+    JwtKeys,
+    cookies::{self, REFRESH_COOKIE, SESSION_COOKIE},
+};
+use crate::{
+    domain::{OrgId, RefreshCheck, RefreshToken, Session, User},
+    http::ApiError,
+    store::{SessionStore, StoreResult, UserAdminStore},
+};
+
+/// A session with freshly issued tokens, ready to be set as cookies.
+pub struct Issued {
+    pub session: Session,
+    pub refresh: RefreshToken,
+    pub access: String,
+}
+
+impl Issued {
+    fn new(keys: &JwtKeys, org: OrgId, session: Session, refresh: RefreshToken) -> Self {
+        let access = keys.issue(org, session.user_id, session.id);
+        Self {
+            session,
+            refresh,
+            access,
+        }
+    }
+
+    pub fn set_cookies(&self, jar: CookieJar) -> CookieJar {
+        cookies::set_session(jar, self.access.clone(), &self.refresh, &self.session)
+    }
+}
+
+/// Signs `user` in: stores a new session (one `PutItem`) and issues its tokens.
+pub async fn start<S: SessionStore + ?Sized>(
+    store: &S,
+    keys: &JwtKeys,
+    org: OrgId,
+    user: &User,
+) -> StoreResult<Issued> {
+    let (session, refresh) = Session::start(org, user.id, user.session_epoch);
+    store.create_session(org, &session).await?;
+    Ok(Issued::new(keys, org, session, refresh))
+}
+
+/// The same session moved to `epoch` with a new refresh token: what a
+/// password change keeps while it ends every other session.
+pub fn renew(keys: &JwtKeys, org: OrgId, session: &Session, epoch: u32) -> Issued {
+    let refresh = RefreshToken::generate(org, session.id);
+    let renewed = Session {
+        epoch,
+        refresh_hash: refresh.hash(),
+        previous_refresh_hashes: session.rotated_history(),
+        ..session.clone()
+    };
+    Issued::new(keys, org, renewed, refresh)
+}
+
+/// `POST /auth/refresh`: rotates the refresh token and issues a new access token.
+pub async fn refresh<S: SessionStore + UserAdminStore + ?Sized>(
+    store: &S,
+    keys: &JwtKeys,
+    jar: &CookieJar,
+) -> Result<Issued, ApiError> {
+    let token = jar
+        .get(REFRESH_COOKIE)
+        .and_then(|cookie| RefreshToken::parse(cookie.value()))
+        .ok_or(ApiError::Unauthenticated)?;
+    let org = token.org_id();
+    let session = store
+        .session(org, token.session_id())
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    match session.classify(&token) {
+        RefreshCheck::Unknown => return Err(ApiError::Unauthenticated),
+        RefreshCheck::Reused => {
+            tracing::warn!(session_id = %session.id, "refresh token reused: session revoked");
+            store.revoke_session(org, session.id).await?;
+            return Err(ApiError::Unauthenticated);
+        }
+        RefreshCheck::Current => {}
+    }
+    let user = store
+        .user(org, session.user_id)
+        .await?
+        .filter(|user| !user.disabled)
+        .ok_or(ApiError::Unauthenticated)?;
+    if !session.is_live(user.id, user.session_epoch, OffsetDateTime::now_utc()) {
+        return Err(ApiError::Unauthenticated);
+    }
+    let next = RefreshToken::generate(org, session.id);
+    if !store.rotate_refresh(org, &session, &next.hash()).await? {
+        // Another request rotated this same token first: it was copied.
+        tracing::warn!(session_id = %session.id, "refresh token raced: session revoked");
+        store.revoke_session(org, session.id).await?;
+        return Err(ApiError::Unauthenticated);
+    }
+    let rotated = Session {
+        refresh_hash: next.hash(),
+        previous_refresh_hashes: session.rotated_history(),
+        ..session
+    };
+    Ok(Issued::new(keys, org, rotated, next))
+}
+
+/// `POST /auth/logout`: revokes the session named by the access cookie
+/// (even an expired one) or by a refresh cookie this session issued.
+pub async fn end<S: SessionStore + ?Sized>(
+    store: &S,
+    keys: &JwtKeys,
+    jar: &CookieJar,
+) -> StoreResult<()> {
+    if let Some(claims) = jar
+        .get(SESSION_COOKIE)
+        .and_then(|cookie| keys.verify_allowing_expiry(cookie.value()))
+    {
+        return store.revoke_session(claims.org, claims.sid).await;
+    }
+    let Some(token) = jar
+        .get(REFRESH_COOKIE)
+        .and_then(|cookie| RefreshToken::parse(cookie.value()))
+    else {
+        return Ok(());
+    };
+    let session = store.session(token.org_id(), token.session_id()).await?;
+    if session.is_some_and(|session| session.classify(&token) != RefreshCheck::Unknown) {
+        store
+            .revoke_session(token.org_id(), token.session_id())
+            .await?;
+    }
+    Ok(())
+}
