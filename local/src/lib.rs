@@ -12,15 +12,24 @@ pub mod seed;
 use std::sync::Arc;
 
 use axum::Router;
-use chatlogger::store::DynamoStore;
+use chatlogger::{
+    auth::{BrowserPolicy, DashboardState, JwtKeys},
+    store::DynamoStore,
+};
 use chatlogger_ingest::IngestState;
 
 /// Every route of every function, on one router. `Router::merge` panics on a
 /// duplicate route, so a route claimed by two functions fails at start-up.
-pub fn app(store: Arc<DynamoStore>) -> Router {
+pub fn app(store: Arc<DynamoStore>, keys: JwtKeys, browser: BrowserPolicy) -> Router {
+    let cors = browser.cors();
+    let dashboard = DashboardState::new(store.clone(), keys, browser);
     chatlogger::http::app(
         Router::new()
             .merge(chatlogger_ingest::router(IngestState::new(store)))
+            .merge(chatlogger_auth::router(dashboard.clone()))
+            .merge(chatlogger_accounts::router(dashboard.clone()))
+            .merge(chatlogger_apikeys::router(dashboard))
             .merge(chatlogger_docs::router()),
     )
+    .layer(cors)
 }

@@ -4,7 +4,12 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use chatlogger::{aws, store::DynamoStore, telemetry};
+use chatlogger::{
+    auth::{BrowserPolicy, JwtKeys},
+    aws,
+    store::DynamoStore,
+    telemetry,
+};
 use chatlogger_local::{app, provision, seed};
 use clap::Parser;
 
@@ -56,7 +61,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_seed(&store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
 
-    axum::serve(listener, app(store))
+    let keys = JwtKeys::from_env()?;
+    let browser = BrowserPolicy::from_env()?;
+    // Connect info: the sign-in throttle counts failures per client address.
+    let service = app(store, keys, browser).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

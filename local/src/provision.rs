@@ -5,8 +5,8 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use chatlogger::{config, store::keys};
@@ -65,7 +65,7 @@ pub async fn provision(sdk: &SdkConfig, resources: &Resources) -> Result<(), Pro
 }
 
 /// The single table: `pk`/`sk` strings, on-demand, with a stream of new and
-/// old images (the analytics aggregator's input).
+/// old images (the analytics aggregator's input) and the org-directory index.
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -89,13 +89,28 @@ pub async fn create_table(
         .stream_view_type(StreamViewType::NewAndOldImages)
         .build()
         .expect("stream_enabled is set");
+    // The sparse org directory (only org items carry gsi1pk/gsi1sk).
+    let org_directory = GlobalSecondaryIndex::builder()
+        .index_name(keys::GSI1)
+        .key_schema(key(keys::GSI1_PK, KeyType::Hash))
+        .key_schema(key(keys::GSI1_SK, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("name and key schema are set");
     let result = client
         .create_table()
         .table_name(table)
         .attribute_definitions(attribute(keys::PK))
         .attribute_definitions(attribute(keys::SK))
+        .attribute_definitions(attribute(keys::GSI1_PK))
+        .attribute_definitions(attribute(keys::GSI1_SK))
         .key_schema(key(keys::PK, KeyType::Hash))
         .key_schema(key(keys::SK, KeyType::Range))
+        .global_secondary_indexes(org_directory)
         .billing_mode(BillingMode::PayPerRequest)
         .stream_specification(stream)
         .send()

@@ -34,6 +34,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn full_openapi() -> utoipa::openapi::OpenApi {
     let mut doc = chatlogger::http::openapi::base();
     doc.merge(chatlogger_ingest::openapi());
+    doc.merge(chatlogger_auth::openapi());
+    doc.merge(chatlogger_accounts::openapi());
+    doc.merge(chatlogger_apikeys::openapi());
     doc.merge(openapi());
     doc
 }

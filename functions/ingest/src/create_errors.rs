@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use chatlogger::http::openapi::error_responses;
 use utoipa::{
     IntoResponses,
-    openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder},
+    openapi::{RefOr, Response},
 };
 
 /// 400, 401, 409, 413, 415, 422 and 503, each with the `ErrorBody` schema.
@@ -13,7 +14,7 @@ pub struct CreateErrors;
 
 impl IntoResponses for CreateErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        [
+        error_responses(&[
             ("400", "Malformed JSON or path parameter"),
             (
                 "401",
@@ -27,20 +28,6 @@ impl IntoResponses for CreateErrors {
                 "503",
                 "DynamoDB is throttling; retry with the same id after Retry-After seconds",
             ),
-        ]
-        .into_iter()
-        .map(|(status, description)| (status.to_owned(), error_response(description)))
-        .collect()
+        ])
     }
-}
-
-fn error_response(description: &str) -> RefOr<Response> {
-    let content = ContentBuilder::new()
-        .schema(Some(Ref::from_schema_name("ErrorBody")))
-        .build();
-    ResponseBuilder::new()
-        .description(description)
-        .content("application/json", content)
-        .build()
-        .into()
 }

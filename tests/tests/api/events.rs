@@ -1,34 +1,50 @@
 //! Every sample event in `events/` goes through lambda_http's API Gateway
-//! conversion into its function's router, as on Lambda.
+//! conversion into its function's router, as on Lambda, against a fresh
+//! table on the local AWS.
 
 use std::{path::Path, sync::Arc};
 
 use axum::Router;
 use chatlogger::{
-    domain::{ApiKey, ApiKeyLabel, ApiKeySecret, Org, OrgName, Slug},
+    accounts,
+    auth::{BrowserPolicy, DashboardState, JwtKeys},
+    domain::{ApiKey, ApiKeyLabel, ApiKeySecret, Email, OrgName, Password, Slug, UserRole},
     http,
-    store::{ApiKeyStore, MemoryStore, OrgStore},
+    store::{ApiKeyStore, DynamoStore},
 };
 use chatlogger_ingest::IngestState;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-/// The sample key written in the event files.
+use crate::helpers::{TEST_JWT_SECRET, new_table, sdk_config};
+
+/// The sample key and login written in the event files.
 const SAMPLE_KEY: &str = "clk_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample1";
+const SAMPLE_EMAIL: &str = "admin@demo.example";
+const SAMPLE_PASSWORD: &str = "correct horse battery staple";
+const SESSION_PLACEHOLDER: &str = "PASTE_THE_SESSION_COOKIE_SET_BY_AUTH_LOGIN";
 
 /// Each event file and the status it must produce, in order (the message
-/// event needs the chat the chat event creates).
+/// event needs the chat the chat event creates; the dashboard events need
+/// the session the login event starts; logout comes last).
 const EVENTS: &[(&str, u16)] = &[
     ("ingest-create-chat.json", 201),
     ("ingest-create-message.json", 201),
     ("ingest-health.json", 200),
     ("docs-openapi.json", 200),
+    ("auth-login.json", 200),
+    ("accounts-get-me.json", 200),
+    ("apikeys-create.json", 201),
+    ("auth-logout.json", 204),
 ];
 
-async fn function_router(file: &str, ingest: &IngestState) -> Router {
+fn function_router(file: &str, ingest: &IngestState, dashboard: &DashboardState) -> Router {
     match file.split('-').next().unwrap() {
         "ingest" => http::app(chatlogger_ingest::router(ingest.clone())),
         "docs" => http::app(chatlogger_docs::router()),
+        "auth" => http::app(chatlogger_auth::router(dashboard.clone())),
+        "accounts" => http::app(chatlogger_accounts::router(dashboard.clone())),
+        "apikeys" => http::app(chatlogger_apikeys::router(dashboard.clone())),
         other => panic!("no function named {other} (event {file})"),
     }
 }
@@ -46,29 +62,60 @@ async fn every_sample_event_runs_through_its_function() {
     listed.sort();
     assert_eq!(on_disk, listed, "every event file is exercised here");
 
-    let store = Arc::new(MemoryStore::new());
-    let org = Org::new(
+    let sdk = sdk_config().await;
+    let table = new_table(&sdk).await;
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+    let org = accounts::create_org(
+        &*store,
         Slug::parse("demo").unwrap(),
         OrgName::parse("Demo").unwrap(),
-    );
-    store.create_org(&org).await.unwrap();
+    )
+    .await
+    .unwrap();
     let (key, _) = ApiKey::generate(ApiKeyLabel::parse("events").unwrap());
     store
         .create_api_key(&org, &key, &ApiKeySecret::parse(SAMPLE_KEY).unwrap().hash())
         .await
         .unwrap();
+    accounts::create_user(
+        &*store,
+        &org,
+        Email::parse(SAMPLE_EMAIL).unwrap(),
+        UserRole::Admin,
+        Password::parse(SAMPLE_PASSWORD).unwrap(),
+    )
+    .await
+    .unwrap();
     let ingest = IngestState::new(store.clone());
+    let dashboard = DashboardState::new(
+        store.clone(),
+        JwtKeys::new(TEST_JWT_SECRET).unwrap(),
+        BrowserPolicy::new("https://app.example.com").unwrap(),
+    );
 
+    let mut session_cookie = None;
     for (file, expected) in EVENTS {
-        let json = std::fs::read_to_string(events_dir.join(file)).unwrap();
+        let mut json = std::fs::read_to_string(events_dir.join(file)).unwrap();
+        if json.contains(SESSION_PLACEHOLDER) {
+            let cookie: &String = session_cookie.as_ref().expect("login runs first");
+            json = json.replace(SESSION_PLACEHOLDER, cookie);
+        }
         let request =
             lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let response = function_router(file, &ingest)
-            .await
+        let response = function_router(file, &ingest, &dashboard)
             .oneshot(request)
             .await
             .unwrap();
         let status = response.status().as_u16();
+        if *file == "auth-login.json" {
+            session_cookie = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_prefix("__Host-chatlogger_session="))
+                .map(|v| v.split(';').next().unwrap().to_owned());
+        }
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(
             status,
@@ -77,6 +124,4 @@ async fn every_sample_event_runs_through_its_function() {
             String::from_utf8_lossy(&body)
         );
     }
-    assert_eq!(store.chats_of(org.id).len(), 1);
-    assert_eq!(store.messages_of(org.id).len(), 1);
 }

@@ -7,9 +7,15 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chatlogger::{
     accounts,
+    auth::{BrowserPolicy, JwtKeys},
     domain::{ApiKeyLabel, ApiKeySecret, Org, OrgName, Slug},
     store::{DynamoStore, keys},
 };
+
+/// The JWT secret of every test server (tests only).
+pub const TEST_JWT_SECRET: &[u8] = b"test-only-jwt-secret-0123456789abcdef";
+/// The dashboard origin the test servers allow.
+pub const DASHBOARD_ORIGIN: &str = "https://app.example.com";
 use serde_json::Value;
 
 /// The SDK configuration for the test moto. Panics, rather than skipping,
@@ -29,6 +35,15 @@ pub async fn new_table(sdk: &SdkConfig) -> String {
         .await
         .expect("create the test table");
     table
+}
+
+/// Every route on one router, as `make dev` serves them, with the test secret.
+pub fn local_app(store: Arc<DynamoStore>) -> axum::Router {
+    chatlogger_local::app(
+        store,
+        JwtKeys::new(TEST_JWT_SECRET).unwrap(),
+        BrowserPolicy::new(DASHBOARD_ORIGIN).unwrap(),
+    )
 }
 
 pub struct TestOrg {
@@ -74,7 +89,7 @@ pub async fn spawn_app() -> TestApp {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = chatlogger_local::app(store.clone());
+    let app = local_app(store.clone());
     tokio::spawn(async move { axum_serve(listener, app).await });
 
     TestApp {
@@ -89,7 +104,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
-    axum::serve(listener, app).await.expect("test server runs");
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
+        .await
+        .expect("test server runs");
 }
 
 pub struct Reply {

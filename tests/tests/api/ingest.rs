@@ -278,7 +278,7 @@ async fn health_reports_version_and_whether_the_table_answers() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/health", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, chatlogger_local::app(store))
+        axum::serve(listener, crate::helpers::local_app(store))
             .await
             .unwrap()
     });

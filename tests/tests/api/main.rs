@@ -4,11 +4,14 @@
 //! moto server that `make test` starts (found through `AWS_ENDPOINT_URL`);
 //! every test gets its own table, so tests are isolated and run in parallel.
 
+mod auth;
 mod cli;
+mod dashboard;
 mod events;
 mod helpers;
 mod ingest;
 mod ingest_input;
 mod local_stack;
+mod roles;
 mod routes;
 mod sdk_calls;

@@ -10,7 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::{Router, body::Body, http::Request};
-use chatlogger::{http, store::MemoryStore};
+use chatlogger::{
+    auth::{BrowserPolicy, DashboardState, JwtKeys},
+    http,
+    store::{DynamoStore, MemoryStore},
+};
 use chatlogger_ingest::IngestState;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -97,15 +101,41 @@ fn code_routes() -> Routes {
             "docs".to_owned(),
             document_routes(&chatlogger_docs::openapi()),
         ),
+        (
+            "auth".to_owned(),
+            document_routes(&chatlogger_auth::openapi()),
+        ),
+        (
+            "accounts".to_owned(),
+            document_routes(&chatlogger_accounts::openapi()),
+        ),
+        (
+            "apikeys".to_owned(),
+            document_routes(&chatlogger_apikeys::openapi()),
+        ),
     ])
 }
 
-fn function_router(binary: &str) -> Router {
+async fn function_router(binary: &str) -> Router {
+    let dashboard = || async {
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&crate::helpers::sdk_config().await),
+            "unused",
+        );
+        DashboardState::new(
+            std::sync::Arc::new(store),
+            JwtKeys::new(crate::helpers::TEST_JWT_SECRET).unwrap(),
+            BrowserPolicy::default(),
+        )
+    };
     match binary {
         "ingest" => http::app(chatlogger_ingest::router(IngestState::new(
             std::sync::Arc::new(MemoryStore::new()),
         ))),
         "docs" => http::app(chatlogger_docs::router()),
+        "auth" => http::app(chatlogger_auth::router(dashboard().await)),
+        "accounts" => http::app(chatlogger_accounts::router(dashboard().await)),
+        "apikeys" => http::app(chatlogger_apikeys::router(dashboard().await)),
         other => panic!("add the router of function {other} here"),
     }
 }
@@ -130,11 +160,13 @@ fn the_served_document_covers_every_function() {
 #[tokio::test]
 async fn every_documented_route_is_answered_by_its_router() {
     for (binary, routes) in code_routes() {
-        let router = function_router(&binary);
+        let router = function_router(&binary).await;
         for (method, path) in routes {
             let uri = path
                 .replace("{slug}", "acme")
-                .replace("{chat_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
+                .replace("{chat_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
+                .replace("{user_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
+                .replace("{key_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
             let request = Request::builder()
                 .method(method.as_str())
                 .uri(&uri)

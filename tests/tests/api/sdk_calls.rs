@@ -81,9 +81,10 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
             .build(),
     );
     let store = Arc::new(DynamoStore::new(counted, table));
-    let container = chatlogger_local::app(store.clone());
+    let container = crate::helpers::local_app(store.clone());
 
-    // Creating a chat: the key lookup (first use in this container) and one put.
+    // Creating a chat: the key lookup and the key's last-used stamp (first
+    // use in this container; the stamp repeats at most every 5 minutes), and one put.
     let (status, chat) = call(
         &container,
         "/api/v1/orgs/acme/chats",
@@ -92,7 +93,7 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     )
     .await;
     assert_eq!(status, 201);
-    assert_eq!(log.take(), ["GetItem", "PutItem"]);
+    assert_eq!(log.take(), ["GetItem", "UpdateItem", "PutItem"]);
     let messages = format!(
         "/api/v1/orgs/acme/chats/{}/messages",
         chat["id"].as_str().unwrap()
@@ -119,10 +120,11 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     assert_eq!(call(&container, &messages, key, body).await.0, 200);
     assert_eq!(log.take(), ["PutItem"]);
 
-    // A fresh container that has not seen the chat: the key lookup, then one
+    // A fresh container that has not seen the chat: the key lookup and
+    // stamp, then one
     // TransactWriteItems that checks the chat and writes the message; after
     // that, one PutItem again.
-    let cold = chatlogger_local::app(store);
+    let cold = crate::helpers::local_app(store);
     assert_eq!(
         call(
             &cold,
@@ -134,7 +136,7 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
         .0,
         201
     );
-    assert_eq!(log.take(), ["GetItem", "TransactWriteItems"]);
+    assert_eq!(log.take(), ["GetItem", "UpdateItem", "TransactWriteItems"]);
     assert_eq!(
         call(
             &cold,

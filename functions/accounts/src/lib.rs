@@ -1,0 +1,56 @@
+//! Users and orgs for the dashboard.
+//!
+//! | route | handler | minimum role |
+//! |---|---|---|
+//! | `GET /users/me` | [`me::get_me`] | viewer |
+//! | `PATCH /users/me` | [`me::update_me`] | viewer |
+//! | `POST /users/me/password` | [`me::change_password`] | viewer |
+//! | `POST /orgs` | [`orgs::create_org`] | superadmin |
+//! | `GET /orgs` | [`orgs::list_orgs`] | superadmin |
+//! | `GET /orgs/me` | [`orgs::get_org`] | viewer |
+//! | `PATCH /orgs/me` | [`orgs::update_org`] | admin |
+//! | `GET /orgs/me/users` | [`users::list_users`] | admin |
+//! | `POST /orgs/me/users` | [`users::create_user`] | admin |
+//! | `PATCH /orgs/me/users/{user_id}` | [`users::update_user`] | admin |
+//! | `DELETE /orgs/me/users/{user_id}` | [`users::delete_user`] | admin |
+//!
+//! Every signed-in person manages their own profile and password, viewers
+//! included ("read-only" is about org data). Superadmins may add
+//! `?org=<org id>` to the `/orgs/me...` routes to act on another org.
+
+pub mod me;
+pub mod orgs;
+pub mod users;
+
+use axum::Router;
+use chatlogger::auth::DashboardState;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+#[derive(OpenApi)]
+#[openapi(tags(
+    (name = "users", description = "The signed-in user, and an org's users (admins)"),
+    (name = "orgs", description = "Org settings (admins) and the org directory (superadmins)")
+))]
+struct AccountsDoc;
+
+fn api() -> OpenApiRouter<DashboardState> {
+    OpenApiRouter::with_openapi(AccountsDoc::openapi())
+        .routes(routes!(me::get_me, me::update_me))
+        .routes(routes!(me::change_password))
+        .routes(routes!(orgs::create_org, orgs::list_orgs))
+        .routes(routes!(orgs::get_org, orgs::update_org))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::update_user, users::delete_user))
+}
+
+/// Every accounts route, with the CSRF check, ready for `chatlogger::http::app`
+/// (and the CORS layer: see `main.rs`).
+pub fn router(state: DashboardState) -> Router {
+    state.serve(api().split_for_parts().0)
+}
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}

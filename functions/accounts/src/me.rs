@@ -1,0 +1,147 @@
+//! The signed-in user: `/users/me`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use axum_extra::extract::cookie::CookieJar;
+use chatlogger::{
+    accounts::hash_password,
+    auth::{
+        DashboardState, Me, SignedIn,
+        login::{self, LoginError},
+        min, sessions,
+    },
+    domain::{DisplayName, Password, UserProfile},
+    http::{ApiError, ClientIp, JsonBody, openapi::DashboardErrors},
+    store::{StoreError, UserChanges},
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// Who is signed in, and their org.
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "users",
+    security(("session_cookie" = [])),
+    responses((status = 200, description = "The signed-in user and org", body = Me), DashboardErrors)
+)]
+pub async fn get_me(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Viewer>,
+) -> Result<Json<Me>, ApiError> {
+    let org = state.store.org(signed_in.org_id).await?.ok_or_else(|| {
+        ApiError::internal(StoreError::Corrupt(format!(
+            "user {} has no org",
+            signed_in.user.id
+        )))
+    })?;
+    Ok(Json(Me {
+        user: UserProfile::from(&signed_in.user),
+        org,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    /// 1-100 characters.
+    pub display_name: DisplayName,
+}
+
+/// Change your display name.
+#[utoipa::path(
+    patch,
+    path = "/users/me",
+    tag = "users",
+    request_body = UpdateMeRequest,
+    security(("session_cookie" = [])),
+    responses((status = 200, description = "The updated user", body = UserProfile), DashboardErrors)
+)]
+pub async fn update_me(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Viewer>,
+    JsonBody(request): JsonBody<UpdateMeRequest>,
+) -> Result<Json<UserProfile>, ApiError> {
+    let changes = UserChanges {
+        display_name: Some(request.display_name),
+        ..UserChanges::default()
+    };
+    let user = state
+        .store
+        .update_user(signed_in.org_id, signed_in.user.id, &changes)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(Json(UserProfile::from(&user)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// Your password now.
+    pub current_password: String,
+    /// 12-256 characters.
+    #[schema(value_type = String, min_length = 12, max_length = 256)]
+    pub new_password: Password,
+}
+
+/// Change your password. Needs the current one (wrong guesses count towards
+/// the sign-in throttle). Every other session of yours ends at once; this
+/// one continues with new cookies.
+#[utoipa::path(
+    post,
+    path = "/users/me/password",
+    tag = "users",
+    request_body = ChangePasswordRequest,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Changed; other sessions ended, this one's cookies renewed"),
+        (status = 429, description = "Too many wrong passwords; retry after Retry-After seconds", body = chatlogger::http::ErrorBody),
+        DashboardErrors,
+    )
+)]
+pub async fn change_password(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Viewer>,
+    ClientIp(source): ClientIp,
+    jar: CookieJar,
+    JsonBody(request): JsonBody<ChangePasswordRequest>,
+) -> Result<(StatusCode, CookieJar), ApiError> {
+    let user = &signed_in.user;
+    // The same check as sign-in: throttled, constant cost.
+    match login::sign_in(
+        &*state.store,
+        user.email.as_str(),
+        &request.current_password,
+        &source,
+    )
+    .await
+    {
+        Ok((_, checked)) if checked.id == user.id => {}
+        Ok(_) | Err(LoginError::InvalidCredentials) => {
+            return Err(ApiError::InvalidBody(
+                "current_password is not your current password".into(),
+            ));
+        }
+        Err(LoginError::Throttled { retry_after_secs }) => {
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
+        Err(LoginError::Store(error)) => return Err(error.into()),
+    }
+    let hash = hash_password(request.new_password).await?;
+    let issued = sessions::renew(
+        &state.auth.keys,
+        signed_in.org_id,
+        &signed_in.session,
+        user.session_epoch + 1,
+    );
+    let changed = state
+        .store
+        .change_password(signed_in.org_id, user, &hash, &issued.session)
+        .await?;
+    if !changed {
+        return Err(ApiError::Conflict(
+            "your account or session changed meanwhile; sign in again".into(),
+        ));
+    }
+    tracing::info!(user_id = %user.id, "password changed; other sessions ended");
+    Ok((StatusCode::NO_CONTENT, issued.set_cookies(jar)))
+}

@@ -1,0 +1,133 @@
+//! Orgs: the superadmin's directory, and an org's own settings.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chatlogger::{
+    accounts::{self, AccountError},
+    auth::{DashboardState, SignedIn, min},
+    domain::{Metadata, Org, OrgName, Slug},
+    http::{ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors},
+    store::OrgChanges,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrgRequest {
+    /// 2-40 of a-z, 0-9 and '-'; unique; used in the ingest URLs.
+    pub slug: Slug,
+    /// 1-100 characters.
+    pub name: OrgName,
+}
+
+/// Create an org (superadmin). Add its first admin with
+/// `POST /orgs/me/users?org=<id>`.
+#[utoipa::path(
+    post,
+    path = "/orgs",
+    tag = "orgs",
+    request_body = CreateOrgRequest,
+    security(("session_cookie" = [])),
+    responses((status = 201, description = "Created", body = Org), DashboardErrors)
+)]
+pub async fn create_org(
+    State(state): State<DashboardState>,
+    _signed_in: SignedIn<min::Superadmin>,
+    JsonBody(request): JsonBody<CreateOrgRequest>,
+) -> Result<(StatusCode, Json<Org>), ApiError> {
+    let org = accounts::create_org(&*state.store, request.slug, request.name)
+        .await
+        .map_err(|error| match error {
+            AccountError::SlugTaken(slug) => {
+                ApiError::Conflict(format!("the slug '{slug}' is already taken"))
+            }
+            AccountError::Store(error) => error.into(),
+            other => ApiError::internal(other),
+        })?;
+    tracing::info!(created_org_id = %org.id, "org created");
+    Ok((StatusCode::CREATED, Json(org)))
+}
+
+/// List every org, oldest first (superadmin).
+#[utoipa::path(
+    get,
+    path = "/orgs",
+    tag = "orgs",
+    params(PageQuery),
+    security(("session_cookie" = [])),
+    responses((status = 200, description = "A page of orgs", body = Paged<Org>), DashboardErrors)
+)]
+pub async fn list_orgs(
+    State(state): State<DashboardState>,
+    _signed_in: SignedIn<min::Superadmin>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<Paged<Org>>, ApiError> {
+    if query.org.is_some() {
+        return Err(ApiError::InvalidQuery(
+            "org does not apply to this route".into(),
+        ));
+    }
+    let orgs = state.store.list_orgs(&query.page()?).await?;
+    Ok(Json(Paged::from_page(orgs, |org| org)))
+}
+
+/// Your org.
+#[utoipa::path(
+    get,
+    path = "/orgs/me",
+    tag = "orgs",
+    params(OrgQuery),
+    security(("session_cookie" = [])),
+    responses((status = 200, description = "The org", body = Org), DashboardErrors)
+)]
+pub async fn get_org(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Viewer>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<Json<Org>, ApiError> {
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let org = state
+        .store
+        .org(org)
+        .await?
+        .ok_or(ApiError::NotFound("org"))?;
+    Ok(Json(org))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrgRequest {
+    /// 1-100 characters.
+    pub name: Option<OrgName>,
+    /// Replaces the settings: a JSON object of at most 8 KiB.
+    pub settings: Option<Metadata>,
+}
+
+/// Rename the org or replace its settings (admin). The slug never changes.
+#[utoipa::path(
+    patch,
+    path = "/orgs/me",
+    tag = "orgs",
+    params(OrgQuery),
+    request_body = UpdateOrgRequest,
+    security(("session_cookie" = [])),
+    responses((status = 200, description = "The updated org", body = Org), DashboardErrors)
+)]
+pub async fn update_org(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Admin>,
+    QueryParams(query): QueryParams<OrgQuery>,
+    JsonBody(request): JsonBody<UpdateOrgRequest>,
+) -> Result<Json<Org>, ApiError> {
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let changes = OrgChanges {
+        name: request.name,
+        settings: request.settings,
+    };
+    let org = state
+        .store
+        .update_org(org, &changes)
+        .await?
+        .ok_or(ApiError::NotFound("org"))?;
+    Ok(Json(org))
+}

@@ -1,0 +1,205 @@
+//! An org's users, for its admins. An admin manages users whose role is at
+//! most their own, and grants roles up to their own; nobody changes their
+//! own role or status here (so an org cannot lose its last admin by
+//! accident). Disabling or deleting a user ends their sessions at once; a
+//! role change applies on their next request.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chatlogger::{
+    accounts::{self, AccountError},
+    auth::{DashboardState, SignedIn, min},
+    domain::{DisplayName, Email, OrgId, Password, User, UserId, UserProfile, UserRole},
+    http::{
+        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors,
+        path_id,
+    },
+    store::UserChanges,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// List the org's users, oldest first.
+#[utoipa::path(
+    get,
+    path = "/orgs/me/users",
+    tag = "users",
+    params(PageQuery),
+    security(("session_cookie" = [])),
+    responses((status = 200, description = "A page of users", body = Paged<UserProfile>), DashboardErrors)
+)]
+pub async fn list_users(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Admin>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<Paged<UserProfile>>, ApiError> {
+    let page = query.page()?;
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let users = state.store.list_users(org, &page).await?;
+    Ok(Json(Paged::from_page(users, |user| {
+        UserProfile::from(&user)
+    })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// Unique across every org.
+    pub email: Email,
+    /// At most your own role.
+    pub role: UserRole,
+    /// Their first password, 12-256 characters; tell them to change it.
+    #[schema(value_type = String, min_length = 12, max_length = 256)]
+    pub password: Password,
+    /// 1-100 characters.
+    pub display_name: Option<DisplayName>,
+}
+
+/// Add a user to the org.
+#[utoipa::path(
+    post,
+    path = "/orgs/me/users",
+    tag = "users",
+    params(OrgQuery),
+    request_body = CreateUserRequest,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 201, description = "Created", body = UserProfile),
+        (status = 409, description = "The email address is already registered", body = chatlogger::http::ErrorBody),
+        DashboardErrors,
+    )
+)]
+pub async fn create_user(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Admin>,
+    QueryParams(query): QueryParams<OrgQuery>,
+    JsonBody(request): JsonBody<CreateUserRequest>,
+) -> Result<(StatusCode, Json<UserProfile>), ApiError> {
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    may_grant(&signed_in.user, request.role)?;
+    let user = accounts::create_named_user(
+        &*state.store,
+        org,
+        request.email,
+        request.role,
+        request.display_name,
+        request.password,
+    )
+    .await
+    .map_err(|error| match error {
+        AccountError::EmailTaken(_) => {
+            ApiError::Conflict("the email address is already registered".into())
+        }
+        AccountError::Store(error) => error.into(),
+        other => ApiError::internal(other),
+    })?;
+    tracing::info!(created_user_id = %user.id, role = %user.role, "user created");
+    Ok((StatusCode::CREATED, Json(UserProfile::from(&user))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// At most your own role.
+    pub role: Option<UserRole>,
+    /// True ends their sessions and blocks sign-in; false lets them in again.
+    pub disabled: Option<bool>,
+    /// 1-100 characters.
+    pub display_name: Option<DisplayName>,
+}
+
+/// Change a user's role, status or name.
+#[utoipa::path(
+    patch,
+    path = "/orgs/me/users/{user_id}",
+    tag = "users",
+    params(("user_id" = UserId, Path, description = "The user's id"), OrgQuery),
+    request_body = UpdateUserRequest,
+    security(("session_cookie" = [])),
+    responses((status = 200, description = "The updated user", body = UserProfile), DashboardErrors)
+)]
+pub async fn update_user(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Admin>,
+    Path(user_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+    JsonBody(request): JsonBody<UpdateUserRequest>,
+) -> Result<Json<UserProfile>, ApiError> {
+    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    if let Some(role) = request.role {
+        may_grant(&signed_in.user, role)?;
+    }
+    let changes = UserChanges {
+        display_name: request.display_name,
+        role: request.role,
+        disabled: request.disabled,
+    };
+    let user = state
+        .store
+        .update_user(org, target.id, &changes)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    tracing::info!(target_user_id = %user.id, role = %user.role, disabled = user.disabled, "user updated");
+    Ok(Json(UserProfile::from(&user)))
+}
+
+/// Delete a user. Their sessions end at once and their email address is free again.
+#[utoipa::path(
+    delete,
+    path = "/orgs/me/users/{user_id}",
+    tag = "users",
+    params(("user_id" = UserId, Path, description = "The user's id"), OrgQuery),
+    security(("session_cookie" = [])),
+    responses((status = 204, description = "Deleted"), DashboardErrors)
+)]
+pub async fn delete_user(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Admin>,
+    Path(user_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    if !state.store.delete_user(org, &target).await? {
+        return Err(ApiError::NotFound("user"));
+    }
+    tracing::info!(target_user_id = %target.id, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user `id` of `org`, if the signed-in admin may manage them.
+async fn managed_user(
+    state: &DashboardState,
+    signed_in: &SignedIn<min::Admin>,
+    org: OrgId,
+    id: UserId,
+) -> Result<User, ApiError> {
+    let target = state
+        .store
+        .user(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    if target.id == signed_in.user.id {
+        return Err(ApiError::Conflict(
+            "you cannot change your own role or status, or delete yourself; use /users/me".into(),
+        ));
+    }
+    if target.role > signed_in.user.role {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(target)
+}
+
+/// Nobody grants a role above their own.
+fn may_grant(granter: &User, role: UserRole) -> Result<(), ApiError> {
+    if role > granter.role {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Dashboard sign-in. Sessions live in cookies (see `chatlogger::auth`):
+//!
+//! | route | handler |
+//! |---|---|
+//! | `POST /auth/login` | [`login`] |
+//! | `POST /auth/refresh` | [`refresh`] |
+//! | `POST /auth/logout` | [`logout`] |
+
+use axum::{Json, Router, extract::State, http::StatusCode};
+use axum_extra::extract::cookie::CookieJar;
+use chatlogger::{
+    auth::{
+        DashboardState, Me,
+        cookies::clear_session,
+        login::{self, LoginError},
+        sessions,
+    },
+    domain::{Email, Password, UserProfile},
+    http::{ApiError, ClientIp, JsonBody, openapi::DashboardErrors},
+    store::StoreError,
+};
+use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+#[derive(OpenApi)]
+#[openapi(tags((name = "auth", description = "Dashboard sign-in: session cookies")))]
+struct AuthDoc;
+
+fn api() -> OpenApiRouter<DashboardState> {
+    OpenApiRouter::with_openapi(AuthDoc::openapi())
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+}
+
+/// Every auth route, with the CSRF check, ready for `chatlogger::http::app`
+/// (and the CORS layer: see `main.rs`).
+pub fn router(state: DashboardState) -> Router {
+    state.serve(api().split_for_parts().0)
+}
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// Email and password. Any strings within the limits are checked; a wrong
+/// one of either gets the same answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// At most 254 characters.
+    pub email: String,
+    /// At most 256 characters.
+    pub password: String,
+}
+
+impl LoginRequest {
+    fn check_lengths(&self) -> Result<(), ApiError> {
+        if self.email.chars().count() > Email::MAX_LEN {
+            return Err(ApiError::InvalidBody(format!(
+                "email: at most {} characters",
+                Email::MAX_LEN
+            )));
+        }
+        if self.password.chars().count() > Password::MAX_CHARS {
+            return Err(ApiError::InvalidBody(format!(
+                "password: at most {} characters",
+                Password::MAX_CHARS
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Sign in. Sets the session cookie (`__Host-chatlogger_session`) and the
+/// refresh cookie (`__Secure-chatlogger_refresh`, sent only to
+/// `/auth/refresh`). After 5 failures for one email, or 50 from one address,
+/// within a 15-minute window, answers 429 until the window ends.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the cookies are set", body = Me),
+        (status = 401, description = "Wrong email or password (the same for both)", body = chatlogger::http::ErrorBody),
+        (status = 429, description = "Too many failures; retry after Retry-After seconds", body = chatlogger::http::ErrorBody),
+        DashboardErrors,
+    )
+)]
+pub async fn login(
+    State(state): State<DashboardState>,
+    ClientIp(source): ClientIp,
+    jar: CookieJar,
+    JsonBody(request): JsonBody<LoginRequest>,
+) -> Result<(CookieJar, Json<Me>), ApiError> {
+    request.check_lengths()?;
+    let (org_id, user) = login::sign_in(&*state.store, &request.email, &request.password, &source)
+        .await
+        .map_err(|error| match error {
+            LoginError::InvalidCredentials => ApiError::InvalidCredentials,
+            LoginError::Throttled { retry_after_secs } => {
+                ApiError::TooManyRequests { retry_after_secs }
+            }
+            LoginError::Store(error) => error.into(),
+        })?;
+    let org = state.store.org(org_id).await?.ok_or_else(|| {
+        ApiError::internal(StoreError::Corrupt(format!("user without org {org_id}")))
+    })?;
+    let issued = sessions::start(&*state.store, &state.auth.keys, org_id, &user).await?;
+    tracing::info!(org_id = %org_id, user_id = %user.id, "signed in");
+    let me = Me {
+        user: UserProfile::from(&user),
+        org,
+    };
+    Ok((issued.set_cookies(jar), Json(me)))
+}
+
+/// Renew the session: a new access token and a new refresh token (the old
+/// one stops working). Presenting an already-rotated refresh token revokes
+/// the whole session.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    responses(
+        (status = 204, description = "Renewed; the cookies are replaced"),
+        DashboardErrors,
+    )
+)]
+pub async fn refresh(
+    State(state): State<DashboardState>,
+    jar: CookieJar,
+) -> Result<(StatusCode, CookieJar), ApiError> {
+    let issued = sessions::refresh(&*state.store, &state.auth.keys, &jar).await?;
+    Ok((StatusCode::NO_CONTENT, issued.set_cookies(jar)))
+}
+
+/// Sign out: the session ends in the table, so its cookies stop working
+/// everywhere at once, even if copied. Always answers 204 and clears the cookies.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    responses(
+        (status = 204, description = "Signed out; the cookies are cleared"),
+        DashboardErrors,
+    )
+)]
+pub async fn logout(
+    State(state): State<DashboardState>,
+    jar: CookieJar,
+) -> Result<(StatusCode, CookieJar), ApiError> {
+    sessions::end(&*state.store, &state.auth.keys, &jar).await?;
+    Ok((StatusCode::NO_CONTENT, clear_session(jar)))
+}

@@ -1,0 +1,353 @@
+//! The role table: every dashboard route, called by each role, on the
+//! caller's own org and on another org, with the expected status in each
+//! cell. Columns are superadmin, admin, user, viewer. "Other org" means
+//! naming globex with `?org=` (only a superadmin may) or addressing a
+//! globex object; its 404s carry the same body whether or not the object
+//! exists.
+
+use chatlogger::domain::{ApiKeyLabel, UserRole};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    dashboard::{Cookies, PASSWORD},
+    helpers::{TestApp, TestOrg, spawn_app},
+};
+
+const ROLES: [UserRole; 4] = [
+    UserRole::Superadmin,
+    UserRole::Admin,
+    UserRole::User,
+    UserRole::Viewer,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scope {
+    Own,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    GetMe,
+    UpdateMe,
+    ChangePassword,
+    CreateOrg,
+    ListOrgs,
+    GetOrg,
+    UpdateOrg,
+    ListUsers,
+    CreateUser,
+    UpdateUser,
+    DeleteUser,
+    ListApiKeys,
+    CreateApiKey,
+    RevokeApiKey,
+    Refresh,
+}
+
+/// (route, expected on own org, expected on another org; `None` where the
+/// route has no org to vary).
+/// Expected statuses for superadmin, admin, user and viewer.
+type Statuses = [u16; 4];
+
+const TABLE: &[(Route, Statuses, Option<Statuses>)] = &[
+    (Route::GetMe, [200, 200, 200, 200], None),
+    (Route::UpdateMe, [200, 200, 200, 200], None),
+    (Route::ChangePassword, [204, 204, 204, 204], None),
+    (Route::CreateOrg, [201, 403, 403, 403], None),
+    (Route::ListOrgs, [200, 403, 403, 403], None),
+    (
+        Route::GetOrg,
+        [200, 200, 200, 200],
+        Some([200, 404, 404, 404]),
+    ),
+    (
+        Route::UpdateOrg,
+        [200, 200, 403, 403],
+        Some([200, 404, 403, 403]),
+    ),
+    (
+        Route::ListUsers,
+        [200, 200, 403, 403],
+        Some([200, 404, 403, 403]),
+    ),
+    (
+        Route::CreateUser,
+        [201, 201, 403, 403],
+        Some([201, 404, 403, 403]),
+    ),
+    (
+        Route::UpdateUser,
+        [200, 200, 403, 403],
+        Some([200, 404, 403, 403]),
+    ),
+    (
+        Route::DeleteUser,
+        [204, 204, 403, 403],
+        Some([204, 404, 403, 403]),
+    ),
+    (
+        Route::ListApiKeys,
+        [200, 200, 403, 403],
+        Some([200, 404, 403, 403]),
+    ),
+    (
+        Route::CreateApiKey,
+        [201, 201, 403, 403],
+        Some([201, 404, 403, 403]),
+    ),
+    (
+        Route::RevokeApiKey,
+        [200, 200, 403, 403],
+        Some([200, 404, 403, 403]),
+    ),
+    (Route::Refresh, [204, 204, 204, 204], None),
+];
+
+struct Request {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+fn request(method: Method, path: impl Into<String>, body: Option<Value>) -> Request {
+    Request {
+        method,
+        path: path.into(),
+        body,
+    }
+}
+
+/// A fresh object to act on, so every cell starts from the same state.
+async fn fresh_user(app: &TestApp, org: &TestOrg) -> String {
+    let email = format!("target-{}@example.com", ulid::Ulid::new()).to_lowercase();
+    app.create_user(org, &email, UserRole::Viewer)
+        .await
+        .id
+        .to_string()
+}
+
+async fn fresh_key(app: &TestApp, org: &TestOrg) -> String {
+    let (key, _) = chatlogger::accounts::create_api_key(
+        &*app.store,
+        &org.org,
+        ApiKeyLabel::parse("target").unwrap(),
+    )
+    .await
+    .unwrap();
+    key.id.to_string()
+}
+
+async fn build(app: &TestApp, route: Route, scope: Scope) -> Request {
+    let org = match scope {
+        Scope::Own => &app.acme,
+        Scope::Other => &app.globex,
+    };
+    let q = match scope {
+        Scope::Own => String::new(),
+        Scope::Other => format!("?org={}", app.globex.org.id),
+    };
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    match route {
+        Route::GetMe => request(Method::GET, "/users/me", None),
+        Route::UpdateMe => request(
+            Method::PATCH,
+            "/users/me",
+            Some(json!({"display_name": "Renamed"})),
+        ),
+        Route::ChangePassword => request(
+            Method::POST,
+            "/users/me/password",
+            Some(json!({"current_password": PASSWORD, "new_password": PASSWORD})),
+        ),
+        Route::CreateOrg => request(
+            Method::POST,
+            "/orgs",
+            Some(json!({"slug": format!("org-{unique}"), "name": "New org"})),
+        ),
+        Route::ListOrgs => request(Method::GET, "/orgs", None),
+        Route::GetOrg => request(Method::GET, format!("/orgs/me{q}"), None),
+        Route::UpdateOrg => request(
+            Method::PATCH,
+            format!("/orgs/me{q}"),
+            Some(json!({"settings": {"theme": "dark"}})),
+        ),
+        Route::ListUsers => request(Method::GET, format!("/orgs/me/users{q}"), None),
+        Route::CreateUser => request(
+            Method::POST,
+            format!("/orgs/me/users{q}"),
+            Some(
+                json!({"email": format!("new-{unique}@example.com"), "role": "viewer", "password": PASSWORD}),
+            ),
+        ),
+        Route::UpdateUser => request(
+            Method::PATCH,
+            format!("/orgs/me/users/{}{q}", fresh_user(app, org).await),
+            Some(json!({"role": "user"})),
+        ),
+        Route::DeleteUser => request(
+            Method::DELETE,
+            format!("/orgs/me/users/{}{q}", fresh_user(app, org).await),
+            None,
+        ),
+        Route::ListApiKeys => request(Method::GET, format!("/orgs/me/apikeys{q}"), None),
+        Route::CreateApiKey => request(
+            Method::POST,
+            format!("/orgs/me/apikeys{q}"),
+            Some(json!({"label": "widget"})),
+        ),
+        Route::RevokeApiKey => request(
+            Method::DELETE,
+            format!("/orgs/me/apikeys/{}{q}", fresh_key(app, org).await),
+            None,
+        ),
+        Route::Refresh => request(Method::POST, "/auth/refresh", None),
+    }
+}
+
+#[tokio::test]
+async fn every_dashboard_route_enforces_its_minimum_role_in_every_org() {
+    let app = spawn_app().await;
+    let mut sessions = Vec::new();
+    for role in ROLES {
+        let email = format!("{role}@acme.example");
+        app.create_user(&app.acme, &email, role).await;
+        sessions.push(app.login(&email).await);
+    }
+
+    let mut failures = Vec::new();
+    for (route, own, other) in TABLE {
+        for (scope, expected) in [(Scope::Own, Some(own)), (Scope::Other, other.as_ref())] {
+            let Some(expected) = expected else { continue };
+            for (i, role) in ROLES.iter().enumerate() {
+                let request = build(&app, *route, scope).await;
+                let reply = app
+                    .send_keeping(
+                        request.method.clone(),
+                        &request.path,
+                        &mut sessions[i],
+                        request.body.as_ref(),
+                    )
+                    .await;
+                if reply.status != expected[i] {
+                    failures.push(format!(
+                        "{route:?} {scope:?} as {role}: expected {}, got {} {}",
+                        expected[i], reply.status, reply.body
+                    ));
+                }
+                if reply.status == 404 {
+                    assert_eq!(reply.body["error"]["code"], "not_found");
+                }
+            }
+        }
+    }
+    // Signed out, every role-guarded route is 401.
+    for (route, _, _) in TABLE {
+        let request = build(&app, *route, Scope::Own).await;
+        let reply = app
+            .send(
+                request.method.clone(),
+                &request.path,
+                &Cookies::default(),
+                request.body.as_ref(),
+            )
+            .await;
+        if reply.status != 401 {
+            failures.push(format!("{route:?} signed out: got {}", reply.status));
+        }
+    }
+    // Logout works for every role, and ends that session.
+    for (i, role) in ROLES.iter().enumerate() {
+        let logout = app
+            .send(Method::POST, "/auth/logout", &sessions[i], None)
+            .await;
+        let after = app.send(Method::GET, "/users/me", &sessions[i], None).await;
+        if (logout.status, after.status) != (204, 401) {
+            failures.push(format!(
+                "logout as {role}: {} then {}",
+                logout.status, after.status
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn another_orgs_objects_are_indistinguishable_from_missing_ones() {
+    let app = spawn_app().await;
+    for role in [UserRole::Superadmin, UserRole::Admin] {
+        let email = format!("{role}@acme.example");
+        app.create_user(&app.acme, &email, role).await;
+        let session = app.login(&email).await;
+        let globex_user = fresh_user(&app, &app.globex).await;
+        let globex_key = fresh_key(&app, &app.globex).await;
+        let missing = ulid::Ulid::new().to_string();
+        let before = app.all_items().await;
+        for (method, foreign, absent) in [
+            (
+                Method::PATCH,
+                format!("/orgs/me/users/{globex_user}"),
+                format!("/orgs/me/users/{missing}"),
+            ),
+            (
+                Method::DELETE,
+                format!("/orgs/me/users/{globex_user}"),
+                format!("/orgs/me/users/{missing}"),
+            ),
+            (
+                Method::DELETE,
+                format!("/orgs/me/apikeys/{globex_key}"),
+                format!("/orgs/me/apikeys/{missing}"),
+            ),
+        ] {
+            let body = json!({"role": "user"});
+            let body = (method == Method::PATCH).then_some(&body);
+            let foreign = app.send(method.clone(), &foreign, &session, body).await;
+            let absent = app.send(method.clone(), &absent, &session, body).await;
+            assert_eq!(foreign.status, 404, "{role} {method}");
+            assert_eq!(foreign.body, absent.body, "{role} {method}");
+        }
+        // A non-superadmin naming another org: the same 404 as a made-up org.
+        let made_up = app
+            .send(
+                Method::GET,
+                &format!("/orgs/me?org={missing}"),
+                &session,
+                None,
+            )
+            .await;
+        assert_eq!(made_up.status, 404);
+        if role == UserRole::Admin {
+            let real = app
+                .send(
+                    Method::GET,
+                    &format!("/orgs/me?org={}", app.globex.org.id),
+                    &session,
+                    None,
+                )
+                .await;
+            assert_eq!((real.status, &real.body), (404, &made_up.body));
+        }
+        // Nothing of globex changed.
+        let globex_pk = chatlogger::store::keys::org_pk(app.globex.org.id);
+        let of_globex = |items: &[std::collections::HashMap<
+            String,
+            aws_sdk_dynamodb::types::AttributeValue,
+        >]| {
+            let mut items: Vec<String> = items
+                .iter()
+                .filter(|i| i.get("pk").and_then(|p| p.as_s().ok()) == Some(&globex_pk))
+                .map(|i| {
+                    format!(
+                        "{:?}",
+                        i.iter().collect::<std::collections::BTreeMap<_, _>>()
+                    )
+                })
+                .collect();
+            items.sort();
+            items
+        };
+        assert_eq!(of_globex(&app.all_items().await), of_globex(&before));
+    }
+}
