@@ -24,3 +24,6 @@ target/release/chatlogger-bench init --runs 30 --event events/ingest-create-chat
 
 echo "== ingest handler"
 target/release/chatlogger-bench ingest --requests 20000
+
+echo "== credentials: one login next to one API-key verification"
+target/release/chatlogger-bench credentials

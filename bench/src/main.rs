@@ -55,11 +55,20 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
     },
+    /// CPU cost of one dashboard login (argon2id verify) next to one
+    /// API-key verification (SHA-256 plus the cached lookup).
+    Credentials {
+        #[arg(long, default_value_t = 30)]
+        logins: usize,
+        #[arg(long, default_value_t = 100_000)]
+        keys: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() {
     match Args::parse().command {
+        Command::Credentials { logins, keys } => credentials(logins, keys).await,
         Command::Init {
             runs,
             event,
@@ -269,6 +278,84 @@ async fn ingest(requests: usize) {
         millis(percentile(&mut latencies, 0.5)),
         millis(percentile(&mut latencies, 0.99)),
         millis(percentile(&mut latencies, 1.0)),
+    );
+}
+
+/// Median wall time of `runs` calls of `f`.
+async fn median_of<F, Fut>(runs: usize, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        f().await;
+        samples.push(started.elapsed());
+    }
+    percentile(&mut samples, 0.5)
+}
+
+async fn credentials(logins: usize, keys: usize) {
+    use chatlogger::{
+        auth::login::verify_password,
+        domain::{ApiKey, ApiKeyLabel, Org, OrgName, Password, Slug},
+        http::ApiKeyVerifier,
+        store::{ApiKeyStore, MemoryStore, OrgStore},
+    };
+    let password = Password::parse("correct horse battery staple").unwrap();
+    let hash = password.hash();
+    let right = median_of(logins, || async {
+        assert!(verify_password(Some(hash.clone()), password.expose().to_owned()).await);
+    })
+    .await;
+    let wrong = median_of(logins, || async {
+        assert!(!verify_password(Some(hash.clone()), "wrong password!!".into()).await);
+    })
+    .await;
+    let unknown = median_of(logins, || async {
+        assert!(!verify_password(None, password.expose().to_owned()).await);
+    })
+    .await;
+    println!(
+        "login password check (argon2id m=19456 t=2 p=1, median of {logins}): right {:.2} ms, wrong {:.2} ms, unknown email (dummy hash) {:.2} ms",
+        millis(right),
+        millis(wrong),
+        millis(unknown)
+    );
+
+    let store = Arc::new(MemoryStore::new());
+    let org = Org::new(
+        Slug::parse("bench").unwrap(),
+        OrgName::parse("Bench").unwrap(),
+    );
+    store.create_org(&org).await.unwrap();
+    let (key, secret) = ApiKey::generate(ApiKeyLabel::parse("bench").unwrap());
+    store
+        .create_api_key(&org, &key, &secret.hash())
+        .await
+        .unwrap();
+    let verifier = ApiKeyVerifier::new(store);
+    verifier
+        .verify(Some(secret.expose()), "bench")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..keys {
+        verifier
+            .verify(Some(secret.expose()), "bench")
+            .await
+            .unwrap();
+    }
+    let per_key = started.elapsed() / keys as u32;
+    println!(
+        "API-key verification (SHA-256 + cached grant, mean of {keys}): {:.2} us",
+        per_key.as_secs_f64() * 1e6
+    );
+    println!(
+        "one login costs about {:.0}x one key verification in CPU; DynamoDB per login: BatchGetItem (throttle) + 2 GetItem (email, user) + PutItem (session) + GetItem (org); per key: 1 GetItem per {} s per container",
+        right.as_secs_f64() / per_key.as_secs_f64(),
+        chatlogger::http::API_KEY_CACHE_TTL.as_secs()
     );
 }
 

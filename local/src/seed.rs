@@ -67,6 +67,12 @@ Try it:
     -H 'content-type: application/json' -H 'x-organization-api-key: {key}' \
     -d '{{"role": "user", "content": "Hello!", "latency_ms": 120, "token_count": 3}}'
   curl -s {base_url}/openapi.json
+
+Sign in to the dashboard API (cookies kept in ./jar):
+  curl -s -c jar -b jar -X POST {base_url}/auth/login -H 'x-csrf-protection: 1' \
+    -H 'content-type: application/json' -d '{{"email": "{email}", "password": "{password}"}}'
+  curl -s -b jar {base_url}/users/me
+  curl -s -b jar {base_url}/orgs/me/apikeys
 "#,
             email = self.admin_email,
             password = self.admin_password.expose(),
