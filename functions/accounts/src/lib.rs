@@ -45,7 +45,7 @@ fn api() -> OpenApiRouter<DashboardState> {
 }
 
 /// Every accounts route, with the CSRF check, ready for `chatlogger::http::app`
-/// (and the CORS layer: see `main.rs`).
+/// (and the CORS layer: see `chatlogger::auth::run_lambda`).
 pub fn router(state: DashboardState) -> Router {
     state.serve(api().split_for_parts().0)
 }

@@ -11,7 +11,7 @@ use chatlogger::{
     },
     domain::{DisplayName, Password, UserProfile},
     http::{ApiError, ClientIp, JsonBody, openapi::DashboardErrors},
-    store::{StoreError, UserChanges},
+    store::UserChanges,
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -28,12 +28,7 @@ pub async fn get_me(
     State(state): State<DashboardState>,
     signed_in: SignedIn<min::Viewer>,
 ) -> Result<Json<Me>, ApiError> {
-    let org = state.store.org(signed_in.org_id).await?.ok_or_else(|| {
-        ApiError::internal(StoreError::Corrupt(format!(
-            "user {} has no org",
-            signed_in.user.id
-        )))
-    })?;
+    let org = state.existing_org(signed_in.org_id).await?;
     Ok(Json(Me {
         user: UserProfile::from(&signed_in.user),
         org,
@@ -121,10 +116,7 @@ pub async fn change_password(
                 "current_password is not your current password".into(),
             ));
         }
-        Err(LoginError::Throttled { retry_after_secs }) => {
-            return Err(ApiError::TooManyRequests { retry_after_secs });
-        }
-        Err(LoginError::Store(error)) => return Err(error.into()),
+        Err(other) => return Err(other.into()),
     }
     let hash = hash_password(request.new_password).await?;
     let issued = sessions::renew(

@@ -2,7 +2,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
-    accounts::{self, AccountError},
+    accounts,
     auth::{DashboardState, SignedIn, min},
     domain::{Metadata, Org, OrgName, Slug},
     http::{ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors},
@@ -35,15 +35,7 @@ pub async fn create_org(
     _signed_in: SignedIn<min::Superadmin>,
     JsonBody(request): JsonBody<CreateOrgRequest>,
 ) -> Result<(StatusCode, Json<Org>), ApiError> {
-    let org = accounts::create_org(&*state.store, request.slug, request.name)
-        .await
-        .map_err(|error| match error {
-            AccountError::SlugTaken(slug) => {
-                ApiError::Conflict(format!("the slug '{slug}' is already taken"))
-            }
-            AccountError::Store(error) => error.into(),
-            other => ApiError::internal(other),
-        })?;
+    let org = accounts::create_org(&*state.store, request.slug, request.name).await?;
     tracing::info!(created_org_id = %org.id, "org created");
     Ok((StatusCode::CREATED, Json(org)))
 }

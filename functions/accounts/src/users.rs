@@ -10,7 +10,7 @@ use axum::{
     http::StatusCode,
 };
 use chatlogger::{
-    accounts::{self, AccountError},
+    accounts,
     auth::{DashboardState, SignedIn, min},
     domain::{DisplayName, Email, OrgId, Password, User, UserId, UserProfile, UserRole},
     http::{
@@ -88,14 +88,7 @@ pub async fn create_user(
         request.display_name,
         request.password,
     )
-    .await
-    .map_err(|error| match error {
-        AccountError::EmailTaken(_) => {
-            ApiError::Conflict("the email address is already registered".into())
-        }
-        AccountError::Store(error) => error.into(),
-        other => ApiError::internal(other),
-    })?;
+    .await?;
     tracing::info!(created_user_id = %user.id, role = %user.role, "user created");
     Ok((StatusCode::CREATED, Json(UserProfile::from(&user))))
 }

@@ -16,12 +16,11 @@ use axum::{
 };
 use chatlogger::{
     auth::{DashboardState, SignedIn, min},
-    domain::{ApiKey, ApiKeyId, ApiKeyLabel, Org},
+    domain::{ApiKey, ApiKeyId, ApiKeyLabel},
     http::{
         API_KEY_CACHE_TTL, ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams,
         openapi::DashboardErrors, path_id,
     },
-    store::StoreError,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -38,7 +37,7 @@ fn api() -> OpenApiRouter<DashboardState> {
 }
 
 /// Every API-key route, with the CSRF check, ready for `chatlogger::http::app`
-/// (and the CORS layer: see `main.rs`).
+/// (and the CORS layer: see `chatlogger::auth::run_lambda`).
 pub fn router(state: DashboardState) -> Router {
     state.serve(api().split_for_parts().0)
 }
@@ -109,16 +108,9 @@ pub async fn create_api_key(
     JsonBody(request): JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let org_id = signed_in.org_scope(query.org, &*state.store).await?;
-    let org: Org =
-        state.store.org(org_id).await?.ok_or_else(|| {
-            ApiError::internal(StoreError::Corrupt(format!("org {org_id} vanished")))
-        })?;
-    let (key, secret) = chatlogger::accounts::create_api_key(&*state.store, &org, request.label)
-        .await
-        .map_err(|error| match error {
-            chatlogger::accounts::AccountError::Store(error) => ApiError::from(error),
-            other => ApiError::internal(other),
-        })?;
+    let org = state.existing_org(org_id).await?;
+    let (key, secret) =
+        chatlogger::accounts::create_api_key(&*state.store, &org, request.label).await?;
     tracing::info!(key_id = %key.id, "API key created");
     let created = CreatedApiKey {
         key,

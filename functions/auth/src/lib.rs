@@ -9,15 +9,9 @@
 use axum::{Json, Router, extract::State, http::StatusCode};
 use axum_extra::extract::cookie::CookieJar;
 use chatlogger::{
-    auth::{
-        DashboardState, Me,
-        cookies::clear_session,
-        login::{self, LoginError},
-        sessions,
-    },
+    auth::{DashboardState, Me, cookies::clear_session, login, sessions},
     domain::{Email, Password, UserProfile},
     http::{ApiError, ClientIp, JsonBody, openapi::DashboardErrors},
-    store::StoreError,
 };
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -35,7 +29,7 @@ fn api() -> OpenApiRouter<DashboardState> {
 }
 
 /// Every auth route, with the CSRF check, ready for `chatlogger::http::app`
-/// (and the CORS layer: see `main.rs`).
+/// (and the CORS layer: see `chatlogger::auth::run_lambda`).
 pub fn router(state: DashboardState) -> Router {
     state.serve(api().split_for_parts().0)
 }
@@ -97,18 +91,9 @@ pub async fn login(
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(CookieJar, Json<Me>), ApiError> {
     request.check_lengths()?;
-    let (org_id, user) = login::sign_in(&*state.store, &request.email, &request.password, &source)
-        .await
-        .map_err(|error| match error {
-            LoginError::InvalidCredentials => ApiError::InvalidCredentials,
-            LoginError::Throttled { retry_after_secs } => {
-                ApiError::TooManyRequests { retry_after_secs }
-            }
-            LoginError::Store(error) => error.into(),
-        })?;
-    let org = state.store.org(org_id).await?.ok_or_else(|| {
-        ApiError::internal(StoreError::Corrupt(format!("user without org {org_id}")))
-    })?;
+    let (org_id, user) =
+        login::sign_in(&*state.store, &request.email, &request.password, &source).await?;
+    let org = state.existing_org(org_id).await?;
     let issued = sessions::start(&*state.store, &state.auth.keys, org_id, &user).await?;
     tracing::info!(org_id = %org_id, user_id = %user.id, "signed in");
     let me = Me {

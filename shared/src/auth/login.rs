@@ -38,6 +38,18 @@ pub enum LoginError {
     Store(#[from] StoreError),
 }
 
+impl From<LoginError> for crate::http::ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::InvalidCredentials,
+            LoginError::Throttled { retry_after_secs } => {
+                Self::TooManyRequests { retry_after_secs }
+            }
+            LoginError::Store(error) => error.into(),
+        }
+    }
+}
+
 /// Verified against when the email is unknown, so that costs the same.
 static DUMMY_HASH: LazyLock<PasswordHash> = LazyLock::new(|| Password::generate().hash());
 

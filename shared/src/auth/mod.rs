@@ -84,11 +84,41 @@ impl DashboardState {
         ))
     }
 
+    /// An org the request already proved exists (the signed-in user's, or
+    /// one `org_scope` checked): its absence means the table is corrupt.
+    pub async fn existing_org(
+        &self,
+        id: crate::domain::OrgId,
+    ) -> Result<crate::domain::Org, crate::http::ApiError> {
+        self.store.org(id).await?.ok_or_else(|| {
+            crate::http::ApiError::internal(crate::store::StoreError::Corrupt(format!(
+                "org {id} is referenced but missing"
+            )))
+        })
+    }
+
     /// A function's routes with the CSRF check applied (CORS wraps the
     /// finished service: see [`BrowserPolicy::cors`]).
     pub fn serve(&self, routes: axum::Router<Self>) -> axum::Router {
         self.browser.protect(routes.with_state(self.clone()))
     }
+}
+
+/// The `main` of every dashboard Lambda: tracing, then the state once per
+/// container (refusing to start without a valid `JWT_SECRET`), then serve
+/// the function's routes with the common layers and CORS.
+pub async fn run_lambda(
+    router: fn(DashboardState) -> axum::Router,
+) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let sdk = crate::aws::load_sdk_config().await;
+    let store = Arc::new(crate::store::DynamoStore::new(
+        crate::aws::dynamodb(&sdk),
+        crate::config::table_name()?,
+    ));
+    let state = DashboardState::from_env(store)?;
+    let cors = state.browser.cors();
+    lambda_http::run(crate::http::app(router(state)).layer(cors)).await
 }
 
 impl FromRef<DashboardState> for AuthState {

@@ -62,9 +62,7 @@ pub fn renew(keys: &JwtKeys, org: OrgId, session: &Session, epoch: u32) -> Issue
     let refresh = RefreshToken::generate(org, session.id);
     let renewed = Session {
         epoch,
-        refresh_hash: refresh.hash(),
-        previous_refresh_hashes: session.rotated_history(),
-        ..session.clone()
+        ..session.rotated_to(&refresh)
     };
     Issued::new(keys, org, renewed, refresh)
 }
@@ -108,12 +106,7 @@ pub async fn refresh<S: SessionStore + UserAdminStore + ?Sized>(
         store.revoke_session(org, session.id).await?;
         return Err(ApiError::Unauthenticated);
     }
-    let rotated = Session {
-        refresh_hash: next.hash(),
-        previous_refresh_hashes: session.rotated_history(),
-        ..session
-    };
-    Ok(Issued::new(keys, org, rotated, next))
+    Ok(Issued::new(keys, org, session.rotated_to(&next), next))
 }
 
 /// `POST /auth/logout`: revokes the session named by the access cookie

@@ -157,6 +157,16 @@ impl Session {
         }
     }
 
+    /// This session after replacing its refresh token with `next` (the
+    /// current hash joins the remembered ones).
+    pub fn rotated_to(&self, next: &RefreshToken) -> Self {
+        Self {
+            refresh_hash: next.hash(),
+            previous_refresh_hashes: self.rotated_history(),
+            ..self.clone()
+        }
+    }
+
     /// The remembered hashes after rotating away from the current one.
     pub fn rotated_history(&self) -> Vec<RefreshTokenHash> {
         std::iter::once(self.refresh_hash.clone())
@@ -216,8 +226,7 @@ mod tests {
         let (mut session, first) = Session::start(org, UserId::new(), 0);
         assert_eq!(session.classify(&first), RefreshCheck::Current);
         let second = RefreshToken::generate(org, session.id);
-        session.previous_refresh_hashes = session.rotated_history();
-        session.refresh_hash = second.hash();
+        session = session.rotated_to(&second);
         assert_eq!(session.classify(&second), RefreshCheck::Current);
         assert_eq!(session.classify(&first), RefreshCheck::Reused);
         let forged = RefreshToken::generate(org, session.id);
@@ -229,8 +238,7 @@ mod tests {
         let org = OrgId::new();
         let (mut session, _) = Session::start(org, UserId::new(), 0);
         for _ in 0..(REMEMBERED_REFRESH_HASHES + 5) {
-            session.previous_refresh_hashes = session.rotated_history();
-            session.refresh_hash = RefreshToken::generate(org, session.id).hash();
+            session = session.rotated_to(&RefreshToken::generate(org, session.id));
         }
         assert_eq!(
             session.previous_refresh_hashes.len(),

@@ -112,6 +112,22 @@ impl ApiError {
     }
 }
 
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(error: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match error {
+            AccountError::SlugTaken(slug) => {
+                Self::Conflict(format!("the slug '{slug}' is already taken"))
+            }
+            AccountError::EmailTaken(_) => {
+                Self::Conflict("the email address is already registered".into())
+            }
+            AccountError::OrgNotFound(_) => Self::NotFound("org"),
+            AccountError::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

@@ -38,6 +38,13 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+/// A timestamp as stored (RFC 3339 text, like the serialised items).
+fn rfc3339(at: OffsetDateTime) -> StoreResult<AttributeValue> {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 fn key(pk: String, sk: String) -> Item {
     HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
 }
@@ -98,7 +105,19 @@ struct Listing<'a> {
     key_attrs: &'static [&'static str],
 }
 
-impl Listing<'_> {
+impl<'a> Listing<'a> {
+    /// The org's items whose sort key starts with `prefix` (users, keys).
+    fn org_items(org: OrgId, prefix: &'a str) -> Self {
+        Self {
+            index: None,
+            partition_attr: keys::PK,
+            partition: keys::org_pk(org),
+            sort_attr: keys::SK,
+            sort_prefix: prefix,
+            key_attrs: &[keys::PK, keys::SK],
+        }
+    }
+
     /// The cursor as a start key, if it is a position in this listing.
     fn start_key(&self, cursor: &Cursor) -> StoreResult<Item> {
         let key = cursor.key();
@@ -334,14 +353,7 @@ impl UserAdminStore for DynamoStore {
     }
 
     async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
-        let listing = Listing {
-            index: None,
-            partition_attr: keys::PK,
-            partition: keys::org_pk(org),
-            sort_attr: keys::SK,
-            sort_prefix: keys::USER_SK_PREFIX,
-            key_attrs: &[keys::PK, keys::SK],
-        };
+        let listing = Listing::org_items(org, keys::USER_SK_PREFIX);
         let (items, next) = self.query_page(&listing, page).await?;
         page_of(items, next, user_from)
     }
@@ -434,14 +446,7 @@ impl UserAdminStore for DynamoStore {
 #[async_trait]
 impl ApiKeyAdminStore for DynamoStore {
     async fn list_api_keys(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<ApiKey>> {
-        let listing = Listing {
-            index: None,
-            partition_attr: keys::PK,
-            partition: keys::org_pk(org),
-            sort_attr: keys::SK,
-            sort_prefix: keys::API_KEY_SK_PREFIX,
-            key_attrs: &[keys::PK, keys::SK],
-        };
+        let listing = Listing::org_items(org, keys::API_KEY_SK_PREFIX);
         let (items, next) = self.query_page(&listing, page).await?;
         page_of(items, next, |item| {
             from_item::<ApiKeyItem>(item).map(ApiKey::from)
@@ -462,16 +467,14 @@ impl ApiKeyAdminStore for DynamoStore {
         let revoked_at = *key_meta
             .revoked_at
             .get_or_insert_with(OffsetDateTime::now_utc);
-        let at = revoked_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let at = rfc3339(revoked_at)?;
         let steps = vec![
             // Keeps the first revocation time when revoked twice.
             self.update_step(
                 metadata_key,
                 Changes::default()
                     .clause("revoked_at = if_not_exists(revoked_at, :at)")
-                    .value(":at", s(at)),
+                    .value(":at", at),
                 IF_EXISTS,
             )?,
             self.update_step(
@@ -628,13 +631,11 @@ pub(super) async fn touch_api_key(
     key_id: ApiKeyId,
     at: OffsetDateTime,
 ) -> StoreResult<()> {
-    let at = at
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let at = rfc3339(at)?;
     store
         .update(
             key(keys::org_pk(org), keys::api_key_sk(key_id)),
-            Changes::default().set("last_used_at", s(at)),
+            Changes::default().set("last_used_at", at),
             IF_EXISTS,
         )
         .await?;
