@@ -6,12 +6,14 @@
 //!   and an in-memory one for fast unit tests;
 //! - [`accounts`]: the use cases that create orgs, users and API keys (shared by
 //!   the ops CLI, the local seed and, later, the dashboard routes);
+//! - [`analytics`]: exact per-org analytics from stream-fed per-day aggregates;
 //! - [`auth`]: dashboard sign-in, sessions, roles, CSRF and CORS;
 //! - [`http`]: the HTTP glue every function shares (error type, JSON body
 //!   extractor, API-key authentication, request logging, route wrapping);
 //! - [`aws`], [`config`], [`telemetry`]: start-up, done once per container.
 
 pub mod accounts;
+pub mod analytics;
 pub mod auth;
 pub mod aws;
 pub mod cache;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 pub use browser::{BrowserPolicy, CSRF_HEADER};
 pub use jwt::JwtKeys;
-pub use signed_in::{MinRole, SignedIn, min};
+pub use signed_in::{ChatScope, MinRole, SignedIn, min};
 
 use crate::store::{DashboardStore, SessionStore};
 

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use super::{AuthState, cookies::SESSION_COOKIE};
 use crate::{
-    domain::{OrgId, Session, User, UserRole},
+    domain::{Chat, EndUserId, OrgId, Session, User, UserRole},
     http::ApiError,
     store::OrgAdminStore,
 };
@@ -85,6 +85,45 @@ impl<R: MinRole> SignedIn<R> {
                 None => Err(ApiError::NotFound("org")),
             },
             Some(_) => Err(ApiError::NotFound("org")),
+        }
+    }
+}
+
+/// What a signed-in user may see of their org's chats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatScope {
+    /// Viewers, admins and superadmins: every chat of the org.
+    WholeOrg,
+    /// A `user`: only the chats whose `user_id` is their email address
+    /// (`None` when the address cannot be an end-user id: over 128
+    /// characters; such a user owns no chats).
+    OwnChats(Option<EndUserId>),
+}
+
+impl ChatScope {
+    pub fn allows(&self, chat: &Chat) -> bool {
+        match self {
+            ChatScope::WholeOrg => true,
+            ChatScope::OwnChats(own) => own.is_some() && chat.user_id == *own,
+        }
+    }
+}
+
+impl<R: MinRole> SignedIn<R> {
+    /// Which chats this user may see (see [`ChatScope`]).
+    pub fn chat_scope(&self) -> ChatScope {
+        match self.user.role {
+            UserRole::User => ChatScope::OwnChats(EndUserId::parse(self.user.email.as_str()).ok()),
+            _ => ChatScope::WholeOrg,
+        }
+    }
+
+    /// For routes that show the whole org (analytics): a `user`, who may
+    /// only see their own chats, is refused.
+    pub fn require_whole_org(&self) -> Result<(), ApiError> {
+        match self.chat_scope() {
+            ChatScope::WholeOrg => Ok(()),
+            ChatScope::OwnChats(_) => Err(ApiError::Forbidden),
         }
     }
 }

@@ -13,16 +13,19 @@ mod page;
 
 use async_trait::async_trait;
 
-pub use dynamo::{DynamoStore, keys};
-pub use memory::MemoryStore;
+pub use dynamo::{CHAT_TOMBSTONE_TTL, DynamoStore, keys, stream_change};
+pub use memory::{MemoryAggregates, MemoryStore};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 
 use time::OffsetDateTime;
 
-use crate::domain::{
-    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, DisplayName, Email, Message, Metadata, Org,
-    OrgId, OrgName, PasswordHash, RefreshTokenHash, Session, SessionId, Slug, User, UserId,
-    UserRole,
+use crate::{
+    analytics::{AggregateKey, Counters, DayRange},
+    domain::{
+        ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, ChatTitle, DisplayName, Email,
+        EndUserId, Message, Metadata, Org, OrgId, OrgName, PasswordHash, RefreshTokenHash, Session,
+        SessionId, Slug, Tag, Tags, User, UserId, UserRole,
+    },
 };
 
 /// What a store failed at. Messages are for logs, never for clients.
@@ -212,6 +215,8 @@ pub trait DashboardStore:
     + ApiKeyAdminStore
     + SessionStore
     + LoginThrottleStore
+    + ChatAdminStore
+    + AnalyticsStore
 {
 }
 
@@ -224,6 +229,8 @@ impl<T> DashboardStore for T where
         + ApiKeyAdminStore
         + SessionStore
         + LoginThrottleStore
+        + ChatAdminStore
+        + AnalyticsStore
 {
 }
 
@@ -244,6 +251,77 @@ pub trait MessageStore: Send + Sync {
         message: &Message,
         check: ChatCheck,
     ) -> StoreResult<Inserted<Message>>;
+}
+
+/// The dashboard's view of chats and their messages. Deleted chats are
+/// invisible here: `chat`, `list_chats` and `update_chat` skip them.
+#[async_trait]
+pub trait ChatAdminStore: Send + Sync {
+    async fn chat(&self, org: OrgId, id: ChatId) -> StoreResult<Option<Chat>>;
+    /// The org's chats matching `filter`, newest first (by id). A page may
+    /// hold fewer than `limit` chats when the filter skips many; the
+    /// listing goes on while there is a cursor.
+    async fn list_chats(
+        &self,
+        org: OrgId,
+        filter: &ChatFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Chat>>;
+    /// Applies `changes`; `None` when the org has no such live chat.
+    async fn update_chat(
+        &self,
+        org: OrgId,
+        id: ChatId,
+        changes: &ChatChanges,
+    ) -> StoreResult<Option<Chat>>;
+    /// Marks the chat deleted (hidden at once, kept as a tombstone for two
+    /// days so the aggregator can still attribute its messages), then
+    /// deletes every message of it. Deleting again finishes an interrupted
+    /// delete. False when the org never had the chat.
+    async fn delete_chat(&self, org: OrgId, id: ChatId, at: OffsetDateTime) -> StoreResult<bool>;
+    /// A chat's messages, oldest first.
+    async fn list_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>>;
+}
+
+/// Which chats `GET /chats` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatFilter {
+    /// Created at or after (whole seconds).
+    pub from: Option<OffsetDateTime>,
+    /// Created before (whole seconds).
+    pub to: Option<OffsetDateTime>,
+    pub tag: Option<Tag>,
+    /// Only chats of this end user (served from the `gsi1` index).
+    pub user_id: Option<EndUserId>,
+}
+
+/// What `PATCH /chats/{id}` may change. `title: Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatChanges {
+    pub title: Option<Option<ChatTitle>>,
+    pub tags: Option<Tags>,
+    pub metadata: Option<Metadata>,
+}
+
+impl ChatChanges {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.tags.is_none() && self.metadata.is_none()
+    }
+}
+
+/// The analytics summary's one read: the org's aggregate items for a range.
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    async fn aggregates(
+        &self,
+        org: OrgId,
+        range: DayRange,
+    ) -> StoreResult<Vec<(AggregateKey, Counters)>>;
 }
 
 #[async_trait]

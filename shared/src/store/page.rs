@@ -37,6 +37,14 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// A last page with nothing on it.
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),

@@ -33,33 +33,36 @@ use crate::{
 
 /// How many times unprocessed keys of a `BatchGetItem` are asked for again.
 const BATCH_GET_ATTEMPTS: usize = 4;
+/// DynamoDB's limit on the keys of one `BatchGetItem`.
+const MAX_BATCH_GET_KEYS: usize = 100;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
 /// A timestamp as stored (RFC 3339 text, like the serialised items).
-fn rfc3339(at: OffsetDateTime) -> StoreResult<AttributeValue> {
+pub(super) fn rfc3339(at: OffsetDateTime) -> StoreResult<AttributeValue> {
     at.format(&time::format_description::well_known::Rfc3339)
         .map(AttributeValue::S)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn key(pk: String, sk: String) -> Item {
+pub(super) fn key(pk: String, sk: String) -> Item {
     HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
 }
 
 /// An `UpdateItem` in the making: `SET` clauses with placeholder names, so
 /// reserved words (`name`, `role`) need no special care.
 #[derive(Default)]
-struct Changes {
+pub(super) struct Changes {
     set: Vec<String>,
+    remove: Vec<String>,
     names: HashMap<String, String>,
     values: Item,
 }
 
 impl Changes {
-    fn set(mut self, attribute: &str, value: AttributeValue) -> Self {
+    pub fn set(mut self, attribute: &str, value: AttributeValue) -> Self {
         let n = self.set.len();
         self.set.push(format!("#a{n} = :v{n}"));
         self.names.insert(format!("#a{n}"), attribute.to_owned());
@@ -67,7 +70,7 @@ impl Changes {
         self
     }
 
-    fn set_if(self, attribute: &str, value: Option<AttributeValue>) -> Self {
+    pub fn set_if(self, attribute: &str, value: Option<AttributeValue>) -> Self {
         match value {
             Some(value) => self.set(attribute, value),
             None => self,
@@ -75,46 +78,101 @@ impl Changes {
     }
 
     /// A hand-written `SET` clause, for what `set` cannot say.
-    fn clause(mut self, clause: &str) -> Self {
+    pub fn clause(mut self, clause: &str) -> Self {
         self.set.push(clause.to_owned());
         self
     }
 
-    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+    /// Removes `attribute` from the item.
+    pub fn remove(mut self, attribute: &str) -> Self {
+        let n = self.names.len();
+        self.remove.push(format!("#r{n}"));
+        self.names.insert(format!("#r{n}"), attribute.to_owned());
+        self
+    }
+
+    pub fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
+    pub fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
         self.values.insert(placeholder.to_owned(), value);
         self
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.set.is_empty()
     }
 
-    fn expression(&self) -> String {
-        format!("SET {}", self.set.join(", "))
+    pub fn expression(&self) -> String {
+        let mut expression = format!("SET {}", self.set.join(", "));
+        if !self.remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", self.remove.join(", ")));
+        }
+        expression
     }
 }
 
 /// Which items a listing walks, and so which cursors may continue it.
-struct Listing<'a> {
-    index: Option<&'static str>,
-    partition_attr: &'static str,
-    partition: String,
-    sort_attr: &'static str,
-    sort_prefix: &'a str,
+pub(super) struct Listing<'a> {
+    pub index: Option<&'static str>,
+    pub partition_attr: &'static str,
+    pub partition: String,
+    pub sort_attr: &'static str,
+    pub sort_prefix: &'a str,
     /// Every attribute of a key of this listing (table and index keys).
-    key_attrs: &'static [&'static str],
+    pub key_attrs: &'static [&'static str],
+    /// Descending sort-key order (newest first, for ULID keys).
+    pub newest_first: bool,
+    /// Items the listing skips (a `FilterExpression`).
+    pub filter: Option<Filter>,
 }
+
+/// A `FilterExpression` with its placeholders.
+#[derive(Default)]
+pub(super) struct Filter {
+    pub clauses: Vec<String>,
+    pub names: HashMap<String, String>,
+    pub values: Item,
+}
+
+/// How many `Query` calls one filtered page may spend looking for matches
+/// before it returns what it found, with a cursor.
+const MAX_FILTERED_QUERIES: usize = 8;
 
 impl<'a> Listing<'a> {
     /// The org's items whose sort key starts with `prefix` (users, keys).
-    fn org_items(org: OrgId, prefix: &'a str) -> Self {
+    pub fn org_items(org: OrgId, prefix: &'a str) -> Self {
+        Self::partition(keys::org_pk(org), prefix)
+    }
+
+    /// The items of one table partition whose sort key starts with `prefix`.
+    pub fn partition(pk: String, prefix: &'a str) -> Self {
         Self {
             index: None,
             partition_attr: keys::PK,
-            partition: keys::org_pk(org),
+            partition: pk,
             sort_attr: keys::SK,
             sort_prefix: prefix,
             key_attrs: &[keys::PK, keys::SK],
+            newest_first: false,
+            filter: None,
+        }
+    }
+
+    /// The items of one `GSI1` partition whose index sort key starts with `prefix`.
+    pub fn gsi1(gsi1pk: String, prefix: &'a str) -> Self {
+        Self {
+            index: Some(keys::GSI1),
+            partition_attr: keys::GSI1_PK,
+            partition: gsi1pk,
+            sort_attr: keys::GSI1_SK,
+            sort_prefix: prefix,
+            key_attrs: &[keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK],
+            newest_first: false,
+            filter: None,
         }
     }
 
@@ -137,7 +195,7 @@ impl<'a> Listing<'a> {
 impl DynamoStore {
     /// One conditional `UpdateItem`; the item as updated, or `None` when
     /// `condition` did not hold.
-    async fn update(
+    pub(super) async fn update(
         &self,
         key: Item,
         changes: Changes,
@@ -211,7 +269,16 @@ impl DynamoStore {
     }
 
     /// Strongly consistent reads of several items in one `BatchGetItem`.
-    async fn get_many(&self, item_keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+    pub(super) async fn get_many(&self, item_keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(item_keys.len());
+        for chunk in item_keys.chunks(MAX_BATCH_GET_KEYS) {
+            found.extend(self.get_batch(chunk.to_vec()).await?);
+        }
+        Ok(found)
+    }
+
+    /// One `BatchGetItem` (at most 100 keys), asking again for unprocessed keys.
+    async fn get_batch(&self, item_keys: Vec<Item>) -> StoreResult<Vec<Item>> {
         let mut found = Vec::with_capacity(item_keys.len());
         let mut pending = item_keys;
         for _ in 0..BATCH_GET_ATTEMPTS {
@@ -245,45 +312,70 @@ impl DynamoStore {
         Err(StoreError::Throttled)
     }
 
-    /// One page of a listing.
-    async fn query_page(
+    /// One page of a listing. With a filter, it queries on (each call
+    /// reading at most what is still missing, so the cursor never skips a
+    /// match) until the page is full, the listing ends, or
+    /// [`MAX_FILTERED_QUERIES`] calls were spent.
+    pub(super) async fn query_page(
         &self,
         listing: &Listing<'_>,
         page: &PageRequest,
     ) -> StoreResult<(Vec<Item>, Option<Cursor>)> {
-        let start = page
+        let mut start = page
             .cursor
             .as_ref()
             .map(|cursor| listing.start_key(cursor))
             .transpose()?;
-        let output = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .set_index_name(listing.index.map(str::to_owned))
-            .key_condition_expression("#p = :p AND begins_with(#s, :s)")
-            .expression_attribute_names("#p", listing.partition_attr)
-            .expression_attribute_names("#s", listing.sort_attr)
-            .expression_attribute_values(":p", s(listing.partition.clone()))
-            .expression_attribute_values(":s", s(listing.sort_prefix))
-            .set_exclusive_start_key(start)
-            .limit(i32::from(page.limit))
-            .consistent_read(listing.index.is_none())
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        let next = output.last_evaluated_key.map(|last| {
+        let mut items = Vec::new();
+        for _ in 0..MAX_FILTERED_QUERIES {
+            let missing = usize::from(page.limit) - items.len();
+            let mut names = HashMap::from([
+                ("#p".to_owned(), listing.partition_attr.to_owned()),
+                ("#s".to_owned(), listing.sort_attr.to_owned()),
+            ]);
+            let mut values = HashMap::from([
+                (":p".to_owned(), s(listing.partition.clone())),
+                (":s".to_owned(), s(listing.sort_prefix)),
+            ]);
+            let filter = listing.filter.as_ref().filter(|f| !f.clauses.is_empty());
+            if let Some(filter) = filter {
+                names.extend(filter.names.clone());
+                values.extend(filter.values.clone());
+            }
+            let output = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .set_index_name(listing.index.map(str::to_owned))
+                .key_condition_expression("#p = :p AND begins_with(#s, :s)")
+                .set_filter_expression(filter.map(|f| f.clauses.join(" AND ")))
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .set_exclusive_start_key(start.take())
+                .scan_index_forward(!listing.newest_first)
+                .limit(i32::try_from(missing).unwrap_or(i32::MAX))
+                .consistent_read(listing.index.is_none())
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() || items.len() >= usize::from(page.limit) {
+                break;
+            }
+        }
+        let next = start.map(|last| {
             let key: BTreeMap<String, String> = last
                 .into_iter()
                 .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
                 .collect();
             Cursor::from_key(key)
         });
-        Ok((output.items.unwrap_or_default(), next))
+        Ok((items, next))
     }
 }
 
-fn page_of<T>(
+pub(super) fn page_of<T>(
     items: Vec<Item>,
     next_cursor: Option<Cursor>,
     convert: impl Fn(Item) -> StoreResult<T>,
@@ -306,14 +398,7 @@ impl OrgAdminStore for DynamoStore {
     }
 
     async fn list_orgs(&self, page: &PageRequest) -> StoreResult<Page<Org>> {
-        let listing = Listing {
-            index: Some(keys::GSI1),
-            partition_attr: keys::GSI1_PK,
-            partition: keys::ORG_DIRECTORY_PK.to_owned(),
-            sort_attr: keys::GSI1_SK,
-            sort_prefix: "ORG#",
-            key_attrs: &[keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK],
-        };
+        let listing = Listing::gsi1(keys::ORG_DIRECTORY_PK.to_owned(), "ORG#");
         let (items, next) = self.query_page(&listing, page).await?;
         page_of(items, next, org_from)
     }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::keys;
+use crate::analytics::{ChatFacts, Marker, MessageFacts, Tracked};
 use crate::domain::{
     ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, Chat, ChatId, ChatTitle, DisplayName,
     Email, EndUserId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, Org,
@@ -262,7 +263,26 @@ pub(super) struct ChatItem {
     pk: String,
     sk: String,
     kind: String,
+    /// Chats by end user (`GSI1`): only chats with a `user_id` have it, and
+    /// a deleted chat loses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+    /// Repeated outside the key so stream consumers need not parse keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org_id: Option<OrgId>,
     id: ChatId,
+    /// Bumped by every change, so the aggregator counts each change once.
+    #[serde(default)]
+    pub revision: u64,
+    /// Set by a delete: the chat is then a tombstone until `expires_at`.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deleted_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     title: Option<ChatTitle>,
     tags: Vec<String>,
@@ -280,7 +300,15 @@ impl ChatItem {
             pk: keys::org_pk(org),
             sk: keys::chat_sk(chat.id),
             kind: "chat".into(),
+            gsi1pk: chat
+                .user_id
+                .as_ref()
+                .map(|user| keys::end_user_gsi1pk(org, user.as_str())),
+            gsi1sk: chat.user_id.as_ref().map(|_| keys::chat_sk(chat.id)),
+            org_id: Some(org),
             id: chat.id,
+            revision: 0,
+            deleted_at: None,
             title: chat.title.clone(),
             tags: chat
                 .tags
@@ -292,6 +320,25 @@ impl ChatItem {
             created_at: chat.created_at,
         }
     }
+}
+
+impl ChatItem {
+    /// The chat's org, id and end user, as the aggregator needs them.
+    pub fn owner(&self) -> Result<(OrgId, ChatId, Option<String>), StoreError> {
+        let org = match self.org_id {
+            Some(org) => org,
+            None => org_from_pk(&self.pk)
+                .ok_or_else(|| StoreError::Corrupt(format!("chat {}: no org", self.id)))?,
+        };
+        let user = self.user_id.as_ref().map(|user| user.as_str().to_owned());
+        Ok((org, self.id, user))
+    }
+}
+
+/// The org of an item keyed `ORG#<org>` (chats written before `org_id` was
+/// repeated in the item).
+fn org_from_pk(pk: &str) -> Option<OrgId> {
+    OrgId::parse(pk.strip_prefix("ORG#")?).ok()
 }
 
 impl TryFrom<ChatItem> for Chat {
@@ -445,4 +492,93 @@ impl TryFrom<SessionItem> for Session {
 pub(super) struct LoginFailuresItem {
     #[serde(default)]
     pub failures: u32,
+}
+
+/// What the aggregator reads of a chat or message image on the stream.
+#[derive(Deserialize)]
+pub(super) struct TrackedImage {
+    kind: String,
+    #[serde(default)]
+    org_id: Option<OrgId>,
+    #[serde(default)]
+    pk: String,
+    id: String,
+    #[serde(default)]
+    chat_id: Option<ChatId>,
+    #[serde(default)]
+    role: Option<MessageRole>,
+    #[serde(default)]
+    latency_ms: Option<u64>,
+    #[serde(default)]
+    token_count: Option<u64>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    revision: u64,
+    #[serde(default)]
+    deleted_at: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+/// The kinds of item analytics follow.
+pub(super) const TRACKED_KINDS: [&str; 2] = ["chat", "message"];
+
+impl TryFrom<TrackedImage> for Tracked {
+    type Error = StoreError;
+
+    fn try_from(image: TrackedImage) -> Result<Self, StoreError> {
+        let corrupt =
+            |what: &str| StoreError::Corrupt(format!("{} {}: {what}", image.kind, image.id));
+        // Chats written before `org_id` was repeated carry it in their key.
+        let org = match image.org_id {
+            Some(org) => org,
+            None => org_from_pk(&image.pk).ok_or_else(|| corrupt("no org"))?,
+        };
+        let day = image.created_at.to_offset(time::UtcOffset::UTC).date();
+        match image.kind.as_str() {
+            "message" => Ok(Tracked::Message(MessageFacts {
+                org,
+                chat: image.chat_id.ok_or_else(|| corrupt("no chat_id"))?,
+                id: MessageId::parse(&image.id).map_err(|_| corrupt("bad id"))?,
+                role: image.role.ok_or_else(|| corrupt("no role"))?,
+                tokens: image.token_count,
+                latency_ms: image.latency_ms,
+                day,
+            })),
+            "chat" => Ok(Tracked::Chat(ChatFacts {
+                org,
+                id: ChatId::parse(&image.id).map_err(|_| corrupt("bad id"))?,
+                day,
+                tags: image.tags,
+                user_id: image.user_id,
+                revision: image.revision,
+                deleted: image.deleted_at.is_some(),
+            })),
+            _ => Err(corrupt("not a tracked kind")),
+        }
+    }
+}
+
+/// Proof that the aggregator counted one change (see `analytics::aggregator`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct MarkerItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    /// Epoch seconds: DynamoDB's TTL deletes the marker after this.
+    expires_at: i64,
+}
+
+impl MarkerItem {
+    pub fn new(marker: &Marker, expires_at: OffsetDateTime) -> Self {
+        Self {
+            pk: keys::marker_pk(marker),
+            sk: marker.name.clone(),
+            kind: "seen".into(),
+            expires_at: expires_at.unix_timestamp(),
+        }
+    }
 }

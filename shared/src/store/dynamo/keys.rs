@@ -3,8 +3,9 @@
 
 use sha2::Digest;
 
-use crate::domain::{
-    ApiKeyHash, ApiKeyId, ChatId, Email, MessageId, OrgId, SessionId, Slug, UserId,
+use crate::{
+    analytics::{AggregateKey, AggregatePart, Marker},
+    domain::{ApiKeyHash, ApiKeyId, ChatId, Email, MessageId, OrgId, SessionId, Slug, UserId},
 };
 
 pub const PK: &str = "pk";
@@ -81,4 +82,61 @@ pub fn messages_pk(org: OrgId, chat: ChatId) -> String {
 
 pub fn message_sk(message: MessageId) -> String {
     format!("MSG#{message}")
+}
+
+pub const CHAT_SK_PREFIX: &str = "CHAT#";
+pub const MESSAGE_SK_PREFIX: &str = "MSG#";
+
+/// Chats by end user, on the same sparse index as the org directory: a
+/// chat with a `user_id` has `gsi1pk = ORG#<org>#ENDUSER#<user_id>`.
+pub fn end_user_gsi1pk(org: OrgId, end_user: &str) -> String {
+    format!("ORG#{org}#ENDUSER#{end_user}")
+}
+
+/// An org's per-day aggregates share one partition, sorted by day, so a
+/// range of days is one `Query`.
+pub fn stats_pk(org: OrgId) -> String {
+    format!("ORG#{org}#STATS")
+}
+
+pub fn day_sk(day: time::Date) -> String {
+    format!("DAY#{}", iso_day(day))
+}
+
+/// The sort key of an aggregate item: `DAY#<yyyy-mm-dd>` or
+/// `DAY#<yyyy-mm-dd>#USERS#<bucket>`.
+pub fn aggregate_sk(key: &AggregateKey) -> String {
+    match key.part {
+        AggregatePart::Day => day_sk(key.day),
+        AggregatePart::Users(bucket) => format!("{}#USERS#{bucket}", day_sk(key.day)),
+    }
+}
+
+/// The inverse of [`aggregate_sk`].
+pub fn parse_aggregate_sk(org: OrgId, sk: &str) -> Option<AggregateKey> {
+    let rest = sk.strip_prefix("DAY#")?;
+    let (day, part) = match rest.split_once("#USERS#") {
+        Some((day, bucket)) => (day, AggregatePart::Users(bucket.parse().ok()?)),
+        None => (rest, AggregatePart::Day),
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(day, &format).ok()?;
+    Some(AggregateKey { org, day, part })
+}
+
+fn iso_day(day: time::Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
+}
+
+/// Where an aggregator marker lives: next to the item whose change it marks.
+pub fn marker_pk(marker: &Marker) -> String {
+    match marker.chat {
+        Some(chat) => messages_pk(marker.org, chat),
+        None => org_pk(marker.org),
+    }
 }

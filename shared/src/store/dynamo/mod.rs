@@ -2,9 +2,14 @@
 //! writes are one `TransactWriteItems`), and writes that claim an id or a
 //! unique name are conditional, so retries and races cannot double-write.
 
+mod analytics;
+mod chats;
 mod dashboard;
 mod items;
 pub mod keys;
+
+pub use analytics::stream_change;
+pub use chats::CHAT_TOMBSTONE_TTL;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -36,6 +41,7 @@ type Item = HashMap<String, AttributeValue>;
 /// Only writes when no item has this key yet.
 const IF_NEW: &str = "attribute_not_exists(pk)";
 const IF_EXISTS: &str = "attribute_exists(pk)";
+const LIVE_CHAT: &str = "attribute_exists(pk) AND attribute_not_exists(deleted_at)";
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 
 #[derive(Clone)]
@@ -105,7 +111,8 @@ impl DynamoStore {
             .table_name(&*self.table)
             .key(keys::PK, AttributeValue::S(keys::org_pk(org)))
             .key(keys::SK, AttributeValue::S(keys::chat_sk(chat)))
-            .condition_expression(IF_EXISTS)
+            // A deleted chat is a tombstone: it takes no more messages.
+            .condition_expression(LIVE_CHAT)
             .build()
             .map_err(StoreError::unavailable)?;
         let result = self
