@@ -4,10 +4,13 @@
 //!   the queues on the local AWS endpoint, as `template.yaml` defines them;
 //! - [`seed`] creates the demo org, admin login and API key on first start;
 //! - [`app`] merges every function's router into one service, so all routes
-//!   answer on one port through the same handlers Lambda runs.
+//!   answer on one port through the same handlers Lambda runs;
+//! - [`stream`] feeds the table's stream to the analytics aggregator, as
+//!   Lambda's event source mapping does on AWS.
 
 pub mod provision;
 pub mod seed;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -28,7 +31,9 @@ pub fn app(store: Arc<DynamoStore>, keys: JwtKeys, browser: BrowserPolicy) -> Ro
             .merge(chatlogger_ingest::router(IngestState::new(store)))
             .merge(chatlogger_auth::router(dashboard.clone()))
             .merge(chatlogger_accounts::router(dashboard.clone()))
-            .merge(chatlogger_apikeys::router(dashboard))
+            .merge(chatlogger_apikeys::router(dashboard.clone()))
+            .merge(chatlogger_chats::router(dashboard.clone()))
+            .merge(chatlogger_analytics::router(dashboard))
             .merge(chatlogger_docs::router()),
     )
     .layer(cors)

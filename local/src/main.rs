@@ -10,7 +10,7 @@ use chatlogger::{
     store::DynamoStore,
     telemetry,
 };
-use chatlogger_local::{app, provision, seed};
+use chatlogger_local::{app, provision, seed, stream::StreamPoller};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -60,6 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base_url = format!("http://{}", args.listen);
     print_seed(&store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
+
+    // The aggregator, fed from moto's stream: the dashboard's analytics
+    // follow ingest within a second or so.
+    let poller = StreamPoller::open(&sdk, &resources.table)
+        .await
+        .map_err(|error| format!("cannot read the table's stream: {error}"))?;
+    let aggregator_store = store.clone();
+    tokio::spawn(async move { poller.run(&*aggregator_store).await });
 
     let keys = JwtKeys::from_env()?;
     let browser = BrowserPolicy::from_env()?;

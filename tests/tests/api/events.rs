@@ -35,7 +35,17 @@ const EVENTS: &[(&str, u16)] = &[
     ("auth-login.json", 200),
     ("accounts-get-me.json", 200),
     ("apikeys-create.json", 201),
+    ("chats-list.json", 200),
+    ("analytics-summary.json", 200),
     ("auth-logout.json", 204),
+];
+
+/// The DynamoDB stream events of the aggregator, in order; they are run by
+/// `analytics::the_sample_stream_events_count_exactly`.
+pub const STREAM_EVENTS: &[&str] = &[
+    "aggregator-chat-created.json",
+    "aggregator-messages-logged.json",
+    "aggregator-chat-deleted.json",
 ];
 
 fn function_router(file: &str, ingest: &IngestState, dashboard: &DashboardState) -> Router {
@@ -45,6 +55,8 @@ fn function_router(file: &str, ingest: &IngestState, dashboard: &DashboardState)
         "auth" => http::app(chatlogger_auth::router(dashboard.clone())),
         "accounts" => http::app(chatlogger_accounts::router(dashboard.clone())),
         "apikeys" => http::app(chatlogger_apikeys::router(dashboard.clone())),
+        "chats" => http::app(chatlogger_chats::router(dashboard.clone())),
+        "analytics" => http::app(chatlogger_analytics::router(dashboard.clone())),
         other => panic!("no function named {other} (event {file})"),
     }
 }
@@ -58,7 +70,12 @@ async fn every_sample_event_runs_through_its_function() {
         .filter(|name| name.ends_with(".json"))
         .collect();
     on_disk.sort();
-    let mut listed: Vec<String> = EVENTS.iter().map(|(name, _)| (*name).to_owned()).collect();
+    let mut listed: Vec<String> = EVENTS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(STREAM_EVENTS.iter().copied())
+        .map(str::to_owned)
+        .collect();
     listed.sort();
     assert_eq!(on_disk, listed, "every event file is exercised here");
 

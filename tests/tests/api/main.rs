@@ -4,7 +4,9 @@
 //! moto server that `make test` starts (found through `AWS_ENDPOINT_URL`);
 //! every test gets its own table, so tests are isolated and run in parallel.
 
+mod analytics;
 mod auth;
+mod chats;
 mod cli;
 mod dashboard;
 mod events;

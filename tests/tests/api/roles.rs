@@ -43,6 +43,12 @@ enum Route {
     ListApiKeys,
     CreateApiKey,
     RevokeApiKey,
+    ListChats,
+    GetChat,
+    UpdateChat,
+    DeleteChat,
+    ListMessages,
+    AnalyticsSummary,
     Refresh,
 }
 
@@ -102,6 +108,39 @@ const TABLE: &[(Route, Statuses, Option<Statuses>)] = &[
         [200, 200, 403, 403],
         Some([200, 404, 403, 403]),
     ),
+    // Chats: a `user` reaches the chats whose user_id is their email (the
+    // fresh chats here are theirs); deleting needs an admin.
+    (
+        Route::ListChats,
+        [200, 200, 200, 200],
+        Some([200, 404, 404, 404]),
+    ),
+    (
+        Route::GetChat,
+        [200, 200, 200, 200],
+        Some([200, 404, 404, 404]),
+    ),
+    (
+        Route::UpdateChat,
+        [200, 200, 200, 403],
+        Some([200, 404, 404, 403]),
+    ),
+    (
+        Route::DeleteChat,
+        [204, 204, 403, 403],
+        Some([204, 404, 403, 403]),
+    ),
+    (
+        Route::ListMessages,
+        [200, 200, 200, 200],
+        Some([200, 404, 404, 404]),
+    ),
+    // The summary covers the whole org, which a `user` may not see.
+    (
+        Route::AnalyticsSummary,
+        [200, 200, 403, 200],
+        Some([200, 404, 403, 404]),
+    ),
     (Route::Refresh, [204, 204, 204, 204], None),
 ];
 
@@ -137,6 +176,18 @@ async fn fresh_key(app: &TestApp, org: &TestOrg) -> String {
     .await
     .unwrap();
     key.id.to_string()
+}
+
+/// The `user` role's address: the fresh chats belong to it.
+const USER_EMAIL: &str = "user@acme.example";
+
+/// A fresh chat whose end user is the `user` role's email address.
+async fn fresh_chat(app: &TestApp, org: &TestOrg) -> String {
+    let reply = app
+        .create_chat(org, &json!({"title": "Target", "user_id": USER_EMAIL}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["id"].as_str().unwrap().to_owned()
 }
 
 async fn build(app: &TestApp, route: Route, scope: Scope) -> Request {
@@ -202,6 +253,30 @@ async fn build(app: &TestApp, route: Route, scope: Scope) -> Request {
             format!("/orgs/me/apikeys/{}{q}", fresh_key(app, org).await),
             None,
         ),
+        Route::ListChats => request(Method::GET, format!("/chats{q}"), None),
+        Route::GetChat => request(
+            Method::GET,
+            format!("/chats/{}{q}", fresh_chat(app, org).await),
+            None,
+        ),
+        Route::UpdateChat => request(
+            Method::PATCH,
+            format!("/chats/{}{q}", fresh_chat(app, org).await),
+            Some(json!({"tags": ["reviewed"]})),
+        ),
+        Route::DeleteChat => request(
+            Method::DELETE,
+            format!("/chats/{}{q}", fresh_chat(app, org).await),
+            None,
+        ),
+        Route::ListMessages => request(
+            Method::GET,
+            format!("/chats/{}/messages{q}", fresh_chat(app, org).await),
+            None,
+        ),
+        Route::AnalyticsSummary => {
+            request(Method::GET, format!("/analytics/orgs/me/summary{q}"), None)
+        }
         Route::Refresh => request(Method::POST, "/auth/refresh", None),
     }
 }

@@ -113,6 +113,14 @@ fn code_routes() -> Routes {
             "apikeys".to_owned(),
             document_routes(&chatlogger_apikeys::openapi()),
         ),
+        (
+            "chats".to_owned(),
+            document_routes(&chatlogger_chats::openapi()),
+        ),
+        (
+            "analytics".to_owned(),
+            document_routes(&chatlogger_analytics::openapi()),
+        ),
     ])
 }
 
@@ -136,6 +144,8 @@ async fn function_router(binary: &str) -> Router {
         "auth" => http::app(chatlogger_auth::router(dashboard().await)),
         "accounts" => http::app(chatlogger_accounts::router(dashboard().await)),
         "apikeys" => http::app(chatlogger_apikeys::router(dashboard().await)),
+        "chats" => http::app(chatlogger_chats::router(dashboard().await)),
+        "analytics" => http::app(chatlogger_analytics::router(dashboard().await)),
         other => panic!("add the router of function {other} here"),
     }
 }

@@ -1,0 +1,6 @@
+//! The analytics Lambda: see `chatlogger::auth::run_lambda`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    chatlogger::auth::run_lambda(chatlogger_analytics::router).await
+}

@@ -1,0 +1,252 @@
+//! `GET /chats`, and `GET|PATCH|DELETE /chats/{chat_id}`.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chatlogger::{
+    auth::{ChatScope, DashboardState, MinRole, SignedIn, min},
+    domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags},
+    http::{ApiError, JsonBody, OrgQuery, Paged, QueryParams, openapi::DashboardErrors, path_id},
+    store::{ChatChanges, ChatFilter, Page, PageRequest},
+};
+use serde::{Deserialize, Deserializer};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use utoipa::{IntoParams, ToSchema};
+
+/// `GET /chats` filters and paging.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ChatListQuery {
+    /// Chats created at or after this RFC 3339 time (whole seconds).
+    pub from: Option<String>,
+    /// Chats created before this RFC 3339 time (whole seconds).
+    pub to: Option<String>,
+    /// Only chats with this tag.
+    pub tag: Option<String>,
+    /// Only chats of this end user (the plugin's `user_id`).
+    pub user_id: Option<String>,
+    /// Chats per page, 1 to 100 (default 50). A page may hold fewer when the
+    /// filters skip many chats: go on while `next_cursor` is present.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u16>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Superadmins only: list this org instead of their own.
+    #[param(value_type = Option<String>)]
+    pub org: Option<OrgId>,
+}
+
+impl ChatListQuery {
+    fn filter(&self) -> Result<ChatFilter, ApiError> {
+        let time = |raw: &Option<String>, name: &str| {
+            raw.as_deref()
+                .map(|raw| {
+                    OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+                        ApiError::InvalidQuery(format!(
+                            "{name} must be an RFC 3339 time like 2026-01-31T00:00:00Z"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let filter = ChatFilter {
+            from: time(&self.from, "from")?,
+            to: time(&self.to, "to")?,
+            tag: self
+                .tag
+                .as_deref()
+                .map(Tag::parse)
+                .transpose()
+                .map_err(|e| ApiError::InvalidQuery(e.0))?,
+            user_id: self
+                .user_id
+                .as_deref()
+                .map(EndUserId::parse)
+                .transpose()
+                .map_err(|e| ApiError::InvalidQuery(e.0))?,
+        };
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && from >= to
+        {
+            return Err(ApiError::InvalidQuery("from must be before to".into()));
+        }
+        Ok(filter)
+    }
+
+    fn page(&self) -> Result<PageRequest, ApiError> {
+        chatlogger::http::PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+            org: None,
+        }
+        .page()
+    }
+}
+
+/// List the org's chats, newest first.
+#[utoipa::path(
+    get,
+    path = "/chats",
+    tag = "chats",
+    params(ChatListQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A page of chats", body = Paged<Chat>),
+        DashboardErrors,
+    )
+)]
+pub async fn list_chats(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Viewer>,
+    QueryParams(query): QueryParams<ChatListQuery>,
+) -> Result<Json<Paged<Chat>>, ApiError> {
+    let mut filter = query.filter()?;
+    let page = query.page()?;
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    if let ChatScope::OwnChats(own) = signed_in.chat_scope() {
+        // A user's listing is their own chats, narrowed by any filter.
+        match (own, &filter.user_id) {
+            (Some(own), None) => filter.user_id = Some(own),
+            (Some(own), Some(asked)) if *asked == own => {}
+            _ => return Ok(Json(Paged::from_page(Page::<Chat>::empty(), |c| c))),
+        }
+    }
+    let chats = state.store.list_chats(org, &filter, &page).await?;
+    Ok(Json(Paged::from_page(chats, |chat| chat)))
+}
+
+/// Reads a chat the caller may see: the same 404 for another org's chat, a
+/// chat outside a user's scope, a deleted chat and a missing one.
+pub(crate) async fn visible_chat<R: MinRole>(
+    state: &DashboardState,
+    signed_in: &SignedIn<R>,
+    org: Option<OrgId>,
+    raw_id: &str,
+) -> Result<(OrgId, Chat), ApiError> {
+    let id = path_id(raw_id, "chat_id", ChatId::parse)?;
+    let org = signed_in.org_scope(org, &*state.store).await?;
+    match state.store.chat(org, id).await? {
+        Some(chat) if signed_in.chat_scope().allows(&chat) => Ok((org, chat)),
+        _ => Err(ApiError::NotFound("chat")),
+    }
+}
+
+/// Read a chat.
+#[utoipa::path(
+    get,
+    path = "/chats/{chat_id}",
+    tag = "chats",
+    params(("chat_id" = String, Path, description = "The chat's id"), OrgQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The chat", body = Chat),
+        DashboardErrors,
+    )
+)]
+pub async fn get_chat(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Viewer>,
+    Path(chat_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<Json<Chat>, ApiError> {
+    let (_, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
+    Ok(Json(chat))
+}
+
+/// What `PATCH /chats/{chat_id}` may change; at least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChatRequest {
+    /// 1-200 characters; `null` removes the title.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<ChatTitle>>,
+    /// Replaces the tags (at most 20, 1-64 characters each).
+    pub tags: Option<Tags>,
+    /// Replaces the metadata (a JSON object, at most 8 KiB).
+    pub metadata: Option<Metadata>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from a missing one (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Edit a chat's title, tags or metadata. A `user` may edit only their own chats.
+#[utoipa::path(
+    patch,
+    path = "/chats/{chat_id}",
+    tag = "chats",
+    params(("chat_id" = String, Path, description = "The chat's id"), OrgQuery),
+    request_body = UpdateChatRequest,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The chat as updated", body = Chat),
+        DashboardErrors,
+    )
+)]
+pub async fn update_chat(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::User>,
+    Path(chat_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+    JsonBody(request): JsonBody<UpdateChatRequest>,
+) -> Result<Json<Chat>, ApiError> {
+    let changes = ChatChanges {
+        title: request.title,
+        tags: request.tags,
+        metadata: request.metadata,
+    };
+    if changes.is_empty() {
+        return Err(ApiError::InvalidBody(
+            "send at least one of title, tags, metadata".into(),
+        ));
+    }
+    let (org, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
+    let updated = state
+        .store
+        .update_chat(org, chat.id, &changes)
+        .await?
+        .ok_or(ApiError::NotFound("chat"))?;
+    tracing::info!(chat_id = %chat.id, "chat updated");
+    Ok(Json(updated))
+}
+
+/// Delete a chat and all its messages. The chat disappears at once; its
+/// messages are deleted before the response, and the analytics uncount
+/// them within seconds (the aggregator sees each removal). Deleting again
+/// answers 204 and finishes an interrupted delete.
+#[utoipa::path(
+    delete,
+    path = "/chats/{chat_id}",
+    tag = "chats",
+    params(("chat_id" = String, Path, description = "The chat's id"), OrgQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Deleted, with its messages"),
+        DashboardErrors,
+    )
+)]
+pub async fn delete_chat(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Admin>,
+    Path(chat_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&chat_id, "chat_id", ChatId::parse)?;
+    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    if !state
+        .store
+        .delete_chat(org, id, OffsetDateTime::now_utc())
+        .await?
+    {
+        return Err(ApiError::NotFound("chat"));
+    }
+    tracing::info!(chat_id = %id, "chat deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

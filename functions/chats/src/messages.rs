@@ -1,0 +1,37 @@
+//! `GET /chats/{chat_id}/messages`.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use chatlogger::{
+    auth::{DashboardState, SignedIn, min},
+    domain::Message,
+    http::{ApiError, PageQuery, Paged, QueryParams, openapi::DashboardErrors},
+};
+
+use crate::chats::visible_chat;
+
+/// A chat's messages, oldest first.
+#[utoipa::path(
+    get,
+    path = "/chats/{chat_id}/messages",
+    tag = "chats",
+    params(("chat_id" = String, Path, description = "The chat's id"), PageQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A page of messages", body = Paged<Message>),
+        DashboardErrors,
+    )
+)]
+pub async fn list_messages(
+    State(state): State<DashboardState>,
+    signed_in: SignedIn<min::Viewer>,
+    Path(chat_id): Path<String>,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<Paged<Message>>, ApiError> {
+    let page = query.page()?;
+    let (org, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
+    let messages = state.store.list_messages(org, chat.id, &page).await?;
+    Ok(Json(Paged::from_page(messages, |message| message)))
+}
