@@ -2,7 +2,8 @@
 # `make bench`: the ingest function's release binary size (arm64, as
 # deployed), its cold-start time next to a minimal lambda_http hello-world
 # (both x86_64 release builds, same profile, run against a local runtime
-# API), and in-process ingest handler latency.
+# API), in-process ingest handler latency, the analytics aggregator's
+# throughput and writes per message, and the summary's reads for 90 days.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -27,3 +28,14 @@ target/release/chatlogger-bench ingest --requests 20000
 
 echo "== credentials: one login next to one API-key verification"
 target/release/chatlogger-bench credentials
+
+echo "== analytics aggregator: throughput per batch size, writes per message"
+target/release/chatlogger-bench aggregator --messages 100000
+
+echo "== analytics summary: DynamoDB reads for a 90-day range (against moto)"
+source scripts/moto.sh
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+start_moto "$port" target/moto-bench.log
+AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+  target/release/chatlogger-bench summary --days 90

@@ -27,6 +27,8 @@ use chatlogger::{
     store::MemoryStore,
 };
 use chatlogger_ingest::{IngestState, router};
+mod analytics;
+
 use clap::{Parser, Subcommand};
 use http_body_util::BodyExt;
 use serde_json::json;
@@ -54,6 +56,19 @@ enum Command {
     Ingest {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
+    },
+    /// The analytics aggregator's throughput per batch size and its
+    /// DynamoDB writes per message (in memory).
+    Aggregator {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+    },
+    /// The analytics summary's DynamoDB reads for a range of days (moto).
+    Summary {
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        #[arg(long, default_value_t = 200)]
+        messages_per_day: usize,
     },
     /// CPU cost of one dashboard login (argon2id verify) next to one
     /// API-key verification (SHA-256 plus the cached lookup).
@@ -98,6 +113,11 @@ async fn main() {
             }
         }
         Command::Ingest { requests } => ingest(requests).await,
+        Command::Aggregator { messages } => analytics::aggregator(messages).await,
+        Command::Summary {
+            days,
+            messages_per_day,
+        } => analytics::summary_reads(days, messages_per_day).await,
     }
 }
 

@@ -58,6 +58,8 @@ fn template_routes() -> Routes {
             }
         }
     }
+    // Functions without HTTP routes (the stream aggregator) have no router.
+    routes.retain(|_, function_routes| !function_routes.is_empty());
     routes
 }
 
@@ -197,4 +199,67 @@ async fn every_documented_route_is_answered_by_its_router() {
             );
         }
     }
+}
+
+/// The aggregator's stream mapping: every setting its exactness and failure
+/// handling rely on (see `chatlogger::analytics::aggregator`).
+#[test]
+fn the_aggregator_is_wired_to_the_tables_stream() {
+    let template: serde_yaml::Value = serde_yaml::from_str(&project_file("template.yaml")).unwrap();
+    let function = &template["Resources"]["AggregatorFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("aggregator")
+    );
+    let events: Vec<&serde_yaml::Value> = function["Properties"]["Events"]
+        .as_mapping()
+        .expect("the aggregator has events")
+        .values()
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["Type"].as_str(), Some("DynamoDB"));
+    let mapping = &events[0]["Properties"];
+    let text = |key: &str| serde_yaml::to_string(&mapping[key]).unwrap();
+    assert!(
+        text("Stream").contains("ChatTable.StreamArn"),
+        "{}",
+        text("Stream")
+    );
+    assert_eq!(mapping["BatchSize"].as_u64(), Some(100));
+    assert!(
+        mapping["MaximumBatchingWindowInSeconds"]
+            .as_u64()
+            .is_some_and(|s| (1..=5).contains(&s))
+    );
+    assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert_eq!(
+        mapping["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    assert!(
+        mapping["MaximumRetryAttempts"]
+            .as_u64()
+            .is_some_and(|n| (1..=100).contains(&n))
+    );
+    assert!(
+        text("DestinationConfig").contains("AggregatorDeadLetterQueue.Arn"),
+        "{}",
+        text("DestinationConfig")
+    );
+    // Only chats and messages invoke it, so its own writes cannot.
+    let filter = text("FilterCriteria");
+    assert!(
+        filter.contains("CHAT#") && filter.contains("MSG#"),
+        "{filter}"
+    );
+    // The template's stream carries both images: edits and deletes are deltas.
+    let table = &template["Resources"]["ChatTable"]["Properties"];
+    assert_eq!(
+        table["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expires_at")
+    );
 }
