@@ -37,6 +37,7 @@ pub fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(chatlogger_auth::openapi());
     doc.merge(chatlogger_accounts::openapi());
     doc.merge(chatlogger_apikeys::openapi());
+    doc.merge(chatlogger_exports::openapi());
     doc.merge(openapi());
     doc
 }

@@ -113,6 +113,12 @@ fn code_routes() -> Routes {
             "apikeys".to_owned(),
             document_routes(&chatlogger_apikeys::openapi()),
         ),
+        (
+            "exports".to_owned(),
+            document_routes(&chatlogger_exports::openapi()),
+        ),
+        // SQS-triggered: no HTTP routes.
+        ("export-worker".to_owned(), BTreeSet::new()),
     ])
 }
 
@@ -136,6 +142,28 @@ async fn function_router(binary: &str) -> Router {
         "auth" => http::app(chatlogger_auth::router(dashboard().await)),
         "accounts" => http::app(chatlogger_accounts::router(dashboard().await)),
         "apikeys" => http::app(chatlogger_apikeys::router(dashboard().await)),
+        "exports" => {
+            let sdk = crate::helpers::sdk_config().await;
+            let store = std::sync::Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                "unused",
+            ));
+            let queue = chatlogger::export::queue::SqsExportQueue::new(
+                chatlogger::aws::sqs(&sdk),
+                "unused",
+            );
+            let bucket =
+                chatlogger::export::s3::ExportBucket::new(chatlogger::aws::s3(&sdk), "unused");
+            http::app(chatlogger_exports::router(
+                chatlogger_exports::ExportsState::new(
+                    dashboard().await,
+                    store,
+                    std::sync::Arc::new(queue),
+                    bucket,
+                ),
+            ))
+        }
+        "export-worker" => Router::new(),
         other => panic!("add the router of function {other} here"),
     }
 }
@@ -144,9 +172,15 @@ async fn function_router(binary: &str) -> Router {
 fn template_watch_router_and_code_list_the_same_routes() {
     let code = code_routes();
     assert_eq!(template_routes(), code, "template.yaml vs the routers");
+    // The watch router maps HTTP paths, so functions without routes (the
+    // SQS-triggered worker) are not in it.
+    let http_functions: Routes = code
+        .into_iter()
+        .filter(|(_, routes)| !routes.is_empty())
+        .collect();
     assert_eq!(
         watch_routes(),
-        code,
+        http_functions,
         "Cargo.toml watch router vs the routers"
     );
 }
@@ -166,7 +200,8 @@ async fn every_documented_route_is_answered_by_its_router() {
                 .replace("{slug}", "acme")
                 .replace("{chat_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
                 .replace("{user_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
-                .replace("{key_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
+                .replace("{key_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
+                .replace("{export_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
             let request = Request::builder()
                 .method(method.as_str())
                 .uri(&uri)

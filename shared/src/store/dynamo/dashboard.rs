@@ -34,18 +34,18 @@ use crate::{
 /// How many times unprocessed keys of a `BatchGetItem` are asked for again.
 const BATCH_GET_ATTEMPTS: usize = 4;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
 /// A timestamp as stored (RFC 3339 text, like the serialised items).
-fn rfc3339(at: OffsetDateTime) -> StoreResult<AttributeValue> {
+pub(super) fn rfc3339(at: OffsetDateTime) -> StoreResult<AttributeValue> {
     at.format(&time::format_description::well_known::Rfc3339)
         .map(AttributeValue::S)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn key(pk: String, sk: String) -> Item {
+pub(super) fn key(pk: String, sk: String) -> Item {
     HashMap::from([(keys::PK.to_owned(), s(pk)), (keys::SK.to_owned(), s(sk))])
 }
 
@@ -95,19 +95,19 @@ impl Changes {
 }
 
 /// Which items a listing walks, and so which cursors may continue it.
-struct Listing<'a> {
-    index: Option<&'static str>,
+pub(super) struct Listing<'a> {
+    pub(super) index: Option<&'static str>,
     partition_attr: &'static str,
-    partition: String,
+    pub(super) partition: String,
     sort_attr: &'static str,
-    sort_prefix: &'a str,
+    pub(super) sort_prefix: &'a str,
     /// Every attribute of a key of this listing (table and index keys).
     key_attrs: &'static [&'static str],
 }
 
 impl<'a> Listing<'a> {
     /// The org's items whose sort key starts with `prefix` (users, keys).
-    fn org_items(org: OrgId, prefix: &'a str) -> Self {
+    pub(super) fn org_items(org: OrgId, prefix: &'a str) -> Self {
         Self {
             index: None,
             partition_attr: keys::PK,
@@ -119,7 +119,7 @@ impl<'a> Listing<'a> {
     }
 
     /// The cursor as a start key, if it is a position in this listing.
-    fn start_key(&self, cursor: &Cursor) -> StoreResult<Item> {
+    pub(super) fn start_key(&self, cursor: &Cursor) -> StoreResult<Item> {
         let key = cursor.key();
         let fits = key.len() == self.key_attrs.len()
             && self.key_attrs.iter().all(|attr| key.contains_key(*attr))
@@ -211,7 +211,7 @@ impl DynamoStore {
     }
 
     /// Strongly consistent reads of several items in one `BatchGetItem`.
-    async fn get_many(&self, item_keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+    pub(super) async fn get_many(&self, item_keys: Vec<Item>) -> StoreResult<Vec<Item>> {
         let mut found = Vec::with_capacity(item_keys.len());
         let mut pending = item_keys;
         for _ in 0..BATCH_GET_ATTEMPTS {
@@ -272,18 +272,21 @@ impl DynamoStore {
             .send()
             .await
             .map_err(from_sdk)?;
-        let next = output.last_evaluated_key.map(|last| {
-            let key: BTreeMap<String, String> = last
-                .into_iter()
-                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
-                .collect();
-            Cursor::from_key(key)
-        });
+        let next = output.last_evaluated_key.map(cursor_after);
         Ok((output.items.unwrap_or_default(), next))
     }
 }
 
-fn page_of<T>(
+/// The cursor that continues a listing after `last` (a page's last key).
+pub(super) fn cursor_after(last: Item) -> Cursor {
+    let key: BTreeMap<String, String> = last
+        .into_iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
+        .collect();
+    Cursor::from_key(key)
+}
+
+pub(super) fn page_of<T>(
     items: Vec<Item>,
     next_cursor: Option<Cursor>,
     convert: impl Fn(Item) -> StoreResult<T>,

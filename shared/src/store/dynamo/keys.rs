@@ -82,3 +82,12 @@ pub fn messages_pk(org: OrgId, chat: ChatId) -> String {
 pub fn message_sk(message: MessageId) -> String {
     format!("MSG#{message}")
 }
+
+// Exports.
+pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
+pub const CHAT_SK_PREFIX: &str = "CHAT#";
+pub const MESSAGE_SK_PREFIX: &str = "MSG#";
+
+pub fn export_sk(export: crate::domain::ExportId) -> String {
+    format!("{EXPORT_SK_PREFIX}{export}")
+}

@@ -3,6 +3,7 @@
 //! unique name are conditional, so retries and races cannot double-write.
 
 mod dashboard;
+mod exports;
 mod items;
 pub mod keys;
 
