@@ -2,7 +2,8 @@
 # `make bench`: the ingest function's release binary size (arm64, as
 # deployed), its cold-start time next to a minimal lambda_http hello-world
 # (both x86_64 release builds, same profile, run against a local runtime
-# API), and in-process ingest handler latency.
+# API), in-process ingest handler latency, and the export pipeline's
+# throughput and peak memory at 100k and 1M rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -27,3 +28,6 @@ target/release/chatlogger-bench ingest --requests 20000
 
 echo "== credentials: one login next to one API-key verification"
 target/release/chatlogger-bench credentials
+
+echo "== exports: 100k vs 1M messages per format, in-memory source and sink, peak RSS per run"
+target/release/chatlogger-bench exports --rows 100000,1000000

@@ -28,10 +28,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chatlogger::{
-    domain::ExportId,
+    domain::{ExportId, OrgId},
     export::{
-        ExportError, ExportJob, ExportMessage, ExportRequest, ExportStatus, MemorySink, NoProgress,
-        StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export,
+        ExportError, ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest,
+        ExportStatus, MemorySink, NoProgress, StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export,
     },
     http::{
         ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors,
@@ -75,6 +75,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
+/// What a create or inline export asks for: the org it may act on, and the
+/// request's format and filters once they agree with each other.
+async fn accept(
+    state: &ExportsState,
+    exporter: &Exporter,
+    query: OrgQuery,
+    request: ExportRequest,
+) -> Result<(OrgId, ExportFormat, ExportFilters), ApiError> {
+    let (format, filters) = request.filters().map_err(|e| ApiError::InvalidBody(e.0))?;
+    let org = exporter.org_scope(query.org, state).await?;
+    Ok((org, format, filters))
+}
+
 fn export_error(error: ExportError) -> ApiError {
     match error {
         ExportError::TooLarge { max_bytes } => ApiError::ExportTooLarge { max_bytes },
@@ -103,8 +116,7 @@ pub async fn create_export(
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
-    let (format, filters) = request.filters().map_err(|e| ApiError::InvalidBody(e.0))?;
-    let org = exporter.org_scope(query.org, &state).await?;
+    let (org, format, filters) = accept(&state, &exporter, query, request).await?;
     let job = ExportJob::new(format, filters, exporter.user_id());
     state.jobs.create_export_job(org, &job).await?;
     let message = ExportMessage {
@@ -149,7 +161,7 @@ async fn find_job(
     exporter: &Exporter,
     raw_id: &str,
     query: OrgQuery,
-) -> Result<(chatlogger::domain::OrgId, ExportJob), ApiError> {
+) -> Result<(OrgId, ExportJob), ApiError> {
     let id = path_id(raw_id, "export_id", ExportId::parse)?;
     let org = exporter.org_scope(query.org, state).await?;
     let job = state
@@ -255,8 +267,7 @@ pub async fn sync_export(
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let (format, filters) = request.filters().map_err(|e| ApiError::InvalidBody(e.0))?;
-    let org_id = exporter.org_scope(query.org, &state).await?;
+    let (org_id, format, filters) = accept(&state, &exporter, query, request).await?;
     let org = state.dashboard.existing_org(org_id).await?;
     // Named like an async export's file, though nothing is stored.
     let file_name =

@@ -211,6 +211,25 @@ mod tests {
         }
     }
 
+    /// `rows` copies of a row, 100 a page, through `format` into `sink`.
+    async fn export(
+        rows: usize,
+        format: ExportFormat,
+        sink: &mut dyn ByteSink,
+        part_bytes: usize,
+        progress: &dyn Progress,
+    ) -> Result<Totals, ExportError> {
+        let mut source = VecSource::repeated(rows, 100);
+        stream_export(
+            &mut source,
+            &mut *format.writer(),
+            sink,
+            part_bytes,
+            progress,
+        )
+        .await
+    }
+
     #[derive(Default)]
     struct RecordedProgress(Mutex<Vec<Totals>>);
 
@@ -224,19 +243,12 @@ mod tests {
 
     #[tokio::test]
     async fn parts_are_at_least_the_part_size_except_the_last() {
-        let mut source = VecSource::repeated(3_000, 100);
         let mut sink = RecordingSink::default();
         let progress = RecordedProgress::default();
         let part = 64 * 1024;
-        let totals = stream_export(
-            &mut source,
-            &mut *ExportFormat::Ndjson.writer(),
-            &mut sink,
-            part,
-            &progress,
-        )
-        .await
-        .unwrap();
+        let totals = export(3_000, ExportFormat::Ndjson, &mut sink, part, &progress)
+            .await
+            .unwrap();
         assert_eq!(totals.rows, 3_000);
         assert!(sink.parts.len() > 3, "{:?}", sink.parts);
         assert!(sink.parts.iter().all(|p| *p >= part));
@@ -250,35 +262,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_aborts_the_sink() {
-        let mut source = VecSource::repeated(3_000, 100);
         let mut sink = RecordingSink {
             fail_at: Some(2),
             ..RecordingSink::default()
         };
-        let result = stream_export(
-            &mut source,
-            &mut *ExportFormat::Csv.writer(),
-            &mut sink,
-            64 * 1024,
-            &NoProgress,
-        )
-        .await;
+        let result = export(3_000, ExportFormat::Csv, &mut sink, 64 * 1024, &NoProgress).await;
         assert!(matches!(result, Err(ExportError::Storage(_))));
         assert!(sink.aborted && sink.last.is_none());
     }
 
     #[tokio::test]
     async fn a_capped_memory_sink_refuses_rather_than_truncates() {
-        let mut source = VecSource::repeated(1_000, 100);
         let mut sink = MemorySink::with_cap(10_000);
-        let result = stream_export(
-            &mut source,
-            &mut *ExportFormat::Json.writer(),
-            &mut sink,
-            4 * 1024,
-            &NoProgress,
-        )
-        .await;
+        let result = export(1_000, ExportFormat::Json, &mut sink, 4 * 1024, &NoProgress).await;
         assert!(matches!(
             result,
             Err(ExportError::TooLarge { max_bytes: 10_000 })

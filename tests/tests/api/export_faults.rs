@@ -147,14 +147,7 @@ async fn a_malformed_message_lands_in_the_dead_letter_queue_and_marks_nothing() 
         json!({"org_id": "ORG", "job_id": untouched}).to_string(),
     ];
     for body in &poison {
-        worker
-            .sqs
-            .send_message()
-            .queue_url(&worker.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
+        worker.send(body).await;
     }
     let before = job(&app, &untouched).await;
 
@@ -228,27 +221,13 @@ async fn duplicate_deliveries_finish_a_job_once() {
     let id = created["id"].as_str().unwrap();
     // SQS delivers at least once: the same message, twice.
     let body = json!({"org_id": app.acme.org.id, "job_id": id}).to_string();
-    worker
-        .sqs
-        .send_message()
-        .queue_url(&worker.queue_url)
-        .message_body(&body)
-        .send()
-        .await
-        .unwrap();
+    worker.send(&body).await;
     worker.drain().await;
     let done = job(&app, id).await;
     assert_eq!((done.status, done.attempts), (ExportStatus::Completed, 1));
 
     // A late duplicate changes nothing.
-    worker
-        .sqs
-        .send_message()
-        .queue_url(&worker.queue_url)
-        .message_body(&body)
-        .send()
-        .await
-        .unwrap();
+    worker.send(&body).await;
     assert_eq!(worker.drain().await, 1);
     assert_eq!(job(&app, id).await, done);
     assert_eq!(worker.objects(&app.acme).await.len(), 1);

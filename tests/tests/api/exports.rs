@@ -167,6 +167,17 @@ impl Worker {
         }
     }
 
+    /// Puts a message on the export queue, as the API (or anyone) would.
+    pub async fn send(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// One receive: at most one batch of deliveries.
     pub async fn deliver_once(&self) -> usize {
         self.poller.poll_once(Duration::ZERO).await.unwrap()

@@ -122,6 +122,31 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// An update by the attempt that holds the job; false when it no longer does.
+    async fn update_owned(
+        &self,
+        org: OrgId,
+        id: ExportId,
+        attempt: u32,
+        expression: &str,
+        mut values: Item,
+    ) -> StoreResult<bool> {
+        values.insert(":running".to_owned(), status(ExportStatus::Running));
+        values.insert(":attempt".to_owned(), n(attempt));
+        let updated = self
+            .update_job(
+                org,
+                id,
+                expression,
+                "#status = :running AND attempts = :attempt",
+                values,
+            )
+            .await?;
+        Ok(matches!(updated, Updated::Done(_)))
+    }
+}
+
 fn job_from(item: Item) -> StoreResult<ExportJob> {
     from_item::<ExportJobItem>(item).and_then(ExportJob::try_from)
 }
@@ -136,9 +161,6 @@ fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
 fn status(value: ExportStatus) -> AttributeValue {
     s(value.as_str())
 }
-
-/// The attempt that claimed a job may change it while it is still running.
-const IF_OWNED: &str = "#status = :running AND attempts = :attempt";
 
 #[async_trait]
 impl ExportReadStore for DynamoStore {
@@ -287,21 +309,14 @@ impl ExportJobStore for DynamoStore {
         attempt: u32,
         totals: Totals,
     ) -> StoreResult<bool> {
-        let updated = self
-            .update_job(
-                org,
-                id,
-                "SET rows_written = :rows, bytes_written = :bytes",
-                IF_OWNED,
-                values([
-                    (":running", status(ExportStatus::Running)),
-                    (":attempt", n(attempt)),
-                    (":rows", n(totals.rows)),
-                    (":bytes", n(totals.bytes)),
-                ]),
-            )
-            .await?;
-        Ok(matches!(updated, Updated::Done(_)))
+        self.update_owned(
+            org,
+            id,
+            attempt,
+            "SET rows_written = :rows, bytes_written = :bytes",
+            values([(":rows", n(totals.rows)), (":bytes", n(totals.bytes))]),
+        )
+        .await
     }
 
     async fn complete_export_job(
@@ -312,24 +327,20 @@ impl ExportJobStore for DynamoStore {
         totals: Totals,
         at: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let updated = self
-            .update_job(
-                org,
-                id,
-                "SET #status = :completed, rows_written = :rows, bytes_written = :bytes, \
-                 finished_at = :at REMOVE lease_expires_at, #error",
-                IF_OWNED,
-                values([
-                    (":running", status(ExportStatus::Running)),
-                    (":completed", status(ExportStatus::Completed)),
-                    (":attempt", n(attempt)),
-                    (":rows", n(totals.rows)),
-                    (":bytes", n(totals.bytes)),
-                    (":at", rfc3339(at)?),
-                ]),
-            )
-            .await?;
-        Ok(matches!(updated, Updated::Done(_)))
+        self.update_owned(
+            org,
+            id,
+            attempt,
+            "SET #status = :completed, rows_written = :rows, bytes_written = :bytes, \
+             finished_at = :at REMOVE lease_expires_at, #error",
+            values([
+                (":completed", status(ExportStatus::Completed)),
+                (":rows", n(totals.rows)),
+                (":bytes", n(totals.bytes)),
+                (":at", rfc3339(at)?),
+            ]),
+        )
+        .await
     }
 
     async fn release_export_job(
@@ -339,21 +350,17 @@ impl ExportJobStore for DynamoStore {
         attempt: u32,
         error: &str,
     ) -> StoreResult<bool> {
-        let updated = self
-            .update_job(
-                org,
-                id,
-                "SET #status = :queued, #error = :error REMOVE lease_expires_at",
-                IF_OWNED,
-                values([
-                    (":running", status(ExportStatus::Running)),
-                    (":queued", status(ExportStatus::Queued)),
-                    (":attempt", n(attempt)),
-                    (":error", s(error)),
-                ]),
-            )
-            .await?;
-        Ok(matches!(updated, Updated::Done(_)))
+        self.update_owned(
+            org,
+            id,
+            attempt,
+            "SET #status = :queued, #error = :error REMOVE lease_expires_at",
+            values([
+                (":queued", status(ExportStatus::Queued)),
+                (":error", s(error)),
+            ]),
+        )
+        .await
     }
 
     async fn fail_export_job(
