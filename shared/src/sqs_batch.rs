@@ -57,10 +57,12 @@ where
             tracing::error!("an SQS record without a message id was skipped");
             continue;
         };
+        // `org_id` is for the handler to fill in once it has read the body.
         let span = tracing::info_span!(
             "sqs_message",
             message_id = %message.id,
-            receive_count = message.receive_count
+            receive_count = message.receive_count,
+            org_id = tracing::field::Empty
         );
         let id = message.id.clone();
         let result = handle(message).instrument(span.clone()).await;

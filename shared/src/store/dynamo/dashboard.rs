@@ -96,7 +96,7 @@ impl Changes {
 
 /// Which items a listing walks, and so which cursors may continue it.
 pub(super) struct Listing<'a> {
-    pub(super) index: Option<&'static str>,
+    index: Option<&'static str>,
     partition_attr: &'static str,
     pub(super) partition: String,
     sort_attr: &'static str,

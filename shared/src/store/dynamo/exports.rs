@@ -74,6 +74,9 @@ impl DynamoStore {
             .set_exclusive_start_key(start)
             .scan_index_forward(!query.newest_first)
             .limit(i32::from(page.limit))
+            // Eventually consistent: half the read cost; an export is a
+            // snapshot of a moving table anyway.
+            .consistent_read(false)
             .send()
             .await
             .map_err(from_sdk)?;
