@@ -3,7 +3,8 @@
 # deployed), its cold-start time next to a minimal lambda_http hello-world
 # (both x86_64 release builds, same profile, run against a local runtime
 # API), in-process ingest handler latency, the analytics aggregator's
-# throughput and writes per message, and the summary's reads for 90 days.
+# throughput and writes per message, the summary's reads for 90 days,
+# and the export pipeline's throughput and peak memory at 100k and 1M rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -28,6 +29,9 @@ target/release/chatlogger-bench ingest --requests 20000
 
 echo "== credentials: one login next to one API-key verification"
 target/release/chatlogger-bench credentials
+
+echo "== exports: 100k vs 1M messages per format, in-memory source and sink, peak RSS per run"
+target/release/chatlogger-bench exports --rows 100000,1000000
 
 echo "== analytics aggregator: throughput per batch size, writes per message"
 target/release/chatlogger-bench aggregator --messages 100000

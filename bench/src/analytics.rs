@@ -22,8 +22,8 @@ use aws_smithy_runtime_api::{
 use aws_smithy_types::config_bag::ConfigBag;
 use chatlogger::{
     analytics::{
-        AggregateKey, ChatState, Counters, DayRange, MessageFacts, StreamChange, Summary, Tracked,
-        aggregate,
+        AggregateKey, AggregatePart, ChatState, Counters, DayRange, MessageFacts, StreamChange,
+        Summary, Tracked, aggregate,
     },
     domain::{ChatId, MessageId, MessageRole, OrgId},
     store::{AnalyticsStore, DynamoStore, MemoryAggregates},
@@ -95,10 +95,8 @@ pub async fn aggregator(messages: usize) {
         let totals: i64 = store
             .aggregates()
             .iter()
-            .filter_map(|(key, counters)| {
-                matches!(key.part, chatlogger::analytics::AggregatePart::Day)
-                    .then(|| counters["messages"])
-            })
+            .filter(|(key, _)| key.part == AggregatePart::Day)
+            .map(|(_, counters)| counters["messages"])
             .sum();
         assert_eq!(totals, messages as i64, "every message counted once");
         let per_message = items as f64 / messages as f64;

@@ -6,6 +6,10 @@
 //!   its first response; median and p90 over `--runs` starts.
 //! - `ingest`: the ingest router in-process with the in-memory store;
 //!   per-request latency (p50/p99/max) and throughput for message logging.
+//! - `exports`: the export pipeline per format at 100k and 1M rows, rows/s
+//!   and peak RSS per run (see [`exports`]).
+
+mod exports;
 
 use std::{
     path::PathBuf,
@@ -78,6 +82,26 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         keys: usize,
     },
+    /// Export pipeline throughput and peak RSS per format and size, each run
+    /// in its own process.
+    Exports {
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
+        rows: Vec<usize>,
+    },
+    /// One export run (what `exports` starts per format and size).
+    ExportRun {
+        #[arg(long, value_parser = parse_format)]
+        format: chatlogger::export::ExportFormat,
+        #[arg(long)]
+        rows: usize,
+    },
+}
+
+fn parse_format(raw: &str) -> Result<chatlogger::export::ExportFormat, String> {
+    chatlogger::export::ExportFormat::ALL
+        .into_iter()
+        .find(|f| f.as_str() == raw)
+        .ok_or_else(|| format!("format must be csv, json or ndjson, not {raw}"))
 }
 
 #[tokio::main]
@@ -118,6 +142,8 @@ async fn main() {
             days,
             messages_per_day,
         } => analytics::summary_reads(days, messages_per_day).await,
+        Command::Exports { rows } => exports::compare(&rows),
+        Command::ExportRun { format, rows } => exports::run(format, rows).await,
     }
 }
 

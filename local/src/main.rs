@@ -2,15 +2,16 @@
 //! Provisions the local AWS endpoint (moto), seeds the demo org, and serves
 //! every route of every function on one port until Ctrl-C.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use chatlogger::export::worker::ExportWorker;
 use chatlogger::{
     auth::{BrowserPolicy, JwtKeys},
     aws,
     store::DynamoStore,
     telemetry,
 };
-use chatlogger_local::{app, provision, seed, stream::StreamPoller};
+use chatlogger_local::{app, export_poller::ExportPoller, provision, seed, stream::StreamPoller};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -71,8 +72,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let keys = JwtKeys::from_env()?;
     let browser = BrowserPolicy::from_env()?;
+    let (queue_url, exports) = provision::exports(&sdk, &resources).await?;
+    // The export worker, fed by polling the queue as Lambda's trigger would.
+    let worker = ExportWorker::new(
+        store.clone(),
+        store.clone(),
+        exports.bucket.clone(),
+        chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
+    );
+    let poller = ExportPoller::new(aws::sqs(&sdk), queue_url, worker, Duration::from_secs(5));
+    tokio::spawn(poller.run());
     // Connect info: the sign-in throttle counts failures per client address.
-    let service = app(store, keys, browser).into_make_service_with_connect_info::<SocketAddr>();
+    let service =
+        app(store, keys, browser, exports).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

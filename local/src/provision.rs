@@ -49,17 +49,21 @@ fn failed(
     }
 }
 
-/// S3 client for the local endpoint: moto needs path-style addressing.
+/// S3 client for the local endpoint (path-style addressing, which moto needs).
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    )
+    chatlogger::aws::s3(sdk)
 }
 
 pub async fn provision(sdk: &SdkConfig, resources: &Resources) -> Result<(), ProvisionError> {
     create_table(&aws_sdk_dynamodb::Client::new(sdk), &resources.table).await?;
+    provision_exports(sdk, resources).await
+}
+
+/// The export bucket and queues alone.
+pub async fn provision_exports(
+    sdk: &SdkConfig,
+    resources: &Resources,
+) -> Result<(), ProvisionError> {
     create_bucket(&s3_client(sdk), &resources.export_bucket).await?;
     create_queues(&aws_sdk_sqs::Client::new(sdk), resources).await
 }
@@ -167,7 +171,8 @@ async fn create_queues(
         .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
         .unwrap_or_default();
     let redrive =
-        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}).to_string();
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": crate::EXPORT_MAX_RECEIVE_COUNT.to_string()})
+            .to_string();
     let queue = &resources.export_queue;
     client
         .create_queue()
@@ -178,4 +183,38 @@ async fn create_queues(
         .await
         .map_err(|e| failed(&format!("queue {queue}"), e))?;
     Ok(())
+}
+
+/// The URL of a queue, by name.
+pub async fn queue_url(client: &aws_sdk_sqs::Client, name: &str) -> Result<String, ProvisionError> {
+    client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| failed(&format!("queue {name}"), e))?
+        .queue_url
+        .ok_or_else(|| failed(&format!("queue {name}"), std::io::Error::other("no URL")))
+}
+
+/// The provisioned export queue (its URL) and bucket, as the exports routes
+/// and the export worker use them.
+pub async fn exports(
+    sdk: &SdkConfig,
+    resources: &Resources,
+) -> Result<(String, crate::LocalExports), ProvisionError> {
+    let sqs = chatlogger::aws::sqs(sdk);
+    let url = queue_url(&sqs, &resources.export_queue).await?;
+    let queue = chatlogger::export::queue::SqsExportQueue::new(sqs, url.clone());
+    let bucket = chatlogger::export::s3::ExportBucket::new(
+        chatlogger::aws::s3(sdk),
+        &resources.export_bucket,
+    );
+    Ok((
+        url,
+        crate::LocalExports {
+            queue: std::sync::Arc::new(queue),
+            bucket,
+        },
+    ))
 }

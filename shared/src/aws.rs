@@ -120,3 +120,19 @@ fn pem(der: &[u8]) -> Vec<u8> {
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
+
+/// An S3 client from the shared configuration. With a custom endpoint (the
+/// local stack's moto) buckets are addressed by path, which moto needs;
+/// on AWS, by virtual host as S3 recommends.
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build(),
+    )
+}
+
+/// An SQS client from the shared configuration.
+pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}

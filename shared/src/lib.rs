@@ -22,3 +22,9 @@ pub mod domain;
 pub mod http;
 pub mod store;
 pub mod telemetry;
+// Exports (issue 5): the export domain and pipeline, and the SQS batch helper.
+pub mod export;
+pub mod sqs_batch;
+/// The Lambda event types the SQS-triggered functions (and the local
+/// server that imitates their triggers) use.
+pub use aws_lambda_events;

@@ -39,6 +39,7 @@ pub fn full_openapi() -> utoipa::openapi::OpenApi {
     doc.merge(chatlogger_apikeys::openapi());
     doc.merge(chatlogger_chats::openapi());
     doc.merge(chatlogger_analytics::openapi());
+    doc.merge(chatlogger_exports::openapi());
     doc.merge(openapi());
     doc
 }

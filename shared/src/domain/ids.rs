@@ -78,6 +78,10 @@ ulid_id!(
     /// A dashboard sign-in: one browser's session, ended by logout.
     SessionId
 );
+ulid_id!(
+    /// An export job of an org's chats.
+    ExportId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@ pub use api_key::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyLabel, 
 pub use chat::{
     Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS, Metadata, Tag, Tags,
 };
+pub use ids::ExportId;
 pub use ids::{ApiKeyId, ChatId, InvalidId, MessageId, OrgId, SessionId, UserId};
 pub use message::{
     LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_TOKEN_COUNT, Message, MessageContent,

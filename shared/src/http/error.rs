@@ -56,6 +56,10 @@ pub enum ApiError {
     Unavailable,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(
+        "the export is larger than {max_bytes} bytes, the most an inline export returns; use POST /exports/orgs/me for an export of any size"
+    )]
+    ExportTooLarge { max_bytes: usize },
 }
 
 impl ApiError {
@@ -85,6 +89,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ExportTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -108,6 +113,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
+            Self::ExportTooLarge { .. } => "export_too_large",
         }
     }
 }
@@ -159,7 +165,8 @@ pub struct ErrorDetail {
     /// `invalid_credentials`, `forbidden`, `csrf_rejected`,
     /// `too_many_requests` (429, with `Retry-After`), `not_found`,
     /// `conflict`, `route_not_found`, `method_not_allowed`, `unavailable`
-    /// (503, with `Retry-After`), `internal`.
+    /// (503, with `Retry-After`), `internal`, `export_too_large` (413: use
+    /// the async export).
     pub code: String,
     /// For people; names the offending field where there is one.
     pub message: String,

@@ -340,3 +340,109 @@ impl<T> Store for T where
     T: OrgStore + UserStore + ApiKeyStore + ChatStore + MessageStore + HealthStore
 {
 }
+
+// ---------------------------------------------------------------- exports
+
+/// What an export reads: an org's live chats and their messages, a page at
+/// a time, oldest first. Deleted chats are left out.
+#[async_trait]
+pub trait ExportReadStore: Send + Sync {
+    async fn export_chats(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<Chat>>;
+    /// The named chats of the org that exist and are live, in id order.
+    async fn export_chats_by_id(
+        &self,
+        org: OrgId,
+        ids: &[crate::domain::ChatId],
+    ) -> StoreResult<Vec<Chat>>;
+    async fn export_messages(
+        &self,
+        org: OrgId,
+        chat: crate::domain::ChatId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>>;
+}
+
+/// What claiming a job for a worker attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportClaim {
+    /// The job is this attempt's to run (its `attempts` is the attempt number).
+    Claimed(Box<crate::export::ExportJob>),
+    /// Already `completed` or `failed`: a duplicate delivery, nothing to do.
+    Finished(crate::export::ExportStatus),
+    /// Another attempt is running it and its lease has not expired.
+    Busy,
+    /// The org has no such job.
+    Missing,
+}
+
+/// Export jobs. Every change after creation is a conditional update on the
+/// job's status (and attempt number), so duplicate deliveries and retries
+/// cannot complete a job twice or resurrect a finished one.
+#[async_trait]
+pub trait ExportJobStore: Send + Sync {
+    async fn create_export_job(
+        &self,
+        org: OrgId,
+        job: &crate::export::ExportJob,
+    ) -> StoreResult<()>;
+    /// Removes a job that never reached the queue (nothing else may delete jobs).
+    async fn delete_queued_export_job(
+        &self,
+        org: OrgId,
+        id: crate::domain::ExportId,
+    ) -> StoreResult<()>;
+    async fn export_job(
+        &self,
+        org: OrgId,
+        id: crate::domain::ExportId,
+    ) -> StoreResult<Option<crate::export::ExportJob>>;
+    /// The org's jobs, newest first.
+    async fn list_export_jobs(
+        &self,
+        org: OrgId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<crate::export::ExportJob>>;
+    /// `queued` (or `running` with an expired lease) → `running` for a new
+    /// attempt, leased until `lease_until`, with progress reset.
+    async fn claim_export_job(
+        &self,
+        org: OrgId,
+        id: crate::domain::ExportId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<ExportClaim>;
+    /// Progress of attempt `attempt`; false when the attempt lost the job.
+    async fn record_export_progress(
+        &self,
+        org: OrgId,
+        id: crate::domain::ExportId,
+        attempt: u32,
+        totals: crate::export::Totals,
+    ) -> StoreResult<bool>;
+    /// `running` (this attempt) → `completed`; false when the attempt lost the job.
+    async fn complete_export_job(
+        &self,
+        org: OrgId,
+        id: crate::domain::ExportId,
+        attempt: u32,
+        totals: crate::export::Totals,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// `running` (this attempt) → `queued` for the next delivery, noting why.
+    async fn release_export_job(
+        &self,
+        org: OrgId,
+        id: crate::domain::ExportId,
+        attempt: u32,
+        error: &str,
+    ) -> StoreResult<bool>;
+    /// `queued` or `running` → `failed` with `reason`; false when it had
+    /// already finished (or does not exist).
+    async fn fail_export_job(
+        &self,
+        org: OrgId,
+        id: crate::domain::ExportId,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+}

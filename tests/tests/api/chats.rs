@@ -331,12 +331,12 @@ async fn deleting_a_chat_removes_it_and_its_messages_for_good() {
         .await;
     assert_eq!(patch.status, 404);
     let (listed, _) = all_pages(&app, &session, "/chats").await;
-    assert_eq!(listed, [kept.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&kept));
     let (by_user, _) = all_pages(&app, &session, "/chats?user_id=visitor-9").await;
     assert!(by_user.is_empty());
     // The plugin can no longer log into it (once ingest's chat cache has expired;
     // a fresh server has an empty cache, and the aggregator removes stragglers).
-    let fresh = crate::helpers::local_app(app.store.clone());
+    let fresh = crate::helpers::local_app(app.store.clone()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
         "http://{}/api/v1/orgs/acme/chats/{doomed}/messages",
@@ -404,7 +404,7 @@ async fn a_user_sees_and_edits_only_their_own_chats() {
 
     for query in ["/chats", "/chats?tag=t", "/chats?user_id=ann@acme.example"] {
         let (listed, _) = all_pages(&app, &ann, query).await;
-        assert_eq!(listed, [own.clone()], "{query}");
+        assert_eq!(listed, std::slice::from_ref(&own), "{query}");
     }
     let (asked_for_bob, _) = all_pages(&app, &ann, "/chats?user_id=bob@acme.example").await;
     assert!(asked_for_bob.is_empty());

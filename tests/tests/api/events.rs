@@ -37,6 +37,7 @@ const EVENTS: &[(&str, u16)] = &[
     ("apikeys-create.json", 201),
     ("chats-list.json", 200),
     ("analytics-summary.json", 200),
+    ("exports-create.json", 202),
     ("auth-logout.json", 204),
 ];
 
@@ -48,8 +49,20 @@ pub const STREAM_EVENTS: &[&str] = &[
     "aggregator-chat-deleted.json",
 ];
 
-fn function_router(file: &str, ingest: &IngestState, dashboard: &DashboardState) -> Router {
+/// SQS events, run after the API events: the worker runs the export job
+/// that `exports-create.json` queued.
+const SQS_EVENTS: &[&str] = &["export-worker-job.json"];
+const ORG_PLACEHOLDER: &str = "PASTE_THE_ORG_ID";
+const EXPORT_PLACEHOLDER: &str = "PASTE_THE_EXPORT_ID_FROM_EXPORTS_CREATE";
+
+fn function_router(
+    file: &str,
+    ingest: &IngestState,
+    dashboard: &DashboardState,
+    exports: &chatlogger_exports::ExportsState,
+) -> Router {
     match file.split('-').next().unwrap() {
+        "exports" => http::app(chatlogger_exports::router(exports.clone())),
         "ingest" => http::app(chatlogger_ingest::router(ingest.clone())),
         "docs" => http::app(chatlogger_docs::router()),
         "auth" => http::app(chatlogger_auth::router(dashboard.clone())),
@@ -74,6 +87,7 @@ async fn every_sample_event_runs_through_its_function() {
         .iter()
         .map(|(name, _)| *name)
         .chain(STREAM_EVENTS.iter().copied())
+        .chain(SQS_EVENTS.iter().copied())
         .map(str::to_owned)
         .collect();
     listed.sort();
@@ -81,7 +95,10 @@ async fn every_sample_event_runs_through_its_function() {
 
     let sdk = sdk_config().await;
     let table = new_table(&sdk).await;
-    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table.clone(),
+    ));
     let org = accounts::create_org(
         &*store,
         Slug::parse("demo").unwrap(),
@@ -110,7 +127,16 @@ async fn every_sample_event_runs_through_its_function() {
         BrowserPolicy::new("https://app.example.com").unwrap(),
     );
 
+    let (_, local_exports) = crate::helpers::export_resources(&sdk, &table).await;
+    let exports = chatlogger_exports::ExportsState::new(
+        dashboard.clone(),
+        store.clone(),
+        local_exports.queue,
+        local_exports.bucket.clone(),
+    );
+
     let mut session_cookie = None;
+    let mut export_id = None;
     for (file, expected) in EVENTS {
         let mut json = std::fs::read_to_string(events_dir.join(file)).unwrap();
         if json.contains(SESSION_PLACEHOLDER) {
@@ -119,7 +145,7 @@ async fn every_sample_event_runs_through_its_function() {
         }
         let request =
             lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let response = function_router(file, &ingest, &dashboard)
+        let response = function_router(file, &ingest, &dashboard, &exports)
             .oneshot(request)
             .await
             .unwrap();
@@ -140,5 +166,39 @@ async fn every_sample_event_runs_through_its_function() {
             "{file}: {}",
             String::from_utf8_lossy(&body)
         );
+        if *file == "exports-create.json" {
+            let job: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            export_id = job["id"].as_str().map(str::to_owned);
+        }
     }
+
+    let worker = chatlogger::export::worker::ExportWorker::new(
+        store.clone(),
+        store.clone(),
+        local_exports.bucket,
+        chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
+    );
+    let export_id = export_id.expect("exports-create ran");
+    for file in SQS_EVENTS {
+        let json = std::fs::read_to_string(events_dir.join(file))
+            .unwrap()
+            .replace(ORG_PLACEHOLDER, &org.id.to_string())
+            .replace(EXPORT_PLACEHOLDER, &export_id);
+        let event: chatlogger::aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let response = worker.handle(event).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{file}: {response:?}"
+        );
+    }
+    let job = chatlogger::store::ExportJobStore::export_job(
+        &*store,
+        org.id,
+        chatlogger::domain::ExportId::parse(&export_id).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(job.status, chatlogger::export::ExportStatus::Completed);
 }

@@ -37,13 +37,41 @@ pub async fn new_table(sdk: &SdkConfig) -> String {
     table
 }
 
-/// Every route on one router, as `make dev` serves them, with the test secret.
-pub fn local_app(store: Arc<DynamoStore>) -> axum::Router {
+/// Every route on one router, as `make dev` serves them, with the test
+/// secret and the table's own export bucket and queue.
+pub async fn local_app(store: Arc<DynamoStore>) -> axum::Router {
+    let sdk = sdk_config().await;
+    let (_, exports) = export_resources(&sdk, store.table()).await;
     chatlogger_local::app(
         store,
         JwtKeys::new(TEST_JWT_SECRET).unwrap(),
         BrowserPolicy::new(DASHBOARD_ORIGIN).unwrap(),
+        exports,
     )
+}
+
+/// The export bucket and queues of a test table (named after it, so tests
+/// never share them), provisioned as the local stack provisions its own.
+pub async fn export_resources(
+    sdk: &SdkConfig,
+    table: &str,
+) -> (String, chatlogger_local::LocalExports) {
+    let resources = export_resource_names(table);
+    chatlogger_local::provision::provision_exports(sdk, &resources)
+        .await
+        .expect("provision the test's export bucket and queues");
+    chatlogger_local::provision::exports(sdk, &resources)
+        .await
+        .expect("the test's export queue exists")
+}
+
+pub fn export_resource_names(table: &str) -> chatlogger_local::provision::Resources {
+    chatlogger_local::provision::Resources {
+        table: table.to_owned(),
+        export_bucket: format!("{table}-exports"),
+        export_queue: format!("{table}-exports"),
+        export_dead_letter_queue: format!("{table}-exports-dlq"),
+    }
 }
 
 pub struct TestOrg {
@@ -89,7 +117,7 @@ pub async fn spawn_app() -> TestApp {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = local_app(store.clone());
+    let app = local_app(store.clone()).await;
     tokio::spawn(async move { axum_serve(listener, app).await });
 
     TestApp {

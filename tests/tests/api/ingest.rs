@@ -277,11 +277,8 @@ async fn health_reports_version_and_whether_the_table_answers() {
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/health", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, crate::helpers::local_app(store))
-            .await
-            .unwrap()
-    });
+    let app = crate::helpers::local_app(store).await;
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let body: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["table"], false);

@@ -17,3 +17,6 @@ mod local_stack;
 mod roles;
 mod routes;
 mod sdk_calls;
+// Exports (issue 5).
+mod export_faults;
+mod exports;

@@ -58,8 +58,6 @@ fn template_routes() -> Routes {
             }
         }
     }
-    // Functions without HTTP routes (the stream aggregator) have no router.
-    routes.retain(|_, function_routes| !function_routes.is_empty());
     routes
 }
 
@@ -123,6 +121,14 @@ fn code_routes() -> Routes {
             "analytics".to_owned(),
             document_routes(&chatlogger_analytics::openapi()),
         ),
+        (
+            "exports".to_owned(),
+            document_routes(&chatlogger_exports::openapi()),
+        ),
+        // SQS-triggered: no HTTP routes.
+        ("export-worker".to_owned(), BTreeSet::new()),
+        // Stream-triggered: no HTTP routes.
+        ("aggregator".to_owned(), BTreeSet::new()),
     ])
 }
 
@@ -148,6 +154,29 @@ async fn function_router(binary: &str) -> Router {
         "apikeys" => http::app(chatlogger_apikeys::router(dashboard().await)),
         "chats" => http::app(chatlogger_chats::router(dashboard().await)),
         "analytics" => http::app(chatlogger_analytics::router(dashboard().await)),
+        "exports" => {
+            let sdk = crate::helpers::sdk_config().await;
+            let store = std::sync::Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                "unused",
+            ));
+            let queue = chatlogger::export::queue::SqsExportQueue::new(
+                chatlogger::aws::sqs(&sdk),
+                "unused",
+            );
+            let bucket =
+                chatlogger::export::s3::ExportBucket::new(chatlogger::aws::s3(&sdk), "unused");
+            http::app(chatlogger_exports::router(
+                chatlogger_exports::ExportsState::new(
+                    dashboard().await,
+                    store,
+                    std::sync::Arc::new(queue),
+                    bucket,
+                ),
+            ))
+        }
+        "export-worker" => Router::new(),
+        "aggregator" => Router::new(),
         other => panic!("add the router of function {other} here"),
     }
 }
@@ -156,9 +185,15 @@ async fn function_router(binary: &str) -> Router {
 fn template_watch_router_and_code_list_the_same_routes() {
     let code = code_routes();
     assert_eq!(template_routes(), code, "template.yaml vs the routers");
+    // The watch router maps HTTP paths, so functions without routes (the
+    // SQS-triggered worker) are not in it.
+    let http_functions: Routes = code
+        .into_iter()
+        .filter(|(_, routes)| !routes.is_empty())
+        .collect();
     assert_eq!(
         watch_routes(),
-        code,
+        http_functions,
         "Cargo.toml watch router vs the routers"
     );
 }
@@ -178,7 +213,8 @@ async fn every_documented_route_is_answered_by_its_router() {
                 .replace("{slug}", "acme")
                 .replace("{chat_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
                 .replace("{user_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
-                .replace("{key_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
+                .replace("{key_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
+                .replace("{export_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
             let request = Request::builder()
                 .method(method.as_str())
                 .uri(&uri)

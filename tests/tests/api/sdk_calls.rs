@@ -81,7 +81,7 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
             .build(),
     );
     let store = Arc::new(DynamoStore::new(counted, table));
-    let container = crate::helpers::local_app(store.clone());
+    let container = crate::helpers::local_app(store.clone()).await;
 
     // Creating a chat: the key lookup and the key's last-used stamp (first
     // use in this container; the stamp repeats at most every 5 minutes), and one put.
@@ -124,7 +124,7 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     // stamp, then one
     // TransactWriteItems that checks the chat and writes the message; after
     // that, one PutItem again.
-    let cold = crate::helpers::local_app(store);
+    let cold = crate::helpers::local_app(store).await;
     assert_eq!(
         call(
             &cold,

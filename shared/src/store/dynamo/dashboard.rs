@@ -177,7 +177,7 @@ impl<'a> Listing<'a> {
     }
 
     /// The cursor as a start key, if it is a position in this listing.
-    fn start_key(&self, cursor: &Cursor) -> StoreResult<Item> {
+    pub(super) fn start_key(&self, cursor: &Cursor) -> StoreResult<Item> {
         let key = cursor.key();
         let fits = key.len() == self.key_attrs.len()
             && self.key_attrs.iter().all(|attr| key.contains_key(*attr))
@@ -364,15 +364,17 @@ impl DynamoStore {
                 break;
             }
         }
-        let next = start.map(|last| {
-            let key: BTreeMap<String, String> = last
-                .into_iter()
-                .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
-                .collect();
-            Cursor::from_key(key)
-        });
-        Ok((items, next))
+        Ok((items, start.map(cursor_after)))
     }
+}
+
+/// The cursor that continues a listing after `last` (a page's last key).
+pub(super) fn cursor_after(last: Item) -> Cursor {
+    let key: BTreeMap<String, String> = last
+        .into_iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
+        .collect();
+    Cursor::from_key(key)
 }
 
 pub(super) fn page_of<T>(

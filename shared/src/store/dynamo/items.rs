@@ -582,3 +582,92 @@ impl MarkerItem {
         }
     }
 }
+
+/// An export job. Filters are JSON text (like metadata). `lease_expires_at`
+/// and `expires_at` are epoch seconds: the first so a condition can compare
+/// it with a number, the second because it is the table's TTL attribute.
+#[derive(Serialize, Deserialize)]
+pub(super) struct ExportJobItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: crate::domain::ExportId,
+    format: crate::export::ExportFormat,
+    filters: String,
+    status: crate::export::ExportStatus,
+    rows_written: u64,
+    bytes_written: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    attempts: u32,
+    requested_by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    started_at: Option<OffsetDateTime>,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    finished_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_expires_at: Option<i64>,
+    expires_at: i64,
+}
+
+impl ExportJobItem {
+    pub fn new(
+        org: OrgId,
+        job: &crate::export::ExportJob,
+        expires_at: OffsetDateTime,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            pk: keys::org_pk(org),
+            sk: keys::export_sk(job.id),
+            kind: "export".into(),
+            id: job.id,
+            format: job.format,
+            filters: serde_json::to_string(&job.filters)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            status: job.status,
+            rows_written: job.rows_written,
+            bytes_written: job.bytes_written,
+            error: job.error.clone(),
+            attempts: job.attempts,
+            requested_by: job.requested_by,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            lease_expires_at: None,
+            expires_at: expires_at.unix_timestamp(),
+        })
+    }
+}
+
+impl TryFrom<ExportJobItem> for crate::export::ExportJob {
+    type Error = StoreError;
+
+    fn try_from(item: ExportJobItem) -> Result<Self, StoreError> {
+        let filters = serde_json::from_str(&item.filters)
+            .map_err(|e| StoreError::Corrupt(format!("export {}: {e}", item.id)))?;
+        Ok(Self {
+            id: item.id,
+            format: item.format,
+            filters,
+            status: item.status,
+            rows_written: item.rows_written,
+            bytes_written: item.bytes_written,
+            error: item.error,
+            attempts: item.attempts,
+            requested_by: item.requested_by,
+            created_at: item.created_at,
+            started_at: item.started_at,
+            finished_at: item.finished_at,
+        })
+    }
+}

@@ -140,3 +140,10 @@ pub fn marker_pk(marker: &Marker) -> String {
         None => org_pk(marker.org),
     }
 }
+
+// Exports.
+pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
+
+pub fn export_sk(export: crate::domain::ExportId) -> String {
+    format!("{EXPORT_SK_PREFIX}{export}")
+}

@@ -5,6 +5,7 @@
 mod analytics;
 mod chats;
 mod dashboard;
+mod exports;
 mod items;
 pub mod keys;
 

@@ -1,0 +1,36 @@
+//! The export worker: triggered by the export queue (SQS) with
+//! `ReportBatchItemFailures`, it runs each message through
+//! [`chatlogger::export::worker::ExportWorker::handle`] (the same handler
+//! the local server calls with the messages it polls).
+
+use std::sync::Arc;
+
+use chatlogger::{
+    aws, config,
+    export::{s3::ExportBucket, worker::ExportWorker},
+    store::DynamoStore,
+};
+
+/// The queue's `maxReceiveCount` unless `EXPORT_MAX_RECEIVE_COUNT` says
+/// otherwise (template.yaml sets both from one place).
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 3;
+
+/// The worker from the environment: `TABLE_NAME`, `EXPORT_BUCKET` and
+/// `EXPORT_MAX_RECEIVE_COUNT`. Clients are built here, once per container.
+pub async fn worker_from_env() -> Result<ExportWorker, Box<dyn std::error::Error + Send + Sync>> {
+    let sdk = aws::load_sdk_config().await;
+    let store = Arc::new(DynamoStore::new(aws::dynamodb(&sdk), config::table_name()?));
+    let bucket = ExportBucket::new(aws::s3(&sdk), config::required("EXPORT_BUCKET")?);
+    let max_receives = match std::env::var("EXPORT_MAX_RECEIVE_COUNT") {
+        Ok(raw) => raw.parse().map_err(|_| {
+            format!("EXPORT_MAX_RECEIVE_COUNT must be a positive integer, got {raw}")
+        })?,
+        Err(_) => DEFAULT_MAX_RECEIVE_COUNT,
+    };
+    Ok(ExportWorker::new(
+        store.clone(),
+        store,
+        bucket,
+        max_receives,
+    ))
+}

@@ -1,0 +1,307 @@
+//! Exports of an org's chats for dashboard users. An export of any size is
+//! a job: created here, queued on SQS, written to S3 by the export worker,
+//! and downloaded through a short-lived presigned link. Small exports can
+//! also be answered inline.
+//!
+//! | route | handler | who |
+//! |---|---|---|
+//! | `POST /exports/orgs/me` | [`create_export`] | viewer, admin, superadmin |
+//! | `GET /exports/orgs/me` | [`list_exports`] | viewer, admin, superadmin |
+//! | `GET /exports/orgs/me/{export_id}` | [`get_export`] | viewer, admin, superadmin |
+//! | `GET /exports/orgs/me/{export_id}/download` | [`download_export`] | viewer, admin, superadmin |
+//! | `POST /exports/orgs/me/sync` | [`sync_export`] | viewer, admin, superadmin |
+//!
+//! Not the `user` role: a user sees only their own chats, and an export
+//! holds the whole org's (see [`Exporter`]). Superadmins may add
+//! `?org=<org id>` to export another org.
+
+mod exporter;
+mod state;
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{
+        HeaderValue, StatusCode,
+        header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION},
+    },
+    response::{IntoResponse, Response},
+};
+use chatlogger::{
+    domain::{ExportId, OrgId},
+    export::{
+        ExportError, ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest,
+        ExportStatus, MemorySink, NoProgress, StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export,
+    },
+    http::{
+        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors,
+        path_id,
+    },
+};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use exporter::Exporter;
+pub use state::ExportsState;
+
+/// The largest inline (`/sync`) export. A Lambda response carries at most
+/// 6 MB; larger exports answer 413 and must use the async export.
+pub const SYNC_EXPORT_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Inline exports are checked against the cap every this many bytes, so an
+/// oversized one stops early instead of being read to the end.
+const SYNC_PART_BYTES: usize = 256 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(tags((name = "exports", description = "Exports of an org's chats as CSV, JSON or NDJSON (viewers, admins)")))]
+struct ExportsDoc;
+
+fn api() -> OpenApiRouter<ExportsState> {
+    OpenApiRouter::with_openapi(ExportsDoc::openapi())
+        .routes(routes!(create_export, list_exports))
+        .routes(routes!(sync_export))
+        .routes(routes!(get_export))
+        .routes(routes!(download_export))
+}
+
+/// Every export route, with the CSRF check, ready for `chatlogger::http::app`
+/// (and the CORS layer).
+pub fn router(state: ExportsState) -> Router {
+    let browser = state.dashboard.browser.clone();
+    browser.protect(api().split_for_parts().0.with_state(state))
+}
+
+/// The OpenAPI paths of this function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// What a create or inline export asks for: the org it may act on, and the
+/// request's format and filters once they agree with each other.
+async fn accept(
+    state: &ExportsState,
+    exporter: &Exporter,
+    query: OrgQuery,
+    request: ExportRequest,
+) -> Result<(OrgId, ExportFormat, ExportFilters), ApiError> {
+    let (format, filters) = request.filters().map_err(|e| ApiError::InvalidBody(e.0))?;
+    let org = exporter.org_scope(query.org, state).await?;
+    Ok((org, format, filters))
+}
+
+fn export_error(error: ExportError) -> ApiError {
+    match error {
+        ExportError::TooLarge { max_bytes } => ApiError::ExportTooLarge { max_bytes },
+        ExportError::Store(error) => error.into(),
+        other => ApiError::internal(other),
+    }
+}
+
+/// Start an export of the org's chats. The job is queued; poll
+/// `GET /exports/orgs/me/{export_id}` until it is `completed`, then download it.
+#[utoipa::path(
+    post,
+    path = "/exports/orgs/me",
+    tag = "exports",
+    params(OrgQuery),
+    request_body = ExportRequest,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 202, description = "Queued", body = ExportJob),
+        DashboardErrors,
+    )
+)]
+pub async fn create_export(
+    State(state): State<ExportsState>,
+    exporter: Exporter,
+    QueryParams(query): QueryParams<OrgQuery>,
+    JsonBody(request): JsonBody<ExportRequest>,
+) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
+    let (org, format, filters) = accept(&state, &exporter, query, request).await?;
+    let job = ExportJob::new(format, filters, exporter.user_id());
+    state.jobs.create_export_job(org, &job).await?;
+    let message = ExportMessage {
+        org_id: org,
+        job_id: job.id,
+    };
+    if let Err(error) = state.queue.enqueue(&message).await {
+        // Without its message the job would stay queued forever: take it back.
+        tracing::error!(error = %error, export_id = %job.id, "could not queue an export");
+        state.jobs.delete_queued_export_job(org, job.id).await?;
+        return Err(ApiError::Unavailable);
+    }
+    tracing::info!(export_id = %job.id, format = format.as_str(), "export queued");
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// The org's exports, newest first.
+#[utoipa::path(
+    get,
+    path = "/exports/orgs/me",
+    tag = "exports",
+    params(PageQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A page of export jobs", body = Paged<ExportJob>),
+        DashboardErrors,
+    )
+)]
+pub async fn list_exports(
+    State(state): State<ExportsState>,
+    exporter: Exporter,
+    QueryParams(query): QueryParams<PageQuery>,
+) -> Result<Json<Paged<ExportJob>>, ApiError> {
+    let page = query.page()?;
+    let org = exporter.org_scope(query.org, &state).await?;
+    let jobs = state.jobs.list_export_jobs(org, &page).await?;
+    Ok(Json(Paged::from_page(jobs, |job| job)))
+}
+
+async fn find_job(
+    state: &ExportsState,
+    exporter: &Exporter,
+    raw_id: &str,
+    query: OrgQuery,
+) -> Result<(OrgId, ExportJob), ApiError> {
+    let id = path_id(raw_id, "export_id", ExportId::parse)?;
+    let org = exporter.org_scope(query.org, state).await?;
+    let job = state
+        .jobs
+        .export_job(org, id)
+        .await?
+        .ok_or(ApiError::NotFound("export"))?;
+    Ok((org, job))
+}
+
+/// An export's status and progress.
+#[utoipa::path(
+    get,
+    path = "/exports/orgs/me/{export_id}",
+    tag = "exports",
+    params(("export_id" = ExportId, Path, description = "The export's id"), OrgQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The export job", body = ExportJob),
+        DashboardErrors,
+    )
+)]
+pub async fn get_export(
+    State(state): State<ExportsState>,
+    exporter: Exporter,
+    Path(export_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<Json<ExportJob>, ApiError> {
+    let (_, job) = find_job(&state, &exporter, &export_id, query).await?;
+    Ok(Json(job))
+}
+
+/// Download a completed export: a redirect to a presigned S3 link that
+/// expires after 10 minutes. 409 while the export is not completed.
+#[utoipa::path(
+    get,
+    path = "/exports/orgs/me/{export_id}/download",
+    tag = "exports",
+    params(("export_id" = ExportId, Path, description = "The export's id"), OrgQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 302, description = "Redirect (`Location`) to the file; the link expires after 10 minutes"),
+        DashboardErrors,
+    )
+)]
+pub async fn download_export(
+    State(state): State<ExportsState>,
+    exporter: Exporter,
+    Path(export_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<Response, ApiError> {
+    let (org_id, job) = find_job(&state, &exporter, &export_id, query).await?;
+    if job.status != ExportStatus::Completed {
+        return Err(ApiError::Conflict(format!(
+            "the export is {}; it can be downloaded once it is completed",
+            job.status.as_str()
+        )));
+    }
+    let org = state.dashboard.existing_org(org_id).await?;
+    let link = state
+        .bucket
+        .download_link(
+            &job.object_key(org_id),
+            &job.file_name(org.slug.as_str()),
+            job.format.content_type(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(export_id = %job.id, ttl_secs = DOWNLOAD_LINK_TTL.as_secs(), "download link issued");
+    let location = HeaderValue::try_from(link).map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::FOUND,
+        [
+            (LOCATION, location),
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
+}
+
+/// Export inline: the file in the response, for exports up to 4 MiB.
+/// Larger ones answer 413 (`export_too_large`), never a truncated file:
+/// use `POST /exports/orgs/me` for those.
+#[utoipa::path(
+    post,
+    path = "/exports/orgs/me/sync",
+    tag = "exports",
+    params(OrgQuery),
+    request_body = ExportRequest,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The file", content(
+            (String = "text/csv"),
+            (String = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
+        DashboardErrors,
+    )
+)]
+pub async fn sync_export(
+    State(state): State<ExportsState>,
+    exporter: Exporter,
+    QueryParams(query): QueryParams<OrgQuery>,
+    JsonBody(request): JsonBody<ExportRequest>,
+) -> Result<Response, ApiError> {
+    let (org_id, format, filters) = accept(&state, &exporter, query, request).await?;
+    let org = state.dashboard.existing_org(org_id).await?;
+    // Named like an async export's file, though nothing is stored.
+    let file_name =
+        ExportJob::new(format, filters.clone(), exporter.user_id()).file_name(org.slug.as_str());
+    let mut source = StoreRowSource::new(state.reader.clone(), org_id, filters);
+    let mut sink = MemorySink::with_cap(SYNC_EXPORT_MAX_BYTES);
+    let totals = stream_export(
+        &mut source,
+        &mut *format.writer(),
+        &mut sink,
+        SYNC_PART_BYTES,
+        &NoProgress,
+    )
+    .await
+    .map_err(export_error)?;
+    tracing::info!(
+        rows = totals.rows,
+        bytes = totals.bytes,
+        format = format.as_str(),
+        "inline export"
+    );
+    let disposition = HeaderValue::try_from(format!("attachment; filename=\"{file_name}\""))
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (CONTENT_DISPOSITION, disposition),
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        sink.bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,299 @@
+//! The file formats, as a strategy: one [`RowFormat`] trait, one
+//! implementation per format. A format turns rows into bytes appended to
+//! the pipeline's part buffer; it keeps no rows itself, so memory does not
+//! grow with the export.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use super::{ExportError, ExportFormat, ExportRow};
+
+/// Writes an export file a row at a time.
+pub trait RowFormat: Send {
+    /// Whatever comes before the first row (CSV header, JSON `[`).
+    fn begin(&mut self, out: &mut Vec<u8>) -> Result<(), ExportError>;
+    fn row(&mut self, row: &ExportRow, out: &mut Vec<u8>) -> Result<(), ExportError>;
+    /// Whatever comes after the last row (JSON `]`).
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), ExportError>;
+}
+
+impl ExportFormat {
+    /// The strategy that writes this format.
+    pub fn writer(self) -> Box<dyn RowFormat> {
+        match self {
+            Self::Csv => Box::new(CsvFormat::new()),
+            Self::Json => Box::new(JsonFormat::default()),
+            Self::Ndjson => Box::new(NdjsonFormat),
+        }
+    }
+}
+
+/// The CSV header, in column order.
+pub const CSV_COLUMNS: [&str; 10] = [
+    "chat_id",
+    "chat_title",
+    "tags",
+    "message_id",
+    "role",
+    "content",
+    "latency_ms",
+    "token_count",
+    "created_at",
+    "metadata",
+];
+
+/// One message per row, quoted where needed by the `csv` crate; tags and
+/// metadata are JSON text; every text cell is neutralised against formula
+/// injection.
+pub struct CsvFormat {
+    builder: csv::WriterBuilder,
+}
+
+impl CsvFormat {
+    pub fn new() -> Self {
+        let mut builder = csv::WriterBuilder::new();
+        builder.terminator(csv::Terminator::CRLF);
+        Self { builder }
+    }
+
+    /// Writes one record onto `out`. The `csv` writer borrows `out` for just
+    /// this record, so the bytes land in the part buffer without a copy.
+    fn record<'a>(
+        &self,
+        cells: impl IntoIterator<Item = &'a str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ExportError> {
+        let cells: Vec<Cow<'a, str>> = cells.into_iter().map(neutralise).collect();
+        let mut writer = self.builder.from_writer(out);
+        writer
+            .write_record(cells.iter().map(|cell| cell.as_bytes()))
+            .and_then(|()| writer.flush().map_err(csv::Error::from))
+            .map_err(|e| ExportError::Format(e.to_string()))
+    }
+}
+
+impl Default for CsvFormat {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RowFormat for CsvFormat {
+    fn begin(&mut self, out: &mut Vec<u8>) -> Result<(), ExportError> {
+        self.record(CSV_COLUMNS, out)
+    }
+
+    fn row(&mut self, row: &ExportRow, out: &mut Vec<u8>) -> Result<(), ExportError> {
+        let message = &row.message;
+        let chat = &row.chat;
+        let tags = tags_json(chat);
+        let latency = message
+            .latency_ms
+            .map(|l| l.get().to_string())
+            .unwrap_or_default();
+        let tokens = message
+            .token_count
+            .map(|t| t.get().to_string())
+            .unwrap_or_default();
+        let created_at = rfc3339(message.created_at)?;
+        let metadata = message.metadata.to_json_text();
+        let chat_id = chat.id.to_string();
+        let message_id = message.id.to_string();
+        self.record(
+            [
+                chat_id.as_str(),
+                chat.title.as_ref().map(|t| t.as_str()).unwrap_or_default(),
+                tags.as_str(),
+                message_id.as_str(),
+                message.role.as_str(),
+                message.content.as_str(),
+                latency.as_str(),
+                tokens.as_str(),
+                created_at.as_str(),
+                metadata.as_str(),
+            ],
+            out,
+        )
+    }
+
+    fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+/// Characters that make a spreadsheet read a cell as a formula (OWASP's
+/// CSV-injection list). Such a cell gets a leading `'`, which spreadsheets
+/// show as text and do not evaluate.
+const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(FORMULA_TRIGGERS) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+fn tags_json(chat: &crate::domain::Chat) -> String {
+    let tags: Vec<&str> = chat.tags.iter().map(|t| t.as_str()).collect();
+    serde_json::to_string(&tags).expect("strings serialise")
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> Result<String, ExportError> {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| ExportError::Format(e.to_string()))
+}
+
+/// A message as a JSON object (the JSON and NDJSON formats).
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    chat_id: crate::domain::ChatId,
+    chat_title: Option<&'a str>,
+    tags: Vec<&'a str>,
+    message_id: crate::domain::MessageId,
+    role: &'static str,
+    content: &'a str,
+    latency_ms: Option<u64>,
+    token_count: Option<u64>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+    metadata: &'a crate::domain::Metadata,
+}
+
+impl<'a> From<&'a ExportRow> for JsonRow<'a> {
+    fn from(row: &'a ExportRow) -> Self {
+        let (chat, message) = (&row.chat, &row.message);
+        Self {
+            chat_id: chat.id,
+            chat_title: chat.title.as_ref().map(|t| t.as_str()),
+            tags: chat.tags.iter().map(|t| t.as_str()).collect(),
+            message_id: message.id,
+            role: message.role.as_str(),
+            content: message.content.as_str(),
+            latency_ms: message.latency_ms.map(|l| l.get()),
+            token_count: message.token_count.map(|t| t.get()),
+            created_at: message.created_at,
+            metadata: &message.metadata,
+        }
+    }
+}
+
+fn write_json(row: &ExportRow, out: &mut Vec<u8>) -> Result<(), ExportError> {
+    serde_json::to_writer(&mut *out, &JsonRow::from(row))
+        .map_err(|e| ExportError::Format(e.to_string()))
+}
+
+/// One JSON array, one message object per line inside it.
+#[derive(Default)]
+pub struct JsonFormat {
+    rows: u64,
+}
+
+impl RowFormat for JsonFormat {
+    fn begin(&mut self, out: &mut Vec<u8>) -> Result<(), ExportError> {
+        out.push(b'[');
+        Ok(())
+    }
+
+    fn row(&mut self, row: &ExportRow, out: &mut Vec<u8>) -> Result<(), ExportError> {
+        out.extend_from_slice(if self.rows == 0 { b"\n" } else { b",\n" });
+        self.rows += 1;
+        write_json(row, out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), ExportError> {
+        out.extend_from_slice(b"\n]\n");
+        Ok(())
+    }
+}
+
+/// Newline-delimited JSON: one message object per line.
+pub struct NdjsonFormat;
+
+impl RowFormat for NdjsonFormat {
+    fn begin(&mut self, _out: &mut Vec<u8>) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    fn row(&mut self, row: &ExportRow, out: &mut Vec<u8>) -> Result<(), ExportError> {
+        write_json(row, out)?;
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::export::tests::sample_rows;
+
+    fn render(format: ExportFormat, rows: &[ExportRow]) -> String {
+        let mut writer = format.writer();
+        let mut out = Vec::new();
+        writer.begin(&mut out).unwrap();
+        for row in rows {
+            writer.row(row, &mut out).unwrap();
+        }
+        writer.finish(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_others_kept() {
+        for trigger in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise(trigger), format!("'{trigger}"));
+        }
+        for plain in ["hello", "", "1-2", "a=b", "'quoted"] {
+            assert_eq!(neutralise(plain), plain);
+        }
+    }
+
+    #[test]
+    fn csv_quotes_and_neutralises_every_cell() {
+        let rows = sample_rows();
+        let text = render(ExportFormat::Csv, &rows);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(reader.headers().unwrap(), CSV_COLUMNS.as_slice());
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), rows.len());
+        let first = &records[0];
+        assert_eq!(&first[0], rows[0].chat.id.to_string());
+        assert_eq!(&first[1], "'=HYPERLINK(\"http://evil\")");
+        assert_eq!(&first[2], r#"["billing","vip"]"#);
+        assert_eq!(&first[5], "line one,\n\"quoted\" line two");
+        assert_eq!(&first[6], "850");
+        assert_eq!(&first[7], "");
+        let metadata: Value = serde_json::from_str(&first[9]).unwrap();
+        assert_eq!(metadata, json!({"model": "gpt-4o", "n": 1.5}));
+        assert_eq!(&records[1][5], "'-1 is negative");
+        assert_eq!(&records[1][1], "'=HYPERLINK(\"http://evil\")");
+    }
+
+    #[test]
+    fn json_and_ndjson_parse_back_to_the_rows() {
+        let rows = sample_rows();
+        let array: Vec<Value> = serde_json::from_str(&render(ExportFormat::Json, &rows)).unwrap();
+        let lines: Vec<Value> = render(ExportFormat::Ndjson, &rows)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(array, lines);
+        assert_eq!(array.len(), 2);
+        assert_eq!(array[0]["content"], "line one,\n\"quoted\" line two");
+        assert_eq!(array[0]["tags"], json!(["billing", "vip"]));
+        assert_eq!(array[0]["metadata"], json!({"model": "gpt-4o", "n": 1.5}));
+        assert_eq!(array[1]["latency_ms"], Value::Null);
+        assert_eq!(array[1]["token_count"], 7);
+        // An empty export is still a valid file.
+        let empty: Vec<Value> = serde_json::from_str(&render(ExportFormat::Json, &[])).unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(render(ExportFormat::Ndjson, &[]), "");
+    }
+}

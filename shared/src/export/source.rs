@@ -1,0 +1,127 @@
+//! The rows of an export, read from the store: the org's chats a page at a
+//! time (or the chats named in `chat_ids`), and for each kept chat its
+//! messages a page at a time. Only one page of each is held at once.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use async_trait::async_trait;
+
+use super::{ExportError, ExportFilters, ExportRow, RowSource};
+use crate::{
+    domain::{Chat, OrgId},
+    store::{Cursor, ExportReadStore, PageRequest},
+};
+
+/// Chats read per query.
+const CHAT_PAGE: u16 = 100;
+/// Messages read per query (DynamoDB also stops each page at 1 MB).
+const MESSAGE_PAGE: u16 = 500;
+
+/// Where the chat listing stands.
+enum Chats {
+    /// More pages to read from this cursor (`None`: the first page).
+    Listing(Option<Cursor>),
+    /// The named chats, fetched once; or the listing is exhausted.
+    Done,
+    /// `chat_ids` given: not fetched yet.
+    Named,
+}
+
+/// Walks one org's chats and messages through an [`ExportReadStore`].
+pub struct StoreRowSource {
+    store: Arc<dyn ExportReadStore>,
+    org: OrgId,
+    filters: ExportFilters,
+    chats: Chats,
+    pending: VecDeque<Chat>,
+    /// The chat being read, and the cursor of its next message page
+    /// (`None` before the first page).
+    current: Option<(Arc<Chat>, Option<Cursor>)>,
+}
+
+impl StoreRowSource {
+    pub fn new(store: Arc<dyn ExportReadStore>, org: OrgId, filters: ExportFilters) -> Self {
+        let chats = if filters.chat_ids.is_empty() {
+            Chats::Listing(None)
+        } else {
+            Chats::Named
+        };
+        Self {
+            store,
+            org,
+            filters,
+            chats,
+            pending: VecDeque::new(),
+            current: None,
+        }
+    }
+
+    /// Fills `pending` with the next chats that pass the filters; false at the end.
+    async fn next_chats(&mut self) -> Result<bool, ExportError> {
+        loop {
+            let found = match std::mem::replace(&mut self.chats, Chats::Done) {
+                Chats::Done => return Ok(false),
+                Chats::Named => {
+                    self.store
+                        .export_chats_by_id(self.org, &self.filters.chat_ids)
+                        .await?
+                }
+                Chats::Listing(cursor) => {
+                    let page = PageRequest {
+                        limit: CHAT_PAGE,
+                        cursor,
+                    };
+                    let page = self.store.export_chats(self.org, &page).await?;
+                    if page.next_cursor.is_some() {
+                        self.chats = Chats::Listing(page.next_cursor);
+                    }
+                    page.items
+                }
+            };
+            self.pending.extend(
+                found
+                    .into_iter()
+                    .filter(|chat| self.filters.keeps_chat(chat)),
+            );
+            if !self.pending.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RowSource for StoreRowSource {
+    async fn next_page(&mut self) -> Result<Option<Vec<ExportRow>>, ExportError> {
+        loop {
+            let Some((chat, cursor)) = self.current.take() else {
+                if self.pending.is_empty() && !self.next_chats().await? {
+                    return Ok(None);
+                }
+                let chat = self.pending.pop_front().expect("next_chats filled it");
+                self.current = Some((Arc::new(chat), None));
+                continue;
+            };
+            let page = PageRequest {
+                limit: MESSAGE_PAGE,
+                cursor,
+            };
+            let page = self.store.export_messages(self.org, chat.id, &page).await?;
+            let rows: Vec<ExportRow> = page
+                .items
+                .into_iter()
+                .filter(|message| self.filters.keeps_message(message))
+                .map(|message| ExportRow {
+                    chat: chat.clone(),
+                    message,
+                })
+                .collect();
+            if let Some(next) = page.next_cursor {
+                self.current = Some((chat, Some(next)));
+            }
+            if !rows.is_empty() {
+                return Ok(Some(rows));
+            }
+        }
+    }
+}

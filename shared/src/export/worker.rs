@@ -1,0 +1,197 @@
+//! What the export worker does with one queue message: claim the job, stream
+//! its rows into the job's S3 object, and finish the job, exactly once.
+//!
+//! - Duplicate deliveries: the claim is a conditional update, so a finished
+//!   job is left alone and a running one (lease still valid) is retried later.
+//! - Retries: each attempt starts over and overwrites the same object key;
+//!   a failed attempt aborts its multipart upload and puts the job back to
+//!   `queued` with the reason, and the message is reported failed so SQS
+//!   redelivers it. On the last delivery the queue allows, the job is marked
+//!   `failed` instead, and the message goes on to the dead-letter queue.
+//! - A body that is not an export message fails every delivery, so it ends in
+//!   the dead-letter queue without touching any job.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use time::OffsetDateTime;
+
+use super::{
+    ExportError, ExportJob, ExportMessage, PART_BYTES, Progress, StoreRowSource, Totals,
+    s3::ExportBucket, stream_export,
+};
+use crate::{
+    domain::{ExportId, OrgId},
+    sqs_batch::{QueuedMessage, process_batch},
+    store::{ExportClaim, ExportJobStore, ExportReadStore, StoreError},
+};
+
+/// How long a claim holds a job: the worker's longest run (the Lambda
+/// timeout). A job whose worker died is claimable again after it; the
+/// queue's visibility timeout (6x) is longer, so the redelivery finds it so.
+pub const JOB_LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// Why a message was not processed; SQS will redeliver it.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("not an export message: {0}")]
+    Malformed(String),
+    #[error("another attempt is running export {0}")]
+    Busy(ExportId),
+    #[error("export {job} attempt {attempt} failed: {source}")]
+    Attempt {
+        job: ExportId,
+        attempt: u32,
+        #[source]
+        source: ExportError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The export worker's state, built once per container.
+#[derive(Clone)]
+pub struct ExportWorker {
+    jobs: Arc<dyn ExportJobStore>,
+    reader: Arc<dyn ExportReadStore>,
+    bucket: ExportBucket,
+    /// The queue's `maxReceiveCount`: the delivery that may mark a job failed.
+    max_receives: u32,
+}
+
+impl ExportWorker {
+    pub fn new(
+        jobs: Arc<dyn ExportJobStore>,
+        reader: Arc<dyn ExportReadStore>,
+        bucket: ExportBucket,
+        max_receives: u32,
+    ) -> Self {
+        Self {
+            jobs,
+            reader,
+            bucket,
+            max_receives,
+        }
+    }
+
+    /// A batch from the export queue, as Lambda (or the local server) delivers it.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        process_batch(event, |message| self.process(message)).await
+    }
+
+    /// One queue message.
+    pub async fn process(&self, message: QueuedMessage) -> Result<(), WorkerError> {
+        let ExportMessage { org_id, job_id } = serde_json::from_str(&message.body)
+            .map_err(|e| WorkerError::Malformed(e.to_string()))?;
+        tracing::Span::current().record("org_id", tracing::field::display(org_id));
+        let now = OffsetDateTime::now_utc();
+        let job = match self
+            .jobs
+            .claim_export_job(org_id, job_id, now, now + JOB_LEASE)
+            .await?
+        {
+            ExportClaim::Claimed(job) => job,
+            ExportClaim::Finished(status) => {
+                tracing::info!(%job_id, status = status.as_str(), "duplicate delivery of a finished export");
+                return Ok(());
+            }
+            ExportClaim::Busy => return Err(WorkerError::Busy(job_id)),
+            ExportClaim::Missing => {
+                // Its creation was rolled back (the API could not confirm the
+                // enqueue): nothing to do, and retrying would not change that.
+                tracing::warn!(%job_id, "message for an export that does not exist");
+                return Ok(());
+            }
+        };
+        let attempt = job.attempts;
+        tracing::info!(%job_id, attempt, format = job.format.as_str(), "export started");
+        match self.run(org_id, &job).await {
+            Ok(totals) => {
+                let completed = self
+                    .jobs
+                    .complete_export_job(org_id, job_id, attempt, totals, OffsetDateTime::now_utc())
+                    .await?;
+                if completed {
+                    tracing::info!(%job_id, rows = totals.rows, bytes = totals.bytes, "export completed");
+                } else {
+                    tracing::warn!(%job_id, "a later attempt took the export over; it finishes it");
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.after_failure(org_id, job_id, attempt, &error, message.receive_count)
+                    .await?;
+                Err(WorkerError::Attempt {
+                    job: job_id,
+                    attempt,
+                    source: error,
+                })
+            }
+        }
+    }
+
+    async fn run(&self, org: OrgId, job: &ExportJob) -> Result<Totals, ExportError> {
+        let mut source = StoreRowSource::new(self.reader.clone(), org, job.filters.clone());
+        let mut format = job.format.writer();
+        let mut sink = self
+            .bucket
+            .sink(job.object_key(org), job.format.content_type());
+        let progress = JobProgress {
+            jobs: self.jobs.as_ref(),
+            org,
+            job: job.id,
+            attempt: job.attempts,
+        };
+        stream_export(&mut source, &mut *format, &mut sink, PART_BYTES, &progress).await
+    }
+
+    /// Puts the job back for the next delivery, or fails it on the last one.
+    async fn after_failure(
+        &self,
+        org: OrgId,
+        job: ExportId,
+        attempt: u32,
+        error: &ExportError,
+        receive_count: u32,
+    ) -> Result<(), StoreError> {
+        let reason = error.public_reason();
+        if receive_count >= self.max_receives {
+            let reason = format!("{reason} (gave up after {receive_count} attempts)");
+            self.jobs
+                .fail_export_job(org, job, &reason, OffsetDateTime::now_utc())
+                .await?;
+            tracing::error!(%job, error = %error, "export failed for good");
+        } else {
+            let reason = format!("{reason}; retrying");
+            self.jobs
+                .release_export_job(org, job, attempt, &reason)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Records a job's progress after each uploaded part, and stops the attempt
+/// if another one has taken the job over.
+struct JobProgress<'a> {
+    jobs: &'a dyn ExportJobStore,
+    org: OrgId,
+    job: ExportId,
+    attempt: u32,
+}
+
+#[async_trait]
+impl Progress for JobProgress<'_> {
+    async fn part_written(&self, totals: Totals) -> Result<(), ExportError> {
+        if self
+            .jobs
+            .record_export_progress(self.org, self.job, self.attempt, totals)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ExportError::Superseded)
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The export worker under faults, through the real queue (with its
+//! redrive policy) and bucket: an attempt that fails mid-way, a message that
+//! is not an export message, a job that never succeeds, duplicate deliveries.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use async_trait::async_trait;
+use chatlogger::{
+    domain::{Chat, ChatId, ExportId, Message, OrgId, UserRole},
+    export::{ExportFormat, ExportStatus},
+    store::{
+        DynamoStore, ExportClaim, ExportJobStore, ExportReadStore, Page, PageRequest, StoreError,
+        StoreResult,
+    },
+};
+use reqwest::Method;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::{
+    exports::{Worker, assert_rows_match, create_export, download, parse_file, seed, signed_in},
+    helpers::{TestApp, spawn_app},
+};
+
+/// Reads through the real store, but the message page reads numbered in
+/// `failing` fail (counting from 0 across all attempts).
+struct FlakyReader {
+    store: Arc<DynamoStore>,
+    calls: AtomicUsize,
+    failing: fn(usize) -> bool,
+}
+
+impl FlakyReader {
+    fn new(store: Arc<DynamoStore>, failing: fn(usize) -> bool) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            calls: AtomicUsize::new(0),
+            failing,
+        })
+    }
+}
+
+#[async_trait]
+impl ExportReadStore for FlakyReader {
+    async fn export_chats(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<Chat>> {
+        self.store.export_chats(org, page).await
+    }
+
+    async fn export_chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
+        self.store.export_chats_by_id(org, ids).await
+    }
+
+    async fn export_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        if (self.failing)(self.calls.fetch_add(1, Ordering::SeqCst)) {
+            return Err(StoreError::unavailable(std::io::Error::other(
+                "injected: connection reset",
+            )));
+        }
+        self.store.export_messages(org, chat, page).await
+    }
+}
+
+async fn job(app: &TestApp, id: &str) -> chatlogger::export::ExportJob {
+    app.store
+        .export_job(app.acme.org.id, ExportId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_attempt_failing_midway_is_retried_and_completes_with_exactly_the_right_rows() {
+    let app = spawn_app().await;
+    // 12 chats of ~0.55 MB: the 11th message page comes after the first 5 MiB part.
+    let seeded = seed(&app.store, &app.acme, 12, 170, 3_000).await;
+    let worker =
+        Worker::with_reader(&app, FlakyReader::new(app.store.clone(), |call| call == 10)).await;
+    let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
+    let created = create_export(&app, &admin, json!({"format": "csv"})).await;
+    let id = created["id"].as_str().unwrap();
+
+    // First delivery: fails after uploading a part; the upload is aborted and
+    // the job goes back to queued, saying why.
+    assert_eq!(worker.deliver_once().await, 1);
+    let retrying = job(&app, id).await;
+    assert_eq!(retrying.status, ExportStatus::Queued);
+    assert_eq!(retrying.attempts, 1);
+    assert!(retrying.rows_written > 0, "it failed mid-way, after a part");
+    assert_eq!(
+        retrying.error.as_deref(),
+        Some("the database could not be read; retrying")
+    );
+    assert_eq!(
+        worker.open_uploads().await,
+        0,
+        "the multipart upload was aborted"
+    );
+    assert!(worker.objects(&app.acme).await.is_empty());
+
+    // The redelivery completes it, from the start, once.
+    assert_eq!(worker.drain().await, 1);
+    let done = job(&app, id).await;
+    assert_eq!(done.status, ExportStatus::Completed);
+    assert_eq!(done.attempts, 2);
+    assert_eq!(done.rows_written, 2_040);
+    assert_eq!(done.error, None);
+    let (_, bytes) = download(&app, &admin, id).await;
+    assert_rows_match(
+        &parse_file(ExportFormat::Csv, &bytes),
+        &seeded,
+        "retried csv",
+    );
+    assert_eq!(worker.objects(&app.acme).await.len(), 1);
+    assert_eq!(worker.open_uploads().await, 0);
+    assert_eq!(worker.queued_messages().await, 0);
+}
+
+#[tokio::test]
+async fn a_malformed_message_lands_in_the_dead_letter_queue_and_marks_nothing() {
+    let app = spawn_app().await;
+    let worker = Worker::new(&app).await;
+    seed(&app.store, &app.acme, 1, 5, 0).await;
+    let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
+    // A queued job whose message is lost (it must stay untouched) and a real one.
+    let untouched = create_export(&app, &admin, json!({"format": "csv"})).await;
+    let untouched = untouched["id"].as_str().unwrap().to_owned();
+    worker
+        .sqs
+        .purge_queue()
+        .queue_url(&worker.queue_url)
+        .send()
+        .await
+        .unwrap();
+    let real = create_export(&app, &admin, json!({"format": "json"})).await;
+    let real = real["id"].as_str().unwrap().to_owned();
+    let poison = [
+        "not json".to_owned(),
+        json!({"org_id": app.acme.org.id, "job_id": untouched, "extra": true}).to_string(),
+        json!({"org_id": "ORG", "job_id": untouched}).to_string(),
+    ];
+    for body in &poison {
+        worker.send(body).await;
+    }
+    let before = job(&app, &untouched).await;
+
+    // Each poison message is delivered three times (the queue's
+    // maxReceiveCount), then SQS moves it to the dead-letter queue.
+    worker.drain().await;
+    assert_eq!(worker.queued_messages().await, 0);
+    let mut parked = worker.dead_letters(&app).await;
+    parked.sort();
+    let mut expected = poison.to_vec();
+    expected.sort();
+    assert_eq!(parked, expected);
+    assert_eq!(
+        job(&app, &untouched).await,
+        before,
+        "the named job is untouched"
+    );
+    assert_eq!(job(&app, &real).await.status, ExportStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_failing_is_marked_failed_and_its_message_parked() {
+    let app = spawn_app().await;
+    seed(&app.store, &app.acme, 2, 5, 0).await;
+    let worker = Worker::with_reader(&app, FlakyReader::new(app.store.clone(), |_| true)).await;
+    let viewer = signed_in(&app, &app.acme, UserRole::Viewer).await;
+    let created = create_export(&app, &viewer, json!({"format": "ndjson"})).await;
+    let id = created["id"].as_str().unwrap();
+
+    worker.drain().await;
+    let failed = job(&app, id).await;
+    assert_eq!(failed.status, ExportStatus::Failed);
+    assert_eq!(failed.attempts, 3);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("the database could not be read (gave up after 3 attempts)")
+    );
+    assert!(failed.finished_at.is_some());
+    assert_eq!(worker.dead_letters(&app).await.len(), 1);
+    assert!(worker.objects(&app.acme).await.is_empty());
+    assert_eq!(worker.open_uploads().await, 0);
+    // The API shows the reason, never internals.
+    let shown = app
+        .send(
+            Method::GET,
+            &format!("/exports/orgs/me/{id}"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(shown.body["status"], "failed");
+    assert!(!shown.body.to_string().contains("injected"));
+    let download = app
+        .send(
+            Method::GET,
+            &format!("/exports/orgs/me/{id}/download"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(download.status, 409);
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_finish_a_job_once() {
+    let app = spawn_app().await;
+    let worker = Worker::new(&app).await;
+    seed(&app.store, &app.acme, 2, 10, 0).await;
+    let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
+    let created = create_export(&app, &admin, json!({"format": "csv"})).await;
+    let id = created["id"].as_str().unwrap();
+    // SQS delivers at least once: the same message, twice.
+    let body = json!({"org_id": app.acme.org.id, "job_id": id}).to_string();
+    worker.send(&body).await;
+    worker.drain().await;
+    let done = job(&app, id).await;
+    assert_eq!((done.status, done.attempts), (ExportStatus::Completed, 1));
+
+    // A late duplicate changes nothing.
+    worker.send(&body).await;
+    assert_eq!(worker.drain().await, 1);
+    assert_eq!(job(&app, id).await, done);
+    assert_eq!(worker.objects(&app.acme).await.len(), 1);
+    assert!(worker.dead_letters(&app).await.is_empty());
+
+    // While an attempt holds a job, another delivery is turned away (and
+    // retried later); once the lease has expired, it may take the job over.
+    let other = create_export(&app, &admin, json!({"format": "json"})).await;
+    let other = ExportId::parse(other["id"].as_str().unwrap()).unwrap();
+    let org = app.acme.org.id;
+    let now = OffsetDateTime::now_utc();
+    let lease = now + time::Duration::minutes(15);
+    assert!(matches!(
+        app.store.claim_export_job(org, other, now, lease).await.unwrap(),
+        ExportClaim::Claimed(job) if job.attempts == 1
+    ));
+    assert_eq!(
+        app.store
+            .claim_export_job(org, other, now, lease)
+            .await
+            .unwrap(),
+        ExportClaim::Busy
+    );
+    let later = lease + time::Duration::seconds(1);
+    assert!(matches!(
+        app.store
+            .claim_export_job(org, other, later, later + time::Duration::minutes(15))
+            .await
+            .unwrap(),
+        ExportClaim::Claimed(job) if job.attempts == 2
+    ));
+    // The first attempt has lost it: it can neither report progress nor complete.
+    let totals = chatlogger::export::Totals { rows: 1, bytes: 1 };
+    assert!(
+        !app.store
+            .record_export_progress(org, other, 1, totals)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !app.store
+            .complete_export_job(org, other, 1, totals, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.store
+            .complete_export_job(org, other, 2, totals, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !app.store
+            .fail_export_job(org, other, "late", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        app.store
+            .claim_export_job(org, ExportId::new(), now, lease)
+            .await
+            .unwrap(),
+        ExportClaim::Missing
+    );
+}
