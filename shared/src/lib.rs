@@ -22,7 +22,7 @@ pub mod domain;
 pub mod http;
 pub mod store;
 pub mod telemetry;
-// Exports (issue 5): the export domain and pipeline, and the SQS batch helper.
+// Exports: the export domain and pipeline, and the SQS batch helper.
 pub mod export;
 pub mod sqs_batch;
 /// The Lambda event types the SQS-triggered functions (and the local

@@ -10,7 +10,6 @@ use axum::{
 use chatlogger::{
     auth::{AuthState, SignedIn, min},
     domain::{OrgId, UserId},
-    export::may_export,
     http::ApiError,
 };
 
@@ -42,9 +41,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let signed_in = SignedIn::<min::Viewer>::from_request_parts(parts, state).await?;
-        if !may_export(signed_in.user.role) {
-            return Err(ApiError::Forbidden);
-        }
+        signed_in.require_whole_org()?;
         Ok(Self(signed_in))
     }
 }

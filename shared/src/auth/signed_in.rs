@@ -168,3 +168,33 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::domain::{ChatId, Metadata, Tags};
+
+    fn chat(user_id: Option<&str>) -> Chat {
+        Chat {
+            id: ChatId::new(),
+            title: None,
+            tags: Tags::default(),
+            metadata: Metadata::default(),
+            user_id: user_id.map(|u| EndUserId::parse(u).unwrap()),
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn a_users_scope_is_their_own_chats_only() {
+        let own = ChatScope::OwnChats(Some(EndUserId::parse("ann@acme.example").unwrap()));
+        assert!(own.allows(&chat(Some("ann@acme.example"))));
+        assert!(!own.allows(&chat(Some("bob@acme.example"))));
+        assert!(!own.allows(&chat(None)), "an anonymous chat is nobody's");
+        let nobody = ChatScope::OwnChats(None);
+        assert!(!nobody.allows(&chat(None)));
+        assert!(ChatScope::WholeOrg.allows(&chat(None)));
+    }
+}

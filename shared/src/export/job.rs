@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::domain::{ChatId, ExportId, OrgId, Tags, UserId, UserRole, ValidationError};
+use crate::domain::{ChatId, ExportId, OrgId, Tags, UserId, ValidationError};
 
 /// Most chats one export may name in `chat_ids`.
 pub const MAX_EXPORT_CHAT_IDS: usize = 100;
@@ -46,15 +46,6 @@ impl ExportFormat {
             Self::Ndjson => "application/x-ndjson",
         }
     }
-}
-
-/// Who may export: everyone who may read the whole org. The `user` role
-/// sees only their own chats, so an org-wide export would leak the rest.
-pub fn may_export(role: UserRole) -> bool {
-    matches!(
-        role,
-        UserRole::Viewer | UserRole::Admin | UserRole::Superadmin
-    )
 }
 
 /// The body of `POST /exports/orgs/me` (and `/sync`).
@@ -288,14 +279,6 @@ mod tests {
         let id = ChatId::new().to_string();
         let (_, filters) = parse(json!({"format": "csv", "chat_ids": [id, id]})).unwrap();
         assert_eq!(filters.chat_ids.len(), 1);
-    }
-
-    #[test]
-    fn only_org_wide_readers_may_export() {
-        assert!(may_export(UserRole::Viewer));
-        assert!(may_export(UserRole::Admin));
-        assert!(may_export(UserRole::Superadmin));
-        assert!(!may_export(UserRole::User));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use format::{CSV_COLUMNS, CsvFormat, JsonFormat, NdjsonFormat, RowFormat, neutralise};
 pub use job::{
     ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest, ExportStatus,
-    MAX_EXPORT_CHAT_IDS, may_export,
+    MAX_EXPORT_CHAT_IDS,
 };
 pub use pipeline::{
     ByteSink, CountingSink, MIN_PART_BYTES, MemorySink, NoProgress, PART_BYTES, Progress,

@@ -520,7 +520,7 @@ async fn filters_pick_chats_by_id_and_tag_and_messages_by_time() {
     let app = spawn_app().await;
     let seeded = seed(&app.store, &app.acme, 6, 20, 0).await;
     let viewer = signed_in(&app, &app.acme, UserRole::Viewer).await;
-    // A chat soft-deleted by the dashboard (issue 4 sets `deleted_at`) is left out.
+    // A chat soft-deleted by the dashboard (it sets `deleted_at`) is left out.
     let deleted = &seeded.chats[5].0;
     app.dynamodb
         .update_item()

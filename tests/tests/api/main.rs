@@ -17,6 +17,6 @@ mod local_stack;
 mod roles;
 mod routes;
 mod sdk_calls;
-// Exports (issue 5).
+// Exports.
 mod export_faults;
 mod exports;

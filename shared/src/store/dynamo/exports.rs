@@ -31,7 +31,7 @@ use crate::{
 /// Matches the bucket's default expiry of export files.
 pub const EXPORT_JOB_RETENTION: time::Duration = time::Duration::days(7);
 
-/// Chats that issue 4's soft delete marked are not exported.
+/// Chats the dashboard deleted (tombstones with `deleted_at`) are not exported.
 const LIVE: &str = "attribute_not_exists(deleted_at)";
 
 fn n(value: impl ToString) -> AttributeValue {
