@@ -138,6 +138,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::ChatNotFound => Self::NotFound("chat"),
+            StoreError::ChatDeleted => {
+                Self::Conflict("a chat with this id was deleted; use a new id".into())
+            }
             StoreError::Throttled => Self::Unavailable,
             StoreError::InvalidCursor => {
                 Self::InvalidQuery("cursor is not a cursor of this listing".into())

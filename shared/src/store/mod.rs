@@ -37,6 +37,9 @@ pub enum StoreError {
     EmailTaken,
     #[error("the chat does not exist in this org")]
     ChatNotFound,
+    /// The id belongs to a chat that was deleted: it cannot be logged again.
+    #[error("the chat was deleted")]
+    ChatDeleted,
     /// DynamoDB kept refusing the request for capacity (after the SDK's own
     /// retries), or a concurrent transaction held the item: retry later.
     #[error("the database is throttling requests")]

@@ -351,6 +351,16 @@ async fn deleting_a_chat_removes_it_and_its_messages_for_good() {
         )
         .await;
     assert_eq!(late.status, 404, "{}", late.body);
+    // Its id cannot be logged again: a new chat needs a new id.
+    let reused = app
+        .create_chat(&app.acme, &json!({"id": doomed, "user_id": "visitor-9"}))
+        .await;
+    assert_eq!(
+        (reused.status, reused.error_code()),
+        (409, "conflict"),
+        "{}",
+        reused.body
+    );
     // Deleting again is harmless; a chat that never existed is 404.
     assert_eq!(
         app.send(Method::DELETE, &format!("/chats/{doomed}"), &session, None)

@@ -355,7 +355,13 @@ impl ChatStore for DynamoStore {
     async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<Inserted<Chat>> {
         match self.put_if_new(to_item(&ChatItem::new(org, chat))?).await? {
             None => Ok(Inserted::Created(chat.clone())),
-            Some(item) => Ok(Inserted::Existing(from_item::<ChatItem>(item)?.try_into()?)),
+            Some(item) => {
+                let stored: ChatItem = from_item(item)?;
+                if stored.deleted_at.is_some() {
+                    return Err(StoreError::ChatDeleted);
+                }
+                Ok(Inserted::Existing(stored.try_into()?))
+            }
         }
     }
 }
