@@ -150,3 +150,57 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     );
     assert_eq!(log.take(), ["PutItem"]);
 }
+
+/// The analytics summary never reads messages: past the session check (one
+/// `BatchGetItem`), a 90-day summary is one `Query` of the aggregates.
+#[tokio::test]
+async fn a_summary_is_one_query_of_aggregates() {
+    let sdk = sdk_config().await;
+    let table = new_table(&sdk).await;
+    let setup_store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
+    let acme = create_org_with_key(&setup_store, "acme").await;
+    chatlogger::accounts::create_user(
+        &setup_store,
+        &acme.org,
+        chatlogger::domain::Email::parse("viewer@acme.example").unwrap(),
+        chatlogger::domain::UserRole::Viewer,
+        chatlogger::domain::Password::parse(crate::dashboard::PASSWORD).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let log = OperationLog::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    let app = crate::helpers::local_app(Arc::new(DynamoStore::new(counted, table))).await;
+    let login = Request::post("/auth/login")
+        .header("content-type", "application/json")
+        .header("x-csrf-protection", "1")
+        .body(Body::from(
+            json!({"email": "viewer@acme.example", "password": crate::dashboard::PASSWORD})
+                .to_string(),
+        ))
+        .unwrap();
+    let response = app.clone().oneshot(login).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-chatlogger_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .unwrap();
+    log.take();
+
+    let summary = Request::get("/analytics/orgs/me/summary?from=2026-01-01&to=2026-03-31")
+        .header("cookie", cookie)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(summary).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(log.take(), ["BatchGetItem", "Query"]);
+}
