@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use time::OffsetDateTime;
 
 use super::{
-    DynamoStore, Item,
+    DynamoStore, Item, LIVE_CHAT,
     dashboard::{Changes, Filter, Listing, key, page_of, rfc3339, s},
     from_item, from_sdk,
     items::{ChatItem, MessageItem},
@@ -28,9 +28,8 @@ pub const CHAT_TOMBSTONE_TTL: time::Duration = time::Duration::days(2);
 const MAX_BATCH_WRITE: usize = 25;
 const BATCH_WRITE_ATTEMPTS: u32 = 6;
 
-const LIVE: &str = "attribute_exists(pk) AND attribute_not_exists(deleted_at)";
-
-fn live_chat(item: Item) -> StoreResult<Option<Chat>> {
+/// The chat, unless it is a tombstone.
+pub(super) fn live_chat(item: Item) -> StoreResult<Option<Chat>> {
     let chat: ChatItem = from_item(item)?;
     if chat.deleted_at.is_some() {
         return Ok(None);
@@ -58,8 +57,7 @@ fn second_prefix(at: OffsetDateTime) -> AttributeValue {
 }
 
 fn chat_filter(filter: &ChatFilter) -> Filter {
-    let mut f = Filter::default();
-    f.clauses.push("attribute_not_exists(deleted_at)".into());
+    let mut f = Filter::not_deleted();
     f.names.insert("#created".into(), "created_at".into());
     if let Some(from) = filter.from {
         f.clauses.push("#created >= :from".into());
@@ -129,7 +127,7 @@ impl ChatAdminStore for DynamoStore {
         if let Some(metadata) = &changes.metadata {
             update = update.set("metadata", s(metadata.to_json_text()));
         }
-        match self.update(chat_key(org, id), update, LIVE).await? {
+        match self.update(chat_key(org, id), update, LIVE_CHAT).await? {
             Some(item) => live_chat(item),
             None => Ok(None),
         }

@@ -15,8 +15,8 @@ use aws_sdk_dynamodb::{
 use time::OffsetDateTime;
 
 use super::{
-    DynamoStore, IF_EXISTS, Item, cancellation_reasons, from_item, from_sdk, from_transaction,
-    is_conditional_failure,
+    DynamoStore, IF_EXISTS, Item, NOT_DELETED, cancellation_reasons, from_item, from_sdk,
+    from_transaction, is_conditional_failure,
     items::{ApiKeyItem, LoginFailuresItem, OrgItem, SessionItem, UserItem},
     keys, to_item,
 };
@@ -128,6 +128,9 @@ pub(super) struct Listing<'a> {
     pub newest_first: bool,
     /// Items the listing skips (a `FilterExpression`).
     pub filter: Option<Filter>,
+    /// Strongly consistent reads (the default on the table; an index can
+    /// only be read eventually consistent).
+    pub consistent_read: bool,
 }
 
 /// A `FilterExpression` with its placeholders.
@@ -136,6 +139,16 @@ pub(super) struct Filter {
     pub clauses: Vec<String>,
     pub names: HashMap<String, String>,
     pub values: Item,
+}
+
+impl Filter {
+    /// Skips chat tombstones (chats the dashboard deleted).
+    pub fn not_deleted() -> Self {
+        Self {
+            clauses: vec![NOT_DELETED.to_owned()],
+            ..Self::default()
+        }
+    }
 }
 
 /// How many `Query` calls one filtered page may spend looking for matches
@@ -159,6 +172,7 @@ impl<'a> Listing<'a> {
             key_attrs: &[keys::PK, keys::SK],
             newest_first: false,
             filter: None,
+            consistent_read: true,
         }
     }
 
@@ -173,6 +187,7 @@ impl<'a> Listing<'a> {
             key_attrs: &[keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK],
             newest_first: false,
             filter: None,
+            consistent_read: false,
         }
     }
 
@@ -354,7 +369,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .scan_index_forward(!listing.newest_first)
                 .limit(i32::try_from(missing).unwrap_or(i32::MAX))
-                .consistent_read(listing.index.is_none())
+                .consistent_read(listing.consistent_read)
                 .send()
                 .await
                 .map_err(from_sdk)?;

@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 
 use super::{
     DynamoStore, Item,
-    dashboard::{Listing, cursor_after, key, page_of, rfc3339, s},
+    chats::live_chat,
+    dashboard::{Filter, Listing, key, page_of, rfc3339, s},
     from_item, from_sdk,
     items::{ChatItem, ExportJobItem, MessageItem},
     keys, to_item,
@@ -31,9 +32,6 @@ use crate::{
 /// Matches the bucket's default expiry of export files.
 pub const EXPORT_JOB_RETENTION: time::Duration = time::Duration::days(7);
 
-/// Chats the dashboard deleted (tombstones with `deleted_at`) are not exported.
-const LIVE: &str = "attribute_not_exists(deleted_at)";
-
 fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
@@ -45,47 +43,14 @@ enum Updated {
     Refused(Option<Item>),
 }
 
-/// One query the export needs.
-struct ExportQuery<'a> {
-    listing: Listing<'a>,
-    newest_first: bool,
-    live_only: bool,
+/// A listing as the export reads it: eventually consistent, at half the
+/// read cost (an export is a snapshot of a moving table anyway).
+fn export_listing(mut listing: Listing<'_>) -> Listing<'_> {
+    listing.consistent_read = false;
+    listing
 }
 
 impl DynamoStore {
-    async fn export_query(
-        &self,
-        query: ExportQuery<'_>,
-        page: &PageRequest,
-    ) -> StoreResult<(Vec<Item>, Option<crate::store::Cursor>)> {
-        let start = page
-            .cursor
-            .as_ref()
-            .map(|cursor| query.listing.start_key(cursor))
-            .transpose()?;
-        let output = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-            .expression_attribute_values(":p", s(query.listing.partition.clone()))
-            .expression_attribute_values(":s", s(query.listing.sort_prefix))
-            .set_filter_expression(query.live_only.then(|| LIVE.to_owned()))
-            .set_exclusive_start_key(start)
-            .scan_index_forward(!query.newest_first)
-            .limit(i32::from(page.limit))
-            // Eventually consistent: half the read cost; an export is a
-            // snapshot of a moving table anyway.
-            .consistent_read(false)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        Ok((
-            output.items.unwrap_or_default(),
-            output.last_evaluated_key.map(cursor_after),
-        ))
-    }
-
     /// A conditional update of one job.
     async fn update_job(
         &self,
@@ -168,12 +133,10 @@ fn status(value: ExportStatus) -> AttributeValue {
 #[async_trait]
 impl ExportReadStore for DynamoStore {
     async fn export_chats(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<Chat>> {
-        let query = ExportQuery {
-            listing: Listing::org_items(org, keys::CHAT_SK_PREFIX),
-            newest_first: false,
-            live_only: true,
-        };
-        let (items, next) = self.export_query(query, page).await?;
+        // Chats the dashboard deleted (tombstones) are not exported.
+        let mut listing = export_listing(Listing::org_items(org, keys::CHAT_SK_PREFIX));
+        listing.filter = Some(Filter::not_deleted());
+        let (items, next) = self.query_page(&listing, page).await?;
         page_of(items, next, |item| {
             from_item::<ChatItem>(item).and_then(Chat::try_from)
         })
@@ -191,8 +154,7 @@ impl ExportReadStore for DynamoStore {
             .get_many(item_keys)
             .await?
             .into_iter()
-            .filter(|item| !item.contains_key("deleted_at"))
-            .map(|item| from_item::<ChatItem>(item).and_then(Chat::try_from))
+            .filter_map(|item| live_chat(item).transpose())
             .collect::<StoreResult<Vec<_>>>()?;
         chats.sort_by_key(|chat| chat.id);
         Ok(chats)
@@ -204,14 +166,11 @@ impl ExportReadStore for DynamoStore {
         chat: ChatId,
         page: &PageRequest,
     ) -> StoreResult<Page<Message>> {
-        let mut listing = Listing::org_items(org, keys::MESSAGE_SK_PREFIX);
-        listing.partition = keys::messages_pk(org, chat);
-        let query = ExportQuery {
-            listing,
-            newest_first: false,
-            live_only: false,
-        };
-        let (items, next) = self.export_query(query, page).await?;
+        let listing = export_listing(Listing::partition(
+            keys::messages_pk(org, chat),
+            keys::MESSAGE_SK_PREFIX,
+        ));
+        let (items, next) = self.query_page(&listing, page).await?;
         page_of(items, next, |item| {
             from_item::<MessageItem>(item).and_then(Message::try_from)
         })
@@ -254,12 +213,9 @@ impl ExportJobStore for DynamoStore {
         org: OrgId,
         page: &PageRequest,
     ) -> StoreResult<Page<ExportJob>> {
-        let query = ExportQuery {
-            listing: Listing::org_items(org, keys::EXPORT_SK_PREFIX),
-            newest_first: true,
-            live_only: false,
-        };
-        let (items, next) = self.export_query(query, page).await?;
+        let mut listing = export_listing(Listing::org_items(org, keys::EXPORT_SK_PREFIX));
+        listing.newest_first = true;
+        let (items, next) = self.query_page(&listing, page).await?;
         page_of(items, next, job_from)
     }
 

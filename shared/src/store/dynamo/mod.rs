@@ -42,6 +42,9 @@ type Item = HashMap<String, AttributeValue>;
 /// Only writes when no item has this key yet.
 const IF_NEW: &str = "attribute_not_exists(pk)";
 const IF_EXISTS: &str = "attribute_exists(pk)";
+/// A chat the dashboard deleted is a tombstone with `deleted_at`.
+const NOT_DELETED: &str = "attribute_not_exists(deleted_at)";
+/// A chat that exists and is not a tombstone.
 const LIVE_CHAT: &str = "attribute_exists(pk) AND attribute_not_exists(deleted_at)";
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 
