@@ -16,6 +16,11 @@ use time::Date;
 
 use crate::domain::{MessageRole, OrgId};
 
+/// How a day is written everywhere in analytics (aggregate keys, the
+/// summary's query and response): `2026-01-31`.
+pub const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
 /// Per-end-user counts are spread over this many items per day.
 pub const USER_BUCKETS: u8 = 8;
 

@@ -9,7 +9,7 @@ use time::{Date, Duration};
 use utoipa::ToSchema;
 
 use super::{
-    aggregate::{AggregateKey, Counters, add_counters, counter},
+    aggregate::{AggregateKey, Counters, DAY_FORMAT, add_counters, counter},
     histogram,
 };
 use crate::domain::{MessageRole, OrgId, ValidationError};
@@ -23,7 +23,7 @@ pub const TOP_N: usize = 10;
 /// Documented in the response, so a reader knows what a percentile means.
 pub const LATENCY_RESOLUTION: &str = "Percentiles use the nearest rank over a fixed histogram: exact to 12 ms, then 8 buckets per doubling; each is reported as its bucket's upper bound (at most 9.1% above the true value, never below).";
 
-time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+time::serde::format_description!(iso_date, Date, DAY_FORMAT);
 
 /// A validated range of UTC days, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +68,7 @@ impl DayRange {
 }
 
 fn parse_day(raw: &str, field: &str) -> Result<Date, ValidationError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(raw, &format)
+    Date::parse(raw, DAY_FORMAT)
         .map_err(|_| ValidationError::new(format!("{field} must be a date like 2026-01-31")))
 }
 

@@ -44,16 +44,9 @@ fn chat_key(org: OrgId, id: ChatId) -> Item {
 /// Timestamps compared as stored text, at whole seconds: any stored time
 /// within a second sorts after that second's `YYYY-MM-DDTHH:MM:SS` prefix.
 fn second_prefix(at: OffsetDateTime) -> AttributeValue {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     let at = at.to_offset(time::UtcOffset::UTC);
-    s(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    ))
+    s(at.format(format).expect("a UTC time always formats"))
 }
 
 fn chat_filter(filter: &ChatFilter) -> Filter {

@@ -4,7 +4,7 @@
 use sha2::Digest;
 
 use crate::{
-    analytics::{AggregateKey, AggregatePart, Marker},
+    analytics::{AggregateKey, AggregatePart, Marker, aggregate::DAY_FORMAT},
     domain::{ApiKeyHash, ApiKeyId, ChatId, Email, MessageId, OrgId, SessionId, Slug, UserId},
 };
 
@@ -100,7 +100,10 @@ pub fn stats_pk(org: OrgId) -> String {
 }
 
 pub fn day_sk(day: time::Date) -> String {
-    format!("DAY#{}", iso_day(day))
+    let day = day
+        .format(DAY_FORMAT)
+        .expect("a calendar date always formats");
+    format!("DAY#{day}")
 }
 
 /// The sort key of an aggregate item: `DAY#<yyyy-mm-dd>` or
@@ -119,18 +122,8 @@ pub fn parse_aggregate_sk(org: OrgId, sk: &str) -> Option<AggregateKey> {
         Some((day, bucket)) => (day, AggregatePart::Users(bucket.parse().ok()?)),
         None => (rest, AggregatePart::Day),
     };
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let day = time::Date::parse(day, &format).ok()?;
+    let day = time::Date::parse(day, DAY_FORMAT).ok()?;
     Some(AggregateKey { org, day, part })
-}
-
-fn iso_day(day: time::Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        day.year(),
-        u8::from(day.month()),
-        day.day()
-    )
 }
 
 /// Where an aggregator marker lives: next to the item whose change it marks.
