@@ -63,20 +63,7 @@ async fn superadmin(app: &TestApp) -> Cookies {
 
 /// Every item of a dashboard listing, following cursors.
 async fn list_all(app: &TestApp, session: &Cookies, path: &str) -> Vec<Value> {
-    let (mut all, mut cursor) = (Vec::new(), None::<String>);
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("{path}&cursor={c}"),
-            None => path.to_owned(),
-        };
-        let reply = app.send(Method::GET, &url, session, None).await;
-        assert_eq!(reply.status, 200, "{url}: {}", reply.body);
-        all.extend(reply.body["items"].as_array().unwrap().iter().cloned());
-        match reply.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return all,
-        }
-    }
+    app.pages(session, path).await.concat()
 }
 
 fn day_of(at: &str) -> Date {

@@ -40,24 +40,15 @@ async fn admin(app: &TestApp) -> Cookies {
     app.login("admin@acme.example").await
 }
 
-/// Every page of a listing, following `next_cursor`.
+/// The ids of every chat (or message) of a listing, and how many pages it took.
 async fn all_pages(app: &TestApp, session: &Cookies, path: &str) -> (Vec<String>, usize) {
-    let (mut all, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
-    loop {
-        let separator = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            Some(c) => format!("{path}{separator}cursor={c}"),
-            None => path.to_owned(),
-        };
-        let reply = app.send(Method::GET, &url, session, None).await;
-        assert_eq!(reply.status, 200, "{url}: {}", reply.body);
-        all.extend(ids(&reply.body));
-        pages += 1;
-        match reply.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return (all, pages),
-        }
-    }
+    let pages = app.pages(session, path).await;
+    let ids = pages
+        .iter()
+        .flatten()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, pages.len())
 }
 
 #[tokio::test]

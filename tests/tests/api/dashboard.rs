@@ -119,6 +119,21 @@ impl TestApp {
         reply
     }
 
+    /// Every page of a listing, following `next_cursor`: each page's items.
+    pub async fn pages(&self, session: &Cookies, path: &str) -> Vec<Vec<Value>> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let (mut pages, mut url) = (Vec::new(), path.to_owned());
+        loop {
+            let reply = self.send(Method::GET, &url, session, None).await;
+            assert_eq!(reply.status, 200, "{url}: {}", reply.body);
+            pages.push(reply.body["items"].as_array().unwrap().clone());
+            match reply.body["next_cursor"].as_str() {
+                Some(next) => url = format!("{path}{separator}cursor={next}"),
+                None => return pages,
+            }
+        }
+    }
+
     pub async fn login_reply(&self, email: &str, password: &str) -> FullReply {
         let body = json!({ "email": email, "password": password });
         self.send(
