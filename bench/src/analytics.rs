@@ -21,12 +21,15 @@ use aws_smithy_runtime_api::{
 };
 use aws_smithy_types::config_bag::ConfigBag;
 use chatlogger::{
-    analytics::{
-        AggregateKey, AggregatePart, ChatState, Counters, DayRange, MessageFacts, StreamChange,
-        Summary, Tracked, aggregate,
+    analytics::aggregate,
+    domain::{
+        ChatId, MessageId, MessageRole, OrgId,
+        analytics::{
+            AggregateKey, AggregatePart, ChatState, Counters, DayRange, Marker, MessageFacts,
+            StreamChange, Summary, Tracked,
+        },
     },
-    domain::{ChatId, MessageId, MessageRole, OrgId},
-    store::{AnalyticsStore, DynamoStore, MemoryAggregates},
+    store::{AggregatorStore, AnalyticsStore, DynamoStore, MemoryAggregates},
 };
 use time::{Date, Duration};
 
@@ -182,8 +185,7 @@ pub async fn summary_reads(days: i64, messages_per_day: usize) {
     // table per transaction, so fewer, larger ones keep this quick).
     let aggregates: Vec<(AggregateKey, Counters)> = memory.aggregates().into_iter().collect();
     for (n, chunk) in aggregates.chunks(99).enumerate() {
-        use chatlogger::analytics::AggregatorStore;
-        let marker = chatlogger::analytics::Marker {
+        let marker = Marker {
             org,
             chat: None,
             name: format!("SEEN#BENCH#{n}"),

@@ -10,11 +10,10 @@ use async_trait::async_trait;
 use chatlogger::{
     domain::{
         Chat, ChatId, ChatTitle, LatencyMs, Message, MessageContent, MessageId, MessageRole,
-        Metadata, Tag, Tags, TokenCount,
+        Metadata, Tag, Tags, TokenCount, export::ExportFormat,
     },
     export::{
-        CountingSink, ExportError, ExportFormat, ExportRow, NoProgress, PART_BYTES, RowSource,
-        stream_export,
+        CountingSink, ExportError, ExportRow, NoProgress, PART_BYTES, RowSource, stream_export,
     },
 };
 use serde_json::json;

@@ -91,14 +91,14 @@ enum Command {
     /// One export run (what `exports` starts per format and size).
     ExportRun {
         #[arg(long, value_parser = parse_format)]
-        format: chatlogger::export::ExportFormat,
+        format: chatlogger::domain::export::ExportFormat,
         #[arg(long)]
         rows: usize,
     },
 }
 
-fn parse_format(raw: &str) -> Result<chatlogger::export::ExportFormat, String> {
-    chatlogger::export::ExportFormat::ALL
+fn parse_format(raw: &str) -> Result<chatlogger::domain::export::ExportFormat, String> {
+    chatlogger::domain::export::ExportFormat::ALL
         .into_iter()
         .find(|f| f.as_str() == raw)
         .ok_or_else(|| format!("format must be csv, json or ndjson, not {raw}"))

@@ -11,7 +11,7 @@ use std::{
 use chatlogger::{
     accounts::{self, AccountError},
     domain::{ApiKeyLabel, Email, OrgName, Password, Slug, UserRole, ValidationError},
-    store::Store,
+    store::{ApiKeyStore, OrgStore, UserStore},
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -99,7 +99,7 @@ pub enum CliError {
 }
 
 /// Runs one command. `stdin` and `out` are parameters so tests can drive it.
-pub async fn run<S: Store + ?Sized>(
+pub async fn run<S: OrgStore + UserStore + ApiKeyStore + ?Sized>(
     cli: &Cli,
     store: &S,
     stdin: &mut dyn BufRead,

@@ -19,9 +19,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use chatlogger::{
-    auth::{BrowserPolicy, DashboardState, JwtKeys},
+    auth::JwtKeys,
+    http::{BrowserPolicy, Dashboard},
     store::DynamoStore,
 };
+use chatlogger_accounts::AccountsState;
+use chatlogger_analytics::AnalyticsState;
+use chatlogger_apikeys::ApiKeysState;
+use chatlogger_auth::SignInState;
+use chatlogger_chats::ChatsState;
 use chatlogger_exports::ExportsState;
 use chatlogger_ingest::IngestState;
 
@@ -34,25 +40,45 @@ pub fn app(
     exports: LocalExports,
 ) -> Router {
     let cors = browser.cors();
-    let dashboard = DashboardState::new(store.clone(), keys, browser);
-    let exports_state = ExportsState::new(
-        dashboard.clone(),
-        store.clone(),
-        exports.queue,
-        exports.bucket,
-    );
-    chatlogger::http::app(
-        Router::new()
-            .merge(chatlogger_ingest::router(IngestState::new(store)))
-            .merge(chatlogger_auth::router(dashboard.clone()))
-            .merge(chatlogger_accounts::router(dashboard.clone()))
-            .merge(chatlogger_apikeys::router(dashboard.clone()))
-            .merge(chatlogger_chats::router(dashboard.clone()))
-            .merge(chatlogger_analytics::router(dashboard))
-            .merge(chatlogger_docs::router())
-            .merge(chatlogger_exports::router(exports_state)),
-    )
-    .layer(cors)
+    let dashboard = Dashboard::new(store.clone(), keys, browser);
+    let routes = function_routers(store, dashboard, exports)
+        .into_iter()
+        .fold(Router::new(), |all, (_, routes)| all.merge(routes));
+    chatlogger::http::app(routes).layer(cors)
+}
+
+/// Every HTTP function's routes, by the name of its binary, each built as
+/// its Lambda builds it. A new function is added here (and to
+/// `chatlogger_docs::function_documents`); `tests/tests/api/routes.rs`
+/// checks both lists against template.yaml and the watch router.
+pub fn function_routers(
+    store: Arc<DynamoStore>,
+    dashboard: Dashboard,
+    exports: LocalExports,
+) -> Vec<(&'static str, Router)> {
+    let (s, d) = (|| store.clone(), || dashboard.clone());
+    vec![
+        ("ingest", chatlogger_ingest::router(IngestState::new(s()))),
+        ("auth", chatlogger_auth::router(SignInState::new(s(), d()))),
+        (
+            "accounts",
+            chatlogger_accounts::router(AccountsState::new(s(), d())),
+        ),
+        (
+            "apikeys",
+            chatlogger_apikeys::router(ApiKeysState::new(s(), d())),
+        ),
+        ("chats", chatlogger_chats::router(ChatsState::new(s(), d()))),
+        (
+            "analytics",
+            chatlogger_analytics::router(AnalyticsState::new(s(), d())),
+        ),
+        (
+            "exports",
+            chatlogger_exports::router(ExportsState::new(s(), d(), exports.queue, exports.bucket)),
+        ),
+        ("docs", chatlogger_docs::router()),
+    ]
 }
 
 /// The export queue and bucket of the local stack (see [`provision::exports`]).

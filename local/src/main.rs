@@ -4,10 +4,11 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use chatlogger::export::worker::ExportWorker;
 use chatlogger::{
-    auth::{BrowserPolicy, JwtKeys},
+    auth::JwtKeys,
     aws,
+    export::{ExportReader, worker::ExportWorker},
+    http::BrowserPolicy,
     store::DynamoStore,
     telemetry,
 };
@@ -76,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The export worker, fed by polling the queue as Lambda's trigger would.
     let worker = ExportWorker::new(
         store.clone(),
-        store.clone(),
+        ExportReader::new(store.clone()),
         exports.bucket.clone(),
         chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
     );

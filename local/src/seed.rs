@@ -4,7 +4,7 @@
 use chatlogger::{
     accounts::{self, AccountError},
     domain::{ApiKeyLabel, Email, OrgName, Password, Slug, UserRole},
-    store::Store,
+    store::{ApiKeyStore, OrgStore, UserStore},
 };
 
 pub const DEMO_SLUG: &str = "demo";
@@ -19,16 +19,11 @@ pub struct DemoCredentials {
 }
 
 /// Seeds the demo org unless it exists; `None` when it already did.
-pub async fn seed_demo<S: Store + ?Sized>(
+pub async fn seed_demo<S: OrgStore + UserStore + ApiKeyStore + ?Sized>(
     store: &S,
 ) -> Result<Option<DemoCredentials>, AccountError> {
     let slug = Slug::parse(DEMO_SLUG).expect("valid slug");
-    if store
-        .org_by_slug(&slug)
-        .await
-        .map_err(AccountError::Store)?
-        .is_some()
-    {
+    if store.org_by_slug(&slug).await?.is_some() {
         return Ok(None);
     }
     let org =

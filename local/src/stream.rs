@@ -8,7 +8,7 @@ use std::{collections::VecDeque, time::Duration};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
-use chatlogger::analytics::{AggregatorStore, handle_stream_batch};
+use chatlogger::{analytics::handle_stream_batch, store::AggregatorStore};
 
 /// Records per handler call, as the template's `BatchSize`.
 pub const BATCH_SIZE: i32 = 100;

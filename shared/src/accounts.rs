@@ -1,12 +1,12 @@
-//! Creating orgs, users and API keys: the use cases behind the ops CLI and
-//! the local demo seed (and, later, the dashboard's admin routes).
+//! Creating orgs, users and API keys: the use cases behind the ops CLI, the
+//! local demo seed and the dashboard's admin routes.
 
 use crate::{
     domain::{
         ApiKey, ApiKeyLabel, ApiKeySecret, DisplayName, Email, Org, OrgId, OrgName, Password,
         PasswordHash, Slug, User, UserRole,
     },
-    store::{ApiKeyStore, OrgStore, StoreError, UserStore},
+    store::{ApiKeyStore, Claim, OrgStore, StoreError, UserStore},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +17,11 @@ pub enum AccountError {
     EmailTaken(Email),
     #[error("no org has the slug '{0}'")]
     OrgNotFound(Slug),
+    /// The password hashing task did not finish (it panicked).
+    #[error("the password could not be hashed")]
+    Hashing(#[source] tokio::task::JoinError),
     #[error(transparent)]
-    Store(StoreError),
+    Store(#[from] StoreError),
 }
 
 pub async fn create_org<S: OrgStore + ?Sized>(
@@ -27,18 +30,16 @@ pub async fn create_org<S: OrgStore + ?Sized>(
     name: OrgName,
 ) -> Result<Org, AccountError> {
     let org = Org::new(slug, name);
-    match store.create_org(&org).await {
-        Ok(()) => Ok(org),
-        Err(StoreError::SlugTaken) => Err(AccountError::SlugTaken(org.slug)),
-        Err(other) => Err(AccountError::Store(other)),
+    match store.create_org(&org).await? {
+        Claim::Created => Ok(org),
+        Claim::Taken => Err(AccountError::SlugTaken(org.slug)),
     }
 }
 
 pub async fn find_org<S: OrgStore + ?Sized>(store: &S, slug: &Slug) -> Result<Org, AccountError> {
     store
         .org_by_slug(slug)
-        .await
-        .map_err(AccountError::Store)?
+        .await?
         .ok_or_else(|| AccountError::OrgNotFound(slug.clone()))
 }
 
@@ -62,21 +63,20 @@ pub async fn create_named_user<S: UserStore + ?Sized>(
     display_name: Option<DisplayName>,
     password: Password,
 ) -> Result<User, AccountError> {
-    let hash = hash_password(password).await.map_err(AccountError::Store)?;
+    let hash = hash_password(password).await?;
     let mut user = User::new(email, role, hash);
     user.display_name = display_name;
-    match store.create_user(org, &user).await {
-        Ok(()) => Ok(user),
-        Err(StoreError::EmailTaken) => Err(AccountError::EmailTaken(user.email)),
-        Err(other) => Err(AccountError::Store(other)),
+    match store.create_user(org, &user).await? {
+        Claim::Created => Ok(user),
+        Claim::Taken => Err(AccountError::EmailTaken(user.email)),
     }
 }
 
 /// argon2id on a blocking thread: tens of milliseconds of CPU by design.
-pub async fn hash_password(password: Password) -> Result<PasswordHash, StoreError> {
+pub async fn hash_password(password: Password) -> Result<PasswordHash, AccountError> {
     tokio::task::spawn_blocking(move || password.hash())
         .await
-        .map_err(StoreError::unavailable)
+        .map_err(AccountError::Hashing)
 }
 
 /// Issues a new API key for `org`. The secret is returned once and only its
@@ -87,10 +87,7 @@ pub async fn create_api_key<S: ApiKeyStore + ?Sized>(
     label: ApiKeyLabel,
 ) -> Result<(ApiKey, ApiKeySecret), AccountError> {
     let (key, secret) = ApiKey::generate(label);
-    store
-        .create_api_key(org, &key, &secret.hash())
-        .await
-        .map_err(AccountError::Store)?;
+    store.create_api_key(org, &key, &secret.hash()).await?;
     Ok((key, secret))
 }
 

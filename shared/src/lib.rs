@@ -1,16 +1,23 @@
 //! chatlogger's domain crate.
 //!
 //! Everything except the thin Lambda entry points lives here:
-//! - [`domain`]: the types a request is parsed into (parse, don't validate);
-//! - [`store`]: storage ports (small traits per use) with the DynamoDB adapter
-//!   and an in-memory one for fast unit tests;
-//! - [`accounts`]: the use cases that create orgs, users and API keys (shared by
-//!   the ops CLI, the local seed and, later, the dashboard routes);
-//! - [`analytics`]: exact per-org analytics from stream-fed per-day aggregates;
-//! - [`auth`]: dashboard sign-in, sessions, roles, CSRF and CORS;
-//! - [`http`]: the HTTP glue every function shares (error type, JSON body
-//!   extractor, API-key authentication, request logging, route wrapping);
-//! - [`aws`], [`config`], [`telemetry`]: start-up, done once per container.
+//! - [`domain`]: the types a request is parsed into (parse, don't validate),
+//!   the export job and the pure analytics (what a change counts, the
+//!   summary); no I/O;
+//! - [`store`]: one storage port per entity, with the DynamoDB adapter and an
+//!   in-memory one for fast unit tests;
+//! - the use cases, on the ports: [`ingest`] (chat plugins), [`accounts`]
+//!   (orgs, users, API keys), [`auth`] (sign-in, sessions, permissions),
+//!   [`analytics`] (the stream aggregator), [`export`] (the export pipeline
+//!   and worker);
+//! - [`http`]: the HTTP glue every function shares (error type and every use
+//!   case's answer, JSON body extractor, API-key and session extractors,
+//!   CSRF/CORS, request logging, route wrapping);
+//! - [`aws`], [`config`], [`telemetry`], [`sdk_error`]: start-up, done once
+//!   per container, and how AWS failures are described.
+//!
+//! Dependencies point one way, down this list's layers (`domain` <- `store`
+//! <- use cases <- `http`); `tests/tests/api/layers.rs` keeps it so.
 
 pub mod accounts;
 pub mod analytics;
@@ -19,12 +26,13 @@ pub mod aws;
 pub mod cache;
 pub mod config;
 pub mod domain;
+pub mod export;
 pub mod http;
+pub mod ingest;
+pub mod sdk_error;
+pub mod sqs_batch;
 pub mod store;
 pub mod telemetry;
-// Exports: the export domain and pipeline, and the SQS batch helper.
-pub mod export;
-pub mod sqs_batch;
 /// The Lambda event types the SQS-triggered functions (and the local
 /// server that imitates their triggers) use.
 pub use aws_lambda_events;

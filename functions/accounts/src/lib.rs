@@ -1,18 +1,18 @@
 //! Users and orgs for the dashboard.
 //!
-//! | route | handler | minimum role |
+//! | route | handler | needs |
 //! |---|---|---|
-//! | `GET /users/me` | [`me::get_me`] | viewer |
-//! | `PATCH /users/me` | [`me::update_me`] | viewer |
-//! | `POST /users/me/password` | [`me::change_password`] | viewer |
-//! | `POST /orgs` | [`orgs::create_org`] | superadmin |
-//! | `GET /orgs` | [`orgs::list_orgs`] | superadmin |
-//! | `GET /orgs/me` | [`orgs::get_org`] | viewer |
-//! | `PATCH /orgs/me` | [`orgs::update_org`] | admin |
-//! | `GET /orgs/me/users` | [`users::list_users`] | admin |
-//! | `POST /orgs/me/users` | [`users::create_user`] | admin |
-//! | `PATCH /orgs/me/users/{user_id}` | [`users::update_user`] | admin |
-//! | `DELETE /orgs/me/users/{user_id}` | [`users::delete_user`] | admin |
+//! | `GET /users/me` | [`me::get_me`] | anyone signed in |
+//! | `PATCH /users/me` | [`me::update_me`] | anyone signed in |
+//! | `POST /users/me/password` | [`me::change_password`] | anyone signed in |
+//! | `POST /orgs` | [`orgs::create_org`] | `ManageAllOrgs` (superadmin) |
+//! | `GET /orgs` | [`orgs::list_orgs`] | `ManageAllOrgs` (superadmin) |
+//! | `GET /orgs/me` | [`orgs::get_org`] | anyone signed in |
+//! | `PATCH /orgs/me` | [`orgs::update_org`] | `ManageOrg` (admin) |
+//! | `GET /orgs/me/users` | [`users::list_users`] | `ManageUsers` (admin) |
+//! | `POST /orgs/me/users` | [`users::create_user`] | `ManageUsers` (admin) |
+//! | `PATCH /orgs/me/users/{user_id}` | [`users::update_user`] | `ManageUsers` (admin) |
+//! | `DELETE /orgs/me/users/{user_id}` | [`users::delete_user`] | `ManageUsers` (admin) |
 //!
 //! Every signed-in person manages their own profile and password, viewers
 //! included ("read-only" is about org data). Superadmins may add
@@ -22,8 +22,13 @@ pub mod me;
 pub mod orgs;
 pub mod users;
 
-use axum::Router;
-use chatlogger::auth::DashboardState;
+use std::sync::Arc;
+
+use axum::{Router, extract::FromRef};
+use chatlogger::{
+    http::Dashboard,
+    store::{LoginThrottleStore, UserStore},
+};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -34,7 +39,30 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 ))]
 struct AccountsDoc;
 
-fn api() -> OpenApiRouter<DashboardState> {
+/// What the accounts routes use, built once per container (orgs are read
+/// through the dashboard's own port).
+#[derive(Clone, FromRef)]
+pub struct AccountsState {
+    pub dashboard: Dashboard,
+    pub users: Arc<dyn UserStore>,
+    /// A password change checks the current one as sign-in does.
+    pub throttle: Arc<dyn LoginThrottleStore>,
+}
+
+impl AccountsState {
+    pub fn new<S: UserStore + LoginThrottleStore + 'static>(
+        store: Arc<S>,
+        dashboard: Dashboard,
+    ) -> Self {
+        Self {
+            dashboard,
+            users: store.clone(),
+            throttle: store,
+        }
+    }
+}
+
+fn api() -> OpenApiRouter<AccountsState> {
     OpenApiRouter::with_openapi(AccountsDoc::openapi())
         .routes(routes!(me::get_me, me::update_me))
         .routes(routes!(me::change_password))
@@ -46,8 +74,9 @@ fn api() -> OpenApiRouter<DashboardState> {
 
 /// Every accounts route, with the CSRF check, ready for `chatlogger::http::app`
 /// (and the CORS layer: see `chatlogger::auth::run_lambda`).
-pub fn router(state: DashboardState) -> Router {
-    state.serve(api().split_for_parts().0)
+pub fn router(state: AccountsState) -> Router {
+    let dashboard = state.dashboard.clone();
+    dashboard.protect(api().split_for_parts().0.with_state(state))
 }
 
 /// The OpenAPI paths of this function.

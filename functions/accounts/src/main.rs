@@ -1,6 +1,11 @@
-//! The accounts Lambda: see `chatlogger::auth::run_lambda`.
+//! The accounts Lambda: see `chatlogger::http::run_dashboard_lambda`.
+
+use chatlogger_accounts::{AccountsState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::auth::run_lambda(chatlogger_accounts::router).await
+    chatlogger::http::run_dashboard_lambda(|setup| {
+        Ok(router(AccountsState::new(setup.store, setup.dashboard)))
+    })
+    .await
 }

@@ -5,14 +5,16 @@ use axum_extra::extract::cookie::CookieJar;
 use chatlogger::{
     accounts::hash_password,
     auth::{
-        DashboardState, Me, SignedIn,
+        Me,
         login::{self, LoginError},
-        min, sessions,
+        sessions,
     },
     domain::{DisplayName, Password, UserProfile},
-    http::{ApiError, ClientIp, JsonBody, openapi::DashboardErrors},
+    http::{ApiError, ClientIp, JsonBody, SignedIn, need, openapi::DashboardErrors},
     store::UserChanges,
 };
+
+use crate::AccountsState;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -25,10 +27,10 @@ use utoipa::ToSchema;
     responses((status = 200, description = "The signed-in user and org", body = Me), DashboardErrors)
 )]
 pub async fn get_me(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::Anyone>,
 ) -> Result<Json<Me>, ApiError> {
-    let org = state.existing_org(signed_in.org_id).await?;
+    let org = state.dashboard.existing_org(signed_in.org_id).await?;
     Ok(Json(Me {
         user: UserProfile::from(&signed_in.user),
         org,
@@ -52,8 +54,8 @@ pub struct UpdateMeRequest {
     responses((status = 200, description = "The updated user", body = UserProfile), DashboardErrors)
 )]
 pub async fn update_me(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::Anyone>,
     JsonBody(request): JsonBody<UpdateMeRequest>,
 ) -> Result<Json<UserProfile>, ApiError> {
     let changes = UserChanges {
@@ -61,7 +63,7 @@ pub async fn update_me(
         ..UserChanges::default()
     };
     let user = state
-        .store
+        .users
         .update_user(signed_in.org_id, signed_in.user.id, &changes)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
@@ -94,8 +96,8 @@ pub struct ChangePasswordRequest {
     )
 )]
 pub async fn change_password(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::Anyone>,
     ClientIp(source): ClientIp,
     jar: CookieJar,
     JsonBody(request): JsonBody<ChangePasswordRequest>,
@@ -103,7 +105,8 @@ pub async fn change_password(
     let user = &signed_in.user;
     // The same check as sign-in: throttled, constant cost.
     match login::sign_in(
-        &*state.store,
+        &*state.users,
+        &*state.throttle,
         user.email.as_str(),
         &request.current_password,
         &source,
@@ -120,13 +123,13 @@ pub async fn change_password(
     }
     let hash = hash_password(request.new_password).await?;
     let issued = sessions::renew(
-        &state.auth.keys,
+        &state.dashboard.keys,
         signed_in.org_id,
         &signed_in.session,
         user.session_epoch + 1,
     );
     let changed = state
-        .store
+        .users
         .change_password(signed_in.org_id, user, &hash, &issued.session)
         .await?;
     if !changed {

@@ -3,9 +3,11 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     accounts,
-    auth::{DashboardState, SignedIn, min},
     domain::{Metadata, Org, OrgName, Slug},
-    http::{ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors},
+    http::{
+        ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
+        openapi::DashboardErrors,
+    },
     store::OrgChanges,
 };
 use serde::Deserialize;
@@ -31,11 +33,11 @@ pub struct CreateOrgRequest {
     responses((status = 201, description = "Created", body = Org), DashboardErrors)
 )]
 pub async fn create_org(
-    State(state): State<DashboardState>,
-    _signed_in: SignedIn<min::Superadmin>,
+    State(dashboard): State<Dashboard>,
+    _signed_in: SignedIn<need::ManageAllOrgs>,
     JsonBody(request): JsonBody<CreateOrgRequest>,
 ) -> Result<(StatusCode, Json<Org>), ApiError> {
-    let org = accounts::create_org(&*state.store, request.slug, request.name).await?;
+    let org = accounts::create_org(&*dashboard.orgs, request.slug, request.name).await?;
     tracing::info!(created_org_id = %org.id, "org created");
     Ok((StatusCode::CREATED, Json(org)))
 }
@@ -50,8 +52,8 @@ pub async fn create_org(
     responses((status = 200, description = "A page of orgs", body = Paged<Org>), DashboardErrors)
 )]
 pub async fn list_orgs(
-    State(state): State<DashboardState>,
-    _signed_in: SignedIn<min::Superadmin>,
+    State(dashboard): State<Dashboard>,
+    _signed_in: SignedIn<need::ManageAllOrgs>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Paged<Org>>, ApiError> {
     if query.org.is_some() {
@@ -59,7 +61,7 @@ pub async fn list_orgs(
             "org does not apply to this route".into(),
         ));
     }
-    let orgs = state.store.list_orgs(&query.page()?).await?;
+    let orgs = dashboard.orgs.list_orgs(&query.page()?).await?;
     Ok(Json(Paged::from_page(orgs, |org| org)))
 }
 
@@ -73,13 +75,13 @@ pub async fn list_orgs(
     responses((status = 200, description = "The org", body = Org), DashboardErrors)
 )]
 pub async fn get_org(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(dashboard): State<Dashboard>,
+    signed_in: SignedIn<need::Anyone>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<Json<Org>, ApiError> {
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
-    let org = state
-        .store
+    let org = signed_in.org_scope(query.org).await?;
+    let org = dashboard
+        .orgs
         .org(org)
         .await?
         .ok_or(ApiError::NotFound("org"))?;
@@ -106,18 +108,18 @@ pub struct UpdateOrgRequest {
     responses((status = 200, description = "The updated org", body = Org), DashboardErrors)
 )]
 pub async fn update_org(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(dashboard): State<Dashboard>,
+    signed_in: SignedIn<need::ManageOrg>,
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<UpdateOrgRequest>,
 ) -> Result<Json<Org>, ApiError> {
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let org = signed_in.org_scope(query.org).await?;
     let changes = OrgChanges {
         name: request.name,
         settings: request.settings,
     };
-    let org = state
-        .store
+    let org = dashboard
+        .orgs
         .update_org(org, &changes)
         .await?
         .ok_or(ApiError::NotFound("org"))?;

@@ -11,14 +11,15 @@ use axum::{
 };
 use chatlogger::{
     accounts,
-    auth::{DashboardState, SignedIn, min},
     domain::{DisplayName, Email, OrgId, Password, User, UserId, UserProfile, UserRole},
     http::{
-        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors,
-        path_id,
+        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
+        openapi::DashboardErrors, path_id,
     },
     store::UserChanges,
 };
+
+use crate::AccountsState;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -32,13 +33,13 @@ use utoipa::ToSchema;
     responses((status = 200, description = "A page of users", body = Paged<UserProfile>), DashboardErrors)
 )]
 pub async fn list_users(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::ManageUsers>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Paged<UserProfile>>, ApiError> {
     let page = query.page()?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
-    let users = state.store.list_users(org, &page).await?;
+    let org = signed_in.org_scope(query.org).await?;
+    let users = state.users.list_users(org, &page).await?;
     Ok(Json(Paged::from_page(users, |user| {
         UserProfile::from(&user)
     })))
@@ -73,15 +74,15 @@ pub struct CreateUserRequest {
     )
 )]
 pub async fn create_user(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::ManageUsers>,
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserProfile>), ApiError> {
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
-    may_grant(&signed_in.user, request.role)?;
+    let org = signed_in.org_scope(query.org).await?;
+    signed_in.may_grant(request.role)?;
     let user = accounts::create_named_user(
-        &*state.store,
+        &*state.users,
         org,
         request.email,
         request.role,
@@ -115,17 +116,17 @@ pub struct UpdateUserRequest {
     responses((status = 200, description = "The updated user", body = UserProfile), DashboardErrors)
 )]
 pub async fn update_user(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::ManageUsers>,
     Path(user_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<UpdateUserRequest>,
 ) -> Result<Json<UserProfile>, ApiError> {
     let user_id = path_id(&user_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let org = signed_in.org_scope(query.org).await?;
     let target = managed_user(&state, &signed_in, org, user_id).await?;
     if let Some(role) = request.role {
-        may_grant(&signed_in.user, role)?;
+        signed_in.may_grant(role)?;
     }
     let changes = UserChanges {
         display_name: request.display_name,
@@ -133,7 +134,7 @@ pub async fn update_user(
         disabled: request.disabled,
     };
     let user = state
-        .store
+        .users
         .update_user(org, target.id, &changes)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
@@ -151,15 +152,15 @@ pub async fn update_user(
     responses((status = 204, description = "Deleted"), DashboardErrors)
 )]
 pub async fn delete_user(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::ManageUsers>,
     Path(user_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
     let user_id = path_id(&user_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let org = signed_in.org_scope(query.org).await?;
     let target = managed_user(&state, &signed_in, org, user_id).await?;
-    if !state.store.delete_user(org, &target).await? {
+    if !state.users.delete_user(org, &target).await? {
         return Err(ApiError::NotFound("user"));
     }
     tracing::info!(target_user_id = %target.id, "user deleted");
@@ -168,13 +169,13 @@ pub async fn delete_user(
 
 /// The user `id` of `org`, if the signed-in admin may manage them.
 async fn managed_user(
-    state: &DashboardState,
-    signed_in: &SignedIn<min::Admin>,
+    state: &AccountsState,
+    signed_in: &SignedIn<need::ManageUsers>,
     org: OrgId,
     id: UserId,
 ) -> Result<User, ApiError> {
     let target = state
-        .store
+        .users
         .user(org, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
@@ -183,16 +184,6 @@ async fn managed_user(
             "you cannot change your own role or status, or delete yourself; use /users/me".into(),
         ));
     }
-    if target.role > signed_in.user.role {
-        return Err(ApiError::Forbidden);
-    }
+    signed_in.may_manage(&target)?;
     Ok(target)
-}
-
-/// Nobody grants a role above their own.
-fn may_grant(granter: &User, role: UserRole) -> Result<(), ApiError> {
-    if role > granter.role {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(())
 }

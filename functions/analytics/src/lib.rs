@@ -2,19 +2,26 @@
 //! aggregator Lambda keeps (one `Query`, O(days) items; messages are never
 //! scanned).
 //!
-//! | route | handler | who |
+//! | route | handler | needs |
 //! |---|---|---|
-//! | `GET /analytics/orgs/me/summary` | [`summary`] | viewer, admin, superadmin |
+//! | `GET /analytics/orgs/me/summary` | [`summary`] | `ReadAnalytics` (viewer, admin, superadmin) |
 //!
 //! A `user` is refused (403): the summary covers the whole org, and a user
 //! may only see their own chats. Superadmins may add `?org=<org id>`.
 
-use axum::{Json, Router, extract::State};
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{FromRef, State},
+};
 use chatlogger::{
-    analytics::{DayRange, Summary},
-    auth::{DashboardState, SignedIn, min},
-    domain::OrgId,
-    http::{ApiError, QueryParams, openapi::DashboardErrors},
+    domain::{
+        OrgId,
+        analytics::{DayRange, Summary},
+    },
+    http::{ApiError, Dashboard, QueryParams, SignedIn, need, openapi::DashboardErrors},
+    store::AnalyticsStore,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -25,13 +32,30 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 #[openapi(tags((name = "analytics", description = "Exact org analytics from per-day aggregates (dashboard)")))]
 struct AnalyticsDoc;
 
-fn api() -> OpenApiRouter<DashboardState> {
+/// What the analytics route uses, built once per container.
+#[derive(Clone, FromRef)]
+pub struct AnalyticsState {
+    pub dashboard: Dashboard,
+    pub analytics: Arc<dyn AnalyticsStore>,
+}
+
+impl AnalyticsState {
+    pub fn new<S: AnalyticsStore + 'static>(store: Arc<S>, dashboard: Dashboard) -> Self {
+        Self {
+            dashboard,
+            analytics: store,
+        }
+    }
+}
+
+fn api() -> OpenApiRouter<AnalyticsState> {
     OpenApiRouter::with_openapi(AnalyticsDoc::openapi()).routes(routes!(summary))
 }
 
 /// Every analytics route, ready for `chatlogger::http::app`.
-pub fn router(state: DashboardState) -> Router {
-    state.serve(api().split_for_parts().0)
+pub fn router(state: AnalyticsState) -> Router {
+    let dashboard = state.dashboard.clone();
+    dashboard.protect(api().split_for_parts().0.with_state(state))
 }
 
 /// The OpenAPI paths of this function.
@@ -69,15 +93,14 @@ pub struct SummaryQuery {
     )
 )]
 pub async fn summary(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(analytics): State<Arc<dyn AnalyticsStore>>,
+    signed_in: SignedIn<need::ReadAnalytics>,
     QueryParams(query): QueryParams<SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
-    signed_in.require_whole_org()?;
     let today = OffsetDateTime::now_utc().date();
     let range = DayRange::parse(query.from.as_deref(), query.to.as_deref(), today)
         .map_err(|e| ApiError::InvalidQuery(e.0))?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
-    let aggregates = state.store.aggregates(org, range).await?;
+    let org = signed_in.org_scope(query.org).await?;
+    let aggregates = analytics.aggregates(org, range).await?;
     Ok(Json(Summary::build(org, range, aggregates)))
 }

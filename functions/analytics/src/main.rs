@@ -1,6 +1,11 @@
-//! The analytics Lambda: see `chatlogger::auth::run_lambda`.
+//! The analytics Lambda: see `chatlogger::http::run_dashboard_lambda`.
+
+use chatlogger_analytics::{AnalyticsState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::auth::run_lambda(chatlogger_analytics::router).await
+    chatlogger::http::run_dashboard_lambda(|setup| {
+        Ok(router(AnalyticsState::new(setup.store, setup.dashboard)))
+    })
+    .await
 }

@@ -1,26 +1,28 @@
 //! API-key management for org admins. Keys are shown in full only when
 //! created; listings show metadata, never the key or its hash.
 //!
-//! | route | handler | minimum role |
+//! | route | handler | needs |
 //! |---|---|---|
-//! | `GET /orgs/me/apikeys` | [`list_api_keys`] | admin |
-//! | `POST /orgs/me/apikeys` | [`create_api_key`] | admin |
-//! | `DELETE /orgs/me/apikeys/{key_id}` | [`revoke_api_key`] | admin |
+//! | `GET /orgs/me/apikeys` | [`list_api_keys`] | `ManageKeys` (admin) |
+//! | `POST /orgs/me/apikeys` | [`create_api_key`] | `ManageKeys` (admin) |
+//! | `DELETE /orgs/me/apikeys/{key_id}` | [`revoke_api_key`] | `ManageKeys` (admin) |
 //!
 //! Superadmins may add `?org=<org id>` to act on another org.
 
+use std::sync::Arc;
+
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{FromRef, Path, State},
     http::StatusCode,
 };
 use chatlogger::{
-    auth::{DashboardState, SignedIn, min},
     domain::{ApiKey, ApiKeyId, ApiKeyLabel},
     http::{
-        API_KEY_CACHE_TTL, ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams,
-        openapi::DashboardErrors, path_id,
+        API_KEY_CACHE_TTL, ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams,
+        SignedIn, need, openapi::DashboardErrors, path_id,
     },
+    store::ApiKeyStore,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -30,7 +32,23 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 #[openapi(tags((name = "apikeys", description = "Org API keys for chat plugins (admins)")))]
 struct ApiKeysDoc;
 
-fn api() -> OpenApiRouter<DashboardState> {
+/// What the API-key routes use, built once per container.
+#[derive(Clone, FromRef)]
+pub struct ApiKeysState {
+    pub dashboard: Dashboard,
+    pub api_keys: Arc<dyn ApiKeyStore>,
+}
+
+impl ApiKeysState {
+    pub fn new<S: ApiKeyStore + 'static>(store: Arc<S>, dashboard: Dashboard) -> Self {
+        Self {
+            dashboard,
+            api_keys: store,
+        }
+    }
+}
+
+fn api() -> OpenApiRouter<ApiKeysState> {
     OpenApiRouter::with_openapi(ApiKeysDoc::openapi())
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(revoke_api_key))
@@ -38,8 +56,9 @@ fn api() -> OpenApiRouter<DashboardState> {
 
 /// Every API-key route, with the CSRF check, ready for `chatlogger::http::app`
 /// (and the CORS layer: see `chatlogger::auth::run_lambda`).
-pub fn router(state: DashboardState) -> Router {
-    state.serve(api().split_for_parts().0)
+pub fn router(state: ApiKeysState) -> Router {
+    let dashboard = state.dashboard.clone();
+    dashboard.protect(api().split_for_parts().0.with_state(state))
 }
 
 /// The OpenAPI paths of this function.
@@ -60,13 +79,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     )
 )]
 pub async fn list_api_keys(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<ApiKeysState>,
+    signed_in: SignedIn<need::ManageKeys>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Paged<ApiKey>>, ApiError> {
     let page = query.page()?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
-    let keys = state.store.list_api_keys(org, &page).await?;
+    let org = signed_in.org_scope(query.org).await?;
+    let keys = state.api_keys.list_api_keys(org, &page).await?;
     Ok(Json(Paged::from_page(keys, |key| key)))
 }
 
@@ -102,15 +121,15 @@ pub struct CreatedApiKey {
     )
 )]
 pub async fn create_api_key(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<ApiKeysState>,
+    signed_in: SignedIn<need::ManageKeys>,
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
-    let org_id = signed_in.org_scope(query.org, &*state.store).await?;
-    let org = state.existing_org(org_id).await?;
+    let org_id = signed_in.org_scope(query.org).await?;
+    let org = state.dashboard.existing_org(org_id).await?;
     let (key, secret) =
-        chatlogger::accounts::create_api_key(&*state.store, &org, request.label).await?;
+        chatlogger::accounts::create_api_key(&*state.api_keys, &org, request.label).await?;
     tracing::info!(key_id = %key.id, "API key created");
     let created = CreatedApiKey {
         key,
@@ -133,15 +152,15 @@ pub async fn create_api_key(
     )
 )]
 pub async fn revoke_api_key(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<ApiKeysState>,
+    signed_in: SignedIn<need::ManageKeys>,
     Path(key_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<Json<ApiKey>, ApiError> {
     let key_id = path_id(&key_id, "key_id", ApiKeyId::parse)?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let org = signed_in.org_scope(query.org).await?;
     let key = state
-        .store
+        .api_keys
         .revoke_api_key(org, key_id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;

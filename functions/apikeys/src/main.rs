@@ -1,6 +1,11 @@
-//! The apikeys Lambda: see `chatlogger::auth::run_lambda`.
+//! The API-keys Lambda: see `chatlogger::http::run_dashboard_lambda`.
+
+use chatlogger_apikeys::{ApiKeysState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::auth::run_lambda(chatlogger_apikeys::router).await
+    chatlogger::http::run_dashboard_lambda(|setup| {
+        Ok(router(ApiKeysState::new(setup.store, setup.dashboard)))
+    })
+    .await
 }

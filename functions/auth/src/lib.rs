@@ -6,12 +6,19 @@
 //! | `POST /auth/refresh` | [`refresh`] |
 //! | `POST /auth/logout` | [`logout`] |
 
-use axum::{Json, Router, extract::State, http::StatusCode};
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{FromRef, State},
+    http::StatusCode,
+};
 use axum_extra::extract::cookie::CookieJar;
 use chatlogger::{
-    auth::{DashboardState, Me, cookies::clear_session, login, sessions},
+    auth::{Me, cookies::clear_session, login, sessions},
     domain::{Email, Password, UserProfile},
-    http::{ApiError, ClientIp, JsonBody, openapi::DashboardErrors},
+    http::{ApiError, ClientIp, Dashboard, JsonBody, openapi::DashboardErrors},
+    store::{LoginThrottleStore, UserStore},
 };
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -21,7 +28,28 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 #[openapi(tags((name = "auth", description = "Dashboard sign-in: session cookies")))]
 struct AuthDoc;
 
-fn api() -> OpenApiRouter<DashboardState> {
+/// What sign-in uses, built once per container.
+#[derive(Clone, FromRef)]
+pub struct SignInState {
+    pub dashboard: Dashboard,
+    pub users: Arc<dyn UserStore>,
+    pub throttle: Arc<dyn LoginThrottleStore>,
+}
+
+impl SignInState {
+    pub fn new<S: UserStore + LoginThrottleStore + 'static>(
+        store: Arc<S>,
+        dashboard: Dashboard,
+    ) -> Self {
+        Self {
+            dashboard,
+            users: store.clone(),
+            throttle: store,
+        }
+    }
+}
+
+fn api() -> OpenApiRouter<SignInState> {
     OpenApiRouter::with_openapi(AuthDoc::openapi())
         .routes(routes!(login))
         .routes(routes!(refresh))
@@ -30,8 +58,9 @@ fn api() -> OpenApiRouter<DashboardState> {
 
 /// Every auth route, with the CSRF check, ready for `chatlogger::http::app`
 /// (and the CORS layer: see `chatlogger::auth::run_lambda`).
-pub fn router(state: DashboardState) -> Router {
-    state.serve(api().split_for_parts().0)
+pub fn router(state: SignInState) -> Router {
+    let dashboard = state.dashboard.clone();
+    dashboard.protect(api().split_for_parts().0.with_state(state))
 }
 
 /// The OpenAPI paths of this function.
@@ -85,16 +114,23 @@ impl LoginRequest {
     )
 )]
 pub async fn login(
-    State(state): State<DashboardState>,
+    State(state): State<SignInState>,
     ClientIp(source): ClientIp,
     jar: CookieJar,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(CookieJar, Json<Me>), ApiError> {
     request.check_lengths()?;
-    let (org_id, user) =
-        login::sign_in(&*state.store, &request.email, &request.password, &source).await?;
-    let org = state.existing_org(org_id).await?;
-    let issued = sessions::start(&*state.store, &state.auth.keys, org_id, &user).await?;
+    let (org_id, user) = login::sign_in(
+        &*state.users,
+        &*state.throttle,
+        &request.email,
+        &request.password,
+        &source,
+    )
+    .await?;
+    let dashboard = &state.dashboard;
+    let org = dashboard.existing_org(org_id).await?;
+    let issued = sessions::start(&*dashboard.sessions, &dashboard.keys, org_id, &user).await?;
     tracing::info!(org_id = %org_id, user_id = %user.id, "signed in");
     let me = Me {
         user: UserProfile::from(&user),
@@ -116,10 +152,12 @@ pub async fn login(
     )
 )]
 pub async fn refresh(
-    State(state): State<DashboardState>,
+    State(state): State<SignInState>,
     jar: CookieJar,
 ) -> Result<(StatusCode, CookieJar), ApiError> {
-    let issued = sessions::refresh(&*state.store, &state.auth.keys, &jar).await?;
+    let dashboard = &state.dashboard;
+    let issued =
+        sessions::refresh(&*dashboard.sessions, &*state.users, &dashboard.keys, &jar).await?;
     Ok((StatusCode::NO_CONTENT, issued.set_cookies(jar)))
 }
 
@@ -135,9 +173,9 @@ pub async fn refresh(
     )
 )]
 pub async fn logout(
-    State(state): State<DashboardState>,
+    State(dashboard): State<Dashboard>,
     jar: CookieJar,
 ) -> Result<(StatusCode, CookieJar), ApiError> {
-    sessions::end(&*state.store, &state.auth.keys, &jar).await?;
+    sessions::end(&*dashboard.sessions, &dashboard.keys, &jar).await?;
     Ok((StatusCode::NO_CONTENT, clear_session(jar)))
 }

@@ -1,6 +1,11 @@
-//! The auth Lambda: see `chatlogger::auth::run_lambda`.
+//! The auth Lambda: see `chatlogger::http::run_dashboard_lambda`.
+
+use chatlogger_auth::{SignInState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::auth::run_lambda(chatlogger_auth::router).await
+    chatlogger::http::run_dashboard_lambda(|setup| {
+        Ok(router(SignInState::new(setup.store, setup.dashboard)))
+    })
+    .await
 }

@@ -6,11 +6,15 @@ use axum::{
     http::StatusCode,
 };
 use chatlogger::{
-    auth::{ChatScope, DashboardState, MinRole, SignedIn, min},
     domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags},
-    http::{ApiError, JsonBody, OrgQuery, Paged, QueryParams, openapi::DashboardErrors, path_id},
-    store::{ChatChanges, ChatFilter, Page, PageRequest},
+    http::{
+        ApiError, ChatAccess, ChatScope, JsonBody, OrgQuery, Paged, QueryParams, SignedIn, need,
+        openapi::DashboardErrors, path_id,
+    },
+    store::{ChatChanges, ChatFilter, ChatQuery, Page, PageRequest},
 };
+
+use crate::ChatsState;
 use serde::{Deserialize, Deserializer};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::{IntoParams, ToSchema};
@@ -99,13 +103,13 @@ impl ChatListQuery {
     )
 )]
 pub async fn list_chats(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(state): State<ChatsState>,
+    signed_in: SignedIn<need::ReadChats>,
     QueryParams(query): QueryParams<ChatListQuery>,
 ) -> Result<Json<Paged<Chat>>, ApiError> {
     let mut filter = query.filter()?;
     let page = query.page()?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let org = signed_in.org_scope(query.org).await?;
     if let ChatScope::OwnChats(own) = signed_in.chat_scope() {
         // A user's listing is their own chats, narrowed by any filter.
         match (own, &filter.user_id) {
@@ -114,21 +118,26 @@ pub async fn list_chats(
             _ => return Ok(Json(Paged::from_page(Page::<Chat>::empty(), |c| c))),
         }
     }
-    let chats = state.store.list_chats(org, &filter, &page).await?;
+    let query = ChatQuery {
+        filter,
+        newest_first: true,
+        ..ChatQuery::default()
+    };
+    let chats = state.chats.list_chats(org, &query, &page).await?;
     Ok(Json(Paged::from_page(chats, |chat| chat)))
 }
 
 /// Reads a chat the caller may see: the same 404 for another org's chat, a
 /// chat outside a user's scope, a deleted chat and a missing one.
-pub(crate) async fn visible_chat<R: MinRole>(
-    state: &DashboardState,
-    signed_in: &SignedIn<R>,
+pub(crate) async fn visible_chat<N: ChatAccess>(
+    state: &ChatsState,
+    signed_in: &SignedIn<N>,
     org: Option<OrgId>,
     raw_id: &str,
 ) -> Result<(OrgId, Chat), ApiError> {
     let id = path_id(raw_id, "chat_id", ChatId::parse)?;
-    let org = signed_in.org_scope(org, &*state.store).await?;
-    match state.store.chat(org, id).await? {
+    let org = signed_in.org_scope(org).await?;
+    match state.chats.chat(org, id).await? {
         Some(chat) if signed_in.chat_scope().allows(&chat) => Ok((org, chat)),
         _ => Err(ApiError::NotFound("chat")),
     }
@@ -147,8 +156,8 @@ pub(crate) async fn visible_chat<R: MinRole>(
     )
 )]
 pub async fn get_chat(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(state): State<ChatsState>,
+    signed_in: SignedIn<need::ReadChats>,
     Path(chat_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<Json<Chat>, ApiError> {
@@ -191,8 +200,8 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     )
 )]
 pub async fn update_chat(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::User>,
+    State(state): State<ChatsState>,
+    signed_in: SignedIn<need::EditChats>,
     Path(chat_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<UpdateChatRequest>,
@@ -209,7 +218,7 @@ pub async fn update_chat(
     }
     let (org, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
     let updated = state
-        .store
+        .chats
         .update_chat(org, chat.id, &changes)
         .await?
         .ok_or(ApiError::NotFound("chat"))?;
@@ -233,15 +242,15 @@ pub async fn update_chat(
     )
 )]
 pub async fn delete_chat(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Admin>,
+    State(state): State<ChatsState>,
+    signed_in: SignedIn<need::DeleteChats>,
     Path(chat_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id(&chat_id, "chat_id", ChatId::parse)?;
-    let org = signed_in.org_scope(query.org, &*state.store).await?;
+    let org = signed_in.org_scope(query.org).await?;
     if !state
-        .store
+        .chats
         .delete_chat(org, id, OffsetDateTime::now_utc())
         .await?
     {

@@ -5,12 +5,12 @@ use axum::{
     extract::{Path, State},
 };
 use chatlogger::{
-    auth::{DashboardState, SignedIn, min},
     domain::Message,
-    http::{ApiError, PageQuery, Paged, QueryParams, openapi::DashboardErrors},
+    http::{ApiError, PageQuery, Paged, QueryParams, SignedIn, need, openapi::DashboardErrors},
+    store::Read,
 };
 
-use crate::chats::visible_chat;
+use crate::{ChatsState, chats::visible_chat};
 
 /// A chat's messages, oldest first.
 #[utoipa::path(
@@ -25,13 +25,16 @@ use crate::chats::visible_chat;
     )
 )]
 pub async fn list_messages(
-    State(state): State<DashboardState>,
-    signed_in: SignedIn<min::Viewer>,
+    State(state): State<ChatsState>,
+    signed_in: SignedIn<need::ReadChats>,
     Path(chat_id): Path<String>,
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Paged<Message>>, ApiError> {
     let page = query.page()?;
     let (org, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
-    let messages = state.store.list_messages(org, chat.id, &page).await?;
+    let messages = state
+        .messages
+        .list_messages(org, chat.id, &page, Read::Consistent)
+        .await?;
     Ok(Json(Paged::from_page(messages, |message| message)))
 }

@@ -29,18 +29,29 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-/// The whole API: shared components plus every function's paths. Add each
-/// new function crate here.
+/// Every HTTP function's OpenAPI paths, by the name of its binary. A new
+/// function is added here (and to `chatlogger_local::function_routers`);
+/// `tests/tests/api/routes.rs` checks both lists against template.yaml and
+/// the watch router.
+pub fn function_documents() -> Vec<(&'static str, utoipa::openapi::OpenApi)> {
+    vec![
+        ("ingest", chatlogger_ingest::openapi()),
+        ("auth", chatlogger_auth::openapi()),
+        ("accounts", chatlogger_accounts::openapi()),
+        ("apikeys", chatlogger_apikeys::openapi()),
+        ("chats", chatlogger_chats::openapi()),
+        ("analytics", chatlogger_analytics::openapi()),
+        ("exports", chatlogger_exports::openapi()),
+        ("docs", openapi()),
+    ]
+}
+
+/// The whole API: shared components plus every function's paths.
 pub fn full_openapi() -> utoipa::openapi::OpenApi {
     let mut doc = chatlogger::http::openapi::base();
-    doc.merge(chatlogger_ingest::openapi());
-    doc.merge(chatlogger_auth::openapi());
-    doc.merge(chatlogger_accounts::openapi());
-    doc.merge(chatlogger_apikeys::openapi());
-    doc.merge(chatlogger_chats::openapi());
-    doc.merge(chatlogger_analytics::openapi());
-    doc.merge(chatlogger_exports::openapi());
-    doc.merge(openapi());
+    for (_, paths) in function_documents() {
+        doc.merge(paths);
+    }
     doc
 }
 

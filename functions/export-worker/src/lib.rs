@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chatlogger::{
     aws, config,
-    export::{s3::ExportBucket, worker::ExportWorker},
+    export::{ExportReader, s3::ExportBucket, worker::ExportWorker},
     store::DynamoStore,
 };
 
@@ -29,7 +29,7 @@ pub async fn worker_from_env() -> Result<ExportWorker, Box<dyn std::error::Error
     };
     Ok(ExportWorker::new(
         store.clone(),
-        store,
+        ExportReader::new(store),
         bucket,
         max_receives,
     ))

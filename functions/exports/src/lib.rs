@@ -3,19 +3,20 @@
 //! and downloaded through a short-lived presigned link. Small exports can
 //! also be answered inline.
 //!
-//! | route | handler | who |
-//! |---|---|---|
-//! | `POST /exports/orgs/me` | [`create_export`] | viewer, admin, superadmin |
-//! | `GET /exports/orgs/me` | [`list_exports`] | viewer, admin, superadmin |
-//! | `GET /exports/orgs/me/{export_id}` | [`get_export`] | viewer, admin, superadmin |
-//! | `GET /exports/orgs/me/{export_id}/download` | [`download_export`] | viewer, admin, superadmin |
-//! | `POST /exports/orgs/me/sync` | [`sync_export`] | viewer, admin, superadmin |
+//! Every route needs `Export` (viewer, admin, superadmin):
+//!
+//! | route | handler |
+//! |---|---|
+//! | `POST /exports/orgs/me` | [`create_export`] |
+//! | `GET /exports/orgs/me` | [`list_exports`] |
+//! | `GET /exports/orgs/me/{export_id}` | [`get_export`] |
+//! | `GET /exports/orgs/me/{export_id}/download` | [`download_export`] |
+//! | `POST /exports/orgs/me/sync` | [`sync_export`] |
 //!
 //! Not the `user` role: a user sees only their own chats, and an export
-//! holds the whole org's (see [`Exporter`]). Superadmins may add
-//! `?org=<org id>` to export another org.
+//! holds the whole org's. Superadmins may add `?org=<org id>` to export
+//! another org.
 
-mod exporter;
 mod state;
 
 use axum::{
@@ -28,21 +29,26 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chatlogger::{
-    domain::{ExportId, OrgId},
-    export::{
-        ExportError, ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest,
-        ExportStatus, MemorySink, NoProgress, StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export,
+    domain::{
+        ExportId, OrgId,
+        export::{
+            ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest, ExportStatus,
+        },
     },
+    export::{MemorySink, NoProgress, StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export},
     http::{
-        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, openapi::DashboardErrors,
-        path_id,
+        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
+        openapi::DashboardErrors, path_id,
     },
+    sdk_error::error_chain,
 };
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use exporter::Exporter;
 pub use state::ExportsState;
+
+/// Who may call the export routes.
+type Exporter = SignedIn<need::Export>;
 
 /// The largest inline (`/sync`) export. A Lambda response carries at most
 /// 6 MB; larger exports answer 413 and must use the async export.
@@ -66,8 +72,8 @@ fn api() -> OpenApiRouter<ExportsState> {
 /// Every export route, with the CSRF check, ready for `chatlogger::http::app`
 /// (and the CORS layer).
 pub fn router(state: ExportsState) -> Router {
-    let browser = state.dashboard.browser.clone();
-    browser.protect(api().split_for_parts().0.with_state(state))
+    let dashboard = state.dashboard.clone();
+    dashboard.protect(api().split_for_parts().0.with_state(state))
 }
 
 /// The OpenAPI paths of this function.
@@ -78,22 +84,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// What a create or inline export asks for: the org it may act on, and the
 /// request's format and filters once they agree with each other.
 async fn accept(
-    state: &ExportsState,
     exporter: &Exporter,
     query: OrgQuery,
     request: ExportRequest,
 ) -> Result<(OrgId, ExportFormat, ExportFilters), ApiError> {
     let (format, filters) = request.filters().map_err(|e| ApiError::InvalidBody(e.0))?;
-    let org = exporter.org_scope(query.org, state).await?;
+    let org = exporter.org_scope(query.org).await?;
     Ok((org, format, filters))
-}
-
-fn export_error(error: ExportError) -> ApiError {
-    match error {
-        ExportError::TooLarge { max_bytes } => ApiError::ExportTooLarge { max_bytes },
-        ExportError::Store(error) => error.into(),
-        other => ApiError::internal(other),
-    }
 }
 
 /// Start an export of the org's chats. The job is queued; poll
@@ -116,8 +113,8 @@ pub async fn create_export(
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
-    let (org, format, filters) = accept(&state, &exporter, query, request).await?;
-    let job = ExportJob::new(format, filters, exporter.user_id());
+    let (org, format, filters) = accept(&exporter, query, request).await?;
+    let job = ExportJob::new(format, filters, exporter.user.id);
     state.jobs.create_export_job(org, &job).await?;
     let message = ExportMessage {
         org_id: org,
@@ -125,9 +122,9 @@ pub async fn create_export(
     };
     if let Err(error) = state.queue.enqueue(&message).await {
         // Without its message the job would stay queued forever: take it back.
-        tracing::error!(error = %error, export_id = %job.id, "could not queue an export");
+        tracing::error!(error = %error_chain(&error), export_id = %job.id, "could not queue an export");
         state.jobs.delete_queued_export_job(org, job.id).await?;
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::Unavailable(None));
     }
     tracing::info!(export_id = %job.id, format = format.as_str(), "export queued");
     Ok((StatusCode::ACCEPTED, Json(job)))
@@ -151,7 +148,7 @@ pub async fn list_exports(
     QueryParams(query): QueryParams<PageQuery>,
 ) -> Result<Json<Paged<ExportJob>>, ApiError> {
     let page = query.page()?;
-    let org = exporter.org_scope(query.org, &state).await?;
+    let org = exporter.org_scope(query.org).await?;
     let jobs = state.jobs.list_export_jobs(org, &page).await?;
     Ok(Json(Paged::from_page(jobs, |job| job)))
 }
@@ -163,7 +160,7 @@ async fn find_job(
     query: OrgQuery,
 ) -> Result<(OrgId, ExportJob), ApiError> {
     let id = path_id(raw_id, "export_id", ExportId::parse)?;
-    let org = exporter.org_scope(query.org, state).await?;
+    let org = exporter.org_scope(query.org).await?;
     let job = state
         .jobs
         .export_job(org, id)
@@ -267,11 +264,11 @@ pub async fn sync_export(
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let (org_id, format, filters) = accept(&state, &exporter, query, request).await?;
+    let (org_id, format, filters) = accept(&exporter, query, request).await?;
     let org = state.dashboard.existing_org(org_id).await?;
     // Named like an async export's file, though nothing is stored.
     let file_name =
-        ExportJob::new(format, filters.clone(), exporter.user_id()).file_name(org.slug.as_str());
+        ExportJob::new(format, filters.clone(), exporter.user.id).file_name(org.slug.as_str());
     let mut source = StoreRowSource::new(state.reader.clone(), org_id, filters);
     let mut sink = MemorySink::with_cap(SYNC_EXPORT_MAX_BYTES);
     let totals = stream_export(
@@ -281,8 +278,7 @@ pub async fn sync_export(
         SYNC_PART_BYTES,
         &NoProgress,
     )
-    .await
-    .map_err(export_error)?;
+    .await?;
     tracing::info!(
         rows = totals.rows,
         bytes = totals.bytes,

@@ -1,12 +1,9 @@
-//! The exports Lambda: the state once per container, then serve.
+//! The exports Lambda: see `chatlogger::http::run_dashboard_lambda`.
 
-use chatlogger::{http, telemetry};
 use chatlogger_exports::{ExportsState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
-    let state = ExportsState::from_env().await?;
-    let cors = state.dashboard.browser.cors();
-    lambda_http::run(http::app(router(state)).layer(cors)).await
+    chatlogger::http::run_dashboard_lambda(|setup| Ok(router(ExportsState::from_setup(setup)?)))
+        .await
 }

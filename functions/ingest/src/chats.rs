@@ -59,8 +59,9 @@ pub async fn create_chat(
     key: OrgApiKey,
     JsonBody(request): JsonBody<CreateChatRequest>,
 ) -> Result<(StatusCode, Json<Chat>), ApiError> {
-    let chat = request.into_chat();
-    let inserted = state.chats.insert_chat(key.org_id, &chat).await?;
-    state.known_chats.insert((key.org_id, chat.id), ());
-    replay::respond(inserted, |stored| stored.same_request_as(&chat), "chat")
+    let logged = state
+        .ingest
+        .log_chat(key.org_id, request.into_chat())
+        .await?;
+    Ok(replay::respond(logged))
 }

@@ -20,7 +20,7 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use state::{IngestState, KNOWN_CHAT_TTL};
+pub use state::IngestState;
 
 #[derive(OpenApi)]
 #[openapi(tags((name = "ingest", description = "For chat plugins: log chats and messages with an org API key")))]

@@ -9,7 +9,6 @@ use chatlogger::{
         TokenCount,
     },
     http::{ApiError, ErrorBody, JsonBody, OrgApiKey},
-    store::ChatCheck,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -81,22 +80,6 @@ pub async fn create_message(
     let chat_id = ChatId::parse(&chat_id)
         .map_err(|_| ApiError::InvalidPath("chat_id must be a ULID".into()))?;
     let message = request.into_message(chat_id);
-    let chat_key = (key.org_id, chat_id);
-    let check = if state.known_chats.get(&chat_key).is_some() {
-        ChatCheck::KnownToExist
-    } else {
-        ChatCheck::Verify
-    };
-    let inserted = state
-        .messages
-        .insert_message(key.org_id, &message, check)
-        .await?;
-    if check == ChatCheck::Verify {
-        state.known_chats.insert(chat_key, ());
-    }
-    replay::respond(
-        inserted,
-        |stored| stored.same_request_as(&message),
-        "message",
-    )
+    let logged = state.ingest.log_message(key.org_id, message).await?;
+    Ok(replay::respond(logged))
 }

@@ -1,21 +1,13 @@
 //! Idempotent creates: the client may send its own id and retry freely.
 
 use axum::{Json, http::StatusCode};
-use chatlogger::{http::ApiError, store::Inserted};
-use serde::Serialize;
+use chatlogger::ingest::Logged;
 
 /// 201 for a new item; 200 with the stored item when a retry carries the
-/// same id and body; 409 when the id is taken by different content.
-pub fn respond<T: Serialize>(
-    inserted: Inserted<T>,
-    same_request: impl Fn(&T) -> bool,
-    what: &str,
-) -> Result<(StatusCode, Json<T>), ApiError> {
-    match inserted {
-        Inserted::Created(item) => Ok((StatusCode::CREATED, Json(item))),
-        Inserted::Existing(item) if same_request(&item) => Ok((StatusCode::OK, Json(item))),
-        Inserted::Existing(_) => Err(ApiError::Conflict(format!(
-            "a {what} with this id already exists with different content"
-        ))),
+/// same id and body (a conflicting reuse of the id is an error before this).
+pub fn respond<T>(logged: Logged<T>) -> (StatusCode, Json<T>) {
+    match logged {
+        Logged::Created(item) => (StatusCode::CREATED, Json(item)),
+        Logged::Replayed(item) => (StatusCode::OK, Json(item)),
     }
 }

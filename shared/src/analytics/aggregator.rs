@@ -14,50 +14,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use async_trait::async_trait;
-
-use super::{
-    aggregate::{AggregateKey, Counters, add_counters},
-    change::{ChatState, Marker, MessageFacts, StreamChange},
-};
 use crate::{
-    domain::{ChatId, OrgId},
-    store::{StoreError, StoreResult},
+    domain::analytics::{AggregateKey, Counters, Marker, StreamChange, aggregate::add_counters},
+    sdk_error::error_chain,
+    store::{AggregatorStore, Applied, StoreError, StoreResult},
 };
 
 /// DynamoDB's limit on the items of one transaction.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 /// How often a chunk is retried after conflicting with another writer.
 const ATTEMPTS: usize = 4;
-
-/// What the aggregator reads and writes.
-#[async_trait]
-pub trait AggregatorStore: Send + Sync {
-    /// The owner and deletion state of each chat; chats that do not exist
-    /// are left out.
-    async fn chat_states(
-        &self,
-        chats: &BTreeSet<(OrgId, ChatId)>,
-    ) -> StoreResult<BTreeMap<(OrgId, ChatId), ChatState>>;
-
-    /// In one transaction: writes every marker and adds every delta, if no
-    /// marker exists yet. Otherwise writes nothing and says which markers
-    /// (by index) already exist.
-    async fn apply_once(
-        &self,
-        markers: &[Marker],
-        deltas: &BTreeMap<AggregateKey, Counters>,
-    ) -> StoreResult<Applied>;
-
-    /// Deletes a message (its removal then flows through the stream).
-    async fn delete_message(&self, message: &MessageFacts) -> StoreResult<()>;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Done,
-    AlreadyCounted(Vec<usize>),
-}
 
 /// Where a batch stopped: Lambda retries it from this record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +68,7 @@ pub async fn aggregate(
     let owners = match store.chat_states(&chats).await {
         Ok(owners) => owners,
         Err(error) => {
-            tracing::error!(error = %error, "could not look up chats");
+            tracing::error!(error = %error_chain(&error), "could not look up chats");
             return Err((report, FailedFrom(first.sequence.clone())));
         }
     };
@@ -131,7 +97,7 @@ pub async fn aggregate(
         .collect();
     for chunk in chunks(counted) {
         if let Err(error) = count_chunk(store, chunk.as_slice(), &mut report).await {
-            tracing::error!(error = %error, "could not count a chunk of changes");
+            tracing::error!(error = %error_chain(&error), "could not count a chunk of changes");
             return Err((report, FailedFrom(chunk[0].sequence.clone())));
         }
     }
@@ -140,7 +106,7 @@ pub async fn aggregate(
     for change in changes {
         if let Some(orphan) = change.orphan(&owners) {
             if let Err(error) = store.delete_message(orphan).await {
-                tracing::error!(error = %error, message_id = %orphan.id, "could not delete an orphan message");
+                tracing::error!(error = %error_chain(&error), message_id = %orphan.id, "could not delete an orphan message");
                 return Err((report, FailedFrom(change.sequence.clone())));
             }
             tracing::info!(message_id = %orphan.id, chat_id = %orphan.chat, "deleted a message logged after its chat was deleted");
@@ -207,10 +173,12 @@ async fn count_chunk(
                     .collect();
             }
             // Cancelled without naming a marker: another writer held an item.
-            Ok(Applied::AlreadyCounted(_)) | Err(StoreError::Throttled) => {
+            Ok(Applied::AlreadyCounted(_)) | Err(StoreError::Transient(_)) => {
                 conflicts += 1;
                 if conflicts >= ATTEMPTS {
-                    return Err(StoreError::Throttled);
+                    return Err(StoreError::transient(format!(
+                        "the aggregate items stayed contended for {ATTEMPTS} attempts"
+                    )));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(20 << conflicts)).await;
             }
@@ -226,8 +194,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        analytics::{Tracked, change::ChatFacts},
-        domain::{MessageId, MessageRole},
+        domain::{
+            ChatId, MessageId, MessageRole, OrgId,
+            analytics::{ChatFacts, ChatState, MessageFacts, Tracked},
+        },
         store::MemoryAggregates,
     };
 

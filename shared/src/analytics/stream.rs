@@ -6,8 +6,11 @@ use aws_lambda_events::event::{
     streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse},
 };
 
-use super::{AggregatorStore, FailedFrom, aggregate};
-use crate::store::stream_change;
+use super::{FailedFrom, aggregate};
+use crate::{
+    sdk_error::error_chain,
+    store::{AggregatorStore, stream_change},
+};
 
 /// Counts a batch of stream records and reports where it stopped, if it
 /// did: Lambda then retries from that record (`ReportBatchItemFailures`),
@@ -25,7 +28,7 @@ pub async fn handle_stream_batch(
             Ok(Some(change)) => changes.push(change),
             Ok(None) => {}
             Err(error) => {
-                tracing::error!(error = %error, event_id = %record.event_id, "unreadable stream record");
+                tracing::error!(error = %error_chain(&error), event_id = %record.event_id, "unreadable stream record");
                 unreadable = record.change.sequence_number.clone();
                 break;
             }

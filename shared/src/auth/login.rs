@@ -38,18 +38,6 @@ pub enum LoginError {
     Store(#[from] StoreError),
 }
 
-impl From<LoginError> for crate::http::ApiError {
-    fn from(error: LoginError) -> Self {
-        match error {
-            LoginError::InvalidCredentials => Self::InvalidCredentials,
-            LoginError::Throttled { retry_after_secs } => {
-                Self::TooManyRequests { retry_after_secs }
-            }
-            LoginError::Store(error) => error.into(),
-        }
-    }
-}
-
 /// Verified against when the email is unknown, so that costs the same.
 static DUMMY_HASH: LazyLock<PasswordHash> = LazyLock::new(|| Password::generate().hash());
 
@@ -82,23 +70,21 @@ fn throttle_keys(email: &str, source: &str) -> [String; 2] {
 }
 
 /// Signs in `email` with `password` from `source` (the client's address).
-pub async fn sign_in<S>(
-    store: &S,
+pub async fn sign_in(
+    users: &dyn UserStore,
+    throttle: &dyn LoginThrottleStore,
     email: &str,
     password: &str,
     source: &str,
-) -> Result<(OrgId, User), LoginError>
-where
-    S: UserStore + LoginThrottleStore + ?Sized,
-{
+) -> Result<(OrgId, User), LoginError> {
     let (window, retry_after_secs) = window_at(OffsetDateTime::now_utc());
     let keys = throttle_keys(email, source);
-    let failures = store.login_failures(&keys, window).await?;
+    let failures = throttle.login_failures(&keys, window).await?;
     if failures[0] >= MAX_FAILURES_PER_EMAIL || failures[1] >= MAX_FAILURES_PER_SOURCE {
         return Err(LoginError::Throttled { retry_after_secs });
     }
     let account = match Email::parse(email) {
-        Ok(email) => store.user_by_email(&email).await?,
+        Ok(email) => users.user_by_email(&email).await?,
         Err(_) => None,
     };
     let hash = account
@@ -109,7 +95,7 @@ where
         return Ok(account.expect("a verified password has an account"));
     }
     let window_end = OffsetDateTime::now_utc() + Duration::from_secs(retry_after_secs);
-    store
+    throttle
         .record_login_failure(&keys, window, window_end)
         .await?;
     Err(LoginError::InvalidCredentials)

@@ -18,9 +18,19 @@ use super::{
 };
 use crate::{
     domain::{OrgId, RefreshCheck, RefreshToken, Session, User},
-    http::ApiError,
-    store::{SessionStore, StoreResult, UserAdminStore},
+    store::{SessionStore, StoreError, StoreResult, UserStore},
 };
+
+/// Why `POST /auth/refresh` issued nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// No refresh token, an unknown or ended session, a copied token (the
+    /// session is then revoked), or a user who may no longer sign in.
+    #[error("the session cannot be refreshed")]
+    Ended,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A session with freshly issued tokens, ready to be set as cookies.
 pub struct Issued {
@@ -45,8 +55,8 @@ impl Issued {
 }
 
 /// Signs `user` in: stores a new session (one `PutItem`) and issues its tokens.
-pub async fn start<S: SessionStore + ?Sized>(
-    store: &S,
+pub async fn start(
+    store: &dyn SessionStore,
     keys: &JwtKeys,
     org: OrgId,
     user: &User,
@@ -68,54 +78,51 @@ pub fn renew(keys: &JwtKeys, org: OrgId, session: &Session, epoch: u32) -> Issue
 }
 
 /// `POST /auth/refresh`: rotates the refresh token and issues a new access token.
-pub async fn refresh<S: SessionStore + UserAdminStore + ?Sized>(
-    store: &S,
+pub async fn refresh(
+    sessions: &dyn SessionStore,
+    users: &dyn UserStore,
     keys: &JwtKeys,
     jar: &CookieJar,
-) -> Result<Issued, ApiError> {
+) -> Result<Issued, RefreshError> {
     let token = jar
         .get(REFRESH_COOKIE)
         .and_then(|cookie| RefreshToken::parse(cookie.value()))
-        .ok_or(ApiError::Unauthenticated)?;
+        .ok_or(RefreshError::Ended)?;
     let org = token.org_id();
-    let session = store
+    let session = sessions
         .session(org, token.session_id())
         .await?
-        .ok_or(ApiError::Unauthenticated)?;
+        .ok_or(RefreshError::Ended)?;
     match session.classify(&token) {
-        RefreshCheck::Unknown => return Err(ApiError::Unauthenticated),
+        RefreshCheck::Unknown => return Err(RefreshError::Ended),
         RefreshCheck::Reused => {
             tracing::warn!(session_id = %session.id, "refresh token reused: session revoked");
-            store.revoke_session(org, session.id).await?;
-            return Err(ApiError::Unauthenticated);
+            sessions.revoke_session(org, session.id).await?;
+            return Err(RefreshError::Ended);
         }
         RefreshCheck::Current => {}
     }
-    let user = store
+    let user = users
         .user(org, session.user_id)
         .await?
         .filter(|user| !user.disabled)
-        .ok_or(ApiError::Unauthenticated)?;
+        .ok_or(RefreshError::Ended)?;
     if !session.is_live(user.id, user.session_epoch, OffsetDateTime::now_utc()) {
-        return Err(ApiError::Unauthenticated);
+        return Err(RefreshError::Ended);
     }
     let next = RefreshToken::generate(org, session.id);
-    if !store.rotate_refresh(org, &session, &next.hash()).await? {
+    if !sessions.rotate_refresh(org, &session, &next.hash()).await? {
         // Another request rotated this same token first: it was copied.
         tracing::warn!(session_id = %session.id, "refresh token raced: session revoked");
-        store.revoke_session(org, session.id).await?;
-        return Err(ApiError::Unauthenticated);
+        sessions.revoke_session(org, session.id).await?;
+        return Err(RefreshError::Ended);
     }
     Ok(Issued::new(keys, org, session.rotated_to(&next), next))
 }
 
 /// `POST /auth/logout`: revokes the session named by the access cookie
 /// (even an expired one) or by a refresh cookie this session issued.
-pub async fn end<S: SessionStore + ?Sized>(
-    store: &S,
-    keys: &JwtKeys,
-    jar: &CookieJar,
-) -> StoreResult<()> {
+pub async fn end(store: &dyn SessionStore, keys: &JwtKeys, jar: &CookieJar) -> StoreResult<()> {
     if let Some(claims) = jar
         .get(SESSION_COOKIE)
         .and_then(|cookie| keys.verify_allowing_expiry(cookie.value()))

@@ -22,6 +22,10 @@ macro_rules! ulid_id {
         pub struct $name(Ulid);
 
         impl $name {
+            /// The smallest and largest ids: the bounds of a range of them.
+            pub const MIN: Self = Self(Ulid::nil());
+            pub const MAX: Self = Self(Ulid::from_parts(u64::MAX, u128::MAX));
+
             /// A new id for the current time.
             pub fn new() -> Self {
                 Self(Ulid::new())

@@ -2,8 +2,10 @@
 //! so a value you hold is valid. Limits are constants here so the README, the
 //! OpenAPI document and the tests all quote the same numbers.
 
+pub mod analytics;
 mod api_key;
 mod chat;
+pub mod export;
 mod ids;
 mod message;
 mod org;
@@ -16,8 +18,7 @@ pub use api_key::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyLabel, 
 pub use chat::{
     Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS, Metadata, Tag, Tags,
 };
-pub use ids::ExportId;
-pub use ids::{ApiKeyId, ChatId, InvalidId, MessageId, OrgId, SessionId, UserId};
+pub use ids::{ApiKeyId, ChatId, ExportId, InvalidId, MessageId, OrgId, SessionId, UserId};
 pub use message::{
     LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_TOKEN_COUNT, Message, MessageContent,
     MessageRole, TokenCount,

@@ -7,7 +7,8 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use super::{ExportError, ExportFormat, ExportRow};
+use super::{ExportError, ExportRow};
+use crate::domain::export::ExportFormat;
 
 /// Writes an export file a row at a time.
 pub trait RowFormat: Send {

@@ -1,6 +1,7 @@
 //! Exports of an org's chats, of any size:
 //!
-//! - [`job`]: the job (format, filters, status) and who may export;
+//! - the job itself (format, filters, status) is a domain type:
+//!   [`crate::domain::export`];
 //! - [`format`]: the file formats, one [`RowFormat`] strategy each;
 //! - [`pipeline`]: rows in from a [`RowSource`], parts out to a [`ByteSink`],
 //!   with flat memory;
@@ -10,7 +11,6 @@
 //! - [`worker`]: what the export worker does with one queue message.
 
 pub mod format;
-pub mod job;
 pub mod pipeline;
 pub mod queue;
 pub mod s3;
@@ -20,15 +20,11 @@ pub mod worker;
 use std::sync::Arc;
 
 pub use format::{CSV_COLUMNS, CsvFormat, JsonFormat, NdjsonFormat, RowFormat, neutralise};
-pub use job::{
-    ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest, ExportStatus,
-    MAX_EXPORT_CHAT_IDS,
-};
 pub use pipeline::{
     ByteSink, CountingSink, MIN_PART_BYTES, MemorySink, NoProgress, PART_BYTES, Progress,
-    RowSource, Totals, stream_export,
+    RowSource, stream_export,
 };
-pub use source::StoreRowSource;
+pub use source::{ExportReader, StoreRowSource};
 
 use crate::{
     domain::{Chat, Message},
@@ -66,7 +62,7 @@ impl ExportError {
     /// What a job's `error` says: enough to act on, no internals.
     pub fn public_reason(&self) -> &'static str {
         match self {
-            Self::Store(StoreError::Throttled) => "the database was busy",
+            Self::Store(StoreError::Transient(_)) => "the database was busy",
             Self::Store(StoreError::Corrupt(_)) => "a stored chat or message could not be read",
             Self::Store(_) => "the database could not be read",
             Self::Format(_) => "a row could not be written",

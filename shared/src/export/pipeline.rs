@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use super::{ExportError, ExportRow, RowFormat};
+use crate::domain::export::Totals;
 
 /// S3's smallest multipart part (every part but the last).
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
@@ -46,13 +47,6 @@ impl Progress for NoProgress {
     async fn part_written(&self, _totals: Totals) -> Result<(), ExportError> {
         Ok(())
     }
-}
-
-/// Rows and bytes written so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub rows: u64,
-    pub bytes: u64,
 }
 
 /// Streams `source` through `format` into `sink` in parts of at least
@@ -182,7 +176,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::export::{ExportFormat, tests::VecSource};
+    use crate::{domain::export::ExportFormat, export::tests::VecSource};
 
     /// Records every part's size; fails on part `fail_at` if set.
     #[derive(Default)]

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 
-use super::{ExportError, ExportMessage};
+use super::ExportError;
+use crate::domain::export::ExportMessage;
 
 /// Where new jobs are announced.
 #[async_trait]

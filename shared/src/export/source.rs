@@ -6,10 +6,10 @@ use std::{collections::VecDeque, sync::Arc};
 
 use async_trait::async_trait;
 
-use super::{ExportError, ExportFilters, ExportRow, RowSource};
+use super::{ExportError, ExportRow, RowSource};
 use crate::{
-    domain::{Chat, OrgId},
-    store::{Cursor, ExportReadStore, PageRequest},
+    domain::{Chat, OrgId, export::ExportFilters},
+    store::{ChatQuery, ChatStore, Cursor, MessageStore, PageRequest, Read},
 };
 
 /// Chats read per query.
@@ -27,9 +27,29 @@ enum Chats {
     Named,
 }
 
-/// Walks one org's chats and messages through an [`ExportReadStore`].
+/// What an export reads: chats and their messages.
+#[derive(Clone)]
+pub struct ExportReader {
+    pub chats: Arc<dyn ChatStore>,
+    pub messages: Arc<dyn MessageStore>,
+}
+
+impl ExportReader {
+    pub fn new<S: ChatStore + MessageStore + 'static>(store: Arc<S>) -> Self {
+        Self {
+            chats: store.clone(),
+            messages: store,
+        }
+    }
+}
+
+/// An export is a snapshot of a moving table anyway: its reads may lag a
+/// second, at half the cost of consistent ones.
+const EXPORT_READ: Read = Read::Eventual;
+
+/// Walks one org's chats and messages through an [`ExportReader`].
 pub struct StoreRowSource {
-    store: Arc<dyn ExportReadStore>,
+    store: ExportReader,
     org: OrgId,
     filters: ExportFilters,
     chats: Chats,
@@ -40,7 +60,7 @@ pub struct StoreRowSource {
 }
 
 impl StoreRowSource {
-    pub fn new(store: Arc<dyn ExportReadStore>, org: OrgId, filters: ExportFilters) -> Self {
+    pub fn new(store: ExportReader, org: OrgId, filters: ExportFilters) -> Self {
         let chats = if filters.chat_ids.is_empty() {
             Chats::Listing(None)
         } else {
@@ -63,7 +83,8 @@ impl StoreRowSource {
                 Chats::Done => return Ok(false),
                 Chats::Named => {
                     self.store
-                        .export_chats_by_id(self.org, &self.filters.chat_ids)
+                        .chats
+                        .chats_by_id(self.org, &self.filters.chat_ids)
                         .await?
                 }
                 Chats::Listing(cursor) => {
@@ -71,7 +92,12 @@ impl StoreRowSource {
                         limit: CHAT_PAGE,
                         cursor,
                     };
-                    let page = self.store.export_chats(self.org, &page).await?;
+                    // Oldest first; tombstones are left out.
+                    let query = ChatQuery {
+                        read: EXPORT_READ,
+                        ..ChatQuery::default()
+                    };
+                    let page = self.store.chats.list_chats(self.org, &query, &page).await?;
                     if page.next_cursor.is_some() {
                         self.chats = Chats::Listing(page.next_cursor);
                     }
@@ -106,7 +132,11 @@ impl RowSource for StoreRowSource {
                 limit: MESSAGE_PAGE,
                 cursor,
             };
-            let page = self.store.export_messages(self.org, chat.id, &page).await?;
+            let page = self
+                .store
+                .messages
+                .list_messages(self.org, chat.id, &page, EXPORT_READ)
+                .await?;
             let rows: Vec<ExportRow> = page
                 .items
                 .into_iter()

@@ -18,13 +18,16 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use time::OffsetDateTime;
 
 use super::{
-    ExportError, ExportJob, ExportMessage, PART_BYTES, Progress, StoreRowSource, Totals,
-    s3::ExportBucket, stream_export,
+    ExportError, ExportReader, PART_BYTES, Progress, StoreRowSource, s3::ExportBucket,
+    stream_export,
 };
 use crate::{
-    domain::{ExportId, OrgId},
+    domain::{
+        ExportId, OrgId,
+        export::{ExportJob, ExportMessage, Totals},
+    },
     sqs_batch::{QueuedMessage, process_batch},
-    store::{ExportClaim, ExportJobStore, ExportReadStore, StoreError},
+    store::{ExportClaim, ExportJobStore, StoreError},
 };
 
 /// How long a claim holds a job: the worker's longest run (the Lambda
@@ -54,7 +57,7 @@ pub enum WorkerError {
 #[derive(Clone)]
 pub struct ExportWorker {
     jobs: Arc<dyn ExportJobStore>,
-    reader: Arc<dyn ExportReadStore>,
+    reader: ExportReader,
     bucket: ExportBucket,
     /// The queue's `maxReceiveCount`: the delivery that may mark a job failed.
     max_receives: u32,
@@ -63,7 +66,7 @@ pub struct ExportWorker {
 impl ExportWorker {
     pub fn new(
         jobs: Arc<dyn ExportJobStore>,
-        reader: Arc<dyn ExportReadStore>,
+        reader: ExportReader,
         bucket: ExportBucket,
         max_receives: u32,
     ) -> Self {

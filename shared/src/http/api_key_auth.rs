@@ -85,7 +85,7 @@ impl ApiKeyVerifier {
         self.recently_touched.insert(key.key_id, ());
         let now = time::OffsetDateTime::now_utc();
         if let Err(error) = self.store.touch_api_key(key.org_id, key.key_id, now).await {
-            tracing::warn!(error = %error, key_id = %key.key_id, "could not record the key's last use");
+            tracing::warn!(error = %crate::sdk_error::error_chain(&error), key_id = %key.key_id, "could not record the key's last use");
         }
     }
 }

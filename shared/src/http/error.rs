@@ -1,7 +1,10 @@
 //! One error type for every route. Each variant maps to a status and a
 //! stable `code`; the JSON body is `{"error": {"code", "message"}}`.
-//! Internal failures are logged with their cause chain and answered with a
-//! generic message, so SDK errors never reach a client.
+//! Internal and transient failures are logged with their cause chain and
+//! answered with a generic message, so SDK errors never reach a client.
+//!
+//! Every use case's error becomes an `ApiError` here, in one place: what a
+//! refused sign-in, a taken slug or a missing chat answers.
 
 use axum::{
     Json,
@@ -11,7 +14,14 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::StoreError;
+use crate::{
+    accounts::AccountError,
+    auth::{login::LoginError, sessions::RefreshError},
+    export::ExportError,
+    ingest::IngestError,
+    sdk_error::error_chain,
+    store::{Cause, StoreError},
+};
 
 /// What a throttled client is told to wait before retrying.
 const RETRY_AFTER_SECONDS: &str = "1";
@@ -52,10 +62,12 @@ pub enum ApiError {
     RouteNotFound { method: String, path: String },
     #[error("method not allowed for this path")]
     MethodNotAllowed,
+    /// A dependency failed in a way worth retrying (throttling, a timeout):
+    /// 503 with `Retry-After`. The cause is logged, never sent.
     #[error("the service is busy; retry in a moment")]
-    Unavailable,
+    Unavailable(Option<Cause>),
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] Cause),
     #[error(
         "the export is larger than {max_bytes} bytes, the most an inline export returns; use POST /exports/orgs/me for an export of any size"
     )]
@@ -87,7 +99,7 @@ impl ApiError {
             Self::NotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ExportTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -111,16 +123,27 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::Unavailable => "unavailable",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
             Self::ExportTooLarge { .. } => "export_too_large",
         }
     }
 }
 
-impl From<crate::accounts::AccountError> for ApiError {
-    fn from(error: crate::accounts::AccountError) -> Self {
-        use crate::accounts::AccountError;
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Transient(cause) => Self::Unavailable(Some(cause)),
+            StoreError::InvalidCursor => {
+                Self::InvalidQuery("cursor is not a cursor of this listing".into())
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
         match error {
             AccountError::SlugTaken(slug) => {
                 Self::Conflict(format!("the slug '{slug}' is already taken"))
@@ -129,26 +152,53 @@ impl From<crate::accounts::AccountError> for ApiError {
                 Self::Conflict("the email address is already registered".into())
             }
             AccountError::OrgNotFound(_) => Self::NotFound("org"),
+            AccountError::Hashing(error) => Self::internal(error),
             AccountError::Store(error) => error.into(),
         }
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
         match error {
-            StoreError::ChatNotFound => Self::NotFound("chat"),
-            StoreError::ChatDeleted => {
+            LoginError::InvalidCredentials => Self::InvalidCredentials,
+            LoginError::Throttled { retry_after_secs } => {
+                Self::TooManyRequests { retry_after_secs }
+            }
+            LoginError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Ended => Self::Unauthenticated,
+            RefreshError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::NoSuchChat => Self::NotFound("chat"),
+            IngestError::ChatDeleted => {
                 Self::Conflict("a chat with this id was deleted; use a new id".into())
             }
-            StoreError::Throttled => Self::Unavailable,
-            StoreError::InvalidCursor => {
-                Self::InvalidQuery("cursor is not a cursor of this listing".into())
-            }
-            StoreError::EmailTaken => {
-                Self::Conflict("the email address is already registered".into())
-            }
-            StoreError::SlugTaken => Self::Conflict("the slug is already taken".into()),
+            IngestError::IdTaken(what) => Self::Conflict(format!(
+                "a {what} with this id already exists with different content"
+            )),
+            IngestError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::TooLarge { max_bytes } => Self::ExportTooLarge { max_bytes },
+            ExportError::Store(error) => error.into(),
             other => Self::internal(other),
         }
     }
@@ -177,15 +227,14 @@ pub struct ErrorDetail {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
-            let mut chain = cause.to_string();
-            let mut source = cause.source();
-            while let Some(next) = source {
-                chain.push_str(": ");
-                chain.push_str(&next.to_string());
-                source = next.source();
+        match &self {
+            Self::Internal(cause) => {
+                tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
             }
-            tracing::error!(error = %chain, "request failed");
+            Self::Unavailable(Some(cause)) => {
+                tracing::warn!(error = %error_chain(cause.as_ref()), "request failed for now; the client may retry");
+            }
+            _ => {}
         }
         let body = ErrorBody {
             error: ErrorDetail {
@@ -195,7 +244,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status(), Json(body)).into_response();
         match self {
-            Self::Unavailable => {
+            Self::Unavailable(_) => {
                 response
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
@@ -217,7 +266,7 @@ mod tests {
 
     #[test]
     fn throttling_is_a_503_with_retry_after_and_no_detail() {
-        let response = ApiError::from(StoreError::Throttled).into_response();
+        let response = ApiError::from(StoreError::transient("ThrottlingException")).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "1");
     }
@@ -225,7 +274,7 @@ mod tests {
     #[test]
     fn store_failures_never_reach_the_client() {
         let cause = std::io::Error::other("dynamodb.us-east-1.amazonaws.com: connection reset");
-        let error = ApiError::from(StoreError::unavailable(cause));
+        let error = ApiError::from(StoreError::failed(cause));
         assert_eq!(
             (error.status(), error.code()),
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")

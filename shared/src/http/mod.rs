@@ -1,15 +1,20 @@
-//! HTTP glue shared by every function: the JSON error type, the JSON body
-//! extractor, API-key authentication, per-request logging, and [`app`],
-//! which turns the routes of one function (on Lambda) or of all of them
-//! (locally) into the service that runs.
+//! HTTP glue shared by every function: the JSON error type (and what every
+//! use case's error answers), the JSON body extractor, API-key
+//! authentication, the signed-in extractor, CSRF and CORS, the dashboard
+//! functions' shared state, per-request logging, and [`app`], which turns
+//! the routes of one function (on Lambda) or of all of them (locally) into
+//! the service that runs.
 
 mod api_key_auth;
+mod browser;
 mod client_ip;
+pub mod dashboard;
 mod error;
 mod json;
 pub mod openapi;
 mod query;
 mod request_log;
+mod signed_in;
 
 use axum::{Router, extract::DefaultBodyLimit, http::Method, http::Uri, response::IntoResponse};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -17,10 +22,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub use api_key_auth::{
     API_KEY_CACHE_TTL, API_KEY_HEADER, API_KEY_LAST_USED_RESOLUTION, ApiKeyVerifier, OrgApiKey,
 };
+pub use browser::{BrowserPolicy, CSRF_HEADER, InvalidOrigin};
 pub use client_ip::ClientIp;
+pub use dashboard::{Dashboard, DashboardSetup, run_dashboard_lambda};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use json::{JsonBody, MAX_BODY_BYTES};
 pub use query::{OrgQuery, PageQuery, Paged, QueryParams};
+pub use signed_in::{ChatAccess, ChatScope, Need, SignedIn, need};
 
 /// Parses a ULID path parameter, or answers 400 naming it.
 pub fn path_id<T>(

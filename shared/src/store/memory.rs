@@ -1,24 +1,36 @@
-//! An in-memory store with the same semantics as the DynamoDB adapter, for
-//! fast unit tests and benchmarks of the domain. Never used in production.
+//! In-memory adapters with the DynamoDB adapter's semantics, for fast unit
+//! tests and benchmarks of the domain; never used in production.
+//!
+//! [`MemoryStore`] implements the ports of orgs, users, API keys, chats,
+//! messages and health: what ingest, the account use cases and the API-key
+//! check use. Sessions, the sign-in throttle, export jobs and analytics are
+//! only tested against DynamoDB (moto). [`MemoryAggregates`] is the
+//! aggregator's store.
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Mutex,
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{Mutex, MutexGuard},
 };
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use super::{
-    ApiKeyStore, ChatCheck, ChatStore, HealthStore, Inserted, MessageStore, OrgStore, StoreError,
-    StoreResult, UserStore,
-};
-use crate::analytics::{
-    AggregateKey, AggregatorStore, Applied, ChatState, Counters, Marker, MessageFacts,
+    AggregatorStore, ApiKeyStore, Applied, ChatChanges, ChatCheck, ChatInsert, ChatQuery,
+    ChatStore, Claim, Cursor, HealthStore, Inserted, MessageInsert, MessageStore, OrgChanges,
+    OrgStore, Page, PageRequest, Read, StoreError, StoreResult, UserChanges, UserStore,
 };
 use crate::domain::{
     ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, Message, MessageId, Org, OrgId,
-    Slug, User, UserId,
+    PasswordHash, Session, Slug, User, UserId,
+    analytics::{AggregateKey, ChatState, Counters, Marker, MessageFacts},
 };
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -27,14 +39,15 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Data {
-    orgs: HashMap<OrgId, Org>,
+    orgs: BTreeMap<OrgId, Org>,
     slugs: HashMap<Slug, OrgId>,
-    users: HashMap<(OrgId, UserId), User>,
+    users: BTreeMap<(OrgId, UserId), User>,
     emails: HashMap<Email, (OrgId, UserId)>,
-    api_keys: HashMap<(OrgId, ApiKeyId), ApiKey>,
+    api_keys: BTreeMap<(OrgId, ApiKeyId), ApiKey>,
     grants: HashMap<ApiKeyHash, ApiKeyGrant>,
-    chats: HashMap<(OrgId, ChatId), Chat>,
-    messages: HashMap<(OrgId, ChatId, MessageId), Message>,
+    /// Deleted chats stay as tombstones (`true`), as in the table.
+    chats: BTreeMap<(OrgId, ChatId), (Chat, bool)>,
+    messages: BTreeMap<(OrgId, ChatId, MessageId), Message>,
 }
 
 impl MemoryStore {
@@ -42,10 +55,8 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
-        self.data
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn data(&self) -> MutexGuard<'_, Data> {
+        locked(&self.data)
     }
 
     /// Every message stored for the org, for assertions in tests.
@@ -57,28 +68,57 @@ impl MemoryStore {
             .map(|(_, m)| m.clone())
             .collect()
     }
+}
 
-    /// Every chat stored for the org, for assertions in tests.
-    pub fn chats_of(&self, org: OrgId) -> Vec<Chat> {
-        let data = self.data();
-        data.chats
-            .iter()
-            .filter(|((o, _), _)| *o == org)
-            .map(|(_, c)| c.clone())
-            .collect()
+/// A page of `items` (in listing order) after `page`'s cursor, whose
+/// position is the item's id as text.
+fn page_of<T: Clone>(
+    items: impl Iterator<Item = (String, T)>,
+    page: &PageRequest,
+) -> StoreResult<Page<T>> {
+    let after = match &page.cursor {
+        Some(cursor) => Some(
+            cursor
+                .key()
+                .get("id")
+                .cloned()
+                .ok_or(StoreError::InvalidCursor)?,
+        ),
+        None => None,
+    };
+    let mut rest = items.skip_while(|(id, _)| after.as_ref().is_some_and(|after| after != id));
+    if after.is_some() && rest.next().is_none() {
+        return Err(StoreError::InvalidCursor);
     }
+    let mut found: Vec<(String, T)> = rest.take(usize::from(page.limit) + 1).collect();
+    let next_cursor = if found.len() > usize::from(page.limit) {
+        found.truncate(usize::from(page.limit));
+        found
+            .last()
+            .map(|(id, _)| Cursor::from_key(BTreeMap::from([("id".to_owned(), id.clone())])))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: found.into_iter().map(|(_, item)| item).collect(),
+        next_cursor,
+    })
 }
 
 #[async_trait]
 impl OrgStore for MemoryStore {
-    async fn create_org(&self, org: &Org) -> StoreResult<()> {
+    async fn create_org(&self, org: &Org) -> StoreResult<Claim> {
         let mut data = self.data();
         if data.slugs.contains_key(&org.slug) {
-            return Err(StoreError::SlugTaken);
+            return Ok(Claim::Taken);
         }
         data.slugs.insert(org.slug.clone(), org.id);
         data.orgs.insert(org.id, org.clone());
-        Ok(())
+        Ok(Claim::Created)
+    }
+
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Org>> {
+        Ok(self.data().orgs.get(&id).cloned())
     }
 
     async fn org_by_slug(&self, slug: &Slug) -> StoreResult<Option<Org>> {
@@ -89,18 +129,44 @@ impl OrgStore for MemoryStore {
             .and_then(|id| data.orgs.get(id))
             .cloned())
     }
+
+    async fn list_orgs(&self, page: &PageRequest) -> StoreResult<Page<Org>> {
+        let data = self.data();
+        page_of(
+            data.orgs.values().map(|o| (o.id.to_string(), o.clone())),
+            page,
+        )
+    }
+
+    async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>> {
+        let mut data = self.data();
+        let Some(org) = data.orgs.get_mut(&id) else {
+            return Ok(None);
+        };
+        if let Some(name) = &changes.name {
+            org.name = name.clone();
+        }
+        if let Some(settings) = &changes.settings {
+            org.settings = settings.clone();
+        }
+        Ok(Some(org.clone()))
+    }
 }
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<()> {
+    async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<Claim> {
         let mut data = self.data();
         if data.emails.contains_key(&user.email) {
-            return Err(StoreError::EmailTaken);
+            return Ok(Claim::Taken);
         }
         data.emails.insert(user.email.clone(), (org, user.id));
         data.users.insert((org, user.id), user.clone());
-        Ok(())
+        Ok(Claim::Created)
+    }
+
+    async fn user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>> {
+        Ok(self.data().users.get(&(org, id)).cloned())
     }
 
     async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>> {
@@ -109,6 +175,66 @@ impl UserStore for MemoryStore {
             .emails
             .get(email)
             .and_then(|key| data.users.get(key).map(|user| (key.0, user.clone()))))
+    }
+
+    async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
+        let data = self.data();
+        let users = data
+            .users
+            .range((org, UserId::MIN)..=(org, UserId::MAX))
+            .map(|((_, id), user)| (id.to_string(), user.clone()));
+        page_of(users, page)
+    }
+
+    async fn update_user(
+        &self,
+        org: OrgId,
+        id: UserId,
+        changes: &UserChanges,
+    ) -> StoreResult<Option<User>> {
+        let mut data = self.data();
+        let Some(user) = data.users.get_mut(&(org, id)) else {
+            return Ok(None);
+        };
+        if let Some(name) = &changes.display_name {
+            user.display_name = Some(name.clone());
+        }
+        if let Some(role) = changes.role {
+            user.role = role;
+        }
+        if let Some(disabled) = changes.disabled {
+            user.disabled = disabled;
+        }
+        Ok(Some(user.clone()))
+    }
+
+    async fn delete_user(&self, org: OrgId, user: &User) -> StoreResult<bool> {
+        let mut data = self.data();
+        if data.users.remove(&(org, user.id)).is_none() {
+            return Ok(false);
+        }
+        if data.emails.get(&user.email) == Some(&(org, user.id)) {
+            data.emails.remove(&user.email);
+        }
+        Ok(true)
+    }
+
+    async fn change_password(
+        &self,
+        org: OrgId,
+        user: &User,
+        hash: &PasswordHash,
+        keep: &Session,
+    ) -> StoreResult<bool> {
+        let mut data = self.data();
+        match data.users.get_mut(&(org, user.id)) {
+            Some(stored) if stored.session_epoch == user.session_epoch => {
+                stored.password_hash = hash.clone();
+                stored.session_epoch = keep.epoch;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
@@ -135,24 +261,138 @@ impl ApiKeyStore for MemoryStore {
         &self,
         org: OrgId,
         key: ApiKeyId,
-        at: time::OffsetDateTime,
+        at: OffsetDateTime,
     ) -> StoreResult<()> {
         if let Some(stored) = self.data().api_keys.get_mut(&(org, key)) {
             stored.last_used_at = Some(at);
         }
         Ok(())
     }
+
+    async fn list_api_keys(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<ApiKey>> {
+        let data = self.data();
+        let keys = data
+            .api_keys
+            .range((org, ApiKeyId::MIN)..=(org, ApiKeyId::MAX))
+            .map(|((_, id), key)| (id.to_string(), key.clone()));
+        page_of(keys, page)
+    }
+
+    async fn revoke_api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        let mut data = self.data();
+        let Some(stored) = data.api_keys.get_mut(&(org, key)) else {
+            return Ok(None);
+        };
+        stored
+            .revoked_at
+            .get_or_insert_with(OffsetDateTime::now_utc);
+        let revoked = stored.clone();
+        for grant in data.grants.values_mut().filter(|g| g.key_id == key) {
+            grant.revoked = true;
+        }
+        Ok(Some(revoked))
+    }
+}
+
+impl Data {
+    fn live_chat(&self, org: OrgId, id: ChatId) -> Option<&Chat> {
+        match self.chats.get(&(org, id)) {
+            Some((chat, false)) => Some(chat),
+            _ => None,
+        }
+    }
 }
 
 #[async_trait]
 impl ChatStore for MemoryStore {
-    async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<Inserted<Chat>> {
+    async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<ChatInsert> {
         let mut data = self.data();
-        if let Some(existing) = data.chats.get(&(org, chat.id)) {
-            return Ok(Inserted::Existing(existing.clone()));
+        match data.chats.get(&(org, chat.id)) {
+            Some((_, true)) => Ok(ChatInsert::Deleted),
+            Some((existing, false)) => {
+                Ok(ChatInsert::Inserted(Inserted::Existing(existing.clone())))
+            }
+            None => {
+                data.chats.insert((org, chat.id), (chat.clone(), false));
+                Ok(ChatInsert::Inserted(Inserted::Created(chat.clone())))
+            }
         }
-        data.chats.insert((org, chat.id), chat.clone());
-        Ok(Inserted::Created(chat.clone()))
+    }
+
+    async fn chat(&self, org: OrgId, id: ChatId) -> StoreResult<Option<Chat>> {
+        Ok(self.data().live_chat(org, id).cloned())
+    }
+
+    async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
+        let data = self.data();
+        let ids: BTreeSet<ChatId> = ids.iter().copied().collect();
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| data.live_chat(org, id).cloned())
+            .collect())
+    }
+
+    async fn list_chats(
+        &self,
+        org: OrgId,
+        query: &ChatQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Chat>> {
+        let data = self.data();
+        let filter = &query.filter;
+        let mut chats: Vec<(String, Chat)> = data
+            .chats
+            .range((org, ChatId::MIN)..=(org, ChatId::MAX))
+            .filter(|(_, (_, deleted))| !deleted)
+            .map(|(_, (chat, _))| chat)
+            .filter(|chat| filter.from.is_none_or(|from| chat.created_at >= from))
+            .filter(|chat| filter.to.is_none_or(|to| chat.created_at < to))
+            .filter(|chat| {
+                filter
+                    .tag
+                    .as_ref()
+                    .is_none_or(|tag| chat.tags.iter().any(|t| t == tag))
+            })
+            .filter(|chat| filter.user_id.is_none() || chat.user_id == filter.user_id)
+            .map(|chat| (chat.id.to_string(), chat.clone()))
+            .collect();
+        if query.newest_first {
+            chats.reverse();
+        }
+        page_of(chats.into_iter(), page)
+    }
+
+    async fn update_chat(
+        &self,
+        org: OrgId,
+        id: ChatId,
+        changes: &ChatChanges,
+    ) -> StoreResult<Option<Chat>> {
+        let mut data = self.data();
+        let Some((chat, false)) = data.chats.get_mut(&(org, id)) else {
+            return Ok(None);
+        };
+        if let Some(title) = &changes.title {
+            chat.title = title.clone();
+        }
+        if let Some(tags) = &changes.tags {
+            chat.tags = tags.clone();
+        }
+        if let Some(metadata) = &changes.metadata {
+            chat.metadata = metadata.clone();
+        }
+        Ok(Some(chat.clone()))
+    }
+
+    async fn delete_chat(&self, org: OrgId, id: ChatId, _at: OffsetDateTime) -> StoreResult<bool> {
+        let mut data = self.data();
+        let Some((_, deleted)) = data.chats.get_mut(&(org, id)) else {
+            return Ok(false);
+        };
+        *deleted = true;
+        data.messages
+            .retain(|(o, chat, _), _| !(*o == org && *chat == id));
+        Ok(true)
     }
 }
 
@@ -163,17 +403,34 @@ impl MessageStore for MemoryStore {
         org: OrgId,
         message: &Message,
         check: ChatCheck,
-    ) -> StoreResult<Inserted<Message>> {
+    ) -> StoreResult<MessageInsert> {
         let mut data = self.data();
-        if check == ChatCheck::Verify && !data.chats.contains_key(&(org, message.chat_id)) {
-            return Err(StoreError::ChatNotFound);
+        if check == ChatCheck::Verify && data.live_chat(org, message.chat_id).is_none() {
+            return Ok(MessageInsert::NoSuchChat);
         }
         let key = (org, message.chat_id, message.id);
         if let Some(existing) = data.messages.get(&key) {
-            return Ok(Inserted::Existing(existing.clone()));
+            return Ok(MessageInsert::Inserted(Inserted::Existing(
+                existing.clone(),
+            )));
         }
         data.messages.insert(key, message.clone());
-        Ok(Inserted::Created(message.clone()))
+        Ok(MessageInsert::Inserted(Inserted::Created(message.clone())))
+    }
+
+    async fn list_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        page: &PageRequest,
+        _read: Read,
+    ) -> StoreResult<Page<Message>> {
+        let data = self.data();
+        let messages = data
+            .messages
+            .range((org, chat, MessageId::MIN)..=(org, chat, MessageId::MAX))
+            .map(|((_, _, id), message)| (id.to_string(), message.clone()));
+        page_of(messages, page)
     }
 }
 
@@ -194,7 +451,7 @@ pub struct MemoryAggregates {
 
 #[derive(Default)]
 struct AggregateData {
-    markers: std::collections::BTreeSet<Marker>,
+    markers: BTreeSet<Marker>,
     aggregates: BTreeMap<AggregateKey, Counters>,
     chats: BTreeMap<(OrgId, ChatId), ChatState>,
     deleted_messages: Vec<MessageId>,
@@ -206,10 +463,8 @@ impl MemoryAggregates {
         Self::default()
     }
 
-    fn data(&self) -> std::sync::MutexGuard<'_, AggregateData> {
-        self.data
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn data(&self) -> MutexGuard<'_, AggregateData> {
+        locked(&self.data)
     }
 
     /// Records a chat's owner, as the table would hold it.
@@ -234,7 +489,7 @@ impl MemoryAggregates {
 impl AggregatorStore for MemoryAggregates {
     async fn chat_states(
         &self,
-        chats: &std::collections::BTreeSet<(OrgId, ChatId)>,
+        chats: &BTreeSet<(OrgId, ChatId)>,
     ) -> StoreResult<BTreeMap<(OrgId, ChatId), ChatState>> {
         let data = self.data();
         Ok(chats

@@ -8,16 +8,17 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use chatlogger::{
-    analytics::{
-        DayRange, Summary, handle_stream_batch,
-        histogram::{bucket_of, upper_bound},
-        summary::{MAX_RANGE_DAYS, TOP_N},
-    },
+    analytics::handle_stream_batch,
     domain::{
         Chat, ChatId, ChatTitle, EndUserId, LatencyMs, Message, MessageContent, MessageId,
         MessageRole, Metadata, OrgId, Tag, Tags, TokenCount, UserRole,
+        analytics::{
+            DayRange, Summary,
+            histogram::{bucket_of, upper_bound},
+            summary::{MAX_RANGE_DAYS, TOP_N},
+        },
     },
-    store::{AnalyticsStore, ChatAdminStore, ChatCheck, ChatStore, DynamoStore, MessageStore},
+    store::{AnalyticsStore, ChatCheck, ChatStore, DynamoStore, MessageStore},
 };
 use chatlogger_local::stream::StreamPoller;
 use reqwest::Method;
@@ -161,7 +162,7 @@ async fn brute_force(app: &TestApp, session: &Cookies, org: OrgId, range: DayRan
             "p50_ms": percentile(50),
             "p95_ms": percentile(95),
             "p99_ms": percentile(99),
-            "resolution": chatlogger::analytics::summary::LATENCY_RESOLUTION,
+            "resolution": chatlogger::domain::analytics::summary::LATENCY_RESOLUTION,
         },
         "top_users": top(users, "user_id", "messages"),
         "top_tags": top(tags, "tag", "chats"),

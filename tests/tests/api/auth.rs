@@ -7,7 +7,7 @@ use chatlogger::{
     auth::login::{MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_SOURCE},
     domain::UserRole,
     http::API_KEY_CACHE_TTL,
-    store::UserAdminStore,
+    store::UserStore,
 };
 use reqwest::Method;
 use serde_json::json;

@@ -2,17 +2,16 @@
 //! conversion into its function's router, as on Lambda, against a fresh
 //! table on the local AWS.
 
-use std::{path::Path, sync::Arc};
+use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use axum::Router;
 use chatlogger::{
     accounts,
-    auth::{BrowserPolicy, DashboardState, JwtKeys},
+    auth::JwtKeys,
     domain::{ApiKey, ApiKeyLabel, ApiKeySecret, Email, OrgName, Password, Slug, UserRole},
-    http,
+    http::{self, BrowserPolicy, Dashboard},
     store::{ApiKeyStore, DynamoStore},
 };
-use chatlogger_ingest::IngestState;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -54,25 +53,6 @@ pub const STREAM_EVENTS: &[&str] = &[
 const SQS_EVENTS: &[&str] = &["export-worker-job.json"];
 const ORG_PLACEHOLDER: &str = "PASTE_THE_ORG_ID";
 const EXPORT_PLACEHOLDER: &str = "PASTE_THE_EXPORT_ID_FROM_EXPORTS_CREATE";
-
-fn function_router(
-    file: &str,
-    ingest: &IngestState,
-    dashboard: &DashboardState,
-    exports: &chatlogger_exports::ExportsState,
-) -> Router {
-    match file.split('-').next().unwrap() {
-        "exports" => http::app(chatlogger_exports::router(exports.clone())),
-        "ingest" => http::app(chatlogger_ingest::router(ingest.clone())),
-        "docs" => http::app(chatlogger_docs::router()),
-        "auth" => http::app(chatlogger_auth::router(dashboard.clone())),
-        "accounts" => http::app(chatlogger_accounts::router(dashboard.clone())),
-        "apikeys" => http::app(chatlogger_apikeys::router(dashboard.clone())),
-        "chats" => http::app(chatlogger_chats::router(dashboard.clone())),
-        "analytics" => http::app(chatlogger_analytics::router(dashboard.clone())),
-        other => panic!("no function named {other} (event {file})"),
-    }
-}
 
 #[tokio::test]
 async fn every_sample_event_runs_through_its_function() {
@@ -120,20 +100,19 @@ async fn every_sample_event_runs_through_its_function() {
     )
     .await
     .unwrap();
-    let ingest = IngestState::new(store.clone());
-    let dashboard = DashboardState::new(
+    let dashboard = Dashboard::new(
         store.clone(),
         JwtKeys::new(TEST_JWT_SECRET).unwrap(),
         BrowserPolicy::new("https://app.example.com").unwrap(),
     );
-
     let (_, local_exports) = crate::helpers::export_resources(&sdk, &table).await;
-    let exports = chatlogger_exports::ExportsState::new(
-        dashboard.clone(),
-        store.clone(),
-        local_exports.queue,
-        local_exports.bucket.clone(),
-    );
+    let bucket = local_exports.bucket.clone();
+    // Each event goes to its function's router, named by the file's prefix.
+    let routers: BTreeMap<&str, Router> =
+        chatlogger_local::function_routers(store.clone(), dashboard, local_exports)
+            .into_iter()
+            .map(|(binary, routes)| (binary, http::app(routes)))
+            .collect();
 
     let mut session_cookie = None;
     let mut export_id = None;
@@ -145,10 +124,11 @@ async fn every_sample_event_runs_through_its_function() {
         }
         let request =
             lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let response = function_router(file, &ingest, &dashboard, &exports)
-            .oneshot(request)
-            .await
-            .unwrap();
+        let function = file.split('-').next().unwrap();
+        let router = routers
+            .get(function)
+            .unwrap_or_else(|| panic!("no function named {function} (event {file})"));
+        let response = router.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         if *file == "auth-login.json" {
             session_cookie = response
@@ -174,8 +154,8 @@ async fn every_sample_event_runs_through_its_function() {
 
     let worker = chatlogger::export::worker::ExportWorker::new(
         store.clone(),
-        store.clone(),
-        local_exports.bucket,
+        chatlogger::export::ExportReader::new(store.clone()),
+        bucket,
         chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
     );
     let export_id = export_id.expect("exports-create ran");
@@ -200,5 +180,8 @@ async fn every_sample_event_runs_through_its_function() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(job.status, chatlogger::export::ExportStatus::Completed);
+    assert_eq!(
+        job.status,
+        chatlogger::domain::export::ExportStatus::Completed
+    );
 }

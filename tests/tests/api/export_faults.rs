@@ -9,11 +9,14 @@ use std::sync::{
 
 use async_trait::async_trait;
 use chatlogger::{
-    domain::{Chat, ChatId, ExportId, Message, OrgId, UserRole},
-    export::{ExportFormat, ExportStatus},
+    domain::{
+        ChatId, ExportId, Message, OrgId, UserRole,
+        export::{ExportFormat, ExportJob, ExportStatus, Totals},
+    },
+    export::ExportReader,
     store::{
-        DynamoStore, ExportClaim, ExportJobStore, ExportReadStore, Page, PageRequest, StoreError,
-        StoreResult,
+        ChatCheck, DynamoStore, ExportClaim, ExportJobStore, MessageInsert, MessageStore, Page,
+        PageRequest, Read, StoreError, StoreResult,
     },
 };
 use reqwest::Method;
@@ -44,31 +47,43 @@ impl FlakyReader {
 }
 
 #[async_trait]
-impl ExportReadStore for FlakyReader {
-    async fn export_chats(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<Chat>> {
-        self.store.export_chats(org, page).await
+impl MessageStore for FlakyReader {
+    async fn insert_message(
+        &self,
+        org: OrgId,
+        message: &Message,
+        check: ChatCheck,
+    ) -> StoreResult<MessageInsert> {
+        self.store.insert_message(org, message, check).await
     }
 
-    async fn export_chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
-        self.store.export_chats_by_id(org, ids).await
-    }
-
-    async fn export_messages(
+    async fn list_messages(
         &self,
         org: OrgId,
         chat: ChatId,
         page: &PageRequest,
+        read: Read,
     ) -> StoreResult<Page<Message>> {
         if (self.failing)(self.calls.fetch_add(1, Ordering::SeqCst)) {
-            return Err(StoreError::unavailable(std::io::Error::other(
+            return Err(StoreError::failed(std::io::Error::other(
                 "injected: connection reset",
             )));
         }
-        self.store.export_messages(org, chat, page).await
+        self.store.list_messages(org, chat, page, read).await
     }
 }
 
-async fn job(app: &TestApp, id: &str) -> chatlogger::export::ExportJob {
+impl FlakyReader {
+    /// What the export worker reads: chats from the table, messages through this.
+    fn reader(self: Arc<Self>) -> ExportReader {
+        ExportReader {
+            chats: self.store.clone(),
+            messages: self,
+        }
+    }
+}
+
+async fn job(app: &TestApp, id: &str) -> ExportJob {
     app.store
         .export_job(app.acme.org.id, ExportId::parse(id).unwrap())
         .await
@@ -81,8 +96,11 @@ async fn an_attempt_failing_midway_is_retried_and_completes_with_exactly_the_rig
     let app = spawn_app().await;
     // 12 chats of ~0.55 MB: the 11th message page comes after the first 5 MiB part.
     let seeded = seed(&app.store, &app.acme, 12, 170, 3_000).await;
-    let worker =
-        Worker::with_reader(&app, FlakyReader::new(app.store.clone(), |call| call == 10)).await;
+    let worker = Worker::with_reader(
+        &app,
+        FlakyReader::new(app.store.clone(), |call| call == 10).reader(),
+    )
+    .await;
     let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
     let created = create_export(&app, &admin, json!({"format": "csv"})).await;
     let id = created["id"].as_str().unwrap();
@@ -172,7 +190,8 @@ async fn a_malformed_message_lands_in_the_dead_letter_queue_and_marks_nothing() 
 async fn a_job_that_keeps_failing_is_marked_failed_and_its_message_parked() {
     let app = spawn_app().await;
     seed(&app.store, &app.acme, 2, 5, 0).await;
-    let worker = Worker::with_reader(&app, FlakyReader::new(app.store.clone(), |_| true)).await;
+    let worker =
+        Worker::with_reader(&app, FlakyReader::new(app.store.clone(), |_| true).reader()).await;
     let viewer = signed_in(&app, &app.acme, UserRole::Viewer).await;
     let created = create_export(&app, &viewer, json!({"format": "ndjson"})).await;
     let id = created["id"].as_str().unwrap();
@@ -260,7 +279,7 @@ async fn duplicate_deliveries_finish_a_job_once() {
         ExportClaim::Claimed(job) if job.attempts == 2
     ));
     // The first attempt has lost it: it can neither report progress nor complete.
-    let totals = chatlogger::export::Totals { rows: 1, bytes: 1 };
+    let totals = Totals { rows: 1, bytes: 1 };
     assert!(
         !app.store
             .record_export_progress(org, other, 1, totals)

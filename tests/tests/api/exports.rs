@@ -11,9 +11,10 @@ use chatlogger::{
     domain::{
         Chat, ChatId, ChatTitle, LatencyMs, Message, MessageContent, MessageId, MessageRole,
         Metadata, Tag, Tags, TokenCount, UserRole,
+        export::{ExportFormat, ExportJob},
     },
-    export::{CSV_COLUMNS, ExportFormat, worker::ExportWorker},
-    store::{ChatCheck, ChatStore, DynamoStore, ExportReadStore, MessageStore},
+    export::{CSV_COLUMNS, ExportReader, worker::ExportWorker},
+    store::{ChatCheck, ChatStore, DynamoStore, MessageStore},
 };
 use chatlogger_local::export_poller::ExportPoller;
 use reqwest::Method;
@@ -133,11 +134,11 @@ pub struct Worker {
 
 impl Worker {
     pub async fn new(app: &TestApp) -> Self {
-        Self::with_reader(app, app.store.clone()).await
+        Self::with_reader(app, ExportReader::new(app.store.clone())).await
     }
 
     /// A worker reading through `reader` (to inject faults).
-    pub async fn with_reader(app: &TestApp, reader: Arc<dyn ExportReadStore>) -> Self {
+    pub async fn with_reader(app: &TestApp, reader: ExportReader) -> Self {
         let sdk = sdk_config().await;
         let (queue_url, exports) = export_resources(&sdk, &app.table).await;
         let worker = ExportWorker::new(
@@ -936,7 +937,7 @@ fn the_template_runs_the_worker_as_the_code_expects() {
     let expiry = &bucket["LifecycleConfiguration"]["Rules"][0];
     assert_eq!(expiry["Status"].as_str(), Some("Enabled"));
     assert!(!expiry["ExpirationInDays"].is_null());
-    let job = chatlogger::export::ExportJob::new(
+    let job = ExportJob::new(
         ExportFormat::Csv,
         Default::default(),
         chatlogger::domain::UserId::new(),

@@ -7,8 +7,9 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chatlogger::{
     accounts,
-    auth::{BrowserPolicy, JwtKeys},
+    auth::JwtKeys,
     domain::{ApiKeyLabel, ApiKeySecret, Org, OrgName, Slug},
+    http::BrowserPolicy,
     store::{DynamoStore, keys},
 };
 

@@ -7,15 +7,17 @@
 //! probe below checks the built router really answers on every documented
 //! route.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use axum::{Router, body::Body, http::Request};
 use chatlogger::{
-    auth::{BrowserPolicy, DashboardState, JwtKeys},
-    http,
-    store::{DynamoStore, MemoryStore},
+    auth::JwtKeys,
+    http::{self, BrowserPolicy, Dashboard},
+    store::DynamoStore,
 };
-use chatlogger_ingest::IngestState;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -92,93 +94,41 @@ fn document_routes(doc: &utoipa::openapi::OpenApi) -> BTreeSet<(String, String)>
 
 /// Binary name → its routes, from each function crate's own document.
 fn code_routes() -> Routes {
-    Routes::from([
-        (
-            "ingest".to_owned(),
-            document_routes(&chatlogger_ingest::openapi()),
-        ),
-        (
-            "docs".to_owned(),
-            document_routes(&chatlogger_docs::openapi()),
-        ),
-        (
-            "auth".to_owned(),
-            document_routes(&chatlogger_auth::openapi()),
-        ),
-        (
-            "accounts".to_owned(),
-            document_routes(&chatlogger_accounts::openapi()),
-        ),
-        (
-            "apikeys".to_owned(),
-            document_routes(&chatlogger_apikeys::openapi()),
-        ),
-        (
-            "chats".to_owned(),
-            document_routes(&chatlogger_chats::openapi()),
-        ),
-        (
-            "analytics".to_owned(),
-            document_routes(&chatlogger_analytics::openapi()),
-        ),
-        (
-            "exports".to_owned(),
-            document_routes(&chatlogger_exports::openapi()),
-        ),
-        // SQS-triggered: no HTTP routes.
-        ("export-worker".to_owned(), BTreeSet::new()),
-        // Stream-triggered: no HTTP routes.
-        ("aggregator".to_owned(), BTreeSet::new()),
-    ])
+    let mut routes: Routes = chatlogger_docs::function_documents()
+        .into_iter()
+        .map(|(binary, doc)| (binary.to_owned(), document_routes(&doc)))
+        .collect();
+    // SQS-triggered: no HTTP routes.
+    routes.insert("export-worker".to_owned(), BTreeSet::new());
+    // Stream-triggered: no HTTP routes.
+    routes.insert("aggregator".to_owned(), BTreeSet::new());
+    routes
 }
 
-async fn function_router(binary: &str) -> Router {
-    let dashboard = || async {
-        let store = DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&crate::helpers::sdk_config().await),
+/// Every HTTP function's router, as the local stack builds them (the store,
+/// queue and bucket are never reached: no request here is authenticated).
+async fn function_routers() -> BTreeMap<String, Router> {
+    let sdk = crate::helpers::sdk_config().await;
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        "unused",
+    ));
+    let dashboard = Dashboard::new(
+        store.clone(),
+        JwtKeys::new(crate::helpers::TEST_JWT_SECRET).unwrap(),
+        BrowserPolicy::default(),
+    );
+    let exports = chatlogger_local::LocalExports {
+        queue: Arc::new(chatlogger::export::queue::SqsExportQueue::new(
+            chatlogger::aws::sqs(&sdk),
             "unused",
-        );
-        DashboardState::new(
-            std::sync::Arc::new(store),
-            JwtKeys::new(crate::helpers::TEST_JWT_SECRET).unwrap(),
-            BrowserPolicy::default(),
-        )
+        )),
+        bucket: chatlogger::export::s3::ExportBucket::new(chatlogger::aws::s3(&sdk), "unused"),
     };
-    match binary {
-        "ingest" => http::app(chatlogger_ingest::router(IngestState::new(
-            std::sync::Arc::new(MemoryStore::new()),
-        ))),
-        "docs" => http::app(chatlogger_docs::router()),
-        "auth" => http::app(chatlogger_auth::router(dashboard().await)),
-        "accounts" => http::app(chatlogger_accounts::router(dashboard().await)),
-        "apikeys" => http::app(chatlogger_apikeys::router(dashboard().await)),
-        "chats" => http::app(chatlogger_chats::router(dashboard().await)),
-        "analytics" => http::app(chatlogger_analytics::router(dashboard().await)),
-        "exports" => {
-            let sdk = crate::helpers::sdk_config().await;
-            let store = std::sync::Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                "unused",
-            ));
-            let queue = chatlogger::export::queue::SqsExportQueue::new(
-                chatlogger::aws::sqs(&sdk),
-                "unused",
-            );
-            let bucket =
-                chatlogger::export::s3::ExportBucket::new(chatlogger::aws::s3(&sdk), "unused");
-            http::app(chatlogger_exports::router(
-                chatlogger_exports::ExportsState::new(
-                    dashboard().await,
-                    store,
-                    std::sync::Arc::new(queue),
-                    bucket,
-                ),
-            ))
-        }
-        "export-worker" => Router::new(),
-        "aggregator" => Router::new(),
-        other => panic!("add the router of function {other} here"),
-    }
+    chatlogger_local::function_routers(store, dashboard, exports)
+        .into_iter()
+        .map(|(binary, routes)| (binary.to_owned(), http::app(routes)))
+        .collect()
 }
 
 #[test]
@@ -206,8 +156,16 @@ fn the_served_document_covers_every_function() {
 
 #[tokio::test]
 async fn every_documented_route_is_answered_by_its_router() {
+    let routers = function_routers().await;
     for (binary, routes) in code_routes() {
-        let router = function_router(&binary).await;
+        let router = match routers.get(&binary) {
+            Some(router) => router.clone(),
+            // Event-triggered functions have no HTTP routes.
+            None if routes.is_empty() => continue,
+            None => {
+                panic!("add the router of function {binary} to chatlogger_local::function_routers")
+            }
+        };
         for (method, path) in routes {
             let uri = path
                 .replace("{slug}", "acme")

@@ -1,35 +1,141 @@
-//! The dashboard's chats on DynamoDB: listing (newest first, filtered, by
-//! end user through `gsi1`), edits, soft delete with message purge, and a
-//! chat's messages. Deleted chats are tombstones (`deleted_at`) that every
-//! read here skips.
-
-use std::time::Duration;
+//! Chats: `ORG#<org>` / `CHAT#<ulid>`, listed newest first (or oldest
+//! first for exports), filtered, and by end user through `gsi1`. A deleted
+//! chat is a tombstone (`deleted_at`, expiring after two days) that every
+//! read skips; deleting one also deletes its messages.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{
-    DynamoStore, Item, LIVE_CHAT,
-    dashboard::{Changes, Filter, Listing, key, page_of, rfc3339, s},
-    from_item, from_sdk,
-    items::{ChatItem, MessageItem},
-    keys,
+    DynamoStore, Item,
+    expr::{Cond, Update, number, rfc3339, s},
+    from_item, keys,
+    requests::{Listing, key, page_of},
+    to_item,
 };
 use crate::{
-    domain::{Chat, ChatId, Message, OrgId},
-    store::{ChatAdminStore, ChatChanges, ChatFilter, Page, PageRequest, StoreError, StoreResult},
+    domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags, ValidationError},
+    store::{
+        ChatChanges, ChatFilter, ChatInsert, ChatQuery, ChatStore, Inserted, Page, PageRequest,
+        Read, StoreError, StoreResult,
+    },
 };
 
 /// How long a deleted chat stays as a tombstone: longer than the stream's
 /// 24-hour retention, so the aggregator can attribute every removal.
 pub const CHAT_TOMBSTONE_TTL: time::Duration = time::Duration::days(2);
-/// DynamoDB's limit on the requests of one `BatchWriteItem`.
-const MAX_BATCH_WRITE: usize = 25;
-const BATCH_WRITE_ATTEMPTS: u32 = 6;
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct ChatItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    /// Chats by end user (`gsi1`): only chats with a `user_id` have it, and
+    /// a deleted chat loses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+    /// Repeated outside the key so stream consumers need not parse keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org_id: Option<OrgId>,
+    id: ChatId,
+    /// Bumped by every change, so the aggregator counts each change once.
+    #[serde(default)]
+    revision: u64,
+    /// Set by a delete: the chat is then a tombstone until `expires_at`.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deleted_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    title: Option<ChatTitle>,
+    tags: Vec<String>,
+    /// Compact JSON text: keeps the client's numbers exactly.
+    metadata: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<EndUserId>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl ChatItem {
+    fn new(org: OrgId, chat: &Chat) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::chat_sk(chat.id),
+            kind: "chat".into(),
+            gsi1pk: chat
+                .user_id
+                .as_ref()
+                .map(|user| keys::end_user_gsi1pk(org, user.as_str())),
+            gsi1sk: chat.user_id.as_ref().map(|_| keys::chat_sk(chat.id)),
+            org_id: Some(org),
+            id: chat.id,
+            revision: 0,
+            deleted_at: None,
+            title: chat.title.clone(),
+            tags: chat
+                .tags
+                .iter()
+                .map(|tag| tag.as_str().to_owned())
+                .collect(),
+            metadata: chat.metadata.to_json_text(),
+            user_id: chat.user_id.clone(),
+            created_at: chat.created_at,
+        }
+    }
+
+    /// The chat's org, id and end user, as the aggregator needs them.
+    pub fn owner(&self) -> StoreResult<(OrgId, ChatId, Option<String>)> {
+        let org = match self.org_id {
+            Some(org) => org,
+            None => org_from_pk(&self.pk)
+                .ok_or_else(|| StoreError::Corrupt(format!("chat {}: no org", self.id)))?,
+        };
+        let user = self.user_id.as_ref().map(|user| user.as_str().to_owned());
+        Ok((org, self.id, user))
+    }
+}
+
+/// The org of an item keyed `ORG#<org>` (chats written before `org_id` was
+/// repeated in the item).
+pub(super) fn org_from_pk(pk: &str) -> Option<OrgId> {
+    OrgId::parse(pk.strip_prefix("ORG#")?).ok()
+}
+
+impl TryFrom<ChatItem> for Chat {
+    type Error = StoreError;
+
+    fn try_from(item: ChatItem) -> Result<Self, StoreError> {
+        let corrupt = |e: ValidationError| StoreError::Corrupt(format!("chat {}: {e}", item.id));
+        let tags = item
+            .tags
+            .iter()
+            .map(|t| Tag::parse(t))
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Chat {
+            id: item.id,
+            title: item.title.clone(),
+            tags: Tags::parse(tags).map_err(corrupt)?,
+            metadata: Metadata::from_json_text(&item.metadata).map_err(corrupt)?,
+            user_id: item.user_id.clone(),
+            created_at: item.created_at,
+        })
+    }
+}
+
+fn chat_from(item: Item) -> StoreResult<Chat> {
+    from_item::<ChatItem>(item).and_then(Chat::try_from)
+}
 
 /// The chat, unless it is a tombstone.
-pub(super) fn live_chat(item: Item) -> StoreResult<Option<Chat>> {
+fn live_chat(item: Item) -> StoreResult<Option<Chat>> {
     let chat: ChatItem = from_item(item)?;
     if chat.deleted_at.is_some() {
         return Ok(None);
@@ -37,8 +143,13 @@ pub(super) fn live_chat(item: Item) -> StoreResult<Option<Chat>> {
     Chat::try_from(chat).map(Some)
 }
 
-fn chat_key(org: OrgId, id: ChatId) -> Item {
+pub(super) fn chat_key(org: OrgId, id: ChatId) -> Item {
     key(keys::org_pk(org), keys::chat_sk(id))
+}
+
+/// A chat that exists and is not a tombstone.
+pub(super) fn live() -> Cond {
+    Cond::Exists.and(Cond::Lacks("deleted_at"))
 }
 
 /// Timestamps compared as stored text, at whole seconds: any stored time
@@ -49,56 +160,76 @@ fn second_prefix(at: OffsetDateTime) -> AttributeValue {
     s(at.format(format).expect("a UTC time always formats"))
 }
 
-fn chat_filter(filter: &ChatFilter) -> Filter {
-    let mut f = Filter::not_deleted();
-    f.names.insert("#created".into(), "created_at".into());
+/// What a listing skips: tombstones always, and what the filter rules out.
+fn chat_filter(filter: &ChatFilter) -> Cond {
+    let mut condition = Cond::Lacks("deleted_at");
     if let Some(from) = filter.from {
-        f.clauses.push("#created >= :from".into());
-        f.values.insert(":from".into(), second_prefix(from));
+        condition = condition.and(Cond::Ge("created_at", second_prefix(from)));
     }
     if let Some(to) = filter.to {
-        f.clauses.push("#created < :to".into());
-        f.values.insert(":to".into(), second_prefix(to));
-    }
-    if filter.from.is_none() && filter.to.is_none() {
-        f.names.clear();
+        condition = condition.and(Cond::Lt("created_at", second_prefix(to)));
     }
     if let Some(tag) = &filter.tag {
-        f.clauses.push("contains(tags, :tag)".into());
-        f.values.insert(":tag".into(), s(tag.as_str()));
+        condition = condition.and(Cond::Contains("tags", s(tag.as_str())));
     }
-    f
+    condition
+}
+
+/// Every change to a chat bumps its revision (see `domain::analytics::change`).
+fn bump_revision(update: Update) -> Update {
+    update.increment("revision", 1)
 }
 
 #[async_trait]
-impl ChatAdminStore for DynamoStore {
+impl ChatStore for DynamoStore {
+    async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<ChatInsert> {
+        match self.put_if_new(to_item(&ChatItem::new(org, chat))?).await? {
+            None => Ok(ChatInsert::Inserted(Inserted::Created(chat.clone()))),
+            Some(item) => match live_chat(item)? {
+                Some(stored) => Ok(ChatInsert::Inserted(Inserted::Existing(stored))),
+                None => Ok(ChatInsert::Deleted),
+            },
+        }
+    }
+
     async fn chat(&self, org: OrgId, id: ChatId) -> StoreResult<Option<Chat>> {
-        match self.get(keys::org_pk(org), &keys::chat_sk(id)).await? {
+        match self.get(chat_key(org, id), Read::Consistent).await? {
             Some(item) => live_chat(item),
             None => Ok(None),
         }
     }
 
+    async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
+        let item_keys = ids.iter().map(|id| chat_key(org, *id)).collect();
+        let mut chats = self
+            .get_many(item_keys, Read::Eventual)
+            .await?
+            .into_iter()
+            .filter_map(|item| live_chat(item).transpose())
+            .collect::<StoreResult<Vec<_>>>()?;
+        chats.sort_by_key(|chat| chat.id);
+        Ok(chats)
+    }
+
     async fn list_chats(
         &self,
         org: OrgId,
-        filter: &ChatFilter,
+        query: &ChatQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Chat>> {
-        let mut listing = match &filter.user_id {
+        let mut listing = match &query.filter.user_id {
             Some(user) => Listing::gsi1(
                 keys::end_user_gsi1pk(org, user.as_str()),
                 keys::CHAT_SK_PREFIX,
             ),
-            None => Listing::org_items(org, keys::CHAT_SK_PREFIX),
+            None => Listing {
+                read: query.read,
+                ..Listing::partition(keys::org_pk(org), keys::CHAT_SK_PREFIX)
+            },
         };
-        listing.newest_first = true;
-        listing.filter = Some(chat_filter(filter));
-        let (items, next) = self.query_page(&listing, page).await?;
-        page_of(items, next, |item| {
-            let chat: ChatItem = from_item(item)?;
-            Chat::try_from(chat)
-        })
+        listing.newest_first = query.newest_first;
+        listing.filter = Some(chat_filter(&query.filter));
+        page_of(self.query_page(&listing, page).await?, chat_from)
     }
 
     async fn update_chat(
@@ -107,7 +238,7 @@ impl ChatAdminStore for DynamoStore {
         id: ChatId,
         changes: &ChatChanges,
     ) -> StoreResult<Option<Chat>> {
-        let mut update = bump_revision(Changes::default());
+        let mut update = bump_revision(Update::default());
         match &changes.title {
             Some(Some(title)) => update = update.set("title", s(title.as_str())),
             Some(None) => update = update.remove("title"),
@@ -120,122 +251,52 @@ impl ChatAdminStore for DynamoStore {
         if let Some(metadata) = &changes.metadata {
             update = update.set("metadata", s(metadata.to_json_text()));
         }
-        match self.update(chat_key(org, id), update, LIVE_CHAT).await? {
+        match self
+            .update(chat_key(org, id), update.when(live()))
+            .await?
+            .applied()
+        {
             Some(item) => live_chat(item),
             None => Ok(None),
         }
     }
 
     async fn delete_chat(&self, org: OrgId, id: ChatId, at: OffsetDateTime) -> StoreResult<bool> {
-        let tombstone = bump_revision(Changes::default())
-            .clause("deleted_at = if_not_exists(deleted_at, :at)")
-            .value(":at", rfc3339(at)?)
-            .clause("expires_at = if_not_exists(expires_at, :expires)")
-            .value(
-                ":expires",
-                AttributeValue::N((at + CHAT_TOMBSTONE_TTL).unix_timestamp().to_string()),
+        let tombstone = bump_revision(Update::default())
+            .set_if_absent("deleted_at", rfc3339(at)?)
+            .set_if_absent(
+                "expires_at",
+                number((at + CHAT_TOMBSTONE_TTL).unix_timestamp()),
             )
             .remove(keys::GSI1_PK)
-            .remove(keys::GSI1_SK);
-        let condition = "attribute_exists(pk)";
-        if self
-            .update(chat_key(org, id), tombstone, condition)
-            .await?
-            .is_none()
-        {
+            .remove(keys::GSI1_SK)
+            .when(Cond::Exists);
+        let marked = self.update(chat_key(org, id), tombstone).await?;
+        if marked.applied().is_none() {
             return Ok(false);
         }
         self.purge_messages(org, id).await?;
         Ok(true)
     }
-
-    async fn list_messages(
-        &self,
-        org: OrgId,
-        chat: ChatId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Message>> {
-        let listing = Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX);
-        let (items, next) = self.query_page(&listing, page).await?;
-        page_of(items, next, |item| {
-            from_item::<MessageItem>(item).and_then(Message::try_from)
-        })
-    }
-}
-
-/// Every change to a chat bumps its revision (see `analytics::change`).
-fn bump_revision(changes: Changes) -> Changes {
-    changes
-        .clause("#rev = if_not_exists(#rev, :zero) + :one")
-        .name("#rev", "revision")
-        .value(":zero", AttributeValue::N("0".into()))
-        .value(":one", AttributeValue::N("1".into()))
 }
 
 impl DynamoStore {
     /// Deletes every message of a chat: key-only query pages, 25 deletes per
     /// `BatchWriteItem`.
     async fn purge_messages(&self, org: OrgId, chat: ChatId) -> StoreResult<()> {
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .key_condition_expression("pk = :p AND begins_with(sk, :s)")
-                .expression_attribute_values(":p", s(keys::messages_pk(org, chat)))
-                .expression_attribute_values(":s", s(keys::MESSAGE_SK_PREFIX))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(from_sdk)?;
-            for chunk in output.items().chunks(MAX_BATCH_WRITE) {
-                self.delete_batch(chunk.to_vec()).await?;
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
-        }
-    }
-
-    /// One `BatchWriteItem` of deletes, retrying unprocessed ones with backoff.
-    async fn delete_batch(&self, item_keys: Vec<Item>) -> StoreResult<()> {
-        let mut pending: Vec<WriteRequest> = item_keys
-            .into_iter()
-            .map(|item_key| {
-                DeleteRequest::builder()
-                    .set_key(Some(item_key))
-                    .build()
-                    .map(|delete| WriteRequest::builder().delete_request(delete).build())
-                    .map_err(StoreError::unavailable)
-            })
-            .collect::<StoreResult<_>>()?;
-        for attempt in 0..BATCH_WRITE_ATTEMPTS {
-            let output = self
-                .client
-                .batch_write_item()
-                .request_items(&*self.table, pending)
-                .send()
-                .await
-                .map_err(from_sdk)?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut tables| tables.remove(&*self.table))
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-        }
-        Err(StoreError::Throttled)
+        let listing = Listing {
+            keys_only: true,
+            ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
+        };
+        let item_keys = self.query_all(&listing).await?;
+        self.delete_all(item_keys).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::dynamo::expr::Placeholders;
 
     #[test]
     fn second_prefixes_bound_stored_timestamps() {
@@ -251,8 +312,13 @@ mod tests {
 
     #[test]
     fn an_unfiltered_listing_still_skips_deleted_chats() {
-        let filter = chat_filter(&ChatFilter::default());
-        assert_eq!(filter.clauses, ["attribute_not_exists(deleted_at)"]);
-        assert!(filter.names.is_empty() && filter.values.is_empty());
+        let mut p = Placeholders::default();
+        assert_eq!(
+            chat_filter(&ChatFilter::default()).render(&mut p),
+            "attribute_not_exists(#n0)"
+        );
+        let (names, values) = p.into_maps();
+        assert_eq!(names.unwrap()["#n0"], "deleted_at");
+        assert!(values.is_none());
     }
 }

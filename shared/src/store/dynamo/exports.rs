@@ -1,93 +1,129 @@
-//! Exports on DynamoDB: reading an org's chats and messages page by page
-//! (queries of the org's partitions, never scans), and export jobs under
-//! `ORG#<org>` / `EXPORT#<ulid>`, whose every state change is one
-//! conditional `UpdateItem`.
-
-use std::collections::HashMap;
+//! Export jobs: `ORG#<org>` / `EXPORT#<ulid>`, expired by the table's TTL.
+//! Every state change after creation is one conditional `UpdateItem` on the
+//! job's status (and attempt number).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::{
-    operation::update_item::UpdateItemError,
-    types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure},
-};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{
     DynamoStore, Item,
-    chats::live_chat,
-    dashboard::{Filter, Listing, key, page_of, rfc3339, s},
-    from_item, from_sdk,
-    items::{ChatItem, ExportJobItem, MessageItem},
-    keys, to_item,
+    expr::{Cond, Update, number, rfc3339, s},
+    from_item, keys,
+    requests::{Listing, Updated, key, page_of},
+    to_item,
 };
 use crate::{
-    domain::{Chat, ChatId, ExportId, Message, OrgId},
-    export::{ExportJob, ExportStatus, Totals},
-    store::{
-        ExportClaim, ExportJobStore, ExportReadStore, Page, PageRequest, StoreError, StoreResult,
+    domain::{
+        ExportId, OrgId, UserId,
+        export::{ExportFormat, ExportJob, ExportStatus, Totals},
     },
+    store::{ExportClaim, ExportJobStore, Page, PageRequest, Read, StoreError, StoreResult},
 };
 
 /// How long a job item is kept (the table's TTL deletes it afterwards).
 /// Matches the bucket's default expiry of export files.
 pub const EXPORT_JOB_RETENTION: time::Duration = time::Duration::days(7);
 
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+/// An export job. Filters are JSON text (like metadata). `lease_expires_at`
+/// and `expires_at` are epoch seconds: the first so a condition can compare
+/// it with a number, the second because it is the table's TTL attribute.
+#[derive(Serialize, Deserialize)]
+struct ExportJobItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: ExportId,
+    format: ExportFormat,
+    filters: String,
+    status: ExportStatus,
+    rows_written: u64,
+    bytes_written: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    attempts: u32,
+    requested_by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    started_at: Option<OffsetDateTime>,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    finished_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_expires_at: Option<i64>,
+    expires_at: i64,
 }
 
-/// What a conditional job update found.
-enum Updated {
-    Done(Item),
-    /// The condition failed; the stored item, if there is one.
-    Refused(Option<Item>),
-}
-
-/// A listing as the export reads it: eventually consistent, at half the
-/// read cost (an export is a snapshot of a moving table anyway).
-fn export_listing(mut listing: Listing<'_>) -> Listing<'_> {
-    listing.consistent_read = false;
-    listing
-}
-
-impl DynamoStore {
-    /// A conditional update of one job.
-    async fn update_job(
-        &self,
-        org: OrgId,
-        id: ExportId,
-        expression: &str,
-        condition: &str,
-        values: Item,
-    ) -> StoreResult<Updated> {
-        // DynamoDB refuses placeholder names that the expressions do not use.
-        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
-        if expression.contains("#error") {
-            names.insert("#error".to_owned(), "error".to_owned());
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&*self.table)
-            .set_key(Some(key(keys::org_pk(org), keys::export_sk(id))))
-            .update_expression(expression)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(Updated::Done(output.attributes.unwrap_or_default())),
-            Err(error) => match error.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Updated::Refused(failed.item().cloned()))
-                }
-                _ => Err(from_sdk(error)),
-            },
-        }
+impl ExportJobItem {
+    fn new(org: OrgId, job: &ExportJob) -> StoreResult<Self> {
+        Ok(Self {
+            pk: keys::org_pk(org),
+            sk: keys::export_sk(job.id),
+            kind: "export".into(),
+            id: job.id,
+            format: job.format,
+            filters: serde_json::to_string(&job.filters)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            status: job.status,
+            rows_written: job.rows_written,
+            bytes_written: job.bytes_written,
+            error: job.error.clone(),
+            attempts: job.attempts,
+            requested_by: job.requested_by,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            lease_expires_at: None,
+            expires_at: (job.created_at + EXPORT_JOB_RETENTION).unix_timestamp(),
+        })
     }
+}
+
+impl TryFrom<ExportJobItem> for ExportJob {
+    type Error = StoreError;
+
+    fn try_from(item: ExportJobItem) -> Result<Self, StoreError> {
+        let filters = serde_json::from_str(&item.filters)
+            .map_err(|e| StoreError::Corrupt(format!("export {}: {e}", item.id)))?;
+        Ok(Self {
+            id: item.id,
+            format: item.format,
+            filters,
+            status: item.status,
+            rows_written: item.rows_written,
+            bytes_written: item.bytes_written,
+            error: item.error,
+            attempts: item.attempts,
+            requested_by: item.requested_by,
+            created_at: item.created_at,
+            started_at: item.started_at,
+            finished_at: item.finished_at,
+        })
+    }
+}
+
+fn job_from(item: Item) -> StoreResult<ExportJob> {
+    from_item::<ExportJobItem>(item).and_then(ExportJob::try_from)
+}
+
+fn job_key(org: OrgId, id: ExportId) -> Item {
+    key(keys::org_pk(org), keys::export_sk(id))
+}
+
+fn status(value: ExportStatus) -> Cond {
+    Cond::Eq("status", s(value.as_str()))
+}
+
+fn set_status(update: Update, value: ExportStatus) -> Update {
+    update.set("status", s(value.as_str()))
 }
 
 impl DynamoStore {
@@ -97,112 +133,38 @@ impl DynamoStore {
         org: OrgId,
         id: ExportId,
         attempt: u32,
-        expression: &str,
-        mut values: Item,
+        update: Update,
     ) -> StoreResult<bool> {
-        values.insert(":running".to_owned(), status(ExportStatus::Running));
-        values.insert(":attempt".to_owned(), n(attempt));
-        let updated = self
-            .update_job(
-                org,
-                id,
-                expression,
-                "#status = :running AND attempts = :attempt",
-                values,
-            )
-            .await?;
-        Ok(matches!(updated, Updated::Done(_)))
-    }
-}
-
-fn job_from(item: Item) -> StoreResult<ExportJob> {
-    from_item::<ExportJobItem>(item).and_then(ExportJob::try_from)
-}
-
-fn values<const N: usize>(pairs: [(&str, AttributeValue); N]) -> Item {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect::<HashMap<_, _>>()
-}
-
-fn status(value: ExportStatus) -> AttributeValue {
-    s(value.as_str())
-}
-
-#[async_trait]
-impl ExportReadStore for DynamoStore {
-    async fn export_chats(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<Chat>> {
-        // Chats the dashboard deleted (tombstones) are not exported.
-        let mut listing = export_listing(Listing::org_items(org, keys::CHAT_SK_PREFIX));
-        listing.filter = Some(Filter::not_deleted());
-        let (items, next) = self.query_page(&listing, page).await?;
-        page_of(items, next, |item| {
-            from_item::<ChatItem>(item).and_then(Chat::try_from)
-        })
-    }
-
-    async fn export_chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let item_keys = ids
-            .iter()
-            .map(|id| key(keys::org_pk(org), keys::chat_sk(*id)))
-            .collect();
-        let mut chats = self
-            .get_many(item_keys)
-            .await?
-            .into_iter()
-            .filter_map(|item| live_chat(item).transpose())
-            .collect::<StoreResult<Vec<_>>>()?;
-        chats.sort_by_key(|chat| chat.id);
-        Ok(chats)
-    }
-
-    async fn export_messages(
-        &self,
-        org: OrgId,
-        chat: ChatId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Message>> {
-        let listing = export_listing(Listing::partition(
-            keys::messages_pk(org, chat),
-            keys::MESSAGE_SK_PREFIX,
-        ));
-        let (items, next) = self.query_page(&listing, page).await?;
-        page_of(items, next, |item| {
-            from_item::<MessageItem>(item).and_then(Message::try_from)
-        })
+        let owned = status(ExportStatus::Running).and(Cond::Eq("attempts", number(attempt)));
+        let updated = self.update(job_key(org, id), update.when(owned)).await?;
+        Ok(updated.applied().is_some())
     }
 }
 
 #[async_trait]
 impl ExportJobStore for DynamoStore {
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()> {
-        let item = ExportJobItem::new(org, job, job.created_at + EXPORT_JOB_RETENTION)?;
-        match self.put_if_new(to_item(&item)?).await? {
+        match self
+            .put_if_new(to_item(&ExportJobItem::new(org, job)?)?)
+            .await?
+        {
             None => Ok(()),
-            Some(_) => Err(StoreError::Corrupt("export id collision".into())),
+            Some(_) => Err(StoreError::Corrupt(format!(
+                "export id {} collided",
+                job.id
+            ))),
         }
     }
 
     async fn delete_queued_export_job(&self, org: OrgId, id: ExportId) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&*self.table)
-            .set_key(Some(key(keys::org_pk(org), keys::export_sk(id))))
-            .condition_expression("#status = :queued")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":queued", status(ExportStatus::Queued))
-            .send()
-            .await
-            .map_err(from_sdk)?;
+        // A job that left `queued` meanwhile is the worker's: leave it.
+        self.delete(job_key(org, id), Some(status(ExportStatus::Queued)))
+            .await?;
         Ok(())
     }
 
     async fn export_job(&self, org: OrgId, id: ExportId) -> StoreResult<Option<ExportJob>> {
-        self.get(keys::org_pk(org), &keys::export_sk(id))
+        self.get(job_key(org, id), Read::Consistent)
             .await?
             .map(job_from)
             .transpose()
@@ -213,10 +175,12 @@ impl ExportJobStore for DynamoStore {
         org: OrgId,
         page: &PageRequest,
     ) -> StoreResult<Page<ExportJob>> {
-        let mut listing = export_listing(Listing::org_items(org, keys::EXPORT_SK_PREFIX));
-        listing.newest_first = true;
-        let (items, next) = self.query_page(&listing, page).await?;
-        page_of(items, next, job_from)
+        let listing = Listing {
+            newest_first: true,
+            read: Read::Eventual,
+            ..Listing::partition(keys::org_pk(org), keys::EXPORT_SK_PREFIX)
+        };
+        page_of(self.query_page(&listing, page).await?, job_from)
     }
 
     async fn claim_export_job(
@@ -226,27 +190,19 @@ impl ExportJobStore for DynamoStore {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> StoreResult<ExportClaim> {
-        let updated = self
-            .update_job(
-                org,
-                id,
-                "SET #status = :running, lease_expires_at = :lease, \
-                 started_at = if_not_exists(started_at, :now), \
-                 rows_written = :zero, bytes_written = :zero ADD attempts :one",
-                "attribute_exists(pk) AND (#status = :queued OR \
-                 (#status = :running AND lease_expires_at < :epoch))",
-                values([
-                    (":running", status(ExportStatus::Running)),
-                    (":queued", status(ExportStatus::Queued)),
-                    (":lease", n(lease_until.unix_timestamp())),
-                    (":epoch", n(now.unix_timestamp())),
-                    (":now", rfc3339(now)?),
-                    (":zero", n(0)),
-                    (":one", n(1)),
-                ]),
-            )
-            .await?;
-        match updated {
+        let claim = set_status(Update::default(), ExportStatus::Running)
+            .set("lease_expires_at", number(lease_until.unix_timestamp()))
+            .set_if_absent("started_at", rfc3339(now)?)
+            .set("rows_written", number(0))
+            .set("bytes_written", number(0))
+            .add("attempts", number(1))
+            .when(
+                Cond::Exists.and(
+                    status(ExportStatus::Queued).or(status(ExportStatus::Running)
+                        .and(Cond::Lt("lease_expires_at", number(now.unix_timestamp())))),
+                ),
+            );
+        match self.update(job_key(org, id), claim).await? {
             Updated::Done(item) => Ok(ExportClaim::Claimed(Box::new(job_from(item)?))),
             Updated::Refused(None) => Ok(ExportClaim::Missing),
             Updated::Refused(Some(item)) => {
@@ -268,14 +224,10 @@ impl ExportJobStore for DynamoStore {
         attempt: u32,
         totals: Totals,
     ) -> StoreResult<bool> {
-        self.update_owned(
-            org,
-            id,
-            attempt,
-            "SET rows_written = :rows, bytes_written = :bytes",
-            values([(":rows", n(totals.rows)), (":bytes", n(totals.bytes))]),
-        )
-        .await
+        let progress = Update::default()
+            .set("rows_written", number(totals.rows))
+            .set("bytes_written", number(totals.bytes));
+        self.update_owned(org, id, attempt, progress).await
     }
 
     async fn complete_export_job(
@@ -286,20 +238,13 @@ impl ExportJobStore for DynamoStore {
         totals: Totals,
         at: OffsetDateTime,
     ) -> StoreResult<bool> {
-        self.update_owned(
-            org,
-            id,
-            attempt,
-            "SET #status = :completed, rows_written = :rows, bytes_written = :bytes, \
-             finished_at = :at REMOVE lease_expires_at, #error",
-            values([
-                (":completed", status(ExportStatus::Completed)),
-                (":rows", n(totals.rows)),
-                (":bytes", n(totals.bytes)),
-                (":at", rfc3339(at)?),
-            ]),
-        )
-        .await
+        let complete = set_status(Update::default(), ExportStatus::Completed)
+            .set("rows_written", number(totals.rows))
+            .set("bytes_written", number(totals.bytes))
+            .set("finished_at", rfc3339(at)?)
+            .remove("lease_expires_at")
+            .remove("error");
+        self.update_owned(org, id, attempt, complete).await
     }
 
     async fn release_export_job(
@@ -309,17 +254,10 @@ impl ExportJobStore for DynamoStore {
         attempt: u32,
         error: &str,
     ) -> StoreResult<bool> {
-        self.update_owned(
-            org,
-            id,
-            attempt,
-            "SET #status = :queued, #error = :error REMOVE lease_expires_at",
-            values([
-                (":queued", status(ExportStatus::Queued)),
-                (":error", s(error)),
-            ]),
-        )
-        .await
+        let release = set_status(Update::default(), ExportStatus::Queued)
+            .set("error", s(error))
+            .remove("lease_expires_at");
+        self.update_owned(org, id, attempt, release).await
     }
 
     async fn fail_export_job(
@@ -329,22 +267,18 @@ impl ExportJobStore for DynamoStore {
         reason: &str,
         at: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let updated = self
-            .update_job(
-                org,
-                id,
-                "SET #status = :failed, #error = :error, finished_at = :at \
-                 REMOVE lease_expires_at",
-                "#status IN (:queued, :running)",
-                values([
-                    (":queued", status(ExportStatus::Queued)),
-                    (":running", status(ExportStatus::Running)),
-                    (":failed", status(ExportStatus::Failed)),
-                    (":error", s(reason)),
-                    (":at", rfc3339(at)?),
-                ]),
-            )
-            .await?;
-        Ok(matches!(updated, Updated::Done(_)))
+        let fail = set_status(Update::default(), ExportStatus::Failed)
+            .set("error", s(reason))
+            .set("finished_at", rfc3339(at)?)
+            .remove("lease_expires_at")
+            .when(Cond::In(
+                "status",
+                vec![
+                    s(ExportStatus::Queued.as_str()),
+                    s(ExportStatus::Running.as_str()),
+                ],
+            ));
+        let updated = self.update(job_key(org, id), fail).await?;
+        Ok(updated.applied().is_some())
     }
 }

@@ -1,11 +1,12 @@
-//! The single-table key layout (see DESIGN.md). Tenant items live under a
-//! partition key that begins `ORG#<org>`; global lookups hold pointers only.
+//! The single-table key layout (the README's "Data layout" table). Tenant
+//! items live under a partition key that begins `ORG#<org>`; global lookups
+//! hold pointers only.
 
 use sha2::Digest;
 
-use crate::{
+use crate::domain::{
+    ApiKeyHash, ApiKeyId, ChatId, Email, ExportId, MessageId, OrgId, SessionId, Slug, UserId,
     analytics::{AggregateKey, AggregatePart, Marker, aggregate::DAY_FORMAT},
-    domain::{ApiKeyHash, ApiKeyId, ChatId, Email, MessageId, OrgId, SessionId, Slug, UserId},
 };
 
 pub const PK: &str = "pk";
@@ -134,9 +135,8 @@ pub fn marker_pk(marker: &Marker) -> String {
     }
 }
 
-// Exports.
 pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
 
-pub fn export_sk(export: crate::domain::ExportId) -> String {
+pub fn export_sk(export: ExportId) -> String {
     format!("{EXPORT_SK_PREFIX}{export}")
 }

@@ -217,7 +217,7 @@ mod tests {
     use time::macros::date;
 
     use super::*;
-    use crate::analytics::aggregate::AggregatePart;
+    use crate::domain::analytics::aggregate::AggregatePart;
 
     fn message(org: OrgId, chat: ChatId) -> MessageFacts {
         MessageFacts {
@@ -328,7 +328,7 @@ mod tests {
         assert_ne!(edit.marker(), delete.marker());
         assert!(matches!(
             AggregateKey::users(org, before.day, "x").part,
-            AggregatePart::Users(b) if b < crate::analytics::aggregate::USER_BUCKETS
+            AggregatePart::Users(b) if b < crate::domain::analytics::aggregate::USER_BUCKETS
         ));
     }
 }

@@ -23,7 +23,7 @@ use axum::{
 };
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::http::ApiError;
+use super::ApiError;
 
 pub const CSRF_HEADER: &str = "x-csrf-protection";
 /// The environment variable listing the dashboard origins.

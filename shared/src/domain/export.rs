@@ -291,3 +291,10 @@ mod tests {
         assert!(job.file_name("acme").ends_with(".csv"));
     }
 }
+
+/// Rows and bytes written so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub rows: u64,
+    pub bytes: u64,
+}

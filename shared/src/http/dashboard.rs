@@ -1,0 +1,109 @@
+//! What every dashboard function shares: [`Dashboard`], the part of each
+//! function's state that signs requests in (JWT keys, sessions, orgs) and
+//! guards them in browsers (CSRF, CORS); and [`run_dashboard_lambda`], the
+//! `main` of every dashboard Lambda.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use axum::Router;
+
+use super::{ApiError, BrowserPolicy, browser::InvalidOrigin};
+use crate::{
+    auth::{JwtKeys, jwt::JwtConfigError},
+    domain::{Org, OrgId},
+    store::{DynamoStore, OrgStore, SessionStore, StoreError},
+};
+
+/// A dashboard start-up setting is missing or invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardConfigError {
+    #[error(transparent)]
+    Jwt(#[from] JwtConfigError),
+    #[error(transparent)]
+    Origins(#[from] InvalidOrigin),
+}
+
+/// What [`super::SignedIn`] needs from a function's state, and the browser
+/// rules of its routes. Built once per container.
+#[derive(Clone)]
+pub struct Dashboard {
+    pub keys: Arc<JwtKeys>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub orgs: Arc<dyn OrgStore>,
+    pub browser: BrowserPolicy,
+}
+
+impl Dashboard {
+    pub fn new<S>(store: Arc<S>, keys: JwtKeys, browser: BrowserPolicy) -> Self
+    where
+        S: SessionStore + OrgStore + 'static,
+    {
+        Self {
+            keys: Arc::new(keys),
+            sessions: store.clone(),
+            orgs: store,
+            browser,
+        }
+    }
+
+    /// Reads the JWT secret and the dashboard origins from the environment;
+    /// fails (and the function refuses to start) without a valid secret.
+    pub fn from_env<S>(store: Arc<S>) -> Result<Self, DashboardConfigError>
+    where
+        S: SessionStore + OrgStore + 'static,
+    {
+        Ok(Self::new(
+            store,
+            JwtKeys::from_env()?,
+            BrowserPolicy::from_env()?,
+        ))
+    }
+
+    /// An org the request already proved exists (the signed-in user's, or
+    /// one `org_scope` checked): its absence means the table is corrupt.
+    pub async fn existing_org(&self, id: OrgId) -> Result<Org, ApiError> {
+        self.orgs.org(id).await?.ok_or_else(|| {
+            ApiError::internal(StoreError::Corrupt(format!(
+                "org {id} is referenced but missing"
+            )))
+        })
+    }
+
+    /// A function's routes, with its state applied and the CSRF check (CORS
+    /// wraps the finished service: see [`BrowserPolicy::cors`]).
+    pub fn protect(&self, routes: Router) -> Router {
+        self.browser.protect(routes)
+    }
+}
+
+/// What a dashboard function's state is built from.
+pub struct DashboardSetup {
+    pub sdk: SdkConfig,
+    pub store: Arc<DynamoStore>,
+    pub dashboard: Dashboard,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The `main` of every dashboard Lambda: tracing, then the state once per
+/// container (refusing to start without a valid `JWT_SECRET`), then serve
+/// the function's routes with the common layers and CORS.
+pub async fn run_dashboard_lambda(
+    routes: impl FnOnce(DashboardSetup) -> Result<Router, BoxError>,
+) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let sdk = crate::aws::load_sdk_config().await;
+    let store = Arc::new(DynamoStore::new(
+        crate::aws::dynamodb(&sdk),
+        crate::config::table_name()?,
+    ));
+    let dashboard = Dashboard::from_env(store.clone())?;
+    let cors = dashboard.browser.cors();
+    let routes = routes(DashboardSetup {
+        sdk,
+        store,
+        dashboard,
+    })?;
+    lambda_http::run(super::app(routes).layer(cors)).await
+}

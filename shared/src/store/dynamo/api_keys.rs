@@ -1,0 +1,208 @@
+//! API keys: metadata under `ORG#<org>` / `APIKEY#<key>`, and the lookup
+//! `KEYHASH#<sha256>` / `KEYHASH` that ingest reads on every (uncached)
+//! request. Only the key's hash is stored.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{
+    DynamoStore, Item,
+    expr::{Cond, Update, rfc3339},
+    from_item, keys,
+    requests::{Listing, Step, Transaction, key, page_of},
+    to_item,
+};
+use crate::{
+    domain::{ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, Org, OrgId, Slug},
+    store::{ApiKeyStore, Page, PageRequest, Read, StoreError, StoreResult},
+};
+
+#[derive(Serialize, Deserialize)]
+struct ApiKeyItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: ApiKeyId,
+    label: ApiKeyLabel,
+    prefix: String,
+    /// Where the hash lookup lives, so revocation can reach it. The hash of a
+    /// 256-bit random key reveals nothing; it is never sent to clients.
+    key_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    last_used_at: Option<OffsetDateTime>,
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl ApiKeyItem {
+    fn new(org: OrgId, key: &ApiKey, hash: &ApiKeyHash) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::api_key_sk(key.id),
+            kind: "apikey".into(),
+            id: key.id,
+            label: key.label.clone(),
+            prefix: key.prefix.clone(),
+            key_hash: hash.to_hex(),
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+impl From<ApiKeyItem> for ApiKey {
+    fn from(item: ApiKeyItem) -> Self {
+        ApiKey {
+            id: item.id,
+            label: item.label,
+            prefix: item.prefix,
+            created_at: item.created_at,
+            last_used_at: item.last_used_at,
+            revoked_at: item.revoked_at,
+        }
+    }
+}
+
+/// `KEYHASH#<sha256>` → the grant. Holds the org slug so an ingest request's
+/// path can be checked against the key with this one read.
+#[derive(Serialize, Deserialize)]
+struct KeyHashItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    org_id: OrgId,
+    org_slug: Slug,
+    key_id: ApiKeyId,
+    #[serde(default)]
+    revoked: bool,
+}
+
+impl KeyHashItem {
+    fn new(org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> Self {
+        Self {
+            pk: keys::key_hash_pk(hash),
+            sk: keys::KEY_HASH_SK.into(),
+            kind: "keyhash".into(),
+            org_id: org.id,
+            org_slug: org.slug.clone(),
+            key_id: key.id,
+            revoked: key.revoked_at.is_some(),
+        }
+    }
+}
+
+impl From<KeyHashItem> for ApiKeyGrant {
+    fn from(item: KeyHashItem) -> Self {
+        ApiKeyGrant {
+            org_id: item.org_id,
+            org_slug: item.org_slug,
+            key_id: item.key_id,
+            revoked: item.revoked,
+        }
+    }
+}
+
+fn api_key_key(org: OrgId, id: ApiKeyId) -> Item {
+    key(keys::org_pk(org), keys::api_key_sk(id))
+}
+
+#[async_trait]
+impl ApiKeyStore for DynamoStore {
+    async fn create_api_key(&self, org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> StoreResult<()> {
+        let outcome = self
+            .transact(vec![
+                Step::Put {
+                    item: to_item(&ApiKeyItem::new(org.id, key, hash))?,
+                    condition: Some(Cond::IsNew),
+                },
+                Step::Put {
+                    item: to_item(&KeyHashItem::new(org, key, hash))?,
+                    condition: Some(Cond::IsNew),
+                },
+            ])
+            .await?;
+        match outcome {
+            Transaction::Committed => Ok(()),
+            Transaction::Refused(_) => Err(StoreError::Corrupt(format!(
+                "API key {} collided with a stored key",
+                key.id
+            ))),
+        }
+    }
+
+    async fn api_key_grant(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKeyGrant>> {
+        let item = self
+            .get(
+                key(keys::key_hash_pk(hash), keys::KEY_HASH_SK),
+                Read::Consistent,
+            )
+            .await?;
+        Ok(item
+            .map(from_item::<KeyHashItem>)
+            .transpose()?
+            .map(ApiKeyGrant::from))
+    }
+
+    async fn touch_api_key(&self, org: OrgId, id: ApiKeyId, at: OffsetDateTime) -> StoreResult<()> {
+        let update = Update::default()
+            .set("last_used_at", rfc3339(at)?)
+            .when(Cond::Exists);
+        self.update(api_key_key(org, id), update).await?;
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<ApiKey>> {
+        let listing = Listing::partition(keys::org_pk(org), keys::API_KEY_SK_PREFIX);
+        page_of(self.query_page(&listing, page).await?, |item| {
+            from_item::<ApiKeyItem>(item).map(ApiKey::from)
+        })
+    }
+
+    async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        let Some(stored) = self.get(api_key_key(org, id), Read::Consistent).await? else {
+            return Ok(None);
+        };
+        let stored: ApiKeyItem = from_item(stored)?;
+        let hash_key = key(keys::key_hash_pk_hex(&stored.key_hash), keys::KEY_HASH_SK);
+        let mut revoked = ApiKey::from(stored);
+        let at = *revoked
+            .revoked_at
+            .get_or_insert_with(OffsetDateTime::now_utc);
+        let outcome = self
+            .transact(vec![
+                // Keeps the first revocation time when revoked twice.
+                Step::Update {
+                    key: api_key_key(org, id),
+                    update: Update::default()
+                        .set_if_absent("revoked_at", rfc3339(at)?)
+                        .when(Cond::Exists),
+                },
+                Step::Update {
+                    key: hash_key,
+                    update: Update::default()
+                        .set("revoked", AttributeValue::Bool(true))
+                        .when(Cond::Exists),
+                },
+            ])
+            .await?;
+        match outcome {
+            Transaction::Committed => Ok(Some(revoked)),
+            Transaction::Refused(_) => Err(StoreError::Corrupt(format!(
+                "API key {id} has no hash lookup item"
+            ))),
+        }
+    }
+}

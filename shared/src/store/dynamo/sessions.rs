@@ -1,0 +1,228 @@
+//! Dashboard sessions (`ORG#<org>` / `SESSION#<ulid>`, expired by the
+//! table's TTL) and the failed sign-in counters
+//! (`LOGINFAIL#<sha256>` / `WINDOW#<n>`, expired by TTL too).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{
+    DynamoStore, Item,
+    expr::{Cond, Update, number, s},
+    from_item, keys,
+    requests::key,
+    to_item,
+    users::{user_from, user_key},
+};
+use crate::{
+    domain::{OrgId, RefreshTokenHash, Session, SessionId, User, UserId},
+    store::{LoginThrottleStore, Read, SessionStore, StoreError, StoreResult},
+};
+
+/// A dashboard session. `expires_at` is epoch seconds: the table's TTL
+/// attribute, so DynamoDB deletes ended sessions on its own.
+#[derive(Serialize, Deserialize)]
+pub(super) struct SessionItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    id: SessionId,
+    user_id: UserId,
+    epoch: u32,
+    refresh_hash: String,
+    #[serde(default)]
+    previous_refresh_hashes: Vec<String>,
+    revoked: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    expires_at: i64,
+}
+
+impl SessionItem {
+    pub fn new(org: OrgId, session: &Session) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::session_sk(session.id),
+            kind: "session".into(),
+            id: session.id,
+            user_id: session.user_id,
+            epoch: session.epoch,
+            refresh_hash: session.refresh_hash.as_str().to_owned(),
+            previous_refresh_hashes: session
+                .previous_refresh_hashes
+                .iter()
+                .map(|hash| hash.as_str().to_owned())
+                .collect(),
+            revoked: session.revoked,
+            created_at: session.created_at,
+            expires_at: session.expires_at.unix_timestamp(),
+        }
+    }
+}
+
+impl TryFrom<SessionItem> for Session {
+    type Error = StoreError;
+
+    fn try_from(item: SessionItem) -> Result<Self, StoreError> {
+        let expires_at = OffsetDateTime::from_unix_timestamp(item.expires_at)
+            .map_err(|e| StoreError::Corrupt(format!("session {}: {e}", item.id)))?;
+        Ok(Session {
+            id: item.id,
+            user_id: item.user_id,
+            epoch: item.epoch,
+            refresh_hash: RefreshTokenHash::from_stored(item.refresh_hash),
+            previous_refresh_hashes: item
+                .previous_refresh_hashes
+                .into_iter()
+                .map(RefreshTokenHash::from_stored)
+                .collect(),
+            revoked: item.revoked,
+            created_at: item.created_at,
+            expires_at,
+        })
+    }
+}
+
+fn session_from(item: Item) -> StoreResult<Session> {
+    from_item::<SessionItem>(item).and_then(Session::try_from)
+}
+
+fn session_key(org: OrgId, id: SessionId) -> Item {
+    key(keys::org_pk(org), keys::session_sk(id))
+}
+
+/// A failed-sign-in counter for one key and window.
+#[derive(Serialize, Deserialize)]
+struct LoginFailuresItem {
+    #[serde(default)]
+    failures: u32,
+}
+
+fn login_failures_key(throttle_key: &str, window: u64) -> Item {
+    key(
+        keys::login_failures_pk(throttle_key),
+        keys::login_window_sk(window),
+    )
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn create_session(&self, org: OrgId, session: &Session) -> StoreResult<()> {
+        match self
+            .put_if_new(to_item(&SessionItem::new(org, session))?)
+            .await?
+        {
+            None => Ok(()),
+            Some(_) => Err(StoreError::Corrupt(format!(
+                "session id {} collided",
+                session.id
+            ))),
+        }
+    }
+
+    async fn session(&self, org: OrgId, id: SessionId) -> StoreResult<Option<Session>> {
+        self.get(session_key(org, id), Read::Consistent)
+            .await?
+            .map(session_from)
+            .transpose()
+    }
+
+    async fn session_and_user(
+        &self,
+        org: OrgId,
+        session: SessionId,
+        user: UserId,
+    ) -> StoreResult<(Option<Session>, Option<User>)> {
+        let (session_sk, user_sk) = (keys::session_sk(session), keys::user_sk(user));
+        let items = self
+            .get_many(
+                vec![session_key(org, session), user_key(org, user)],
+                Read::Consistent,
+            )
+            .await?;
+        let (mut found_session, mut found_user) = (None, None);
+        for item in items {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned();
+            if sk.as_deref() == Some(session_sk.as_str()) {
+                found_session = Some(session_from(item)?);
+            } else if sk.as_deref() == Some(user_sk.as_str()) {
+                found_user = Some(user_from(item)?);
+            }
+        }
+        Ok((found_session, found_user))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        org: OrgId,
+        session: &Session,
+        next: &RefreshTokenHash,
+    ) -> StoreResult<bool> {
+        let history = session
+            .rotated_history()
+            .into_iter()
+            .map(|hash| s(hash.as_str()))
+            .collect();
+        let update = Update::default()
+            .set("refresh_hash", s(next.as_str()))
+            .set("previous_refresh_hashes", AttributeValue::L(history))
+            .when(
+                Cond::Eq("refresh_hash", s(session.refresh_hash.as_str()))
+                    .and(Cond::Eq("revoked", AttributeValue::Bool(false))),
+            );
+        let updated = self.update(session_key(org, session.id), update).await?;
+        Ok(updated.applied().is_some())
+    }
+
+    async fn revoke_session(&self, org: OrgId, session: SessionId) -> StoreResult<()> {
+        let update = Update::default()
+            .set("revoked", AttributeValue::Bool(true))
+            .when(Cond::Exists);
+        self.update(session_key(org, session), update).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginThrottleStore for DynamoStore {
+    async fn login_failures(&self, throttle_keys: &[String], window: u64) -> StoreResult<Vec<u32>> {
+        let items = self
+            .get_many(
+                throttle_keys
+                    .iter()
+                    .map(|k| login_failures_key(k, window))
+                    .collect(),
+                Read::Consistent,
+            )
+            .await?;
+        throttle_keys
+            .iter()
+            .map(|k| {
+                let pk = keys::login_failures_pk(k);
+                let found = items
+                    .iter()
+                    .find(|item| item.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&pk));
+                match found {
+                    Some(item) => Ok(from_item::<LoginFailuresItem>(item.clone())?.failures),
+                    None => Ok(0),
+                }
+            })
+            .collect()
+    }
+
+    async fn record_login_failure(
+        &self,
+        throttle_keys: &[String],
+        window: u64,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        for k in throttle_keys {
+            let update = Update::default()
+                .add("failures", number(1))
+                .set("expires_at", number(expires_at.unix_timestamp()));
+            self.update(login_failures_key(k, window), update).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! The storage ports, one per entity. A function's state holds only the
+//! ports it uses (`Arc<dyn ChatStore>`, ...), so what a handler can touch is
+//! visible in its state's type.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{ChatCheck, ChatInsert, Claim, MessageInsert, Page, PageRequest, Read, StoreResult};
+use crate::domain::{
+    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, ChatTitle, DisplayName, Email,
+    EndUserId, ExportId, Message, Metadata, Org, OrgId, OrgName, PasswordHash, RefreshTokenHash,
+    Session, SessionId, Slug, Tag, Tags, User, UserId, UserRole,
+    analytics::{AggregateKey, ChatState, Counters, DayRange, Marker, MessageFacts},
+    export::{ExportJob, ExportStatus, Totals},
+};
+
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// Creates the org and claims its slug, atomically.
+    async fn create_org(&self, org: &Org) -> StoreResult<Claim>;
+    async fn org(&self, id: OrgId) -> StoreResult<Option<Org>>;
+    async fn org_by_slug(&self, slug: &Slug) -> StoreResult<Option<Org>>;
+    /// Every org, oldest first (the superadmin's directory).
+    async fn list_orgs(&self, page: &PageRequest) -> StoreResult<Page<Org>>;
+    /// Applies `changes`; `None` when the org does not exist.
+    async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>>;
+}
+
+/// What `PATCH /orgs/me` may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgChanges {
+    pub name: Option<OrgName>,
+    pub settings: Option<Metadata>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user and claims the email address system-wide, atomically.
+    async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<Claim>;
+    async fn user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>>;
+    /// Resolves a (normalised) email address to its org and user.
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>>;
+    /// The org's users, oldest first.
+    async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>>;
+    /// Applies `changes`; `None` when the org has no such user.
+    async fn update_user(
+        &self,
+        org: OrgId,
+        id: UserId,
+        changes: &UserChanges,
+    ) -> StoreResult<Option<User>>;
+    /// Deletes the user and frees their email address, atomically. False
+    /// when the org has no such user.
+    async fn delete_user(&self, org: OrgId, user: &User) -> StoreResult<bool>;
+    /// Stores a new password hash and bumps the user's session epoch (ending
+    /// every session), while `keep` moves to the new epoch with a fresh
+    /// refresh token: one transaction. False if the user changed meanwhile.
+    async fn change_password(
+        &self,
+        org: OrgId,
+        user: &User,
+        hash: &PasswordHash,
+        keep: &Session,
+    ) -> StoreResult<bool>;
+}
+
+/// What an admin (or the user, for their display name) may change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    pub display_name: Option<DisplayName>,
+    pub role: Option<UserRole>,
+    pub disabled: Option<bool>,
+}
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores the key's metadata and its hash lookup, atomically.
+    async fn create_api_key(&self, org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> StoreResult<()>;
+    /// The global lookup behind every ingest request: one strongly consistent read.
+    async fn api_key_grant(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKeyGrant>>;
+    /// Records that ingest accepted the key at `at` (an unconditional,
+    /// throttled write; a key that no longer exists is left alone).
+    async fn touch_api_key(&self, org: OrgId, key: ApiKeyId, at: OffsetDateTime)
+    -> StoreResult<()>;
+    /// The org's keys, oldest first (revoked ones included).
+    async fn list_api_keys(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
+    /// Marks the key revoked in its metadata and its hash lookup, atomically;
+    /// revoking twice keeps the first `revoked_at`. `None` when the org has
+    /// no such key.
+    async fn revoke_api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>>;
+}
+
+/// Dashboard sessions (see [`Session`]).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, org: OrgId, session: &Session) -> StoreResult<()>;
+    async fn session(&self, org: OrgId, id: SessionId) -> StoreResult<Option<Session>>;
+    /// The session and its user in one strongly consistent read: what every
+    /// signed-in request costs.
+    async fn session_and_user(
+        &self,
+        org: OrgId,
+        session: SessionId,
+        user: UserId,
+    ) -> StoreResult<(Option<Session>, Option<User>)>;
+    /// Replaces `session`'s refresh hash with `next` if it is still the one
+    /// `session` holds (compare-and-set); false when another refresh won.
+    async fn rotate_refresh(
+        &self,
+        org: OrgId,
+        session: &Session,
+        next: &RefreshTokenHash,
+    ) -> StoreResult<bool>;
+    async fn revoke_session(&self, org: OrgId, session: SessionId) -> StoreResult<()>;
+}
+
+/// Counters of failed sign-ins, per key (an email or a source address) per
+/// fixed time window.
+#[async_trait]
+pub trait LoginThrottleStore: Send + Sync {
+    /// The failure count of each key in `window`, in order.
+    async fn login_failures(&self, keys: &[String], window: u64) -> StoreResult<Vec<u32>>;
+    /// Adds one failure to each key in `window`; the counters expire at `expires_at`.
+    async fn record_login_failure(
+        &self,
+        keys: &[String],
+        window: u64,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+}
+
+/// An org's chats. Deleted chats are tombstones that every read skips.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// One conditional write; an existing chat with the same id is returned,
+    /// not replaced.
+    async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<ChatInsert>;
+    async fn chat(&self, org: OrgId, id: ChatId) -> StoreResult<Option<Chat>>;
+    /// The named chats of the org that exist and are live, in id order.
+    async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>>;
+    /// The org's chats matching `query`. A filtered page may hold fewer
+    /// than `limit` chats; the listing goes on while there is a cursor.
+    async fn list_chats(
+        &self,
+        org: OrgId,
+        query: &ChatQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Chat>>;
+    /// Applies `changes`; `None` when the org has no such live chat.
+    async fn update_chat(
+        &self,
+        org: OrgId,
+        id: ChatId,
+        changes: &ChatChanges,
+    ) -> StoreResult<Option<Chat>>;
+    /// Marks the chat deleted (hidden at once, kept as a tombstone for two
+    /// days so the aggregator can still attribute its messages), then
+    /// deletes every message of it. Deleting again finishes an interrupted
+    /// delete. False when the org never had the chat.
+    async fn delete_chat(&self, org: OrgId, id: ChatId, at: OffsetDateTime) -> StoreResult<bool>;
+}
+
+/// Which chats a listing returns, in which order, how fresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatQuery {
+    pub filter: ChatFilter,
+    /// Newest first (the dashboard) or oldest first (exports).
+    pub newest_first: bool,
+    pub read: Read,
+}
+
+/// Which chats `GET /chats` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatFilter {
+    /// Created at or after (whole seconds).
+    pub from: Option<OffsetDateTime>,
+    /// Created before (whole seconds).
+    pub to: Option<OffsetDateTime>,
+    pub tag: Option<Tag>,
+    /// Only chats of this end user (served from the `gsi1` index).
+    pub user_id: Option<EndUserId>,
+}
+
+/// What `PATCH /chats/{id}` may change. `title: Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatChanges {
+    pub title: Option<Option<ChatTitle>>,
+    pub tags: Option<Tags>,
+    pub metadata: Option<Metadata>,
+}
+
+impl ChatChanges {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none() && self.tags.is_none() && self.metadata.is_none()
+    }
+}
+
+/// The messages of an org's chats.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// One conditional write; an existing message with the same id is
+    /// returned, not replaced. With [`ChatCheck::Verify`] the same write
+    /// also proves the org has the chat, live.
+    async fn insert_message(
+        &self,
+        org: OrgId,
+        message: &Message,
+        check: ChatCheck,
+    ) -> StoreResult<MessageInsert>;
+    /// A chat's messages, oldest first.
+    async fn list_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        page: &PageRequest,
+        read: Read,
+    ) -> StoreResult<Page<Message>>;
+}
+
+/// What claiming a job for a worker attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportClaim {
+    /// The job is this attempt's to run (its `attempts` is the attempt number).
+    Claimed(Box<ExportJob>),
+    /// Already `completed` or `failed`: a duplicate delivery, nothing to do.
+    Finished(ExportStatus),
+    /// Another attempt is running it and its lease has not expired.
+    Busy,
+    /// The org has no such job.
+    Missing,
+}
+
+/// Export jobs. Every change after creation is a conditional update on the
+/// job's status (and attempt number), so duplicate deliveries and retries
+/// cannot complete a job twice or resurrect a finished one.
+#[async_trait]
+pub trait ExportJobStore: Send + Sync {
+    async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()>;
+    /// Removes a job that never reached the queue (nothing else may delete jobs).
+    async fn delete_queued_export_job(&self, org: OrgId, id: ExportId) -> StoreResult<()>;
+    async fn export_job(&self, org: OrgId, id: ExportId) -> StoreResult<Option<ExportJob>>;
+    /// The org's jobs, newest first.
+    async fn list_export_jobs(
+        &self,
+        org: OrgId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ExportJob>>;
+    /// `queued` (or `running` with an expired lease) → `running` for a new
+    /// attempt, leased until `lease_until`, with progress reset.
+    async fn claim_export_job(
+        &self,
+        org: OrgId,
+        id: ExportId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<ExportClaim>;
+    /// Progress of attempt `attempt`; false when the attempt lost the job.
+    async fn record_export_progress(
+        &self,
+        org: OrgId,
+        id: ExportId,
+        attempt: u32,
+        totals: Totals,
+    ) -> StoreResult<bool>;
+    /// `running` (this attempt) → `completed`; false when the attempt lost the job.
+    async fn complete_export_job(
+        &self,
+        org: OrgId,
+        id: ExportId,
+        attempt: u32,
+        totals: Totals,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// `running` (this attempt) → `queued` for the next delivery, noting why.
+    async fn release_export_job(
+        &self,
+        org: OrgId,
+        id: ExportId,
+        attempt: u32,
+        error: &str,
+    ) -> StoreResult<bool>;
+    /// `queued` or `running` → `failed` with `reason`; false when it had
+    /// already finished (or does not exist).
+    async fn fail_export_job(
+        &self,
+        org: OrgId,
+        id: ExportId,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+}
+
+/// The analytics summary's one read: the org's aggregate items for a range.
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    async fn aggregates(
+        &self,
+        org: OrgId,
+        range: DayRange,
+    ) -> StoreResult<Vec<(AggregateKey, Counters)>>;
+}
+
+/// What the stream aggregator reads and writes.
+#[async_trait]
+pub trait AggregatorStore: Send + Sync {
+    /// The owner and deletion state of each chat; chats that do not exist
+    /// are left out.
+    async fn chat_states(
+        &self,
+        chats: &BTreeSet<(OrgId, ChatId)>,
+    ) -> StoreResult<BTreeMap<(OrgId, ChatId), ChatState>>;
+
+    /// In one transaction: writes every marker and adds every delta, if no
+    /// marker exists yet. Otherwise writes nothing and says which markers
+    /// (by index) already exist.
+    async fn apply_once(
+        &self,
+        markers: &[Marker],
+        deltas: &BTreeMap<AggregateKey, Counters>,
+    ) -> StoreResult<Applied>;
+
+    /// Deletes a message (its removal then flows through the stream).
+    async fn delete_message(&self, message: &MessageFacts) -> StoreResult<()>;
+}
+
+/// What [`AggregatorStore::apply_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    AlreadyCounted(Vec<usize>),
+}
+
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Does the table answer?
+    async fn ping(&self) -> StoreResult<()>;
+}
