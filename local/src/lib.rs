@@ -20,13 +20,11 @@ use std::sync::Arc;
 use axum::Router;
 use chatlogger::{
     auth::JwtKeys,
-    http::{BrowserPolicy, Dashboard},
+    http::{AccountsState, BrowserPolicy, Dashboard},
     store::DynamoStore,
 };
-use chatlogger_accounts::AccountsState;
 use chatlogger_analytics::AnalyticsState;
 use chatlogger_apikeys::ApiKeysState;
-use chatlogger_auth::SignInState;
 use chatlogger_chats::ChatsState;
 use chatlogger_exports::ExportsState;
 use chatlogger_ingest::IngestState;
@@ -59,7 +57,10 @@ pub fn function_routers(
     let (s, d) = (|| store.clone(), || dashboard.clone());
     vec![
         ("ingest", chatlogger_ingest::router(IngestState::new(s()))),
-        ("auth", chatlogger_auth::router(SignInState::new(s(), d()))),
+        (
+            "auth",
+            chatlogger_auth::router(AccountsState::new(s(), d())),
+        ),
         (
             "accounts",
             chatlogger_accounts::router(AccountsState::new(s(), d())),

@@ -22,13 +22,8 @@ pub mod me;
 pub mod orgs;
 pub mod users;
 
-use std::sync::Arc;
-
-use axum::{Router, extract::FromRef};
-use chatlogger::{
-    http::Dashboard,
-    store::{LoginThrottleStore, UserStore},
-};
+use axum::Router;
+use chatlogger::http::AccountsState;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -38,29 +33,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
     (name = "orgs", description = "Org settings (admins) and the org directory (superadmins)")
 ))]
 struct AccountsDoc;
-
-/// What the accounts routes use, built once per container (orgs are read
-/// through the dashboard's own port).
-#[derive(Clone, FromRef)]
-pub struct AccountsState {
-    pub dashboard: Dashboard,
-    pub users: Arc<dyn UserStore>,
-    /// A password change checks the current one as sign-in does.
-    pub throttle: Arc<dyn LoginThrottleStore>,
-}
-
-impl AccountsState {
-    pub fn new<S: UserStore + LoginThrottleStore + 'static>(
-        store: Arc<S>,
-        dashboard: Dashboard,
-    ) -> Self {
-        Self {
-            dashboard,
-            users: store.clone(),
-            throttle: store,
-        }
-    }
-}
 
 fn api() -> OpenApiRouter<AccountsState> {
     OpenApiRouter::with_openapi(AccountsDoc::openapi())

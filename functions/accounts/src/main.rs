@@ -1,6 +1,7 @@
 //! The accounts Lambda: see `chatlogger::http::run_dashboard_lambda`.
 
-use chatlogger_accounts::{AccountsState, router};
+use chatlogger::http::AccountsState;
+use chatlogger_accounts::router;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -10,11 +10,10 @@ use chatlogger::{
         sessions,
     },
     domain::{DisplayName, Password, UserProfile},
-    http::{ApiError, ClientIp, JsonBody, SignedIn, need, openapi::DashboardErrors},
+    http::{AccountsState, ApiError, ClientIp, JsonBody, SignedIn, need, openapi::DashboardErrors},
     store::UserChanges,
 };
 
-use crate::AccountsState;
 use serde::Deserialize;
 use utoipa::ToSchema;
 

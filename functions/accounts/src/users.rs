@@ -13,13 +13,12 @@ use chatlogger::{
     accounts,
     domain::{DisplayName, Email, OrgId, Password, User, UserId, UserProfile, UserRole},
     http::{
-        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
+        AccountsState, ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
         openapi::DashboardErrors, path_id,
     },
     store::UserChanges,
 };
 
-use crate::AccountsState;
 use serde::Deserialize;
 use utoipa::ToSchema;
 

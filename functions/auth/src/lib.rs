@@ -6,19 +6,12 @@
 //! | `POST /auth/refresh` | [`refresh`] |
 //! | `POST /auth/logout` | [`logout`] |
 
-use std::sync::Arc;
-
-use axum::{
-    Json, Router,
-    extract::{FromRef, State},
-    http::StatusCode,
-};
+use axum::{Json, Router, extract::State, http::StatusCode};
 use axum_extra::extract::cookie::CookieJar;
 use chatlogger::{
     auth::{Me, cookies::clear_session, login, sessions},
     domain::{Email, Password, UserProfile},
-    http::{ApiError, ClientIp, Dashboard, JsonBody, openapi::DashboardErrors},
-    store::{LoginThrottleStore, UserStore},
+    http::{AccountsState, ApiError, ClientIp, Dashboard, JsonBody, openapi::DashboardErrors},
 };
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -28,28 +21,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 #[openapi(tags((name = "auth", description = "Dashboard sign-in: session cookies")))]
 struct AuthDoc;
 
-/// What sign-in uses, built once per container.
-#[derive(Clone, FromRef)]
-pub struct SignInState {
-    pub dashboard: Dashboard,
-    pub users: Arc<dyn UserStore>,
-    pub throttle: Arc<dyn LoginThrottleStore>,
-}
-
-impl SignInState {
-    pub fn new<S: UserStore + LoginThrottleStore + 'static>(
-        store: Arc<S>,
-        dashboard: Dashboard,
-    ) -> Self {
-        Self {
-            dashboard,
-            users: store.clone(),
-            throttle: store,
-        }
-    }
-}
-
-fn api() -> OpenApiRouter<SignInState> {
+fn api() -> OpenApiRouter<AccountsState> {
     OpenApiRouter::with_openapi(AuthDoc::openapi())
         .routes(routes!(login))
         .routes(routes!(refresh))
@@ -58,7 +30,7 @@ fn api() -> OpenApiRouter<SignInState> {
 
 /// Every auth route, with the CSRF check, ready for `chatlogger::http::app`
 /// (and the CORS layer: see `chatlogger::auth::run_lambda`).
-pub fn router(state: SignInState) -> Router {
+pub fn router(state: AccountsState) -> Router {
     let dashboard = state.dashboard.clone();
     dashboard.protect(api().split_for_parts().0.with_state(state))
 }
@@ -114,7 +86,7 @@ impl LoginRequest {
     )
 )]
 pub async fn login(
-    State(state): State<SignInState>,
+    State(state): State<AccountsState>,
     ClientIp(source): ClientIp,
     jar: CookieJar,
     JsonBody(request): JsonBody<LoginRequest>,
@@ -152,7 +124,7 @@ pub async fn login(
     )
 )]
 pub async fn refresh(
-    State(state): State<SignInState>,
+    State(state): State<AccountsState>,
     jar: CookieJar,
 ) -> Result<(StatusCode, CookieJar), ApiError> {
     let dashboard = &state.dashboard;

@@ -1,11 +1,12 @@
 //! The auth Lambda: see `chatlogger::http::run_dashboard_lambda`.
 
-use chatlogger_auth::{SignInState, router};
+use chatlogger::http::AccountsState;
+use chatlogger_auth::router;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     chatlogger::http::run_dashboard_lambda(|setup| {
-        Ok(router(SignInState::new(setup.store, setup.dashboard)))
+        Ok(router(AccountsState::new(setup.store, setup.dashboard)))
     })
     .await
 }

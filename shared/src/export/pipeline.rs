@@ -11,8 +11,9 @@ use crate::domain::export::Totals;
 
 /// S3's smallest multipart part (every part but the last).
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
-/// The part size the worker uploads: S3's minimum plus room for the rows
-/// that overshoot it, so the buffer never reallocates.
+/// The part size the worker uploads: S3's minimum. A part is cut as soon
+/// as a row takes the buffer to this size, so every part but the last is at
+/// least S3's minimum and at most one row more.
 pub const PART_BYTES: usize = MIN_PART_BYTES;
 
 /// Where rows come from, a page at a time.
@@ -74,7 +75,9 @@ async fn write_all(
     part_bytes: usize,
     progress: &dyn Progress,
 ) -> Result<Totals, ExportError> {
-    // One row can overshoot the part size by at most a message's size.
+    // Room for the row that crosses the part size: most rows fit in 64 KiB;
+    // a longer one (escaping can make a 32 KiB message several times that)
+    // only costs the buffer one reallocation.
     let capacity = part_bytes + 64 * 1024;
     let mut buffer = Vec::with_capacity(capacity);
     let mut totals = Totals::default();

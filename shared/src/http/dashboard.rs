@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use axum::Router;
+use axum::{Router, extract::FromRef};
 
 use super::{ApiError, BrowserPolicy, browser::InvalidOrigin};
 use crate::{
     auth::{JwtKeys, jwt::JwtConfigError},
     domain::{Org, OrgId},
-    store::{DynamoStore, OrgStore, SessionStore, StoreError},
+    store::{DynamoStore, LoginThrottleStore, OrgStore, SessionStore, StoreError, UserStore},
 };
 
 /// A dashboard start-up setting is missing or invalid.
@@ -74,6 +74,29 @@ impl Dashboard {
     /// wraps the finished service: see [`BrowserPolicy::cors`]).
     pub fn protect(&self, routes: Router) -> Router {
         self.browser.protect(routes)
+    }
+}
+
+/// The state of the functions that sign users in and manage their accounts
+/// (auth, accounts): users and the sign-in throttle (a password change
+/// checks the current password as sign-in does), besides the dashboard.
+#[derive(Clone, FromRef)]
+pub struct AccountsState {
+    pub dashboard: Dashboard,
+    pub users: Arc<dyn UserStore>,
+    pub throttle: Arc<dyn LoginThrottleStore>,
+}
+
+impl AccountsState {
+    pub fn new<S: UserStore + LoginThrottleStore + 'static>(
+        store: Arc<S>,
+        dashboard: Dashboard,
+    ) -> Self {
+        Self {
+            dashboard,
+            users: store.clone(),
+            throttle: store,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod events;
 mod helpers;
 mod ingest;
 mod ingest_input;
+mod layers;
 mod local_stack;
 mod roles;
 mod routes;

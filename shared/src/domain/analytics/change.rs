@@ -50,15 +50,6 @@ pub enum Tracked {
     Chat(ChatFacts),
 }
 
-impl Tracked {
-    fn org(&self) -> OrgId {
-        match self {
-            Tracked::Message(m) => m.org,
-            Tracked::Chat(c) => c.org,
-        }
-    }
-}
-
 /// One stream record about a tracked item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamChange {
@@ -88,10 +79,6 @@ pub struct ChatState {
 }
 
 impl StreamChange {
-    pub fn org(&self) -> Option<OrgId> {
-        self.new.as_ref().or(self.old.as_ref()).map(Tracked::org)
-    }
-
     /// The chats whose owner this change needs to know.
     pub fn message_chat(&self) -> Option<(OrgId, ChatId)> {
         match self.new.as_ref().or(self.old.as_ref()) {

@@ -13,8 +13,10 @@ use super::{
     chats::{ChatItem, chat_key},
     expr::{Cond, Update, number, s},
     from_item, keys,
-    requests::{Listing, SortKey, Step, Transaction, key},
+    query::{Listing, SortKey},
+    requests::key,
     to_item,
+    transaction::{Step, Transaction},
 };
 use crate::{
     domain::{

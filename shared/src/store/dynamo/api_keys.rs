@@ -11,12 +11,14 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, rfc3339},
     from_item, keys,
-    requests::{Listing, Step, Transaction, key, page_of},
+    query::{Listing, page_of},
+    requests::key,
     to_item,
+    transaction::{Step, Transaction},
 };
 use crate::{
     domain::{ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, Org, OrgId, Slug},
-    store::{ApiKeyStore, Page, PageRequest, Read, StoreError, StoreResult},
+    store::{ApiKeyStore, Claim, Page, PageRequest, Read, StoreError, StoreResult},
 };
 
 #[derive(Serialize, Deserialize)]
@@ -122,24 +124,13 @@ fn api_key_key(org: OrgId, id: ApiKeyId) -> Item {
 #[async_trait]
 impl ApiKeyStore for DynamoStore {
     async fn create_api_key(&self, org: &Org, key: &ApiKey, hash: &ApiKeyHash) -> StoreResult<()> {
-        let outcome = self
-            .transact(vec![
-                Step::Put {
-                    item: to_item(&ApiKeyItem::new(org.id, key, hash))?,
-                    condition: Some(Cond::IsNew),
-                },
-                Step::Put {
-                    item: to_item(&KeyHashItem::new(org, key, hash))?,
-                    condition: Some(Cond::IsNew),
-                },
-            ])
-            .await?;
-        match outcome {
-            Transaction::Committed => Ok(()),
-            Transaction::Refused(_) => Err(StoreError::Corrupt(format!(
-                "API key {} collided with a stored key",
-                key.id
-            ))),
+        let item = to_item(&ApiKeyItem::new(org.id, key, hash))?;
+        let claim = to_item(&KeyHashItem::new(org, key, hash))?;
+        let what = format!("API key {}", key.id);
+        match self.create_claiming(item, claim, &what).await? {
+            Claim::Created => Ok(()),
+            // Two random 256-bit keys with one hash: as broken as an id collision.
+            Claim::Taken => Err(StoreError::Corrupt(format!("{what}: its hash collided"))),
         }
     }
 

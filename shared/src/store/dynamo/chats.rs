@@ -12,7 +12,8 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, rfc3339, s},
     from_item, keys,
-    requests::{Listing, key, page_of},
+    query::{Listing, page_of},
+    requests::key,
     to_item,
 };
 use crate::{

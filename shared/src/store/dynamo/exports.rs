@@ -10,7 +10,8 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, rfc3339, s},
     from_item, keys,
-    requests::{Listing, Updated, key, page_of},
+    query::{Listing, page_of},
+    requests::{Updated, key},
     to_item,
 };
 use crate::{

@@ -44,6 +44,54 @@ impl Placeholders {
     }
 }
 
+/// The expressions of one write request, with the placeholders they share.
+#[derive(Debug, Default)]
+pub(super) struct Expressions {
+    pub condition: Option<String>,
+    pub names: Option<HashMap<String, String>>,
+    pub values: Option<Item>,
+}
+
+impl Expressions {
+    /// A condition alone (a put, a delete, a condition check).
+    pub fn condition(condition: Option<&Cond>) -> Self {
+        let mut p = Placeholders::default();
+        let condition = condition.map(|c| c.render(&mut p));
+        let (names, values) = p.into_maps();
+        Self {
+            condition,
+            names,
+            values,
+        }
+    }
+
+    /// An update expression, and its condition.
+    pub fn update(update: &Update) -> (String, Self) {
+        let mut p = Placeholders::default();
+        let (expression, condition) = update.render(&mut p);
+        let (names, values) = p.into_maps();
+        let expressions = Self {
+            condition,
+            names,
+            values,
+        };
+        (expression, expressions)
+    }
+}
+
+/// Sets an [`Expressions`]' condition and placeholders on an SDK write
+/// builder: every one of them has these three setters, but no common trait.
+macro_rules! with_condition {
+    ($builder:expr, $expressions:expr) => {{
+        let expressions: $crate::store::dynamo::expr::Expressions = $expressions;
+        $builder
+            .set_condition_expression(expressions.condition)
+            .set_expression_attribute_names(expressions.names)
+            .set_expression_attribute_values(expressions.values)
+    }};
+}
+pub(super) use with_condition;
+
 /// A condition on an item (or, in a query, on its key or attributes).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Cond {

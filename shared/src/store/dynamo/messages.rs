@@ -10,8 +10,9 @@ use super::{
     chats::{chat_key, live},
     expr::Cond,
     from_item, keys,
-    requests::{Listing, Step, page_of},
+    query::{Listing, page_of},
     to_item,
+    transaction::Step,
 };
 use crate::{
     domain::{

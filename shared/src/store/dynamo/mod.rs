@@ -1,7 +1,8 @@
 //! The DynamoDB adapter: one table, every port.
 //!
-//! - [`requests`]: the primitives every entity uses (get, batch get, put if
-//!   new, conditional update, one transaction path, query pages);
+//! - the primitives every entity uses: [`requests`] (get, batch get, put if
+//!   new, conditional update and delete, batch delete), [`transaction`] (the
+//!   one transaction path) and [`query`] (listing pages with cursors);
 //! - [`expr`]: the one expression builder (conditions, updates, filters);
 //! - [`keys`]: the single-table key layout;
 //! - one file per entity, each with its item type: [`orgs`], [`users`],
@@ -21,9 +22,11 @@ mod expr;
 pub mod keys;
 mod messages;
 mod orgs;
+mod query;
 mod requests;
 mod sessions;
 mod stream;
+mod transaction;
 mod users;
 
 pub use chats::CHAT_TOMBSTONE_TTL;
@@ -80,6 +83,13 @@ fn classified(failure: SdkFailure) -> StoreError {
         StoreError::transient(failure)
     } else {
         StoreError::failed(failure)
+    }
+}
+
+/// A request the SDK could not build (a required field missing): a bug here.
+impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
+    fn from(error: aws_sdk_dynamodb::error::BuildError) -> Self {
+        StoreError::failed(error)
     }
 }
 

@@ -9,7 +9,8 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, s},
     from_item, keys,
-    requests::{Listing, Step, Transaction, key, page_of},
+    query::{Listing, page_of},
+    requests::key,
     to_item,
 };
 use crate::{
@@ -103,25 +104,9 @@ fn org_key(id: OrgId) -> Item {
 #[async_trait]
 impl OrgStore for DynamoStore {
     async fn create_org(&self, org: &Org) -> StoreResult<Claim> {
-        let outcome = self
-            .transact(vec![
-                Step::Put {
-                    item: to_item(&OrgItem::from(org))?,
-                    condition: Some(Cond::IsNew),
-                },
-                Step::Put {
-                    item: to_item(&SlugItem::new(org))?,
-                    condition: Some(Cond::IsNew),
-                },
-            ])
-            .await?;
-        if outcome.refused_at(0).is_some() {
-            return Err(StoreError::Corrupt(format!("org id {} collided", org.id)));
-        }
-        match outcome {
-            Transaction::Committed => Ok(Claim::Created),
-            Transaction::Refused(_) => Ok(Claim::Taken),
-        }
+        let (item, claim) = (to_item(&OrgItem::from(org))?, to_item(&SlugItem::new(org))?);
+        self.create_claiming(item, claim, &format!("org {}", org.id))
+            .await
     }
 
     async fn org(&self, id: OrgId) -> StoreResult<Option<Org>> {

@@ -1,39 +1,33 @@
-//! The DynamoDB requests every entity is built from: get, batch get, put if
-//! new, conditional update and delete, one transaction path, query pages and
-//! batch deletes. Expressions come from [`super::expr`] only.
+//! Single-item and batch requests: get, batch get, put if new, conditional
+//! update and delete, batch deletes. With [`super::transaction`] (the one
+//! transaction path) and [`super::query`] (listings), these are every
+//! DynamoDB request the entities are built from; expressions come from
+//! [`super::expr`] only.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{future::Future, time::Duration};
 
 use aws_sdk_dynamodb::{
     operation::{
-        delete_item::DeleteItemError, put_item::PutItemError,
-        transact_write_items::TransactWriteItemsError, update_item::UpdateItemError,
+        delete_item::DeleteItemError, put_item::PutItemError, update_item::UpdateItemError,
     },
     types::{
-        CancellationReason, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put,
-        ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update as UpdateStep,
+        DeleteRequest, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
         WriteRequest,
     },
 };
 
 use super::{
-    DynamoStore, Item, classified,
-    expr::{Cond, Placeholders, Update, s},
+    DynamoStore, Item,
+    expr::{Cond, Expressions, Update, s, with_condition},
     from_sdk, keys,
 };
-use crate::{
-    sdk_error::SdkFailure,
-    store::{Cursor, Page, PageRequest, Read, StoreError, StoreResult},
-};
+use crate::store::{Read, StoreError, StoreResult};
 
-/// How many times unprocessed keys of a batch request are sent again.
+/// How many times a batch request is sent for what it left unprocessed.
 const BATCH_ATTEMPTS: u32 = 6;
 /// DynamoDB's limits on one `BatchGetItem` and one `BatchWriteItem`.
 const MAX_BATCH_GET_KEYS: usize = 100;
-pub(super) const MAX_BATCH_WRITE: usize = 25;
-/// How many `Query` calls one filtered page may spend looking for matches
-/// before it returns what it found, with a cursor.
-const MAX_FILTERED_QUERIES: usize = 8;
+const MAX_BATCH_WRITE: usize = 25;
 
 /// An item's key.
 pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
@@ -57,140 +51,6 @@ impl Updated {
     }
 }
 
-/// One action of a transaction.
-pub(super) enum Step {
-    Put { item: Item, condition: Option<Cond> },
-    Update { key: Item, update: Update },
-    Delete { key: Item, condition: Option<Cond> },
-    Check { key: Item, condition: Cond },
-}
-
-/// What a transaction did.
-pub(super) enum Transaction {
-    Committed,
-    /// A step's condition did not hold, so nothing was written: the index of
-    /// each such step, with the item it found (if any).
-    Refused(Vec<(usize, Option<Item>)>),
-}
-
-impl Transaction {
-    /// The stored item step `index` found, if its condition failed.
-    pub fn refused_at(&self, index: usize) -> Option<Option<&Item>> {
-        match self {
-            Transaction::Committed => None,
-            Transaction::Refused(failed) => failed
-                .iter()
-                .find(|(i, _)| *i == index)
-                .map(|(_, item)| item.as_ref()),
-        }
-    }
-}
-
-/// The sort keys a listing covers.
-pub(super) enum SortKey {
-    Prefix(String),
-    /// From the first to the second, both included.
-    Between(String, String),
-}
-
-impl SortKey {
-    fn contains(&self, sort: &str) -> bool {
-        match self {
-            SortKey::Prefix(prefix) => sort.starts_with(prefix.as_str()),
-            SortKey::Between(from, to) => from.as_str() <= sort && sort <= to.as_str(),
-        }
-    }
-
-    fn condition(&self, attribute: &'static str) -> Cond {
-        match self {
-            SortKey::Prefix(prefix) => Cond::BeginsWith(attribute, s(prefix.clone())),
-            SortKey::Between(from, to) => Cond::Between(attribute, s(from.clone()), s(to.clone())),
-        }
-    }
-}
-
-/// Which items a query walks, and so which cursors may continue it.
-pub(super) struct Listing {
-    pub index: Option<&'static str>,
-    pub partition_attr: &'static str,
-    pub partition: String,
-    pub sort_attr: &'static str,
-    pub sort: SortKey,
-    /// Every attribute of a key of this listing (table and index keys).
-    pub key_attrs: &'static [&'static str],
-    /// Descending sort-key order (newest first, for ULID keys).
-    pub newest_first: bool,
-    /// Items the listing skips (a `FilterExpression`).
-    pub filter: Option<Cond>,
-    /// An index can only be read eventually consistent.
-    pub read: Read,
-    /// Read only the key attributes.
-    pub keys_only: bool,
-}
-
-impl Listing {
-    /// The items of one table partition whose sort key starts with `prefix`.
-    pub fn partition(pk: String, prefix: impl Into<String>) -> Self {
-        Self {
-            index: None,
-            partition_attr: keys::PK,
-            partition: pk,
-            sort_attr: keys::SK,
-            sort: SortKey::Prefix(prefix.into()),
-            key_attrs: &[keys::PK, keys::SK],
-            newest_first: false,
-            filter: None,
-            read: Read::Consistent,
-            keys_only: false,
-        }
-    }
-
-    /// The items of one `gsi1` partition whose index sort key starts with `prefix`.
-    pub fn gsi1(gsi1pk: String, prefix: impl Into<String>) -> Self {
-        Self {
-            index: Some(keys::GSI1),
-            partition_attr: keys::GSI1_PK,
-            sort_attr: keys::GSI1_SK,
-            key_attrs: &[keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK],
-            read: Read::Eventual,
-            ..Self::partition(gsi1pk, prefix)
-        }
-    }
-
-    /// The cursor as a start key, if it is a position in this listing.
-    fn start_key(&self, cursor: &Cursor) -> StoreResult<Item> {
-        let key = cursor.key();
-        let fits = key.len() == self.key_attrs.len()
-            && self.key_attrs.iter().all(|attr| key.contains_key(*attr))
-            && key.get(self.partition_attr) == Some(&self.partition)
-            && key
-                .get(self.sort_attr)
-                .is_some_and(|sort| self.sort.contains(sort));
-        if !fits {
-            return Err(StoreError::InvalidCursor);
-        }
-        Ok(key.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect())
-    }
-}
-
-/// The cursor that continues a listing after `last` (a page's last key).
-fn cursor_after(last: Item) -> Cursor {
-    let key: BTreeMap<String, String> = last
-        .into_iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
-        .collect();
-    Cursor::from_key(key)
-}
-
-/// A page of items converted to domain values.
-pub(super) fn page_of<T>(
-    (items, next_cursor): (Vec<Item>, Option<Cursor>),
-    convert: impl Fn(Item) -> StoreResult<T>,
-) -> StoreResult<Page<T>> {
-    let items = items.into_iter().map(convert).collect::<StoreResult<_>>()?;
-    Ok(Page { items, next_cursor })
-}
-
 impl DynamoStore {
     pub(super) async fn get(&self, key: Item, read: Read) -> StoreResult<Option<Item>> {
         let output = self
@@ -205,8 +65,8 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    /// Several items, in `BatchGetItem`s of at most 100 keys, asking again
-    /// for unprocessed keys. Missing items are left out; order is not kept.
+    /// Several items, in `BatchGetItem`s of at most 100 keys. Missing items
+    /// are left out; order is not kept.
     pub(super) async fn get_many(
         &self,
         item_keys: Vec<Item>,
@@ -214,22 +74,11 @@ impl DynamoStore {
     ) -> StoreResult<Vec<Item>> {
         let mut found = Vec::with_capacity(item_keys.len());
         for chunk in item_keys.chunks(MAX_BATCH_GET_KEYS) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                if attempt == BATCH_ATTEMPTS {
-                    return Err(StoreError::transient(format!(
-                        "BatchGetItem left {} keys unprocessed after {BATCH_ATTEMPTS} attempts",
-                        pending.len()
-                    )));
-                }
-                backoff(attempt).await;
-                attempt += 1;
+            let batch = until_processed("BatchGetItem", chunk.to_vec(), |pending| async move {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
                     .consistent_read(read == Read::Consistent)
-                    .build()
-                    .map_err(StoreError::failed)?;
+                    .build()?;
                 let output = self
                     .client
                     .batch_get_item()
@@ -237,18 +86,19 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(from_sdk)?;
-                found.extend(
-                    output
-                        .responses
-                        .and_then(|mut tables| tables.remove(&*self.table))
-                        .unwrap_or_default(),
-                );
-                pending = output
+                let items = output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&*self.table))
+                    .unwrap_or_default();
+                let unprocessed = output
                     .unprocessed_keys
                     .and_then(|mut tables| tables.remove(&*self.table))
                     .map(|unprocessed| unprocessed.keys)
                     .unwrap_or_default();
-            }
+                Ok((items, unprocessed))
+            })
+            .await?;
+            found.extend(batch);
         }
         Ok(found)
     }
@@ -257,17 +107,12 @@ impl DynamoStore {
     /// which case the stored item comes back (from the failed write itself,
     /// so no read is spent on idempotent retries).
     pub(super) async fn put_if_new(&self, item: Item) -> StoreResult<Option<Item>> {
-        let mut p = Placeholders::default();
-        let condition = Cond::IsNew.render(&mut p);
-        let (names, values) = p.into_maps();
-        let result = self
+        let put = self
             .client
             .put_item()
             .table_name(&*self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
+            .set_item(Some(item));
+        let result = with_condition!(put, Expressions::condition(Some(&Cond::IsNew)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -284,18 +129,13 @@ impl DynamoStore {
 
     /// One `UpdateItem`, conditional when `update` says so.
     pub(super) async fn update(&self, key: Item, update: Update) -> StoreResult<Updated> {
-        let mut p = Placeholders::default();
-        let (expression, condition) = update.render(&mut p);
-        let (names, values) = p.into_maps();
-        let result = self
+        let (expression, expressions) = Expressions::update(&update);
+        let request = self
             .client
             .update_item()
             .table_name(&*self.table)
-            .set_key(Some(key))
-            .update_expression(expression)
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
+            .set_key(Some(key));
+        let result = with_condition!(request.update_expression(expression), expressions)
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -313,17 +153,12 @@ impl DynamoStore {
 
     /// One `DeleteItem`; false when `condition` did not hold.
     pub(super) async fn delete(&self, key: Item, condition: Option<Cond>) -> StoreResult<bool> {
-        let mut p = Placeholders::default();
-        let condition = condition.map(|c| c.render(&mut p));
-        let (names, values) = p.into_maps();
-        let result = self
+        let request = self
             .client
             .delete_item()
             .table_name(&*self.table)
-            .set_key(Some(key))
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
+            .set_key(Some(key));
+        let result = with_condition!(request, Expressions::condition(condition.as_ref()))
             .send()
             .await;
         match result {
@@ -335,233 +170,19 @@ impl DynamoStore {
         }
     }
 
-    /// Every step or none, in one `TransactWriteItems`. A refused condition
-    /// is an outcome ([`Transaction::Refused`]); throttling and conflicts
-    /// with other transactions are transient errors; any other cancellation
-    /// is a failure whose cause lists every step's reason.
-    pub(super) async fn transact(&self, steps: Vec<Step>) -> StoreResult<Transaction> {
-        let items = steps
-            .into_iter()
-            .map(|step| self.transact_item(step))
-            .collect::<StoreResult<Vec<_>>>()?;
-        let Err(error) = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        else {
-            return Ok(Transaction::Committed);
-        };
-        let reasons = match error.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                cancelled.cancellation_reasons().to_vec()
-            }
-            _ => return Err(from_sdk(error)),
-        };
-        let code = |r: &CancellationReason| r.code().unwrap_or("None").to_owned();
-        let only_conditions = reasons
-            .iter()
-            .all(|r| matches!(code(r).as_str(), "None" | "ConditionalCheckFailed"));
-        if only_conditions {
-            let refused = reasons
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| code(r) == "ConditionalCheckFailed")
-                .map(|(index, r)| (index, r.item().cloned()))
-                .collect();
-            return Ok(Transaction::Refused(refused));
-        }
-        let described: Vec<String> = reasons
-            .iter()
-            .map(|r| match r.message() {
-                Some(message) => format!("{} ({message})", code(r)),
-                None => code(r),
-            })
-            .collect();
-        let mut failure = SdkFailure::with_detail(
-            &error,
-            Some(format!("cancellation reasons: [{}]", described.join(", "))),
-        );
-        // A transaction cancelled only for capacity or by a concurrent one
-        // succeeds when tried again.
-        failure.transient = reasons.iter().all(|r| {
-            matches!(
-                code(r).as_str(),
-                "None"
-                    | "ConditionalCheckFailed"
-                    | "ThrottlingError"
-                    | "ProvisionedThroughputExceeded"
-                    | "TransactionConflict"
-            )
-        });
-        Err(classified(failure))
-    }
-
-    fn transact_item(&self, step: Step) -> StoreResult<TransactWriteItem> {
-        let mut p = Placeholders::default();
-        let old = ReturnValuesOnConditionCheckFailure::AllOld;
-        let builder = TransactWriteItem::builder();
-        let item = match step {
-            Step::Put { item, condition } => {
-                let condition = condition.map(|c| c.render(&mut p));
-                let (names, values) = p.into_maps();
-                let put = Put::builder()
-                    .table_name(&*self.table)
-                    .set_item(Some(item))
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(old)
-                    .build();
-                builder.put(put.map_err(StoreError::failed)?)
-            }
-            Step::Update { key, update } => {
-                let (expression, condition) = update.render(&mut p);
-                let (names, values) = p.into_maps();
-                let update = UpdateStep::builder()
-                    .table_name(&*self.table)
-                    .set_key(Some(key))
-                    .update_expression(expression)
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(old)
-                    .build();
-                builder.update(update.map_err(StoreError::failed)?)
-            }
-            Step::Delete { key, condition } => {
-                let condition = condition.map(|c| c.render(&mut p));
-                let (names, values) = p.into_maps();
-                let delete = Delete::builder()
-                    .table_name(&*self.table)
-                    .set_key(Some(key))
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(old)
-                    .build();
-                builder.delete(delete.map_err(StoreError::failed)?)
-            }
-            Step::Check { key, condition } => {
-                let condition = condition.render(&mut p);
-                let (names, values) = p.into_maps();
-                let check = ConditionCheck::builder()
-                    .table_name(&*self.table)
-                    .set_key(Some(key))
-                    .condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .build();
-                builder.condition_check(check.map_err(StoreError::failed)?)
-            }
-        };
-        Ok(item.build())
-    }
-
-    /// One page of a listing. With a filter, it queries on (each call
-    /// reading at most what is still missing, so the cursor never skips a
-    /// match) until the page is full, the listing ends, or
-    /// [`MAX_FILTERED_QUERIES`] calls were spent.
-    pub(super) async fn query_page(
-        &self,
-        listing: &Listing,
-        page: &PageRequest,
-    ) -> StoreResult<(Vec<Item>, Option<Cursor>)> {
-        let mut start = page
-            .cursor
-            .as_ref()
-            .map(|cursor| listing.start_key(cursor))
-            .transpose()?;
-        let mut items = Vec::new();
-        for _ in 0..MAX_FILTERED_QUERIES {
-            let missing = usize::from(page.limit) - items.len();
-            let (found, next) = self.query(listing, start.take(), Some(missing)).await?;
-            items.extend(found);
-            start = next;
-            if start.is_none() || items.len() >= usize::from(page.limit) {
-                break;
-            }
-        }
-        Ok((items, start.map(cursor_after)))
-    }
-
-    /// Every item of a listing (for bounded partitions: a range of days of
-    /// aggregates, a chat's message keys).
-    pub(super) async fn query_all(&self, listing: &Listing) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let (found, next) = self.query(listing, start, None).await?;
-            items.extend(found);
-            start = next;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
-    }
-
-    /// One `Query` call: its items and where the next one starts.
-    async fn query(
-        &self,
-        listing: &Listing,
-        start: Option<Item>,
-        limit: Option<usize>,
-    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
-        let mut p = Placeholders::default();
-        let key_condition = Cond::Eq(listing.partition_attr, s(listing.partition.clone()))
-            .and(listing.sort.condition(listing.sort_attr))
-            .render(&mut p);
-        let filter = listing.filter.as_ref().map(|f| f.render(&mut p));
-        let projection = listing.keys_only.then(|| {
-            let names: Vec<String> = listing.key_attrs.iter().map(|a| p.name(a)).collect();
-            names.join(", ")
-        });
-        let (names, values) = p.into_maps();
-        let output = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .set_index_name(listing.index.map(str::to_owned))
-            .key_condition_expression(key_condition)
-            .set_filter_expression(filter)
-            .set_projection_expression(projection)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .set_exclusive_start_key(start)
-            .scan_index_forward(!listing.newest_first)
-            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
-            .consistent_read(listing.read == Read::Consistent)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
-    }
-
-    /// Deletes items in `BatchWriteItem`s of 25, retrying unprocessed ones
-    /// with backoff.
+    /// Deletes items in `BatchWriteItem`s of 25.
     pub(super) async fn delete_all(&self, item_keys: Vec<Item>) -> StoreResult<()> {
         for chunk in item_keys.chunks(MAX_BATCH_WRITE) {
-            let mut pending: Vec<WriteRequest> = chunk
+            let deletes = chunk
                 .iter()
                 .map(|item_key| {
-                    DeleteRequest::builder()
+                    let delete = DeleteRequest::builder()
                         .set_key(Some(item_key.clone()))
-                        .build()
-                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
-                        .map_err(StoreError::failed)
+                        .build()?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
                 })
-                .collect::<StoreResult<_>>()?;
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                if attempt == BATCH_ATTEMPTS {
-                    return Err(StoreError::transient(format!(
-                        "BatchWriteItem left {} deletes unprocessed after {BATCH_ATTEMPTS} attempts",
-                        pending.len()
-                    )));
-                }
-                backoff(attempt).await;
-                attempt += 1;
+                .collect::<StoreResult<Vec<_>>>()?;
+            until_processed("BatchWriteItem", deletes, |pending| async move {
                 let output = self
                     .client
                     .batch_write_item()
@@ -569,19 +190,44 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(from_sdk)?;
-                pending = output
+                let unprocessed = output
                     .unprocessed_items
                     .and_then(|mut tables| tables.remove(&*self.table))
                     .unwrap_or_default();
-            }
+                Ok((Vec::new(), unprocessed))
+            })
+            .await?;
         }
         Ok(())
     }
 }
 
-/// Nothing before the first attempt, then 25 ms doubling.
-async fn backoff(attempt: u32) {
-    if attempt > 0 {
-        tokio::time::sleep(Duration::from_millis(25 << (attempt - 1))).await;
+/// Sends `pending` through `send` (one batch request, answering what it
+/// returned and what it left unprocessed) until nothing is left, backing
+/// off from 25 ms, at most [`BATCH_ATTEMPTS`] times.
+async fn until_processed<T, F, Fut>(
+    request: &str,
+    mut pending: Vec<T>,
+    send: F,
+) -> StoreResult<Vec<Item>>
+where
+    F: Fn(Vec<T>) -> Fut,
+    Fut: Future<Output = StoreResult<(Vec<Item>, Vec<T>)>>,
+{
+    let mut returned = Vec::new();
+    for attempt in 0..BATCH_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(25 << (attempt - 1))).await;
+        }
+        let (items, unprocessed) = send(pending).await?;
+        returned.extend(items);
+        if unprocessed.is_empty() {
+            return Ok(returned);
+        }
+        pending = unprocessed;
     }
+    Err(StoreError::transient(format!(
+        "{request} left {} requests unprocessed after {BATCH_ATTEMPTS} attempts",
+        pending.len()
+    )))
 }

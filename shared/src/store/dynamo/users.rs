@@ -10,13 +10,15 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, s},
     from_item, keys,
-    requests::{Listing, Step, Transaction, key, page_of},
+    query::{Listing, page_of},
+    requests::key,
     sessions::SessionItem,
     to_item,
+    transaction::{Step, Transaction},
 };
 use crate::{
     domain::{DisplayName, Email, OrgId, PasswordHash, Session, User, UserId, UserRole},
-    store::{Claim, Page, PageRequest, Read, StoreError, StoreResult, UserChanges, UserStore},
+    store::{Claim, Page, PageRequest, Read, StoreResult, UserChanges, UserStore},
 };
 
 #[derive(Serialize, Deserialize)]
@@ -103,25 +105,10 @@ pub(super) fn user_key(org: OrgId, id: UserId) -> Item {
 #[async_trait]
 impl UserStore for DynamoStore {
     async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<Claim> {
-        let outcome = self
-            .transact(vec![
-                Step::Put {
-                    item: to_item(&UserItem::new(org, user))?,
-                    condition: Some(Cond::IsNew),
-                },
-                Step::Put {
-                    item: to_item(&EmailItem::new(org, user))?,
-                    condition: Some(Cond::IsNew),
-                },
-            ])
-            .await?;
-        if outcome.refused_at(0).is_some() {
-            return Err(StoreError::Corrupt(format!("user id {} collided", user.id)));
-        }
-        match outcome {
-            Transaction::Committed => Ok(Claim::Created),
-            Transaction::Refused(_) => Ok(Claim::Taken),
-        }
+        let item = to_item(&UserItem::new(org, user))?;
+        let claim = to_item(&EmailItem::new(org, user))?;
+        self.create_claiming(item, claim, &format!("user {}", user.id))
+            .await
     }
 
     async fn user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>> {

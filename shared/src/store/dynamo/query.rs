@@ -1,0 +1,201 @@
+//! Listings: `Query` pages of one partition (of the table or of `gsi1`),
+//! with cursors that can only continue the listing they came from.
+
+use std::collections::BTreeMap;
+
+use super::{
+    DynamoStore, Item,
+    expr::{Cond, Placeholders, s},
+    from_sdk, keys,
+};
+use crate::store::{Cursor, Page, PageRequest, Read, StoreError, StoreResult};
+
+/// How many `Query` calls one filtered page may spend looking for matches
+/// before it returns what it found, with a cursor.
+const MAX_FILTERED_QUERIES: usize = 8;
+
+/// The sort keys a listing covers.
+pub(super) enum SortKey {
+    Prefix(String),
+    /// From the first to the second, both included.
+    Between(String, String),
+}
+
+impl SortKey {
+    fn contains(&self, sort: &str) -> bool {
+        match self {
+            SortKey::Prefix(prefix) => sort.starts_with(prefix.as_str()),
+            SortKey::Between(from, to) => from.as_str() <= sort && sort <= to.as_str(),
+        }
+    }
+
+    fn condition(&self, attribute: &'static str) -> Cond {
+        match self {
+            SortKey::Prefix(prefix) => Cond::BeginsWith(attribute, s(prefix.clone())),
+            SortKey::Between(from, to) => Cond::Between(attribute, s(from.clone()), s(to.clone())),
+        }
+    }
+}
+
+/// Which items a query walks, and so which cursors may continue it.
+pub(super) struct Listing {
+    pub index: Option<&'static str>,
+    pub partition_attr: &'static str,
+    pub partition: String,
+    pub sort_attr: &'static str,
+    pub sort: SortKey,
+    /// Every attribute of a key of this listing (table and index keys).
+    pub key_attrs: &'static [&'static str],
+    /// Descending sort-key order (newest first, for ULID keys).
+    pub newest_first: bool,
+    /// Items the listing skips (a `FilterExpression`).
+    pub filter: Option<Cond>,
+    /// An index can only be read eventually consistent.
+    pub read: Read,
+    /// Read only the key attributes.
+    pub keys_only: bool,
+}
+
+impl Listing {
+    /// The items of one table partition whose sort key starts with `prefix`.
+    pub fn partition(pk: String, prefix: impl Into<String>) -> Self {
+        Self {
+            index: None,
+            partition_attr: keys::PK,
+            partition: pk,
+            sort_attr: keys::SK,
+            sort: SortKey::Prefix(prefix.into()),
+            key_attrs: &[keys::PK, keys::SK],
+            newest_first: false,
+            filter: None,
+            read: Read::Consistent,
+            keys_only: false,
+        }
+    }
+
+    /// The items of one `gsi1` partition whose index sort key starts with `prefix`.
+    pub fn gsi1(gsi1pk: String, prefix: impl Into<String>) -> Self {
+        Self {
+            index: Some(keys::GSI1),
+            partition_attr: keys::GSI1_PK,
+            sort_attr: keys::GSI1_SK,
+            key_attrs: &[keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK],
+            read: Read::Eventual,
+            ..Self::partition(gsi1pk, prefix)
+        }
+    }
+
+    /// The cursor as a start key, if it is a position in this listing.
+    fn start_key(&self, cursor: &Cursor) -> StoreResult<Item> {
+        let key = cursor.key();
+        let fits = key.len() == self.key_attrs.len()
+            && self.key_attrs.iter().all(|attr| key.contains_key(*attr))
+            && key.get(self.partition_attr) == Some(&self.partition)
+            && key
+                .get(self.sort_attr)
+                .is_some_and(|sort| self.sort.contains(sort));
+        if !fits {
+            return Err(StoreError::InvalidCursor);
+        }
+        Ok(key.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect())
+    }
+}
+
+/// The cursor that continues a listing after `last` (a page's last key).
+fn cursor_after(last: Item) -> Cursor {
+    let key: BTreeMap<String, String> = last
+        .into_iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
+        .collect();
+    Cursor::from_key(key)
+}
+
+/// A page of items converted to domain values.
+pub(super) fn page_of<T>(
+    (items, next_cursor): (Vec<Item>, Option<Cursor>),
+    convert: impl Fn(Item) -> StoreResult<T>,
+) -> StoreResult<Page<T>> {
+    let items = items.into_iter().map(convert).collect::<StoreResult<_>>()?;
+    Ok(Page { items, next_cursor })
+}
+
+impl DynamoStore {
+    /// One page of a listing. With a filter, it queries on (each call
+    /// reading at most what is still missing, so the cursor never skips a
+    /// match) until the page is full, the listing ends, or
+    /// [`MAX_FILTERED_QUERIES`] calls were spent.
+    pub(super) async fn query_page(
+        &self,
+        listing: &Listing,
+        page: &PageRequest,
+    ) -> StoreResult<(Vec<Item>, Option<Cursor>)> {
+        let mut start = page
+            .cursor
+            .as_ref()
+            .map(|cursor| listing.start_key(cursor))
+            .transpose()?;
+        let mut items = Vec::new();
+        for _ in 0..MAX_FILTERED_QUERIES {
+            let missing = usize::from(page.limit) - items.len();
+            let (found, next) = self.query(listing, start.take(), Some(missing)).await?;
+            items.extend(found);
+            start = next;
+            if start.is_none() || items.len() >= usize::from(page.limit) {
+                break;
+            }
+        }
+        Ok((items, start.map(cursor_after)))
+    }
+
+    /// Every item of a listing (for bounded partitions: a range of days of
+    /// aggregates, a chat's message keys).
+    pub(super) async fn query_all(&self, listing: &Listing) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let (found, next) = self.query(listing, start, None).await?;
+            items.extend(found);
+            start = next;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// One `Query` call: its items and where the next one starts.
+    async fn query(
+        &self,
+        listing: &Listing,
+        start: Option<Item>,
+        limit: Option<usize>,
+    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let mut p = Placeholders::default();
+        let key_condition = Cond::Eq(listing.partition_attr, s(listing.partition.clone()))
+            .and(listing.sort.condition(listing.sort_attr))
+            .render(&mut p);
+        let filter = listing.filter.as_ref().map(|f| f.render(&mut p));
+        let projection = listing.keys_only.then(|| {
+            let names: Vec<String> = listing.key_attrs.iter().map(|a| p.name(a)).collect();
+            names.join(", ")
+        });
+        let (names, values) = p.into_maps();
+        let output = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .set_index_name(listing.index.map(str::to_owned))
+            .key_condition_expression(key_condition)
+            .set_filter_expression(filter)
+            .set_projection_expression(projection)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .set_exclusive_start_key(start)
+            .scan_index_forward(!listing.newest_first)
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .consistent_read(listing.read == Read::Consistent)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+    }
+}
