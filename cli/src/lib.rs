@@ -10,8 +10,10 @@ use std::{
 
 use chatlogger::{
     accounts::{self, AccountError},
+    analytics::replay_parked,
     domain::{ApiKeyLabel, Email, OrgName, Password, Slug, UserRole, ValidationError},
-    store::{ApiKeyStore, OrgStore, UserStore},
+    sdk_error::error_chain,
+    store::{AggregatorStore, ApiKeyStore, OrgStore, StoreError, UserStore},
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -44,6 +46,21 @@ pub enum Command {
     /// Org API keys for chat plugins.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+    /// The analytics aggregator's parked commits.
+    #[command(subcommand)]
+    Analytics(AnalyticsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnalyticsCommand {
+    /// Commit the analytics changes the aggregator parked (after its
+    /// retries failed), oldest first, and remove those that are done. Safe
+    /// to run again: a change is never counted twice.
+    Replay {
+        /// At most this many parked commits.
+        #[arg(long, default_value_t = 100)]
+        limit: u16,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,10 +113,12 @@ pub enum CliError {
     InvalidInput(#[from] ValidationError),
     #[error("could not read stdin or write output: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{}", error_chain(.0))]
+    Store(#[from] StoreError),
 }
 
 /// Runs one command. `stdin` and `out` are parameters so tests can drive it.
-pub async fn run<S: OrgStore + UserStore + ApiKeyStore + ?Sized>(
+pub async fn run<S: OrgStore + UserStore + ApiKeyStore + AggregatorStore>(
     cli: &Cli,
     store: &S,
     stdin: &mut dyn BufRead,
@@ -165,6 +184,31 @@ pub async fn run<S: OrgStore + UserStore + ApiKeyStore + ?Sized>(
                     key.label, org.slug, key.id
                 )?;
                 writeln!(out, "Key (shown once; store it now): {}", secret.expose())?;
+            }
+        }
+        Command::Analytics(AnalyticsCommand::Replay { limit }) => {
+            let report = replay_parked(store, *limit).await?;
+            if cli.json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "replayed": report.replayed,
+                        "already_committed": report.already_committed,
+                        "still_failing": report.still_failing,
+                    })
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "Replayed {} parked analytics commit(s); {} had been written already; {} still failing",
+                    report.replayed,
+                    report.already_committed,
+                    report.still_failing.len()
+                )?;
+                for (commit, error) in &report.still_failing {
+                    writeln!(out, "  {commit}: {error}")?;
+                }
             }
         }
     }

@@ -82,6 +82,18 @@ pub fn function_routers(
     ]
 }
 
+/// `GET /local/health`: the local stack's own health, beside the functions'
+/// `/health`: how far the stream poller is behind, and why it last failed.
+pub fn local_health(stream: Arc<std::sync::Mutex<stream::PollerStatus>>) -> Router {
+    Router::new().route(
+        "/local/health",
+        axum::routing::get(move || {
+            let stream = stream.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            async move { axum::Json(serde_json::json!({ "stream_poller": stream })) }
+        }),
+    )
+}
+
 /// The export queue and bucket of the local stack (see [`provision::exports`]).
 #[derive(Clone)]
 pub struct LocalExports {

@@ -62,12 +62,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base_url = format!("http://{}", args.listen);
     print_seed(&store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
+    println!("the local stream poller's lag: {base_url}/local/health");
 
-    // The aggregator, fed from moto's stream: the dashboard's analytics
-    // follow ingest within a second or so.
+    // The aggregator, fed from moto's stream in the template's tumbling
+    // windows: the dashboard's analytics follow ingest within a window.
     let poller = StreamPoller::open(&sdk, &resources.table)
         .await
         .map_err(|error| format!("cannot read the table's stream: {error}"))?;
+    let stream_status = poller.status();
     let aggregator_store = store.clone();
     tokio::spawn(async move { poller.run(&*aggregator_store).await });
 
@@ -84,8 +86,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let poller = ExportPoller::new(aws::sqs(&sdk), queue_url, worker, Duration::from_secs(5));
     tokio::spawn(poller.run());
     // Connect info: the sign-in throttle counts failures per client address.
-    let service =
-        app(store, keys, browser, exports).into_make_service_with_connect_info::<SocketAddr>();
+    let service = app(store, keys, browser, exports)
+        .merge(chatlogger_local::local_health(stream_status))
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -1,12 +1,12 @@
-//! The aggregator Lambda, on the table's DynamoDB stream: the store is
-//! built once per container, then each batch goes to
-//! `chatlogger::analytics::handle_stream_batch`, which reports partial
-//! batch failures.
+//! The aggregator Lambda, on the table's DynamoDB stream with a tumbling
+//! window: the store is built once per container, then each invocation goes
+//! to `chatlogger::analytics::handle_window`, which folds it into the
+//! window's state and commits the window at its end.
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::{dynamodb::Event, streams::DynamoDbEventResponse};
-use chatlogger::{analytics::handle_stream_batch, aws, config, store::DynamoStore, telemetry};
+use aws_lambda_events::event::dynamodb::{TimeWindowEvent, TimeWindowEventResponse};
+use chatlogger::{analytics::handle_window, aws, config, store::DynamoStore, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -14,12 +14,10 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = aws::load_sdk_config().await;
     let store = Arc::new(DynamoStore::new(aws::dynamodb(&sdk), config::table_name()?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<TimeWindowEvent>| {
         let store = store.clone();
         async move {
-            Ok::<DynamoDbEventResponse, Error>(
-                handle_stream_batch(&*store, &event.payload.records).await,
-            )
+            Ok::<TimeWindowEventResponse, Error>(handle_window(&*store, &event.payload).await)
         }
     }))
     .await

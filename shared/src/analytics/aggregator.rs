@@ -1,313 +1,201 @@
-//! The stream-fed aggregator: turns a batch of stream records into
-//! per-org per-day counter updates, exactly once.
+//! Committing a window's changes: each org on its own, exactly once.
 //!
-//! Exactly once, whatever the delivery: each change is counted in a
-//! transaction that also writes its [`Marker`] (conditional on the marker
-//! being new). A batch Lambda retries, a record delivered twice, or the
-//! same change arriving in two differently bisected batches finds its
-//! marker and adds nothing. Markers expire after two days, well past the
-//! stream's 24-hour retention.
-//!
-//! Batched: one transaction carries up to [`MAX_TRANSACTION_ITEMS`] markers
-//! and aggregate updates, with every change to the same aggregate item
-//! summed into one update.
+//! - **Exactly once.** A commit writes a marker named after its shard, its
+//!   first record and its chunk, in the same transaction as the counts. A
+//!   retried invocation rebuilds the same commit from the same state and
+//!   finds the marker. There is no marker per message: one per org per
+//!   window.
+//! - **Isolation.** Each org's commit is its own transaction. One that keeps
+//!   failing (after [`COMMIT_ATTEMPTS`] tries) is parked with its cause and
+//!   replayed later ([`replay_parked`]); the other orgs commit regardless.
+//! - **Top summaries** are read, updated in memory and written back on the
+//!   condition that their version did not change; a concurrent commit of
+//!   another shard makes the transaction refuse, and it is tried again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{collections::BTreeMap, time::Duration};
+
+use futures::{StreamExt, stream};
 
 use crate::{
-    domain::analytics::{AggregateKey, Counters, Marker, StreamChange, aggregate::add_counters},
+    domain::analytics::{OrgCommit, TopKind},
     sdk_error::error_chain,
-    store::{AggregatorStore, Applied, StoreError, StoreResult},
+    store::{AggregatorStore, Committed, StoreError, TopWrite},
 };
 
-/// DynamoDB's limit on the items of one transaction.
-pub const MAX_TRANSACTION_ITEMS: usize = 100;
-/// How often a chunk is retried after conflicting with another writer.
-const ATTEMPTS: usize = 4;
+/// Tries per org commit before it is parked: throttling, timeouts and
+/// contention on a top summary are retried with backoff up to this.
+pub const COMMIT_ATTEMPTS: u32 = 5;
+/// Org commits sent at once.
+const PARALLEL_COMMITS: usize = 8;
 
-/// Where a batch stopped: Lambda retries it from this record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedFrom(pub String);
-
-/// One change, ready to count.
-struct Counted {
-    sequence: String,
-    marker: Marker,
-    deltas: BTreeMap<AggregateKey, Counters>,
+/// What committing one org's changes came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Committed,
+    /// A retry of a commit that was done.
+    AlreadyCommitted,
+    /// It kept failing: kept to be replayed.
+    Parked,
 }
 
-/// What an aggregation run did, for logs and the benchmark.
+/// How many commits came to each [`Outcome`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchReport {
-    /// Changes counted now.
-    pub counted: usize,
-    /// Changes found already counted (retries, duplicates).
-    pub already_counted: usize,
-    /// Transactions written.
-    pub transactions: usize,
-    /// Items written by those transactions (markers and aggregates).
-    pub items_written: usize,
-    pub orphans_deleted: usize,
+pub struct CommitReport {
+    pub committed: usize,
+    pub already_committed: usize,
+    pub parked: usize,
 }
 
-/// Counts every change of a batch (in stream order) exactly once. On
-/// failure, everything before the returned record is counted, and retrying
-/// from it (or from anywhere earlier) is safe.
-pub async fn aggregate(
+/// Commits every org's changes, in parallel; what keeps failing is parked.
+/// Fails only when a failed commit cannot be parked either (the store is
+/// down): the caller then retries the whole invocation, which re-commits
+/// nothing that was done.
+pub async fn commit_all(
     store: &dyn AggregatorStore,
-    changes: &[StreamChange],
-) -> Result<BatchReport, (BatchReport, FailedFrom)> {
-    let mut report = BatchReport::default();
-    let Some(first) = changes.first() else {
-        return Ok(report);
-    };
-    let chats: BTreeSet<_> = changes
-        .iter()
-        .filter_map(StreamChange::message_chat)
-        .collect();
-    let owners = match store.chat_states(&chats).await {
-        Ok(owners) => owners,
-        Err(error) => {
-            tracing::error!(error = %error_chain(&error), "could not look up chats");
-            return Err((report, FailedFrom(first.sequence.clone())));
-        }
-    };
-
-    // A record delivered twice in one batch is one change (and one
-    // transaction may not write the same marker twice).
-    let mut markers = BTreeSet::new();
-    let counted: Vec<Counted> = changes
-        .iter()
-        .filter_map(|change| {
-            let deltas = change.deltas(&owners);
-            let marker = change.marker()?;
-            if deltas.is_empty() {
-                return None;
-            }
-            if !markers.insert(marker.clone()) {
-                report.already_counted += 1;
-                return None;
-            }
-            Some(Counted {
-                sequence: change.sequence.clone(),
-                marker,
-                deltas,
-            })
-        })
-        .collect();
-    for chunk in chunks(counted) {
-        if let Err(error) = count_chunk(store, chunk.as_slice(), &mut report).await {
-            tracing::error!(error = %error_chain(&error), "could not count a chunk of changes");
-            return Err((report, FailedFrom(chunk[0].sequence.clone())));
-        }
-    }
-
-    // Only after the insert is counted, so its removal cannot come first.
-    for change in changes {
-        if let Some(orphan) = change.orphan(&owners) {
-            if let Err(error) = store.delete_message(orphan).await {
-                tracing::error!(error = %error_chain(&error), message_id = %orphan.id, "could not delete an orphan message");
-                return Err((report, FailedFrom(change.sequence.clone())));
-            }
-            tracing::info!(message_id = %orphan.id, chat_id = %orphan.chat, "deleted a message logged after its chat was deleted");
-            report.orphans_deleted += 1;
+    commits: Vec<OrgCommit>,
+) -> Result<CommitReport, StoreError> {
+    let outcomes: Vec<Result<Outcome, StoreError>> = stream::iter(commits)
+        .map(|commit| async move { commit_or_park(store, &commit).await })
+        .buffer_unordered(PARALLEL_COMMITS)
+        .collect()
+        .await;
+    let mut report = CommitReport::default();
+    for outcome in outcomes {
+        match outcome? {
+            Outcome::Committed => report.committed += 1,
+            Outcome::AlreadyCommitted => report.already_committed += 1,
+            Outcome::Parked => report.parked += 1,
         }
     }
     Ok(report)
 }
 
-/// Splits the changes, in order, into transactions of at most
-/// [`MAX_TRANSACTION_ITEMS`] items (one marker per change plus one update
-/// per distinct aggregate item).
-fn chunks(counted: Vec<Counted>) -> Vec<Vec<Counted>> {
-    let mut chunks: Vec<Vec<Counted>> = Vec::new();
-    let mut keys = BTreeSet::new();
-    for change in counted {
-        let new_keys = change
-            .deltas
-            .keys()
-            .filter(|key| !keys.contains(*key))
-            .count();
-        let current = chunks.last().map_or(0, Vec::len);
-        if chunks.is_empty() || current + 1 + keys.len() + new_keys > MAX_TRANSACTION_ITEMS {
-            chunks.push(Vec::new());
-            keys.clear();
+async fn commit_or_park(
+    store: &dyn AggregatorStore,
+    commit: &OrgCommit,
+) -> Result<Outcome, StoreError> {
+    match commit_org(store, commit).await {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => {
+            let reason = error_chain(&error);
+            store.park(commit, &reason).await?;
+            // `analytics_parked` feeds the template's metric filter and alarm.
+            tracing::error!(
+                org_id = %commit.org,
+                commit = %commit.name(),
+                analytics_parked = 1,
+                error = %reason,
+                "analytics commit parked after {COMMIT_ATTEMPTS} attempts; replay it with `chatlogger-admin analytics replay`"
+            );
+            Ok(Outcome::Parked)
         }
-        keys.extend(change.deltas.keys().copied());
-        chunks.last_mut().expect("just ensured").push(change);
     }
-    chunks
 }
 
-async fn count_chunk(
+/// One org's commit, tried up to [`COMMIT_ATTEMPTS`] times.
+pub async fn commit_org(
     store: &dyn AggregatorStore,
-    chunk: &[Counted],
-    report: &mut BatchReport,
-) -> StoreResult<()> {
-    let mut pending: Vec<&Counted> = chunk.iter().collect();
-    let mut conflicts = 0;
-    while !pending.is_empty() {
-        let markers: Vec<Marker> = pending.iter().map(|c| c.marker.clone()).collect();
-        let mut deltas: BTreeMap<AggregateKey, Counters> = BTreeMap::new();
-        for change in &pending {
-            for (key, delta) in &change.deltas {
-                add_counters(deltas.entry(*key).or_default(), delta);
-            }
+    commit: &OrgCommit,
+) -> Result<Outcome, StoreError> {
+    let mut last_error = None;
+    for attempt in 0..COMMIT_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt)).await;
         }
-        deltas.retain(|_, counters| !counters.is_empty());
-        match store.apply_once(&markers, &deltas).await {
-            Ok(Applied::Done) => {
-                report.counted += pending.len();
-                report.transactions += 1;
-                report.items_written += markers.len() + deltas.len();
-                return Ok(());
+        match try_commit(store, commit).await {
+            Ok(Committed::Done) => return Ok(Outcome::Committed),
+            Ok(Committed::AlreadyDone) => return Ok(Outcome::AlreadyCommitted),
+            Ok(Committed::TopChanged) => {
+                tracing::debug!(org_id = %commit.org, attempt, "top summary changed meanwhile; reading it again");
+                last_error = Some(StoreError::transient(
+                    "a top summary kept changing under concurrent commits",
+                ));
             }
-            Ok(Applied::AlreadyCounted(indices)) if !indices.is_empty() => {
-                report.already_counted += indices.len();
-                let seen: BTreeSet<usize> = indices.into_iter().collect();
-                pending = pending
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| !seen.contains(i))
-                    .map(|(_, c)| c)
-                    .collect();
-            }
-            // Cancelled without naming a marker: another writer held an item.
-            Ok(Applied::AlreadyCounted(_)) | Err(StoreError::Transient(_)) => {
-                conflicts += 1;
-                if conflicts >= ATTEMPTS {
-                    return Err(StoreError::transient(format!(
-                        "the aggregate items stayed contended for {ATTEMPTS} attempts"
-                    )));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20 << conflicts)).await;
+            Err(error @ StoreError::Transient(_)) => {
+                tracing::warn!(org_id = %commit.org, attempt, error = %error_chain(&error), "analytics commit failed for now; retrying");
+                last_error = Some(error);
             }
             Err(error) => return Err(error),
         }
     }
-    Ok(())
+    Err(last_error.expect("at least one attempt"))
 }
 
-#[cfg(test)]
-mod tests {
-    use time::macros::date;
-
-    use super::*;
-    use crate::{
-        domain::{
-            ChatId, MessageId, MessageRole, OrgId,
-            analytics::{ChatFacts, ChatState, MessageFacts, Tracked},
-        },
-        store::MemoryAggregates,
-    };
-
-    fn message_insert(seq: u64, org: OrgId, chat: ChatId) -> StreamChange {
-        StreamChange {
-            sequence: seq.to_string(),
-            old: None,
-            new: Some(Tracked::Message(MessageFacts {
-                org,
-                chat,
-                id: MessageId::new(),
-                role: MessageRole::User,
-                tokens: Some(3),
-                latency_ms: None,
-                day: date!(2026 - 11 - 22),
-            })),
+/// Reads the commit's top summaries, applies its changes to them, and
+/// writes everything in one transaction.
+async fn try_commit(
+    store: &dyn AggregatorStore,
+    commit: &OrgCommit,
+) -> Result<Committed, StoreError> {
+    let days: Vec<_> = commit.days.keys().copied().collect();
+    let mut stored = store.tops(commit.org, &days).await?;
+    let mut writes = Vec::new();
+    for (day, delta) in &commit.days {
+        for (kind, changes) in [(TopKind::Users, &delta.users), (TopKind::Tags, &delta.tags)] {
+            if changes.is_empty() {
+                continue;
+            }
+            let current = stored.remove(&(*day, kind)).unwrap_or_default();
+            let mut top = current.top;
+            top.apply(changes);
+            writes.push(TopWrite {
+                day: *day,
+                kind,
+                top,
+                expected: current.version,
+            });
         }
     }
+    store.commit(commit, &writes).await
+}
 
-    fn messages(store: &MemoryAggregates, org: OrgId) -> i64 {
-        store.aggregates()[&AggregateKey::day(org, date!(2026 - 11 - 22))]["messages"]
+/// 50 ms doubling, with up to 50% jitter, so commits of several shards
+/// that met on one top summary do not meet again.
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64 << attempt.min(6);
+    let jitter = rand_below(base / 2 + 1);
+    Duration::from_millis(base + jitter)
+}
+
+fn rand_below(n: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    u64::from_le_bytes(bytes) % n.max(1)
+}
+
+/// What replaying parked commits did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub replayed: usize,
+    /// Parked commits whose write had happened after all.
+    pub already_committed: usize,
+    /// Still failing: left parked, with the cause of this attempt.
+    pub still_failing: BTreeMap<String, String>,
+}
+
+/// Commits up to `limit` parked commits again, oldest first, and removes
+/// those that are done. Safe to run any time, and twice.
+pub async fn replay_parked(
+    store: &dyn AggregatorStore,
+    limit: u16,
+) -> Result<ReplayReport, StoreError> {
+    let mut report = ReplayReport::default();
+    for parked in store.parked(limit).await? {
+        match commit_org(store, &parked.commit).await {
+            Ok(outcome) => {
+                store.unpark(&parked.commit).await?;
+                match outcome {
+                    Outcome::AlreadyCommitted => report.already_committed += 1,
+                    _ => report.replayed += 1,
+                }
+                tracing::info!(org_id = %parked.commit.org, commit = %parked.commit.name(), "parked analytics commit replayed");
+            }
+            Err(error) => {
+                report
+                    .still_failing
+                    .insert(parked.commit.name(), error_chain(&error));
+            }
+        }
     }
-
-    #[tokio::test]
-    async fn retried_batches_and_duplicated_records_count_once() {
-        let store = MemoryAggregates::new();
-        let (org, chat) = (OrgId::new(), ChatId::new());
-        store.set_chat(
-            org,
-            chat,
-            ChatState {
-                user_id: Some("v".into()),
-                deleted: false,
-            },
-        );
-        let batch: Vec<_> = (0..250).map(|i| message_insert(i, org, chat)).collect();
-
-        let report = aggregate(&store, &batch).await.unwrap();
-        assert_eq!(report.counted, 250);
-        assert!(report.transactions >= 3, "chunks of at most 100 items");
-        // Lambda retries the whole batch, then a bisected half, then a record twice in one batch.
-        let retry = aggregate(&store, &batch).await.unwrap();
-        assert_eq!((retry.counted, retry.already_counted), (0, 250));
-        aggregate(&store, &batch[100..200]).await.unwrap();
-        let twice = [
-            batch[7].clone(),
-            batch[7].clone(),
-            message_insert(999, org, chat),
-        ];
-        let report = aggregate(&store, &twice).await.unwrap();
-        assert_eq!(report.counted, 1);
-        assert_eq!(messages(&store, org), 251);
-        assert_eq!(
-            store.aggregates()[&AggregateKey::users(org, date!(2026 - 11 - 22), "v")]["user:v"],
-            251
-        );
-    }
-
-    #[tokio::test]
-    async fn messages_of_deleted_chats_are_counted_then_deleted() {
-        let store = MemoryAggregates::new();
-        let (org, chat) = (OrgId::new(), ChatId::new());
-        store.set_chat(
-            org,
-            chat,
-            ChatState {
-                user_id: None,
-                deleted: true,
-            },
-        );
-        let insert = message_insert(1, org, chat);
-        let report = aggregate(&store, std::slice::from_ref(&insert))
-            .await
-            .unwrap();
-        assert_eq!(report.orphans_deleted, 1);
-        let Some(Tracked::Message(m)) = &insert.new else {
-            unreachable!()
-        };
-        assert_eq!(store.deleted_messages(), [m.id]);
-        // Its removal then uncounts it.
-        let removal = StreamChange {
-            sequence: "2".into(),
-            old: insert.new.clone(),
-            new: None,
-        };
-        aggregate(&store, &[removal]).await.unwrap();
-        assert_eq!(messages(&store, org), 0);
-    }
-
-    #[tokio::test]
-    async fn chat_changes_without_count_effect_write_nothing() {
-        let store = MemoryAggregates::new();
-        let chat = ChatFacts {
-            org: OrgId::new(),
-            id: ChatId::new(),
-            day: date!(2026 - 11 - 22),
-            tags: vec!["a".into()],
-            user_id: None,
-            revision: 1,
-            deleted: false,
-        };
-        let retitled = StreamChange {
-            sequence: "9".into(),
-            old: Some(Tracked::Chat(ChatFacts {
-                revision: 0,
-                ..chat.clone()
-            })),
-            new: Some(Tracked::Chat(chat)),
-        };
-        let report = aggregate(&store, &[retitled]).await.unwrap();
-        assert_eq!((report.counted, store.transactions()), (0, 0));
-    }
+    Ok(report)
 }

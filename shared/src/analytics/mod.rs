@@ -1,10 +1,14 @@
-//! Exact per-org analytics from stream-fed per-day aggregates: the
-//! aggregator that applies stream changes to the aggregates exactly once.
-//! The pure parts (what a change counts, the aggregates, the summary) are
-//! in [`crate::domain::analytics`].
+//! The stream aggregator: a shard's changes to chats and messages, folded
+//! into per-org per-day aggregates in tumbling windows and committed once
+//! per org per window. What a change counts, the aggregates and the summary
+//! are pure domain logic, in [`crate::domain::analytics`].
+//!
+//! - [`window`]: the entry point, one window invocation;
+//! - [`aggregator`]: committing each org's share exactly once, parking what
+//!   keeps failing, and replaying it.
 
 pub mod aggregator;
-pub mod stream;
+pub mod window;
 
-pub use aggregator::{BatchReport, FailedFrom, aggregate};
-pub use stream::handle_stream_batch;
+pub use aggregator::{CommitReport, ReplayReport, replay_parked};
+pub use window::{WindowReport, handle_window};

@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use super::{ChatCheck, ChatInsert, Claim, MessageInsert, Page, PageRequest, Read, StoreResult};
 use crate::domain::{
     ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, ChatTitle, DisplayName, Email,
     EndUserId, ExportId, Message, Metadata, Org, OrgId, OrgName, PasswordHash, RefreshTokenHash,
     Session, SessionId, Slug, Tag, Tags, User, UserId, UserRole,
-    analytics::{AggregateKey, ChatState, Counters, DayRange, Marker, MessageFacts},
+    analytics::{ChatState, DayAggregate, DayRange, OrgCommit, Orphan, Sequence, TopK, TopKind},
     export::{ExportJob, ExportStatus, Totals},
 };
 
@@ -299,7 +299,44 @@ pub trait AnalyticsStore: Send + Sync {
         &self,
         org: OrgId,
         range: DayRange,
-    ) -> StoreResult<Vec<(AggregateKey, Counters)>>;
+    ) -> StoreResult<Vec<(Date, DayAggregate)>>;
+}
+
+/// A day's top summary as stored, and the version a conditional write of
+/// it expects (0: none stored yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredTop {
+    pub top: TopK,
+    pub version: u64,
+}
+
+/// A top summary to write: the new one, on the condition that the stored
+/// one still has `expected` version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopWrite {
+    pub day: Date,
+    pub kind: TopKind,
+    pub top: TopK,
+    pub expected: u64,
+}
+
+/// What committing one org's share of a window did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Done,
+    /// Its marker exists: a retry of a commit that was done.
+    AlreadyDone,
+    /// A top summary changed since it was read (another shard's commit):
+    /// nothing was written; read and try again.
+    TopChanged,
+}
+
+/// A commit the aggregator could not write, kept to be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedCommit {
+    pub commit: OrgCommit,
+    pub reason: String,
+    pub parked_at: OffsetDateTime,
 }
 
 /// What the stream aggregator reads and writes.
@@ -311,25 +348,26 @@ pub trait AggregatorStore: Send + Sync {
         &self,
         chats: &BTreeSet<(OrgId, ChatId)>,
     ) -> StoreResult<BTreeMap<(OrgId, ChatId), ChatState>>;
-
-    /// In one transaction: writes every marker and adds every delta, if no
-    /// marker exists yet. Otherwise writes nothing and says which markers
-    /// (by index) already exist.
-    async fn apply_once(
+    /// The last record of `shard` whose effect is committed (or parked).
+    async fn checkpoint(&self, shard: &str) -> StoreResult<Option<Sequence>>;
+    async fn save_checkpoint(&self, shard: &str, last: &Sequence) -> StoreResult<()>;
+    /// The stored top summaries of `org` on `days`, strongly consistent.
+    async fn tops(
         &self,
-        markers: &[Marker],
-        deltas: &BTreeMap<AggregateKey, Counters>,
-    ) -> StoreResult<Applied>;
-
+        org: OrgId,
+        days: &[Date],
+    ) -> StoreResult<BTreeMap<(Date, TopKind), StoredTop>>;
+    /// In one transaction: the commit's marker (if it is new), its days'
+    /// counters, and `tops` (each if its version is still the expected one).
+    async fn commit(&self, commit: &OrgCommit, tops: &[TopWrite]) -> StoreResult<Committed>;
+    /// Keeps a commit that could not be written, with why, to be replayed.
+    async fn park(&self, commit: &OrgCommit, reason: &str) -> StoreResult<()>;
+    /// Parked commits, oldest first, at most `limit`.
+    async fn parked(&self, limit: u16) -> StoreResult<Vec<ParkedCommit>>;
+    /// Removes a parked commit once it is replayed.
+    async fn unpark(&self, commit: &OrgCommit) -> StoreResult<()>;
     /// Deletes a message (its removal then flows through the stream).
-    async fn delete_message(&self, message: &MessageFacts) -> StoreResult<()>;
-}
-
-/// What [`AggregatorStore::apply_once`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Done,
-    AlreadyCounted(Vec<usize>),
+    async fn delete_message(&self, orphan: &Orphan) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -4,11 +4,15 @@
 //! summary route must equal a brute-force count over the stored chats and
 //! messages, for every org.
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+    time::Duration,
+};
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent};
 use chatlogger::{
-    analytics::handle_stream_batch,
+    analytics::handle_window,
     domain::{
         Chat, ChatId, ChatTitle, EndUserId, LatencyMs, Message, MessageContent, MessageId,
         MessageRole, Metadata, OrgId, Tag, Tags, TokenCount, UserRole,
@@ -20,7 +24,7 @@ use chatlogger::{
     },
     store::{AnalyticsStore, ChatCheck, ChatStore, DynamoStore, MessageStore},
 };
-use chatlogger_local::stream::StreamPoller;
+use chatlogger_local::stream::{Mapping, StreamPoller};
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::{Date, Duration as Days, OffsetDateTime, format_description::well_known::Rfc3339};
@@ -165,7 +169,10 @@ async fn brute_force(app: &TestApp, session: &Cookies, org: OrgId, range: DayRan
             "resolution": chatlogger::domain::analytics::summary::LATENCY_RESOLUTION,
         },
         "top_users": top(users, "user_id", "messages"),
+        // At most 5 end users and 6 tags a day: the top lists are exact.
+        "top_users_error_bound": 0,
         "top_tags": top(tags, "tag", "chats"),
+        "top_tags_error_bound": 0,
     })
 }
 
@@ -262,11 +269,30 @@ async fn run_workload(app: &TestApp, session: &Cookies, org: &TestOrg, rng: &mut
     }
 }
 
-/// Delivers the stream's records in random batches, the way Lambda may:
-/// some batches fail half-way and are retried whole, some are delivered
-/// twice, some carry a record that was already delivered.
+/// One invocation of a shard's tumbling window, as Lambda sends it.
+fn window_event(
+    shard: &str,
+    state: HashMap<String, String>,
+    records: Vec<EventRecord>,
+    is_final: bool,
+) -> TimeWindowEvent {
+    let mut event = TimeWindowEvent::default();
+    event.dynamo_db_event.records = records;
+    event.time_window_properties.shard_id = Some(shard.to_owned());
+    event.time_window_properties.state = state;
+    event.time_window_properties.is_final_invoke_for_window = is_final;
+    event
+}
+
+/// Delivers the stream's records in tumbling windows of a few random
+/// batches, the way Lambda may: some invocations are retried as they were
+/// (their first answer lost, final ones after they committed), some
+/// batches carry a record that was already delivered, and some are first
+/// delivered in part.
 async fn deliver_unreliably(store: &DynamoStore, records: Vec<EventRecord>, rng: &mut Rng) {
-    let mut start = 0;
+    const SHARD: &str = "shardId-00000001700000000000-test";
+    let (mut start, mut state, mut batches) = (0, HashMap::new(), 0);
+    let mut window_batches = 1 + rng.below(4);
     while start < records.len() {
         let end = (start + 1 + rng.below(40) as usize).min(records.len());
         let mut batch = records[start..end].to_vec();
@@ -276,17 +302,21 @@ async fn deliver_unreliably(store: &DynamoStore, records: Vec<EventRecord>, rng:
             batch.insert(at, earlier);
         }
         if rng.chance(25) {
-            let prefix = &batch[..rng.below(batch.len() as u64) as usize];
-            assert!(
-                handle_stream_batch(store, prefix)
-                    .await
-                    .batch_item_failures
-                    .is_empty()
-            );
-        }
-        for _ in 0..(1 + u64::from(rng.chance(30))) {
-            let response = handle_stream_batch(store, &batch).await;
+            let prefix = batch[..rng.below(batch.len() as u64) as usize].to_vec();
+            let response = handle_window(store, &window_event(SHARD, state, prefix, false)).await;
             assert!(response.batch_item_failures.is_empty(), "{response:?}");
+            state = response.time_window_event_response_properties.state;
+        }
+        batches += 1;
+        let is_final = end == records.len() || batches >= window_batches;
+        let event = window_event(SHARD, state.clone(), batch, is_final);
+        for _ in 0..(1 + u64::from(rng.chance(30))) {
+            let response = handle_window(store, &event).await;
+            assert!(response.batch_item_failures.is_empty(), "{response:?}");
+            state = response.time_window_event_response_properties.state;
+        }
+        if is_final {
+            (batches, window_batches) = (0, 1 + rng.below(4));
         }
         start = end;
     }
@@ -348,12 +378,12 @@ async fn the_sample_stream_events_count_exactly() {
     let table = new_table(&sdk).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let events_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
-    let read = |file: &str| -> Event {
+    let read = |file: &str| -> TimeWindowEvent {
         serde_json::from_str(&std::fs::read_to_string(events_dir.join(file)).unwrap()).unwrap()
     };
     // The chat the samples are about, as the table holds it.
     let created = read(STREAM_EVENTS[0]);
-    let image = &created.records[0].change.new_image;
+    let image = &created.dynamo_db_event.records[0].change.new_image;
     let org: OrgId = serde_dynamo::from_attribute_value(image["org_id"].clone()).unwrap();
     let chat = Chat {
         id: serde_dynamo::from_attribute_value(image["id"].clone()).unwrap(),
@@ -376,7 +406,7 @@ async fn the_sample_stream_events_count_exactly() {
     };
 
     for file in STREAM_EVENTS {
-        let response = handle_stream_batch(&store, &read(file).records).await;
+        let response = handle_window(&store, &read(file)).await;
         assert!(response.batch_item_failures.is_empty(), "{file}");
         let s = summary(&store).await;
         match *file {
@@ -414,7 +444,7 @@ async fn the_sample_stream_events_count_exactly() {
         }
         // Lambda retrying the same event changes nothing.
         assert!(
-            handle_stream_batch(&store, &read(file).records)
+            handle_window(&store, &read(file))
                 .await
                 .batch_item_failures
                 .is_empty()
@@ -427,7 +457,15 @@ async fn the_sample_stream_events_count_exactly() {
 async fn the_local_server_keeps_the_dashboard_fresh_and_deletes_stay_consistent() {
     let app = spawn_app().await;
     let sdk = sdk_config().await;
-    let poller = StreamPoller::open(&sdk, &app.table).await.unwrap();
+    // One-second windows instead of the template's 15 s, not to wait.
+    let mapping = Mapping {
+        window: Duration::from_secs(1),
+        ..Mapping::TEMPLATE
+    };
+    let poller = StreamPoller::open(&sdk, &app.table)
+        .await
+        .unwrap()
+        .with_mapping(mapping);
     let store = app.store.clone();
     tokio::spawn(async move { poller.run(&*store).await });
     app.create_user(&app.acme, "viewer@acme.example", UserRole::Viewer)

@@ -4,6 +4,7 @@
 //! moto server that `make test` starts (found through `AWS_ENDPOINT_URL`);
 //! every test gets its own table, so tests are isolated and run in parallel.
 
+mod aggregator;
 mod analytics;
 mod auth;
 mod chats;

@@ -219,22 +219,40 @@ fn the_aggregator_is_wired_to_the_tables_stream() {
         "{}",
         text("Stream")
     );
-    assert_eq!(mapping["BatchSize"].as_u64(), Some(100));
-    assert!(
-        mapping["MaximumBatchingWindowInSeconds"]
-            .as_u64()
-            .is_some_and(|s| (1..=5).contains(&s))
+    // The local stream poller emulates exactly these settings.
+    let local = chatlogger_local::stream::Mapping::TEMPLATE;
+    assert_eq!(
+        mapping["TumblingWindowInSeconds"].as_u64(),
+        Some(local.window.as_secs())
     );
-    assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert_eq!(mapping["BatchSize"].as_u64(), Some(local.batch_size as u64));
+    assert_eq!(
+        mapping["MaximumBatchingWindowInSeconds"].as_u64(),
+        Some(local.batching_window.as_secs())
+    );
+    assert_eq!(
+        mapping["MaximumRetryAttempts"].as_u64(),
+        Some(u64::from(local.max_retries))
+    );
+    // A retried invocation must see the records it saw (no bisection), one
+    // at a time per shard.
+    assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(false));
+    assert_eq!(mapping["ParallelizationFactor"].as_u64(), Some(1));
     assert_eq!(
         mapping["FunctionResponseTypes"][0].as_str(),
         Some("ReportBatchItemFailures")
     );
-    assert!(
-        mapping["MaximumRetryAttempts"]
-            .as_u64()
-            .is_some_and(|n| (1..=100).contains(&n))
-    );
+    // The parked-commit and unreadable-record alarms watch the fields the
+    // aggregator logs.
+    for (filter, field) in [
+        ("AggregatorParkedMetric", "analytics_parked"),
+        ("AggregatorUnreadableMetric", "analytics_unreadable"),
+    ] {
+        let pattern = template["Resources"][filter]["Properties"]["FilterPattern"]
+            .as_str()
+            .unwrap();
+        assert!(pattern.contains(field), "{filter}: {pattern}");
+    }
     assert!(
         text("DestinationConfig").contains("AggregatorDeadLetterQueue.Arn"),
         "{}",

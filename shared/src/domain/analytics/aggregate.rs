@@ -1,28 +1,36 @@
-//! What an aggregate item holds: named counters per org per day.
+//! What the aggregates hold: per org, per UTC day, three items of bounded
+//! size whatever a tenant sends:
 //!
-//! Each org has, per UTC day, one day item (messages, chats, tokens, the
-//! latency histogram, counts by role and by tag) and up to
-//! [`USER_BUCKETS`] items of per-end-user message counts. Users are spread
-//! over buckets by a hash of their id so one busy day cannot outgrow
-//! DynamoDB's 400 KB item limit (each bucket fits about ten thousand users).
+//! - the day's counters (messages, chats, tokens, the latency histogram,
+//!   counts by role): a fixed set of names, none user-supplied;
+//! - the day's top end users by messages, and top tags by chats: each a
+//!   [`TopK`] summary of at most [`super::topk::CAPACITY`] values.
 //!
 //! A counter is a signed total that the aggregator only ever adds to, so
 //! the per-day items of any range sum to the range's figures.
 
 use std::collections::BTreeMap;
 
-use sha2::Digest;
+use serde::{Deserialize, Serialize};
 use time::Date;
 
-use crate::domain::{MessageRole, OrgId};
+use super::topk::TopK;
+use crate::domain::MessageRole;
 
 /// How a day is written everywhere in analytics (aggregate keys, the
 /// summary's query and response): `2026-01-31`.
 pub const DAY_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
-/// Per-end-user counts are spread over this many items per day.
-pub const USER_BUCKETS: u8 = 8;
+/// A day as analytics write it.
+pub fn format_day(day: Date) -> String {
+    day.format(DAY_FORMAT)
+        .expect("a calendar date always formats")
+}
+
+pub fn parse_day(text: &str) -> Option<Date> {
+    Date::parse(text, DAY_FORMAT).ok()
+}
 
 /// Counter name → total (or, in a delta, → change).
 pub type Counters = BTreeMap<String, i64>;
@@ -38,43 +46,55 @@ pub fn add_counters(total: &mut Counters, delta: &Counters) {
     }
 }
 
-/// Which of a day's aggregate items.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AggregatePart {
-    Day,
-    Users(u8),
+/// What changes on one org-day: its counters, and the exact per-user and
+/// per-tag changes that the day's [`TopK`] summaries take in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayDelta {
+    #[serde(rename = "c", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: Counters,
+    /// End user → change in messages.
+    #[serde(rename = "u", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<String, i64>,
+    /// Tag → change in chats.
+    #[serde(rename = "t", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, i64>,
 }
 
-/// One aggregate item: an org, a UTC day and a part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AggregateKey {
-    pub org: OrgId,
-    pub day: Date,
-    pub part: AggregatePart,
-}
-
-impl AggregateKey {
-    pub fn day(org: OrgId, day: Date) -> Self {
-        Self {
-            org,
-            day,
-            part: AggregatePart::Day,
+impl DayDelta {
+    pub fn add(&mut self, other: &DayDelta) {
+        add_counters(&mut self.counters, &other.counters);
+        for (mine, theirs) in [
+            (&mut self.users, &other.users),
+            (&mut self.tags, &other.tags),
+        ] {
+            add_counters(mine, theirs);
         }
     }
 
-    /// The item holding `end_user`'s count on `day`.
-    pub fn users(org: OrgId, day: Date, end_user: &str) -> Self {
-        let bucket = sha2::Sha256::digest(end_user.as_bytes())[0] % USER_BUCKETS;
-        Self {
-            org,
-            day,
-            part: AggregatePart::Users(bucket),
-        }
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.users.is_empty() && self.tags.is_empty()
     }
 }
 
-/// The counter names, in one place: they are the aggregate items' attribute
-/// names, readable in the table.
+/// One org's changes, by UTC day.
+pub type OrgDelta = BTreeMap<Date, DayDelta>;
+
+/// Which of a day's summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TopKind {
+    Users,
+    Tags,
+}
+
+/// One stored aggregate item of an org-day, as the summary reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayAggregate {
+    Counters(Counters),
+    Top(TopKind, TopK),
+}
+
+/// The counter names, in one place: they are the day items' attribute
+/// names, readable in the table. None comes from user input.
 pub mod counter {
     use super::MessageRole;
 
@@ -88,8 +108,6 @@ pub mod counter {
     pub const ROLE_PREFIX: &str = "role:";
     pub const ROLE_TOKENS_PREFIX: &str = "role_tokens:";
     pub const LATENCY_BUCKET_PREFIX: &str = "latency:";
-    pub const TAG_PREFIX: &str = "tag:";
-    pub const USER_PREFIX: &str = "user:";
 
     pub fn role(role: MessageRole) -> String {
         format!("{ROLE_PREFIX}{}", role.as_str())
@@ -99,11 +117,5 @@ pub mod counter {
     }
     pub fn latency_bucket(bucket: u16) -> String {
         format!("{LATENCY_BUCKET_PREFIX}{bucket}")
-    }
-    pub fn tag(tag: &str) -> String {
-        format!("{TAG_PREFIX}{tag}")
-    }
-    pub fn user(end_user: &str) -> String {
-        format!("{USER_PREFIX}{end_user}")
     }
 }

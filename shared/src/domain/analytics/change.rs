@@ -9,10 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::{
-    aggregate::{AggregateKey, Counters, counter},
+    aggregate::{DayDelta, OrgDelta, counter},
     histogram,
 };
 use crate::domain::{ChatId, MessageId, MessageRole, OrgId};
@@ -38,8 +39,6 @@ pub struct ChatFacts {
     pub day: Date,
     pub tags: Vec<String>,
     pub user_id: Option<String>,
-    /// Bumped by every change to the chat, so each change is counted once.
-    pub revision: u64,
     pub deleted: bool,
 }
 
@@ -50,25 +49,61 @@ pub enum Tracked {
     Chat(ChatFacts),
 }
 
+/// A stream record's sequence number: numeric text that grows along a
+/// shard, compared as a number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sequence(String);
+
+impl Sequence {
+    pub fn new(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The digits without leading zeros: longer is larger, then by text.
+    fn digits(&self) -> &str {
+        self.0.trim_start_matches('0')
+    }
+}
+
+impl PartialEq for Sequence {
+    fn eq(&self, other: &Self) -> bool {
+        self.digits() == other.digits()
+    }
+}
+
+impl Eq for Sequence {}
+
+impl Ord for Sequence {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let (a, b) = (self.digits(), other.digits());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    }
+}
+
+impl PartialOrd for Sequence {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Sequence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One stream record about a tracked item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamChange {
-    /// The record's sequence number: what a partial batch failure reports.
-    pub sequence: String,
+    /// Orders the changes of one shard.
+    pub sequence: Sequence,
     pub old: Option<Tracked>,
     pub new: Option<Tracked>,
-}
-
-/// The proof that a change was counted: an item named after the change
-/// itself (not after the stream record, which a retry may re-deliver in
-/// another batch), written in the same transaction as the counts.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Marker {
-    pub org: OrgId,
-    /// Markers of message changes live in the chat's message partition,
-    /// those of chat changes in the org's.
-    pub chat: Option<ChatId>,
-    pub name: String,
 }
 
 /// The owner of a message's chat, as the aggregator looks it up.
@@ -77,6 +112,9 @@ pub struct ChatState {
     pub user_id: Option<String>,
     pub deleted: bool,
 }
+
+/// Every org's changes, by org then UTC day.
+pub type Deltas = BTreeMap<OrgId, OrgDelta>;
 
 impl StreamChange {
     /// The chats whose owner this change needs to know.
@@ -87,36 +125,15 @@ impl StreamChange {
         }
     }
 
-    /// The marker of this change, or `None` when it changes no count (a
-    /// message edit, a chat edit that keeps its tags).
-    pub fn marker(&self) -> Option<Marker> {
-        match (&self.old, &self.new) {
-            (None, Some(Tracked::Message(m))) => Some(message_marker(m, "+")),
-            (Some(Tracked::Message(m)), None) => Some(message_marker(m, "-")),
-            (_, Some(Tracked::Chat(c))) => Some(chat_marker(c, &c.revision.to_string())),
-            (Some(Tracked::Chat(c)), None) => Some(chat_marker(c, "-")),
-            _ => None,
-        }
-    }
-
-    /// What this change adds to each aggregate item, given the owners of
-    /// the chats its messages belong to.
-    pub fn deltas(
-        &self,
-        owners: &BTreeMap<(OrgId, ChatId), ChatState>,
-    ) -> BTreeMap<AggregateKey, Counters> {
-        let mut deltas = BTreeMap::new();
+    /// Adds what this change does to the counts into `deltas`, given the
+    /// owners of the chats its messages belong to.
+    pub fn add_to(&self, deltas: &mut Deltas, owners: &BTreeMap<(OrgId, ChatId), ChatState>) {
         if let Some(new) = &self.new {
-            contribute(new, owners, 1, &mut deltas);
+            contribute(new, owners, 1, deltas);
         }
         if let Some(old) = &self.old {
-            contribute(old, owners, -1, &mut deltas);
+            contribute(old, owners, -1, deltas);
         }
-        deltas.retain(|_, counters: &mut Counters| {
-            counters.retain(|_, value| *value != 0);
-            !counters.is_empty()
-        });
-        deltas
     }
 
     /// A message just logged into a chat that is gone (ingest's chat cache
@@ -132,70 +149,64 @@ impl StreamChange {
     }
 }
 
-fn message_marker(message: &MessageFacts, suffix: &str) -> Marker {
-    Marker {
-        org: message.org,
-        chat: Some(message.chat),
-        name: format!("SEEN#MSG#{}#{suffix}", message.id),
-    }
-}
-
-fn chat_marker(chat: &ChatFacts, suffix: &str) -> Marker {
-    Marker {
-        org: chat.org,
-        chat: None,
-        name: format!("SEEN#CHAT#{}#{suffix}", chat.id),
-    }
-}
-
-/// Adds `sign` times the item's counts to `deltas`.
+/// Adds `sign` times the item's counts to `deltas`. What cancels out (a
+/// tag kept by an edit) leaves nothing behind.
 fn contribute(
     item: &Tracked,
     owners: &BTreeMap<(OrgId, ChatId), ChatState>,
     sign: i64,
-    deltas: &mut BTreeMap<AggregateKey, Counters>,
+    deltas: &mut Deltas,
 ) {
-    let mut add = |key: AggregateKey, name: String, amount: u64| {
-        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
-        *deltas.entry(key).or_default().entry(name).or_default() += sign * amount;
+    let amount = |value: u64| sign * i64::try_from(value).unwrap_or(i64::MAX);
+    let (org, day) = match item {
+        Tracked::Message(m) => (m.org, m.day),
+        Tracked::Chat(c) => (c.org, c.day),
     };
+    let mut delta = DayDelta::default();
     match item {
         Tracked::Message(m) => {
-            let day = AggregateKey::day(m.org, m.day);
-            add(day, counter::MESSAGES.into(), 1);
-            add(day, counter::role(m.role), 1);
+            let mut add = |name: String, value: u64| {
+                *delta.counters.entry(name).or_default() += amount(value);
+            };
+            add(counter::MESSAGES.into(), 1);
+            add(counter::role(m.role), 1);
             if let Some(tokens) = m.tokens {
-                add(day, counter::TOKENS.into(), tokens);
-                add(day, counter::role_tokens(m.role), tokens);
+                add(counter::TOKENS.into(), tokens);
+                add(counter::role_tokens(m.role), tokens);
             }
             if let Some(latency) = m.latency_ms {
-                add(day, counter::LATENCY_COUNT.into(), 1);
-                add(day, counter::LATENCY_SUM_MS.into(), latency);
-                add(
-                    day,
-                    counter::latency_bucket(histogram::bucket_of(latency)),
-                    1,
-                );
+                add(counter::LATENCY_COUNT.into(), 1);
+                add(counter::LATENCY_SUM_MS.into(), latency);
+                add(counter::latency_bucket(histogram::bucket_of(latency)), 1);
             }
             let owner = owners
                 .get(&(m.org, m.chat))
-                .and_then(|chat| chat.user_id.as_deref());
+                .and_then(|chat| chat.user_id.clone());
             if let Some(user) = owner {
-                add(
-                    AggregateKey::users(m.org, m.day, user),
-                    counter::user(user),
-                    1,
-                );
+                delta.users.insert(user, amount(1));
             }
         }
         Tracked::Chat(c) if !c.deleted => {
-            let day = AggregateKey::day(c.org, c.day);
-            add(day, counter::CHATS.into(), 1);
+            delta.counters.insert(counter::CHATS.into(), amount(1));
             for tag in &c.tags {
-                add(day, counter::tag(tag), 1);
+                delta.tags.insert(tag.clone(), amount(1));
             }
         }
-        Tracked::Chat(_) => {}
+        Tracked::Chat(_) => return,
+    }
+    deltas
+        .entry(org)
+        .or_default()
+        .entry(day)
+        .or_default()
+        .add(&delta);
+    // Drop what cancelled out, so an edit that changes no count leaves no day behind.
+    let days = deltas.get_mut(&org).expect("just added");
+    if days.get(&day).is_some_and(DayDelta::is_empty) {
+        days.remove(&day);
+    }
+    if days.is_empty() {
+        deltas.remove(&org);
     }
 }
 
@@ -204,7 +215,6 @@ mod tests {
     use time::macros::date;
 
     use super::*;
-    use crate::domain::analytics::aggregate::AggregatePart;
 
     fn message(org: OrgId, chat: ChatId) -> MessageFacts {
         MessageFacts {
@@ -218,16 +228,29 @@ mod tests {
         }
     }
 
-    fn chat(org: OrgId, tags: &[&str], revision: u64, deleted: bool) -> ChatFacts {
+    fn chat(org: OrgId, tags: &[&str], deleted: bool) -> ChatFacts {
         ChatFacts {
             org,
             id: ChatId::new(),
             day: date!(2026 - 11 - 19),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             user_id: Some("visitor-1".into()),
-            revision,
             deleted,
         }
+    }
+
+    fn change(seq: u64, old: Option<Tracked>, new: Option<Tracked>) -> StreamChange {
+        StreamChange {
+            sequence: Sequence::new(seq.to_string()),
+            old,
+            new,
+        }
+    }
+
+    fn deltas_of(change: &StreamChange, owners: &BTreeMap<(OrgId, ChatId), ChatState>) -> Deltas {
+        let mut deltas = Deltas::new();
+        change.add_to(&mut deltas, owners);
+        deltas
     }
 
     #[test]
@@ -241,81 +264,74 @@ mod tests {
             },
         )]);
         let m = message(org, chat_id);
-        let insert = StreamChange {
-            sequence: "1".into(),
-            old: None,
-            new: Some(Tracked::Message(m.clone())),
-        };
-        let deltas = insert.deltas(&owners);
-        let day = &deltas[&AggregateKey::day(org, m.day)];
-        assert_eq!(day[counter::MESSAGES], 1);
-        assert_eq!(day["role:assistant"], 1);
-        assert_eq!(day[counter::TOKENS], 7);
-        assert_eq!(day["role_tokens:assistant"], 7);
-        assert_eq!(day[counter::LATENCY_SUM_MS], 120);
-        let users = &deltas[&AggregateKey::users(org, m.day, "visitor-1")];
-        assert_eq!(users["user:visitor-1"], 1);
+        let insert = change(1, None, Some(Tracked::Message(m.clone())));
+        let deltas = deltas_of(&insert, &owners);
+        let day = &deltas[&org][&m.day];
+        assert_eq!(day.counters[counter::MESSAGES], 1);
+        assert_eq!(day.counters["role:assistant"], 1);
+        assert_eq!(day.counters[counter::TOKENS], 7);
+        assert_eq!(day.counters["role_tokens:assistant"], 7);
+        assert_eq!(day.counters[counter::LATENCY_SUM_MS], 120);
+        assert_eq!(day.users["visitor-1"], 1);
         assert!(insert.orphan(&owners).is_none());
         assert!(insert.orphan(&BTreeMap::new()).is_some());
 
-        let remove = StreamChange {
-            sequence: "2".into(),
-            old: Some(Tracked::Message(m)),
-            new: None,
-        };
+        let remove = change(2, Some(Tracked::Message(m.clone())), None);
+        let mut both = deltas;
+        remove.add_to(&mut both, &owners);
+        assert!(
+            both.is_empty(),
+            "an insert and its removal cancel out: {both:?}"
+        );
         assert_eq!(
-            remove.deltas(&owners)[&AggregateKey::day(org, date!(2026 - 11 - 20))]
-                [counter::MESSAGES],
+            deltas_of(&remove, &owners)[&org][&m.day].counters[counter::MESSAGES],
             -1
         );
-        assert_ne!(insert.marker(), remove.marker());
     }
 
     #[test]
     fn chat_edits_move_tags_and_soft_deletes_uncount() {
         let org = OrgId::new();
-        let before = chat(org, &["a", "b"], 0, false);
+        let before = chat(org, &["a", "b"], false);
         let after = ChatFacts {
             tags: vec!["b".into(), "c".into()],
-            revision: 1,
             ..before.clone()
         };
-        let edit = StreamChange {
-            sequence: "5".into(),
-            old: Some(Tracked::Chat(before.clone())),
-            new: Some(Tracked::Chat(after.clone())),
-        };
-        let deltas = edit.deltas(&BTreeMap::new());
-        let day = &deltas[&AggregateKey::day(org, before.day)];
-        assert_eq!(day.get("tag:a"), Some(&-1));
-        assert_eq!(day.get("tag:b"), None, "unchanged tags add nothing");
-        assert_eq!(day.get("tag:c"), Some(&1));
-        assert_eq!(day.get(counter::CHATS), None);
+        let edit = change(
+            5,
+            Some(Tracked::Chat(before.clone())),
+            Some(Tracked::Chat(after.clone())),
+        );
+        let deltas = deltas_of(&edit, &BTreeMap::new());
+        let day = &deltas[&org][&before.day];
+        assert_eq!(day.tags.get("a"), Some(&-1));
+        assert_eq!(day.tags.get("b"), None, "unchanged tags add nothing");
+        assert_eq!(day.tags.get("c"), Some(&1));
+        assert_eq!(day.counters.get(counter::CHATS), None);
 
         let deleted = ChatFacts {
             deleted: true,
-            revision: 2,
             ..after.clone()
         };
-        let delete = StreamChange {
-            sequence: "6".into(),
-            old: Some(Tracked::Chat(after)),
-            new: Some(Tracked::Chat(deleted.clone())),
-        };
-        let day = &delete.deltas(&BTreeMap::new())[&AggregateKey::day(org, before.day)];
-        assert_eq!(day[counter::CHATS], -1);
-        assert_eq!(day["tag:c"], -1);
+        let delete = change(
+            6,
+            Some(Tracked::Chat(after)),
+            Some(Tracked::Chat(deleted.clone())),
+        );
+        let day = &deltas_of(&delete, &BTreeMap::new())[&org][&before.day];
+        assert_eq!(day.counters[counter::CHATS], -1);
+        assert_eq!(day.tags["c"], -1);
         // The tombstone's eventual TTL removal changes nothing.
-        let expiry = StreamChange {
-            sequence: "7".into(),
-            old: Some(Tracked::Chat(deleted)),
-            new: None,
-        };
-        assert!(expiry.deltas(&BTreeMap::new()).is_empty());
-        assert_ne!(edit.marker(), delete.marker());
-        assert!(matches!(
-            AggregateKey::users(org, before.day, "x").part,
-            AggregatePart::Users(b) if b < crate::domain::analytics::aggregate::USER_BUCKETS
-        ));
+        let expiry = change(7, Some(Tracked::Chat(deleted)), None);
+        assert!(deltas_of(&expiry, &BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        let seq = |s: &str| Sequence::new(s.to_owned());
+        assert!(seq("9") < seq("10"));
+        assert!(seq("100000000000000000001") < seq("100000000000000000002"));
+        assert!(seq("99999999999999999999") < seq("100000000000000000000"));
+        assert_eq!(seq("0042"), seq("42"));
     }
 }

@@ -6,13 +6,19 @@
 //! - [`change`]: what one stream record means for the counts;
 //! - [`aggregate`]: the counters each per-org per-day item holds;
 //! - [`histogram`]: the fixed latency buckets behind the percentiles;
+//! - [`topk`]: the bounded top end users and tags of a day;
+//! - [`window`]: what a shard's tumbling window folds in between commits;
 //! - [`summary`]: folds a range of day items into the dashboard's summary.
 
 pub mod aggregate;
 pub mod change;
 pub mod histogram;
 pub mod summary;
+pub mod topk;
+pub mod window;
 
-pub use aggregate::{AggregateKey, AggregatePart, Counters};
-pub use change::{ChatFacts, ChatState, Marker, MessageFacts, StreamChange, Tracked};
+pub use aggregate::{Counters, DayAggregate, DayDelta, OrgDelta, TopKind};
+pub use change::{ChatFacts, ChatState, Deltas, MessageFacts, Sequence, StreamChange, Tracked};
 pub use summary::{DayRange, Summary};
+pub use topk::TopK;
+pub use window::{OrgCommit, Orphan, WindowState};

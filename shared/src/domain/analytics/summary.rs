@@ -9,8 +9,9 @@ use time::{Date, Duration};
 use utoipa::ToSchema;
 
 use super::{
-    aggregate::{AggregateKey, Counters, DAY_FORMAT, add_counters, counter},
+    aggregate::{Counters, DAY_FORMAT, DayAggregate, TopKind, add_counters, counter},
     histogram,
+    topk::TopK,
 };
 use crate::domain::{MessageRole, OrgId, ValidationError};
 
@@ -88,10 +89,20 @@ pub struct Summary {
     pub tokens: TokenTotals,
     pub latency: LatencySummary,
     /// The end users with the most messages in the range (at most 10;
-    /// ties by id).
+    /// ties by id). Counts may be below the true ones by at most
+    /// `top_users_error_bound`.
     pub top_users: Vec<UserCount>,
+    /// How far each of `top_users`' counts may be below its true count: 0
+    /// (exact) while no day of the range had more than 32 end users; at
+    /// most 1/33 of the range's messages in any case. An end user missing
+    /// from the list has at most this many messages more than its last
+    /// entry.
+    pub top_users_error_bound: u64,
     /// The tags on the most chats created in the range (at most 10; ties by tag).
     pub top_tags: Vec<TagCount>,
+    /// Like `top_users_error_bound`, for `top_tags`: 0 while no day had
+    /// more than 32 tags; at most 1/33 of the range's tag uses.
+    pub top_tags_error_bound: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -163,34 +174,28 @@ fn count(counters: &Counters, name: &str) -> u64 {
     counters.get(name).copied().unwrap_or(0).max(0) as u64
 }
 
-/// The largest `TOP_N` counters with `prefix`, by count then name.
-fn top(counters: &Counters, prefix: &str) -> Vec<(String, u64)> {
-    let mut entries: Vec<(String, u64)> = counters
-        .range(prefix.to_owned()..)
-        .take_while(|(name, _)| name.starts_with(prefix))
-        .filter(|(_, value)| **value > 0)
-        .map(|(name, value)| (name[prefix.len()..].to_owned(), *value as u64))
-        .collect();
-    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    entries.truncate(TOP_N);
-    entries
-}
-
 impl Summary {
-    /// Folds the range's aggregate items (any order, any part) into the summary.
+    /// Folds the range's aggregate items (any order) into the summary.
     pub fn build(
         org_id: OrgId,
         range: DayRange,
-        aggregates: impl IntoIterator<Item = (AggregateKey, Counters)>,
+        aggregates: impl IntoIterator<Item = (Date, DayAggregate)>,
     ) -> Self {
         let mut per_day: BTreeMap<Date, Counters> = BTreeMap::new();
         let mut all = Counters::new();
-        for (key, counters) in aggregates {
-            if key.org != org_id || key.day < range.from || key.day > range.to {
+        let (mut users, mut tags) = (TopK::default(), TopK::default());
+        for (day, aggregate) in aggregates {
+            if day < range.from || day > range.to {
                 continue;
             }
-            add_counters(per_day.entry(key.day).or_default(), &counters);
-            add_counters(&mut all, &counters);
+            match aggregate {
+                DayAggregate::Counters(counters) => {
+                    add_counters(per_day.entry(day).or_default(), &counters);
+                    add_counters(&mut all, &counters);
+                }
+                DayAggregate::Top(TopKind::Users, top) => users.merge(&top),
+                DayAggregate::Top(TopKind::Tags, top) => tags.merge(&top),
+            }
         }
         let days = range
             .days()
@@ -238,14 +243,18 @@ impl Summary {
                 p99_ms: histogram::percentile(&histogram, 99),
                 resolution: LATENCY_RESOLUTION,
             },
-            top_users: top(&all, counter::USER_PREFIX)
+            top_users: users
+                .top(TOP_N)
                 .into_iter()
                 .map(|(user_id, messages)| UserCount { user_id, messages })
                 .collect(),
-            top_tags: top(&all, counter::TAG_PREFIX)
+            top_users_error_bound: users.error(),
+            top_tags: tags
+                .top(TOP_N)
                 .into_iter()
                 .map(|(tag, chats)| TagCount { tag, chats })
                 .collect(),
+            top_tags_error_bound: tags.error(),
         }
     }
 }
@@ -284,13 +293,15 @@ mod tests {
         let org = OrgId::new();
         let range = DayRange::parse(Some("2026-11-20"), Some("2026-11-22"), TODAY).unwrap();
         let day = |d, pairs: &[(&str, i64)]| {
-            (
-                AggregateKey::day(org, d),
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), *v))
-                    .collect::<Counters>(),
-            )
+            let counters = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            (d, DayAggregate::Counters(counters))
+        };
+        let top = |d, kind, pairs: &[(&str, i64)]| {
+            let mut top = TopK::default();
+            let changes: BTreeMap<String, i64> =
+                pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+            top.apply(&changes);
+            (d, DayAggregate::Top(kind, top))
         };
         let summary = Summary::build(
             org,
@@ -298,14 +309,9 @@ mod tests {
             [
                 day(
                     date!(2026 - 11 - 20),
-                    &[
-                        ("messages", 2),
-                        ("role:user", 2),
-                        ("tag:b", 1),
-                        ("tag:a", 1),
-                        ("chats", 1),
-                    ],
+                    &[("messages", 2), ("role:user", 2), ("chats", 1)],
                 ),
+                top(date!(2026 - 11 - 20), TopKind::Tags, &[("b", 1), ("a", 1)]),
                 day(
                     date!(2026 - 11 - 22),
                     &[
@@ -318,16 +324,9 @@ mod tests {
                         ("latency:40", 1),
                     ],
                 ),
-                // Another org's item, and a day out of range: ignored.
-                (
-                    AggregateKey::day(OrgId::new(), date!(2026 - 11 - 21)),
-                    Counters::from([("messages".into(), 5)]),
-                ),
+                // A day out of range: ignored.
                 day(date!(2026 - 11 - 23), &[("messages", 7)]),
-                (
-                    AggregateKey::users(org, date!(2026 - 11 - 20), "u1"),
-                    Counters::from([("user:u1".into(), 2)]),
-                ),
+                top(date!(2026 - 11 - 20), TopKind::Users, &[("u1", 2)]),
             ],
         );
         assert_eq!(
@@ -352,6 +351,7 @@ mod tests {
                 messages: 2
             }]
         );
+        assert_eq!(summary.top_users_error_bound, 0);
         assert_eq!(
             summary
                 .top_tags

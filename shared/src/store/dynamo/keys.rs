@@ -4,9 +4,14 @@
 
 use sha2::Digest;
 
+use time::Date;
+
 use crate::domain::{
     ApiKeyHash, ApiKeyId, ChatId, Email, ExportId, MessageId, OrgId, SessionId, Slug, UserId,
-    analytics::{AggregateKey, AggregatePart, Marker, aggregate::DAY_FORMAT},
+    analytics::{
+        TopKind,
+        aggregate::{format_day, parse_day},
+    },
 };
 
 pub const PK: &str = "pk";
@@ -100,39 +105,34 @@ pub fn stats_pk(org: OrgId) -> String {
     format!("ORG#{org}#STATS")
 }
 
-pub fn day_sk(day: time::Date) -> String {
-    let day = day
-        .format(DAY_FORMAT)
-        .expect("a calendar date always formats");
-    format!("DAY#{day}")
+/// A day's counters: `DAY#<yyyy-mm-dd>`.
+pub fn day_sk(day: Date) -> String {
+    format!("DAY#{}", format_day(day))
 }
 
-/// The sort key of an aggregate item: `DAY#<yyyy-mm-dd>` or
-/// `DAY#<yyyy-mm-dd>#USERS#<bucket>`.
-pub fn aggregate_sk(key: &AggregateKey) -> String {
-    match key.part {
-        AggregatePart::Day => day_sk(key.day),
-        AggregatePart::Users(bucket) => format!("{}#USERS#{bucket}", day_sk(key.day)),
-    }
-}
-
-/// The inverse of [`aggregate_sk`].
-pub fn parse_aggregate_sk(org: OrgId, sk: &str) -> Option<AggregateKey> {
-    let rest = sk.strip_prefix("DAY#")?;
-    let (day, part) = match rest.split_once("#USERS#") {
-        Some((day, bucket)) => (day, AggregatePart::Users(bucket.parse().ok()?)),
-        None => (rest, AggregatePart::Day),
+/// A day's top end users or tags: `DAY#<yyyy-mm-dd>#USERS` or `#TAGS`.
+pub fn top_sk(day: Date, kind: TopKind) -> String {
+    let part = match kind {
+        TopKind::Users => "USERS",
+        TopKind::Tags => "TAGS",
     };
-    let day = time::Date::parse(day, DAY_FORMAT).ok()?;
-    Some(AggregateKey { org, day, part })
+    format!("{}#{part}", day_sk(day))
 }
 
-/// Where an aggregator marker lives: next to the item whose change it marks.
-pub fn marker_pk(marker: &Marker) -> String {
-    match marker.chat {
-        Some(chat) => messages_pk(marker.org, chat),
-        None => org_pk(marker.org),
-    }
+/// The day of a counters item's sort key.
+pub fn parse_day_sk(sk: &str) -> Option<Date> {
+    parse_day(sk.strip_prefix("DAY#")?)
+}
+
+/// The day and kind of a top item's sort key.
+pub fn parse_top_sk(sk: &str) -> Option<(Date, TopKind)> {
+    let (day, part) = sk.strip_prefix("DAY#")?.split_once('#')?;
+    let kind = match part {
+        "USERS" => TopKind::Users,
+        "TAGS" => TopKind::Tags,
+        _ => return None,
+    };
+    Some((parse_day(day)?, kind))
 }
 
 pub const EXPORT_SK_PREFIX: &str = "EXPORT#";

@@ -10,7 +10,7 @@ use super::chats::org_from_pk;
 use crate::{
     domain::{
         ChatId, MessageId, MessageRole, OrgId,
-        analytics::{ChatFacts, MessageFacts, StreamChange, Tracked},
+        analytics::{ChatFacts, MessageFacts, Sequence, StreamChange, Tracked},
     },
     store::{StoreError, StoreResult},
 };
@@ -39,8 +39,6 @@ struct TrackedImage {
     tags: Vec<String>,
     #[serde(default)]
     user_id: Option<String>,
-    #[serde(default)]
-    revision: u64,
     #[serde(default)]
     deleted_at: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -75,7 +73,6 @@ impl TryFrom<TrackedImage> for Tracked {
                 day,
                 tags: image.tags,
                 user_id: image.user_id,
-                revision: image.revision,
                 deleted: image.deleted_at.is_some(),
             })),
             _ => Err(corrupt("not a tracked kind")),
@@ -87,10 +84,12 @@ impl TryFrom<TrackedImage> for Tracked {
 /// do not follow (users, sessions, aggregates, markers...); an error for a
 /// chat or message image that cannot be read.
 pub fn stream_change(record: &EventRecord) -> StoreResult<Option<StreamChange>> {
-    let sequence =
-        record.change.sequence_number.clone().ok_or_else(|| {
-            StoreError::Corrupt("a stream record without a sequence number".into())
-        })?;
+    let sequence = record
+        .change
+        .sequence_number
+        .clone()
+        .map(Sequence::new)
+        .ok_or_else(|| StoreError::Corrupt("a stream record without a sequence number".into()))?;
     let old = tracked(&record.change.old_image)?;
     let new = tracked(&record.change.new_image)?;
     if old.is_none() && new.is_none() {
