@@ -26,7 +26,7 @@ use chatlogger_local::stream::StreamPoller;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestOrg, new_table, sdk_config, spawn_app};
+use crate::helpers::{TestApp, TestOrg, new_table, scan, sdk_config, spawn_app};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -79,16 +79,7 @@ impl Table {
 
     /// Every item, in key order.
     async fn items(&self) -> Vec<Item> {
-        let mut items = self
-            .client
-            .scan()
-            .table_name(&self.name)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .items
-            .unwrap_or_default();
+        let mut items = scan(&self.client, &self.name).await;
         items.sort_by_key(sort_key);
         items
     }
