@@ -4,7 +4,8 @@
 # (both x86_64 release builds, same profile, run against a local runtime
 # API), in-process ingest handler latency, the analytics aggregator's
 # throughput and writes per message, the summary's reads for 90 days,
-# and the export pipeline's throughput and peak memory at 100k and 1M rows.
+# the export pipeline's throughput and peak memory at 100k and 1M rows, and
+# one local (moto) DynamoDB transaction's latency at 1,000 and 100,000 items.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -41,5 +42,10 @@ source scripts/moto.sh
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
 start_moto "$port" target/moto-bench.log
-AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-  target/release/chatlogger-bench summary --days 90
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+unset AWS_PROFILE AWS_SESSION_TOKEN
+target/release/chatlogger-bench summary --days 90
+
+echo "== local DynamoDB transactions (moto through tools/moto_server.py): latency at 1,000 and 100,000 items"
+target/release/chatlogger-bench transactions --items 1000,100000

@@ -1,7 +1,10 @@
-# Sourced by dev.sh and test.sh: start moto on 127.0.0.1:$1, stop it on exit.
+# Sourced by dev.sh, moto-only.sh, test.sh and bench.sh: start moto on
+# 127.0.0.1:$1, stop it on exit. moto runs through our launcher,
+# tools/moto_server.py (moto_server's flags), which makes DynamoDB
+# transactions cost O(items touched) and roll back in place.
 start_moto() {
   local port=$1 log=$2
-  .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  .venv/bin/python tools/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   trap 'kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do

@@ -181,8 +181,7 @@ pub async fn summary_reads(days: i64, messages_per_day: usize) {
         aggregate(&memory, chunk).await.unwrap();
     }
     // Then write the resulting items to the table through the aggregator's
-    // own transaction (99 items and a marker each: moto copies the whole
-    // table per transaction, so fewer, larger ones keep this quick).
+    // own transaction (99 items and a marker each, the most one takes).
     let aggregates: Vec<(AggregateKey, Counters)> = memory.aggregates().into_iter().collect();
     for (n, chunk) in aggregates.chunks(99).enumerate() {
         let marker = Marker {

@@ -8,8 +8,11 @@
 //!   per-request latency (p50/p99/max) and throughput for message logging.
 //! - `exports`: the export pipeline per format at 100k and 1M rows, rows/s
 //!   and peak RSS per run (see [`exports`]).
+//! - `transactions`: one local (moto) DynamoDB transaction's latency at
+//!   1,000 and 100,000 items in the table (see [`transactions`]).
 
 mod exports;
+mod transactions;
 
 use std::{
     path::PathBuf,
@@ -88,6 +91,14 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
         rows: Vec<usize>,
     },
+    /// One local DynamoDB transaction's latency per table size (moto).
+    Transactions {
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 100_000])]
+        items: Vec<usize>,
+        /// Transactions per median.
+        #[arg(long, default_value_t = 40)]
+        transactions: usize,
+    },
     /// One export run (what `exports` starts per format and size).
     ExportRun {
         #[arg(long, value_parser = parse_format)]
@@ -144,6 +155,10 @@ async fn main() {
         } => analytics::summary_reads(days, messages_per_day).await,
         Command::Exports { rows } => exports::compare(&rows),
         Command::ExportRun { format, rows } => exports::run(format, rows).await,
+        Command::Transactions {
+            items,
+            transactions,
+        } => transactions::latency(&items, transactions).await,
     }
 }
 

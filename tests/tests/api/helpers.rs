@@ -231,15 +231,7 @@ impl TestApp {
 
     /// Every item in the table (tests only: production code never scans).
     pub async fn all_items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-        let output = self
-            .dynamodb
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        output.items.unwrap_or_default()
+        scan(&self.dynamodb, &self.table).await
     }
 
     /// How many chats and messages the org has: what ingest writes.
@@ -255,6 +247,22 @@ impl TestApp {
             .filter(|item| ingested(item))
             .count()
     }
+}
+
+/// Every item in `table`, read strongly consistent in one `Scan` (tests
+/// only: production code never scans).
+pub async fn scan(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let output = dynamodb
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    output.items.unwrap_or_default()
 }
 
 async fn reply(response: reqwest::Response) -> Reply {

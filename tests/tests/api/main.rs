@@ -19,6 +19,7 @@ mod local_stack;
 mod roles;
 mod routes;
 mod sdk_calls;
+mod transactions;
 // Exports.
 mod export_faults;
 mod exports;
