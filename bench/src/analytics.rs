@@ -159,14 +159,15 @@ pub async fn summary_reads(days: i64, messages_per_day: usize) {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "run through `make bench`, which starts moto"
     );
-    let sdk = chatlogger::aws::load_sdk_config().await;
+    let aws = chatlogger::aws::Aws::load_with(chatlogger::aws::Budget::interactive(), None).await;
+    let sdk = aws.sdk();
     let table = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
-    chatlogger_local::provision::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table)
+    chatlogger_local::provision::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
         .await
         .expect("create the bench table");
     let requests = RequestCount::default();
     let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
+        aws_sdk_dynamodb::config::Builder::from(sdk)
             .interceptor(requests.clone())
             .build(),
     );
