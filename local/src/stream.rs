@@ -72,7 +72,9 @@ impl StreamPoller {
     /// Reads whatever the stream has for us now (at most a batch per shard).
     pub async fn fetch(&mut self) -> Result<(), PollError> {
         for (_, iterator) in &mut self.iterators {
-            let Some(current) = iterator.take() else {
+            // The iterator is replaced only once its records are read: after
+            // a failed read, the next poll reads from the same place.
+            let Some(current) = iterator.clone() else {
                 continue;
             };
             let output = self
@@ -143,7 +145,7 @@ impl StreamPoller {
     pub async fn run(mut self, store: &dyn AggregatorStore) {
         loop {
             if let Err(error) = self.drain(store).await {
-                tracing::warn!(error = %error, "stream poll failed; retrying");
+                tracing::warn!(error = %chatlogger::sdk_error::error_chain(error.as_ref()), "stream poll failed; retrying");
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
