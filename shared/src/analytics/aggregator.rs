@@ -24,6 +24,11 @@ use crate::{
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 /// How often a chunk is retried after conflicting with another writer.
 const ATTEMPTS: usize = 4;
+/// Retrying in place is for brief contention. Past this, a chunk's failure
+/// goes back to Lambda, which retries the batch: a database that is timing
+/// out (each call up to its operation timeout) must not keep the function
+/// running into its own timeout.
+const RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where a batch stopped: Lambda retries it from this record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +151,7 @@ async fn count_chunk(
 ) -> StoreResult<()> {
     let mut pending: Vec<&Counted> = chunk.iter().collect();
     let mut conflicts = 0;
+    let started = std::time::Instant::now();
     while !pending.is_empty() {
         let markers: Vec<Marker> = pending.iter().map(|c| c.marker.clone()).collect();
         let mut deltas: BTreeMap<AggregateKey, Counters> = BTreeMap::new();
@@ -155,7 +161,7 @@ async fn count_chunk(
             }
         }
         deltas.retain(|_, counters| !counters.is_empty());
-        match store.apply_once(&markers, &deltas).await {
+        let failure = match store.apply_once(&markers, &deltas).await {
             Ok(Applied::Done) => {
                 report.counted += pending.len();
                 report.transactions += 1;
@@ -171,19 +177,21 @@ async fn count_chunk(
                     .filter(|(i, _)| !seen.contains(i))
                     .map(|(_, c)| c)
                     .collect();
+                continue;
             }
             // Cancelled without naming a marker: another writer held an item.
-            Ok(Applied::AlreadyCounted(_)) | Err(StoreError::Transient(_)) => {
-                conflicts += 1;
-                if conflicts >= ATTEMPTS {
-                    return Err(StoreError::transient(format!(
-                        "the aggregate items stayed contended for {ATTEMPTS} attempts"
-                    )));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20 << conflicts)).await;
+            Ok(Applied::AlreadyCounted(_)) => {
+                StoreError::transient("another writer held an aggregate item")
             }
+            Err(error @ StoreError::Transient(_)) => error,
             Err(error) => return Err(error),
+        };
+        conflicts += 1;
+        if conflicts >= ATTEMPTS || started.elapsed() >= RETRY_WINDOW {
+            // The last failure is the one the log shows.
+            return Err(failure);
         }
+        tokio::time::sleep(std::time::Duration::from_millis(20 << conflicts)).await;
     }
     Ok(())
 }
