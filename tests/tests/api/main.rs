@@ -10,6 +10,7 @@ mod chats;
 mod cli;
 mod dashboard;
 mod events;
+mod faults;
 mod helpers;
 mod ingest;
 mod ingest_input;
