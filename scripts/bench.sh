@@ -3,7 +3,8 @@
 # deployed), its cold-start time next to a minimal lambda_http hello-world
 # (both x86_64 release builds, same profile, run against a local runtime
 # API), in-process ingest handler latency, the analytics aggregator's
-# throughput and writes per message, the summary's reads for 90 days,
+# write units per message (sized as billed), writes per item per second for
+# a hot org, the summary's reads for 366 days,
 # the export pipeline's throughput and peak memory at 100k and 1M rows, and
 # one local (moto) DynamoDB transaction's latency at 1,000 and 100,000 items.
 set -euo pipefail
@@ -34,10 +35,9 @@ target/release/chatlogger-bench credentials
 echo "== exports: 100k vs 1M messages per format, in-memory source and sink, peak RSS per run"
 target/release/chatlogger-bench exports --rows 100000,1000000
 
-echo "== analytics aggregator: throughput per batch size, writes per message"
-target/release/chatlogger-bench aggregator --messages 100000
+echo "== analytics: writes per org-day item per second for an org logging 1,000 messages/s (in memory)"
+target/release/chatlogger-bench hot-org --rate 1000 --shards 4 --seconds 60
 
-echo "== analytics summary: DynamoDB reads for a 90-day range (against moto)"
 source scripts/moto.sh
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
@@ -45,7 +45,10 @@ start_moto "$port" target/moto-bench.log
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 unset AWS_PROFILE AWS_SESSION_TOKEN
-target/release/chatlogger-bench summary --days 90
+echo "== analytics aggregator: write units per message, sized as billed (against moto)"
+target/release/chatlogger-bench aggregator
+echo "== analytics summary: DynamoDB reads for a 366-day range at the largest items (against moto)"
+target/release/chatlogger-bench summary --days 366
 
 echo "== local DynamoDB transactions (moto through tools/moto_server.py): latency at 1,000 and 100,000 items"
 target/release/chatlogger-bench transactions --items 1000,100000

@@ -64,18 +64,33 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
     },
-    /// The analytics aggregator's throughput per batch size and its
-    /// DynamoDB writes per message (in memory).
+    /// The analytics aggregator's write units per message, sized as
+    /// DynamoDB bills them (moto).
     Aggregator {
-        #[arg(long, default_value_t = 100_000)]
-        messages: usize,
+        /// An org's messages per second.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100])]
+        rates: Vec<usize>,
+        /// Distinct end users per org per day.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
+        users: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_values_t = [25, 100])]
+        batches: Vec<usize>,
+        #[arg(long, default_value_t = 2)]
+        windows: usize,
+    },
+    /// Writes per org-day aggregate item per second for a hot org (in memory).
+    HotOrg {
+        #[arg(long, default_value_t = 1_000)]
+        rate: usize,
+        #[arg(long, default_value_t = 4)]
+        shards: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: usize,
     },
     /// The analytics summary's DynamoDB reads for a range of days (moto).
     Summary {
-        #[arg(long, default_value_t = 90)]
+        #[arg(long, default_value_t = 366)]
         days: i64,
-        #[arg(long, default_value_t = 200)]
-        messages_per_day: usize,
     },
     /// CPU cost of one dashboard login (argon2id verify) next to one
     /// API-key verification (SHA-256 plus the cached lookup).
@@ -148,11 +163,18 @@ async fn main() {
             }
         }
         Command::Ingest { requests } => ingest(requests).await,
-        Command::Aggregator { messages } => analytics::aggregator(messages).await,
-        Command::Summary {
-            days,
-            messages_per_day,
-        } => analytics::summary_reads(days, messages_per_day).await,
+        Command::Aggregator {
+            rates,
+            users,
+            batches,
+            windows,
+        } => analytics::aggregator(&rates, &users, &batches, windows).await,
+        Command::HotOrg {
+            rate,
+            shards,
+            seconds,
+        } => analytics::hot_org(rate, shards, seconds).await,
+        Command::Summary { days } => analytics::summary_reads(days).await,
         Command::Exports { rows } => exports::compare(&rows),
         Command::ExportRun { format, rows } => exports::run(format, rows).await,
         Command::Transactions {

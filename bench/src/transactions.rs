@@ -16,7 +16,7 @@ use chatlogger::{
     domain::{
         Chat, ChatId, Message, MessageContent, MessageId, MessageRole, Metadata, OrgId, Tags,
     },
-    store::{ChatCheck, ChatStore, DynamoStore, Inserted, MessageStore, StoreError},
+    store::{ChatCheck, ChatStore, DynamoStore, Inserted, MessageInsert, MessageStore},
 };
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
@@ -35,8 +35,10 @@ pub async fn latency(sizes: &[usize], transactions: usize) {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "run through `make bench`, which starts moto"
     );
-    let sdk = chatlogger::aws::load_sdk_config().await;
-    let client = Client::new(&sdk);
+    let aws = chatlogger::aws::Aws::load(chatlogger::aws::Budget::interactive())
+        .await
+        .expect("the AWS settings are valid");
+    let client = aws.dynamodb();
     let table = format!("bench-tx-{}", ulid::Ulid::new().to_string().to_lowercase());
     chatlogger_local::provision::create_table(&client, &table)
         .await
@@ -73,7 +75,7 @@ pub async fn latency(sizes: &[usize], transactions: usize) {
                 .insert_message(org, &message(ChatId::new()), ChatCheck::Verify)
                 .await;
             assert!(
-                matches!(refused, Err(StoreError::ChatNotFound)),
+                matches!(refused, Ok(MessageInsert::NoSuchChat)),
                 "{refused:?}"
             );
         })
@@ -118,7 +120,10 @@ async fn insert(store: &DynamoStore, org: OrgId, chat: ChatId) {
         .insert_message(org, &message(chat), ChatCheck::Verify)
         .await
         .expect("the transaction commits");
-    assert!(matches!(inserted, Inserted::Created(_)));
+    assert!(matches!(
+        inserted,
+        MessageInsert::Inserted(Inserted::Created(_))
+    ));
 }
 
 async fn item_count(client: &Client, table: &str) -> usize {

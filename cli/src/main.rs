@@ -20,8 +20,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sdk = aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(aws::dynamodb(&sdk), table));
+    let aws = match aws::Aws::load(aws::Budget::interactive()).await {
+        Ok(aws) => aws,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = Arc::new(DynamoStore::new(aws.dynamodb(), table));
     let stdin = std::io::stdin();
     match run(
         &cli,

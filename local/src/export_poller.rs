@@ -7,14 +7,15 @@
 
 use std::{collections::HashSet, time::Duration};
 
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::{
     Client,
-    error::DisplayErrorContext,
     types::{Message, MessageSystemAttributeName},
 };
 use chatlogger::{
     aws_lambda_events::event::sqs::{SqsEvent, SqsMessage},
     export::worker::ExportWorker,
+    sdk_error::error_chain,
     sqs_batch::RECEIVE_COUNT_ATTRIBUTE,
 };
 
@@ -35,8 +36,8 @@ pub struct ExportPoller {
 #[error("export queue: {0}")]
 pub struct PollError(String);
 
-fn poll_error(error: impl std::error::Error) -> PollError {
-    PollError(DisplayErrorContext(error).to_string())
+fn poll_error(error: impl std::error::Error + 'static) -> PollError {
+    PollError(error_chain(&error))
 }
 
 impl ExportPoller {
@@ -57,16 +58,20 @@ impl ExportPoller {
     /// One receive (waiting up to `wait` for messages) and its batch;
     /// returns how many messages were handled.
     pub async fn poll_once(&self, wait: Duration) -> Result<usize, PollError> {
-        let received = self
+        let wait = wait.min(Duration::from_secs(20));
+        let mut receive = self
             .sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(BATCH)
-            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20).min(20))
+            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(poll_error)?;
+            .customize();
+        if let Some(timeouts) = long_poll_timeouts(self.sqs.config().timeout_config(), wait) {
+            receive =
+                receive.config_override(aws_sdk_sqs::Config::builder().timeout_config(timeouts));
+        }
+        let received = receive.send().await.map_err(poll_error)?;
         let messages = received.messages.unwrap_or_default();
         if messages.is_empty() {
             return Ok(0);
@@ -79,11 +84,15 @@ impl ExportPoller {
             .iter()
             .map(|failure| failure.item_identifier.as_str())
             .collect();
+        // Every message is settled even if another one's call fails: a
+        // failed message left alone stays hidden for the queue's whole
+        // visibility timeout.
+        let mut first_error = None;
         for message in &messages {
             let (Some(id), Some(receipt)) = (&message.message_id, &message.receipt_handle) else {
                 continue;
             };
-            if failed.contains(id.as_str()) {
+            let settled = if failed.contains(id.as_str()) {
                 self.sqs
                     .change_message_visibility()
                     .queue_url(&self.queue_url)
@@ -91,7 +100,8 @@ impl ExportPoller {
                     .visibility_timeout(i32::try_from(self.retry_delay.as_secs()).unwrap_or(0))
                     .send()
                     .await
-                    .map_err(poll_error)?;
+                    .map(drop)
+                    .map_err(poll_error)
             } else {
                 self.sqs
                     .delete_message()
@@ -99,21 +109,38 @@ impl ExportPoller {
                     .receipt_handle(receipt)
                     .send()
                     .await
-                    .map_err(poll_error)?;
+                    .map(drop)
+                    .map_err(poll_error)
+            };
+            if let Err(error) = settled {
+                first_error.get_or_insert(error);
             }
         }
-        Ok(messages.len())
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(messages.len()),
+        }
     }
 
     /// Polls until the process stops.
     pub async fn run(self) {
         loop {
             if let Err(error) = self.poll_once(Duration::from_secs(5)).await {
-                tracing::warn!(error = %error, "export queue poll failed; retrying");
+                tracing::warn!(error = %error, "export queue poll failed; retrying in 2 s");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
     }
+}
+
+/// A long poll waits on purpose: its attempts (and the operation) get the
+/// client's timeouts plus the wait.
+fn long_poll_timeouts(client: Option<&TimeoutConfig>, wait: Duration) -> Option<TimeoutConfig> {
+    let client = client?;
+    let mut timeouts = client.to_builder();
+    timeouts.set_operation_attempt_timeout(client.operation_attempt_timeout().map(|t| t + wait));
+    timeouts.set_operation_timeout(client.operation_timeout().map(|t| t + wait));
+    Some(timeouts.build())
 }
 
 /// A received message as Lambda's SQS event source presents it.

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chatlogger::{
     auth::JwtKeys,
-    aws,
+    aws::{Aws, Budget},
     export::{ExportReader, worker::ExportWorker},
     http::BrowserPolicy,
     store::DynamoStore,
@@ -38,17 +38,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     telemetry::init();
 
-    let sdk = aws::load_sdk_config().await;
+    // Provisioning and seeding never see injected faults; everything that
+    // serves does, when CHATLOGGER_FAULTS asks for them (README: faults).
+    let setup = Aws::load_with(Budget::interactive(), None).await;
     let resources = provision::Resources::from_env()?;
-    provision::provision(&sdk, &resources).await?;
-    let store = Arc::new(DynamoStore::new(
-        aws::dynamodb(&sdk),
-        resources.table.clone(),
-    ));
+    provision::provision(&setup, &resources).await?;
+    let seed_store = DynamoStore::new(setup.dynamodb(), resources.table.clone());
+    let aws = Aws::load(Budget::interactive()).await?;
+    let store = Arc::new(DynamoStore::new(aws.dynamodb(), resources.table.clone()));
 
     if args.provision_only {
         // `cargo lambda watch` serves the functions, on :9000 by default.
-        print_seed(&store, "http://127.0.0.1:9000").await?;
+        print_seed(&seed_store, "http://127.0.0.1:9000").await?;
         return Ok(());
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -60,13 +61,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
         })?;
     let base_url = format!("http://{}", args.listen);
-    print_seed(&store, &base_url).await?;
+    print_seed(&seed_store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
     println!("the local stream poller's lag: {base_url}/local/health");
 
     // The aggregator, fed from moto's stream in the template's tumbling
     // windows: the dashboard's analytics follow ingest within a window.
-    let poller = StreamPoller::open(&sdk, &resources.table)
+    let poller = StreamPoller::open(aws.sdk(), &resources.table)
         .await
         .map_err(|error| format!("cannot read the table's stream: {error}"))?;
     let stream_status = poller.status();
@@ -75,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let keys = JwtKeys::from_env()?;
     let browser = BrowserPolicy::from_env()?;
-    let (queue_url, exports) = provision::exports(&sdk, &resources).await?;
+    let (queue_url, exports) = provision::exports(&aws, &resources).await?;
     // The export worker, fed by polling the queue as Lambda's trigger would.
     let worker = ExportWorker::new(
         store.clone(),
@@ -83,7 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         exports.bucket.clone(),
         chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
     );
-    let poller = ExportPoller::new(aws::sqs(&sdk), queue_url, worker, Duration::from_secs(5));
+    let poller = ExportPoller::new(aws.sqs(), queue_url, worker, Duration::from_secs(5));
     tokio::spawn(poller.run());
     // Connect info: the sign-in throttle counts failures per client address.
     let service = app(store, keys, browser, exports)

@@ -3,13 +3,12 @@
 //! and queues of `template.yaml` (a test checks the table's key schema and
 //! stream agree with it).
 
-use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use chatlogger::{config, store::keys};
+use chatlogger::{aws::Aws, config, store::keys};
 
 /// The names of the local resources, from the environment (`.env.local`).
 #[derive(Debug, Clone)]
@@ -49,23 +48,15 @@ fn failed(
     }
 }
 
-/// S3 client for the local endpoint (path-style addressing, which moto needs).
-pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    chatlogger::aws::s3(sdk)
-}
-
-pub async fn provision(sdk: &SdkConfig, resources: &Resources) -> Result<(), ProvisionError> {
-    create_table(&aws_sdk_dynamodb::Client::new(sdk), &resources.table).await?;
-    provision_exports(sdk, resources).await
+pub async fn provision(aws: &Aws, resources: &Resources) -> Result<(), ProvisionError> {
+    create_table(&aws.dynamodb(), &resources.table).await?;
+    provision_exports(aws, resources).await
 }
 
 /// The export bucket and queues alone.
-pub async fn provision_exports(
-    sdk: &SdkConfig,
-    resources: &Resources,
-) -> Result<(), ProvisionError> {
-    create_bucket(&s3_client(sdk), &resources.export_bucket).await?;
-    create_queues(&aws_sdk_sqs::Client::new(sdk), resources).await
+pub async fn provision_exports(aws: &Aws, resources: &Resources) -> Result<(), ProvisionError> {
+    create_bucket(&aws.s3(), &resources.export_bucket).await?;
+    create_queues(&aws.sqs(), resources).await
 }
 
 /// The single table: `pk`/`sk` strings, on-demand, with a stream of new and
@@ -200,16 +191,13 @@ pub async fn queue_url(client: &aws_sdk_sqs::Client, name: &str) -> Result<Strin
 /// The provisioned export queue (its URL) and bucket, as the exports routes
 /// and the export worker use them.
 pub async fn exports(
-    sdk: &SdkConfig,
+    aws: &Aws,
     resources: &Resources,
 ) -> Result<(String, crate::LocalExports), ProvisionError> {
-    let sqs = chatlogger::aws::sqs(sdk);
+    let sqs = aws.sqs();
     let url = queue_url(&sqs, &resources.export_queue).await?;
     let queue = chatlogger::export::queue::SqsExportQueue::new(sqs, url.clone());
-    let bucket = chatlogger::export::s3::ExportBucket::new(
-        chatlogger::aws::s3(sdk),
-        &resources.export_bucket,
-    );
+    let bucket = chatlogger::export::s3::ExportBucket::new(aws.s3(), &resources.export_bucket);
     Ok((
         url,
         crate::LocalExports {

@@ -164,7 +164,9 @@ impl StreamPoller {
     async fn fetch(&mut self) -> Result<(), PollError> {
         self.discover_shards().await?;
         for shard in self.shards.values_mut() {
-            while let Some(current) = shard.iterator.take() {
+            // The iterator is replaced only once its records are read: after
+            // a failed read, the next poll reads from the same place.
+            while let Some(current) = shard.iterator.clone() {
                 let output = self
                     .client
                     .get_records()
@@ -209,10 +211,7 @@ impl StreamPoller {
         let shard_ids: Vec<String> = self.shards.keys().cloned().collect();
         for id in shard_ids {
             let shard = self.shards.get_mut(&id).expect("listed above");
-            loop {
-                let Some((at, _)) = shard.pending.front() else {
-                    break;
-                };
+            while let Some((at, _)) = shard.pending.front() {
                 let mut start = window_start(*at, mapping.window);
                 match &shard.window {
                     // A record stamped before the open window (clocks are

@@ -12,8 +12,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let sdk = aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(aws::dynamodb(&sdk), config::table_name()?));
+    let aws = aws::Aws::load(aws::Budget::lambda(aws::lambda_timeout::AGGREGATOR)).await?;
+    let store = Arc::new(DynamoStore::new(aws.dynamodb(), config::table_name()?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<TimeWindowEvent>| {
         let store = store.clone();
         async move {

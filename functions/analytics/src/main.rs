@@ -4,7 +4,7 @@ use chatlogger_analytics::{AnalyticsState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::http::run_dashboard_lambda(|setup| {
+    chatlogger::http::run_dashboard_lambda(chatlogger::aws::lambda_timeout::HTTP, |setup| {
         Ok(router(AnalyticsState::new(setup.store, setup.dashboard)))
     })
     .await

@@ -18,9 +18,9 @@ pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 3;
 /// The worker from the environment: `TABLE_NAME`, `EXPORT_BUCKET` and
 /// `EXPORT_MAX_RECEIVE_COUNT`. Clients are built here, once per container.
 pub async fn worker_from_env() -> Result<ExportWorker, Box<dyn std::error::Error + Send + Sync>> {
-    let sdk = aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(aws::dynamodb(&sdk), config::table_name()?));
-    let bucket = ExportBucket::new(aws::s3(&sdk), config::required("EXPORT_BUCKET")?);
+    let aws = aws::Aws::load(aws::Budget::lambda(aws::lambda_timeout::EXPORT_WORKER)).await?;
+    let store = Arc::new(DynamoStore::new(aws.dynamodb(), config::table_name()?));
+    let bucket = ExportBucket::new(aws.s3(), config::required("EXPORT_BUCKET")?);
     let max_receives = match std::env::var("EXPORT_MAX_RECEIVE_COUNT") {
         Ok(raw) => raw.parse().map_err(|_| {
             format!("EXPORT_MAX_RECEIVE_COUNT must be a positive integer, got {raw}")

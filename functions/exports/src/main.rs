@@ -4,6 +4,8 @@ use chatlogger_exports::{ExportsState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::http::run_dashboard_lambda(|setup| Ok(router(ExportsState::from_setup(setup)?)))
-        .await
+    chatlogger::http::run_dashboard_lambda(chatlogger::aws::lambda_timeout::EXPORTS, |setup| {
+        Ok(router(ExportsState::from_setup(setup)?))
+    })
+    .await
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use chatlogger::{
-    aws, config,
+    config,
     export::{
         ExportReader,
         queue::{ExportQueue, SqsExportQueue},
@@ -49,9 +49,8 @@ impl ExportsState {
     pub fn from_setup(
         setup: DashboardSetup,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let queue =
-            SqsExportQueue::new(aws::sqs(&setup.sdk), config::required("EXPORT_QUEUE_URL")?);
-        let bucket = ExportBucket::new(aws::s3(&setup.sdk), config::required("EXPORT_BUCKET")?);
+        let queue = SqsExportQueue::new(setup.aws.sqs(), config::required("EXPORT_QUEUE_URL")?);
+        let bucket = ExportBucket::new(setup.aws.s3(), config::required("EXPORT_BUCKET")?);
         Ok(Self::new(
             setup.store,
             setup.dashboard,

@@ -8,7 +8,7 @@ use chatlogger_ingest::{IngestState, router};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let sdk = aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(aws::dynamodb(&sdk), config::table_name()?));
+    let aws = aws::Aws::load(aws::Budget::lambda(aws::lambda_timeout::HTTP)).await?;
+    let store = Arc::new(DynamoStore::new(aws.dynamodb(), config::table_name()?));
     lambda_http::run(http::app(router(IngestState::new(store)))).await
 }

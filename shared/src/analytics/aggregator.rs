@@ -27,6 +27,10 @@ use crate::{
 pub const COMMIT_ATTEMPTS: u32 = 5;
 /// Org commits sent at once.
 const PARALLEL_COMMITS: usize = 8;
+/// Retrying in place is for brief trouble. Past this, a commit is parked:
+/// a database that is timing out (each call up to its operation timeout)
+/// must not keep the function running into its own timeout.
+const RETRY_WINDOW: Duration = Duration::from_secs(10);
 
 /// What committing one org's changes came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,14 +96,19 @@ async fn commit_or_park(
     }
 }
 
-/// One org's commit, tried up to [`COMMIT_ATTEMPTS`] times.
+/// One org's commit, tried up to [`COMMIT_ATTEMPTS`] times within
+/// [`RETRY_WINDOW`].
 pub async fn commit_org(
     store: &dyn AggregatorStore,
     commit: &OrgCommit,
 ) -> Result<Outcome, StoreError> {
     let mut last_error = None;
+    let started = tokio::time::Instant::now();
     for attempt in 0..COMMIT_ATTEMPTS {
         if attempt > 0 {
+            if started.elapsed() > RETRY_WINDOW {
+                break;
+            }
             tokio::time::sleep(backoff(attempt)).await;
         }
         match try_commit(store, commit).await {

@@ -158,12 +158,12 @@ async fn commit(
             }
         }
     }
-    if let Some(last) = &state.last {
-        if let Err(error) = store.save_checkpoint(shard, last).await {
-            // The markers still keep every commit single; only a record
-            // delivered again in a later window would count twice.
-            tracing::warn!(shard, error = %error_chain(&error), "could not move the shard's checkpoint");
-        }
+    if let Some(last) = &state.last
+        && let Err(error) = store.save_checkpoint(shard, last).await
+    {
+        // The markers still keep every commit single; only a record
+        // delivered again in a later window would count twice.
+        tracing::warn!(shard, error = %error_chain(&error), "could not move the shard's checkpoint");
     }
     Ok(())
 }

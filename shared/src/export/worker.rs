@@ -33,7 +33,7 @@ use crate::{
 /// How long a claim holds a job: the worker's longest run (the Lambda
 /// timeout). A job whose worker died is claimable again after it; the
 /// queue's visibility timeout (6x) is longer, so the redelivery finds it so.
-pub const JOB_LEASE: Duration = Duration::from_secs(15 * 60);
+pub const JOB_LEASE: Duration = crate::aws::lambda_timeout::EXPORT_WORKER;
 
 /// Why a message was not processed; SQS will redeliver it.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use aws_config::SdkConfig;
 use axum::{Router, extract::FromRef};
 
 use super::{ApiError, BrowserPolicy, browser::InvalidOrigin};
@@ -102,7 +101,7 @@ impl AccountsState {
 
 /// What a dashboard function's state is built from.
 pub struct DashboardSetup {
-    pub sdk: SdkConfig,
+    pub aws: crate::aws::Aws,
     pub store: Arc<DynamoStore>,
     pub dashboard: Dashboard,
 }
@@ -111,20 +110,23 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The `main` of every dashboard Lambda: tracing, then the state once per
 /// container (refusing to start without a valid `JWT_SECRET`), then serve
-/// the function's routes with the common layers and CORS.
+/// the function's routes with the common layers and CORS. `lambda_timeout`
+/// is the function's timeout in template.yaml (one of
+/// [`crate::aws::lambda_timeout`]): its AWS calls are sized to it.
 pub async fn run_dashboard_lambda(
+    lambda_timeout: std::time::Duration,
     routes: impl FnOnce(DashboardSetup) -> Result<Router, BoxError>,
 ) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let sdk = crate::aws::load_sdk_config().await;
+    let aws = crate::aws::Aws::load(crate::aws::Budget::lambda(lambda_timeout)).await?;
     let store = Arc::new(DynamoStore::new(
-        crate::aws::dynamodb(&sdk),
+        aws.dynamodb(),
         crate::config::table_name()?,
     ));
     let dashboard = Dashboard::from_env(store.clone())?;
     let cors = dashboard.browser.cors();
     let routes = routes(DashboardSetup {
-        sdk,
+        aws,
         store,
         dashboard,
     })?;

@@ -248,7 +248,9 @@ pub trait ExportJobStore: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<ExportJob>>;
     /// `queued` (or `running` with an expired lease) → `running` for a new
-    /// attempt, leased until `lease_until`, with progress reset.
+    /// attempt, leased until `lease_until`, with progress reset. `now`
+    /// identifies the claim: a call retried after its answer was lost finds
+    /// its own claim and gets it, not [`ExportClaim::Busy`].
     async fn claim_export_job(
         &self,
         org: OrgId,

@@ -60,7 +60,7 @@ impl Rng {
 const TAGS: [&str; 6] = ["billing", "bug", "vip", "sales", "refund", "other"];
 const END_USERS: [&str; 5] = ["ann", "bob", "cy", "dee", "eve"];
 
-async fn superadmin(app: &TestApp) -> Cookies {
+pub async fn superadmin(app: &TestApp) -> Cookies {
     app.create_user(&app.acme, "root@acme.example", UserRole::Superadmin)
         .await;
     app.login("root@acme.example").await
@@ -76,7 +76,7 @@ fn day_of(at: &str) -> Date {
 }
 
 /// The summary computed the slow way, from every stored chat and message.
-async fn brute_force(app: &TestApp, session: &Cookies, org: OrgId, range: DayRange) -> Value {
+pub async fn brute_force(app: &TestApp, session: &Cookies, org: OrgId, range: DayRange) -> Value {
     let chats = list_all(app, session, &format!("/chats?org={org}&limit=100")).await;
     let in_range = |day: Date| day >= range.from && day <= range.to;
     let mut per_day: BTreeMap<Date, (u64, u64)> = range.days().map(|d| (d, (0, 0))).collect();
@@ -270,7 +270,7 @@ async fn run_workload(app: &TestApp, session: &Cookies, org: &TestOrg, rng: &mut
 }
 
 /// One invocation of a shard's tumbling window, as Lambda sends it.
-fn window_event(
+pub(crate) fn window_event(
     shard: &str,
     state: HashMap<String, String>,
     records: Vec<EventRecord>,

@@ -105,7 +105,8 @@ async fn every_sample_event_runs_through_its_function() {
         JwtKeys::new(TEST_JWT_SECRET).unwrap(),
         BrowserPolicy::new("https://app.example.com").unwrap(),
     );
-    let (_, local_exports) = crate::helpers::export_resources(&sdk, &table).await;
+    let (_, local_exports) =
+        crate::helpers::export_resources(&crate::helpers::aws().await, &table).await;
     let bucket = local_exports.bucket.clone();
     // Each event goes to its function's router, named by the file's prefix.
     let routers: BTreeMap<&str, Router> =

@@ -263,9 +263,21 @@ async fn duplicate_deliveries_finish_a_job_once() {
         app.store.claim_export_job(org, other, now, lease).await.unwrap(),
         ExportClaim::Claimed(job) if job.attempts == 1
     ));
+    // The same claim again (the SDK retrying a call whose answer was lost)
+    // finds its own claim: still attempt 1.
+    assert!(matches!(
+        app.store.claim_export_job(org, other, now, lease).await.unwrap(),
+        ExportClaim::Claimed(job) if job.attempts == 1
+    ));
+    let duplicate = now + time::Duration::milliseconds(1);
     assert_eq!(
         app.store
-            .claim_export_job(org, other, now, lease)
+            .claim_export_job(
+                org,
+                other,
+                duplicate,
+                duplicate + time::Duration::minutes(15)
+            )
             .await
             .unwrap(),
         ExportClaim::Busy

@@ -8,13 +8,14 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chatlogger::{
+    aws::Aws,
     domain::{
         Chat, ChatId, ChatTitle, LatencyMs, Message, MessageContent, MessageId, MessageRole,
         Metadata, Tag, Tags, TokenCount, UserRole,
         export::{ExportFormat, ExportJob},
     },
-    export::{CSV_COLUMNS, ExportReader, worker::ExportWorker},
-    store::{ChatCheck, ChatStore, DynamoStore, MessageStore},
+    export::{CSV_COLUMNS, ExportReader, s3::ExportBucket, worker::ExportWorker},
+    store::{ChatCheck, ChatStore, DynamoStore, ExportJobStore, MessageStore},
 };
 use chatlogger_local::export_poller::ExportPoller;
 use reqwest::Method;
@@ -23,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::{
     dashboard::{Cookies, SESSION_COOKIE},
-    helpers::{TestApp, TestOrg, export_resource_names, export_resources, sdk_config, spawn_app},
+    helpers::{TestApp, TestOrg, aws, export_resource_names, export_resources, spawn_app},
 };
 
 /// What was ingested: each chat with its messages.
@@ -139,19 +140,29 @@ impl Worker {
 
     /// A worker reading through `reader` (to inject faults).
     pub async fn with_reader(app: &TestApp, reader: ExportReader) -> Self {
-        let sdk = sdk_config().await;
-        let (queue_url, exports) = export_resources(&sdk, &app.table).await;
+        Self::with(app, &aws().await, app.store.clone(), reader).await
+    }
+
+    /// A worker (and its queue poller) whose AWS calls go through
+    /// `worker_aws`; the test's own look-ups go around it.
+    pub async fn with(
+        app: &TestApp,
+        worker_aws: &Aws,
+        jobs: Arc<dyn ExportJobStore>,
+        reader: ExportReader,
+    ) -> Self {
+        let clean = aws().await;
+        let (queue_url, exports) = export_resources(&clean, &app.table).await;
         let worker = ExportWorker::new(
-            app.store.clone(),
+            jobs,
             reader,
-            exports.bucket.clone(),
+            ExportBucket::new(worker_aws.s3(), exports.bucket.name()),
             chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
         );
-        let sqs = chatlogger::aws::sqs(&sdk);
         Self {
-            poller: ExportPoller::new(sqs.clone(), queue_url.clone(), worker, Duration::ZERO),
-            sqs,
-            s3: chatlogger::aws::s3(&sdk),
+            poller: ExportPoller::new(worker_aws.sqs(), queue_url.clone(), worker, Duration::ZERO),
+            sqs: clean.sqs(),
+            s3: clean.s3(),
             queue_url,
             bucket: exports.bucket.name().to_owned(),
         }

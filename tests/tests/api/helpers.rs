@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chatlogger::{
     accounts,
     auth::JwtKeys,
+    aws::{Aws, Budget},
     domain::{ApiKeyLabel, ApiKeySecret, Org, OrgName, Slug},
     http::BrowserPolicy,
     store::{DynamoStore, keys},
@@ -19,14 +20,19 @@ pub const TEST_JWT_SECRET: &[u8] = b"test-only-jwt-secret-0123456789abcdef";
 pub const DASHBOARD_ORIGIN: &str = "https://app.example.com";
 use serde_json::Value;
 
-/// The SDK configuration for the test moto. Panics, rather than skipping,
-/// when the tests are run without it: a skipped test proves nothing.
-pub async fn sdk_config() -> SdkConfig {
+/// The AWS set-up for the test moto, without faults. Panics, rather than
+/// skipping, when the tests are run without it: a skipped test proves nothing.
+pub async fn aws() -> Aws {
     assert!(
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "AWS_ENDPOINT_URL is not set: run these tests with `make test`, which starts moto"
     );
-    chatlogger::aws::load_sdk_config().await
+    Aws::load_with(Budget::interactive(), None).await
+}
+
+/// The SDK configuration of [`aws`].
+pub async fn sdk_config() -> SdkConfig {
+    aws().await.sdk().clone()
 }
 
 /// A new, empty table with the production key schema.
@@ -41,8 +47,7 @@ pub async fn new_table(sdk: &SdkConfig) -> String {
 /// Every route on one router, as `make dev` serves them, with the test
 /// secret and the table's own export bucket and queue.
 pub async fn local_app(store: Arc<DynamoStore>) -> axum::Router {
-    let sdk = sdk_config().await;
-    let (_, exports) = export_resources(&sdk, store.table()).await;
+    let (_, exports) = export_resources(&aws().await, store.table()).await;
     chatlogger_local::app(
         store,
         JwtKeys::new(TEST_JWT_SECRET).unwrap(),
@@ -53,15 +58,12 @@ pub async fn local_app(store: Arc<DynamoStore>) -> axum::Router {
 
 /// The export bucket and queues of a test table (named after it, so tests
 /// never share them), provisioned as the local stack provisions its own.
-pub async fn export_resources(
-    sdk: &SdkConfig,
-    table: &str,
-) -> (String, chatlogger_local::LocalExports) {
+pub async fn export_resources(aws: &Aws, table: &str) -> (String, chatlogger_local::LocalExports) {
     let resources = export_resource_names(table);
-    chatlogger_local::provision::provision_exports(sdk, &resources)
+    chatlogger_local::provision::provision_exports(aws, &resources)
         .await
         .expect("provision the test's export bucket and queues");
-    chatlogger_local::provision::exports(sdk, &resources)
+    chatlogger_local::provision::exports(aws, &resources)
         .await
         .expect("the test's export queue exists")
 }
@@ -116,10 +118,7 @@ pub async fn spawn_app() -> TestApp {
     let acme = create_org_with_key(&store, "acme").await;
     let globex = create_org_with_key(&store, "globex").await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = local_app(store.clone()).await;
-    tokio::spawn(async move { axum_serve(listener, app).await });
+    let base_url = serve(local_app(store.clone()).await).await;
 
     TestApp {
         base_url,
@@ -132,11 +131,17 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
-async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
+/// Serves `app` over HTTP on a free port; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .await
-        .expect("test server runs");
+    tokio::spawn(async move {
+        axum::serve(listener, service)
+            .await
+            .expect("test server runs")
+    });
+    base_url
 }
 
 pub struct Reply {

@@ -19,19 +19,20 @@ fn unique(prefix: &str) -> String {
 
 #[tokio::test]
 async fn provisioning_is_idempotent_and_matches_the_template() {
-    let sdk = sdk_config().await;
+    let aws = crate::helpers::aws().await;
+    let sdk = aws.sdk();
     let resources = provision::Resources {
         table: unique("table"),
         export_bucket: unique("bucket"),
         export_queue: unique("queue"),
         export_dead_letter_queue: unique("dlq"),
     };
-    provision::provision(&sdk, &resources).await.unwrap();
-    provision::provision(&sdk, &resources)
+    provision::provision(&aws, &resources).await.unwrap();
+    provision::provision(&aws, &resources)
         .await
         .expect("a second run changes nothing and succeeds");
 
-    let table = aws_sdk_dynamodb::Client::new(&sdk)
+    let table = aws_sdk_dynamodb::Client::new(sdk)
         .describe_table()
         .table_name(&resources.table)
         .send()
@@ -76,13 +77,13 @@ async fn provisioning_is_idempotent_and_matches_the_template() {
     );
     assert_eq!(declared["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
 
-    provision::s3_client(&sdk)
+    aws.s3()
         .head_bucket()
         .bucket(&resources.export_bucket)
         .send()
         .await
         .expect("bucket exists");
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sqs = aws.sqs();
     let queue_url = sqs
         .get_queue_url()
         .queue_name(&resources.export_queue)

@@ -11,6 +11,7 @@ mod chats;
 mod cli;
 mod dashboard;
 mod events;
+mod faults;
 mod helpers;
 mod ingest;
 mod ingest_input;
@@ -19,6 +20,7 @@ mod local_stack;
 mod roles;
 mod routes;
 mod sdk_calls;
+mod timeouts;
 mod transactions;
 // Exports.
 mod export_faults;

@@ -108,11 +108,8 @@ fn code_routes() -> Routes {
 /// Every HTTP function's router, as the local stack builds them (the store,
 /// queue and bucket are never reached: no request here is authenticated).
 async fn function_routers() -> BTreeMap<String, Router> {
-    let sdk = crate::helpers::sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        "unused",
-    ));
+    let aws = crate::helpers::aws().await;
+    let store = Arc::new(DynamoStore::new(aws.dynamodb(), "unused"));
     let dashboard = Dashboard::new(
         store.clone(),
         JwtKeys::new(crate::helpers::TEST_JWT_SECRET).unwrap(),
@@ -120,10 +117,10 @@ async fn function_routers() -> BTreeMap<String, Router> {
     );
     let exports = chatlogger_local::LocalExports {
         queue: Arc::new(chatlogger::export::queue::SqsExportQueue::new(
-            chatlogger::aws::sqs(&sdk),
+            aws.sqs(),
             "unused",
         )),
-        bucket: chatlogger::export::s3::ExportBucket::new(chatlogger::aws::s3(&sdk), "unused"),
+        bucket: chatlogger::export::s3::ExportBucket::new(aws.s3(), "unused"),
     };
     chatlogger_local::function_routers(store, dashboard, exports)
         .into_iter()

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::{
     },
 };
 use chatlogger::{
-    analytics::handle_stream_batch,
+    analytics::handle_window,
     domain::{MessageId, UserRole},
     store::keys,
 };
@@ -26,7 +26,10 @@ use chatlogger_local::stream::StreamPoller;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestOrg, new_table, scan, sdk_config, spawn_app};
+use crate::{
+    analytics::window_event,
+    helpers::{TestApp, TestOrg, new_table, scan, sdk_config, spawn_app},
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -469,7 +472,8 @@ async fn a_post_refused_by_a_cancelled_transaction_leaves_the_analytics_exact() 
         })
         .count();
     assert_eq!(message_inserts, 5, "every later message reached the poller");
-    let response = handle_stream_batch(&*app.store, &records).await;
+    let window = window_event("shardId-transactions", HashMap::new(), records, true);
+    let response = handle_window(&*app.store, &window).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     poller.drain(&*app.store).await.unwrap();
 

@@ -128,17 +128,27 @@ fn set_status(update: Update, value: ExportStatus) -> Update {
 }
 
 impl DynamoStore {
-    /// An update by the attempt that holds the job; false when it no longer does.
+    /// An update by the attempt that holds the job, leaving it `then`;
+    /// false when the attempt no longer holds it. Refused, but the job is
+    /// `then` at this attempt already: this call's own update, retried by
+    /// the SDK after its answer was lost.
     async fn update_owned(
         &self,
         org: OrgId,
         id: ExportId,
         attempt: u32,
+        then: ExportStatus,
         update: Update,
     ) -> StoreResult<bool> {
         let owned = status(ExportStatus::Running).and(Cond::Eq("attempts", number(attempt)));
-        let updated = self.update(job_key(org, id), update.when(owned)).await?;
-        Ok(updated.applied().is_some())
+        match self.update(job_key(org, id), update.when(owned)).await? {
+            Updated::Done(_) => Ok(true),
+            Updated::Refused(Some(item)) => {
+                let job = job_from(item)?;
+                Ok(job.status == then && job.attempts == attempt)
+            }
+            Updated::Refused(None) => Ok(false),
+        }
     }
 }
 
@@ -191,7 +201,12 @@ impl ExportJobStore for DynamoStore {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> StoreResult<ExportClaim> {
+        // `claimed_at` (to the nanosecond) tells this claim from another
+        // delivery's: when the SDK retries a claim whose answer was lost, the
+        // retry is refused (the job is running now) but finds its own claim.
+        let claimed_at = rfc3339(now)?;
         let claim = set_status(Update::default(), ExportStatus::Running)
+            .set("claimed_at", claimed_at.clone())
             .set("lease_expires_at", number(lease_until.unix_timestamp()))
             .set_if_absent("started_at", rfc3339(now)?)
             .set("rows_written", number(0))
@@ -207,11 +222,13 @@ impl ExportJobStore for DynamoStore {
             Updated::Done(item) => Ok(ExportClaim::Claimed(Box::new(job_from(item)?))),
             Updated::Refused(None) => Ok(ExportClaim::Missing),
             Updated::Refused(Some(item)) => {
+                let ours = item.get("claimed_at") == Some(&claimed_at);
                 let job = job_from(item)?;
                 Ok(match job.status {
                     ExportStatus::Completed | ExportStatus::Failed => {
                         ExportClaim::Finished(job.status)
                     }
+                    ExportStatus::Running if ours => ExportClaim::Claimed(Box::new(job)),
                     ExportStatus::Queued | ExportStatus::Running => ExportClaim::Busy,
                 })
             }
@@ -228,7 +245,8 @@ impl ExportJobStore for DynamoStore {
         let progress = Update::default()
             .set("rows_written", number(totals.rows))
             .set("bytes_written", number(totals.bytes));
-        self.update_owned(org, id, attempt, progress).await
+        self.update_owned(org, id, attempt, ExportStatus::Running, progress)
+            .await
     }
 
     async fn complete_export_job(
@@ -245,7 +263,8 @@ impl ExportJobStore for DynamoStore {
             .set("finished_at", rfc3339(at)?)
             .remove("lease_expires_at")
             .remove("error");
-        self.update_owned(org, id, attempt, complete).await
+        self.update_owned(org, id, attempt, ExportStatus::Completed, complete)
+            .await
     }
 
     async fn release_export_job(
@@ -258,7 +277,8 @@ impl ExportJobStore for DynamoStore {
         let release = set_status(Update::default(), ExportStatus::Queued)
             .set("error", s(error))
             .remove("lease_expires_at");
-        self.update_owned(org, id, attempt, release).await
+        self.update_owned(org, id, attempt, ExportStatus::Queued, release)
+            .await
     }
 
     async fn fail_export_job(

@@ -105,13 +105,15 @@ impl DynamoStore {
 
     /// One conditional `PutItem`: writes `item` unless its key exists, in
     /// which case the stored item comes back (from the failed write itself,
-    /// so no read is spent on idempotent retries).
+    /// so no read is spent on idempotent retries). A stored item equal to
+    /// `item` is this call's own write: the SDK retried an attempt whose
+    /// answer was lost after the put took effect.
     pub(super) async fn put_if_new(&self, item: Item) -> StoreResult<Option<Item>> {
         let put = self
             .client
             .put_item()
             .table_name(&*self.table)
-            .set_item(Some(item));
+            .set_item(Some(item.clone()));
         let result = with_condition!(put, Expressions::condition(Some(&Cond::IsNew)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -120,7 +122,8 @@ impl DynamoStore {
             Ok(_) => Ok(None),
             Err(error) => match error.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    Ok(Some(failed.item().cloned().unwrap_or_default()))
+                    let stored = failed.item().cloned().unwrap_or_default();
+                    Ok((stored != item).then_some(stored))
                 }
                 _ => Err(from_sdk(error)),
             },
