@@ -144,4 +144,9 @@ def patch():
 
 if __name__ == "__main__":
     patch()
+    # moto parses an UpdateExpression recursively, one level per clause: a
+    # day's counters with every latency bucket (about 220 ADD clauses, well
+    # within DynamoDB's 4 KB expression limit) overflow Python's default
+    # recursion limit of 1,000 (a RecursionError inside a transaction).
+    sys.setrecursionlimit(20_000)
     main(sys.argv[1:])

@@ -193,8 +193,11 @@ fn record(sequence: u64, image: Value) -> EventRecord {
     serde_json::from_value(json!({
         "eventID": format!("bench-{sequence}"),
         "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
         "dynamodb": {
             "SequenceNumber": format!("{}", 100_000_000_000_000_000_000u128 + u128::from(sequence)),
+            "SizeBytes": 200,
             "StreamViewType": "NEW_AND_OLD_IMAGES",
             "NewImage": image,
         },

@@ -4,10 +4,12 @@
 //!
 //! Each invocation folds its new records into the window's state and hands
 //! the state back; the window's final invocation commits it (see
-//! [`super::aggregator`]). A state grown past [`COMMIT_AT_BYTES`] is
-//! committed at the start of the next invocation instead, so it never nears
-//! Lambda's 1 MB. After a commit, the shard's checkpoint records the last
-//! record done, so a record delivered again in a later window is dropped.
+//! [`super::aggregator`]). A state that grows past [`COMMIT_AT_BYTES`]
+//! while records are folded in is committed there and then, so it never
+//! nears Lambda's 1 MB; where that happens depends only on the records, so a
+//! retried invocation makes the same commits (and finds their markers).
+//! After a commit, the shard's checkpoint records the last record done, so a
+//! record delivered again in a later window is dropped.
 //!
 //! When even parking fails (the table is unreachable) the invocation reports
 //! its first record as failed and returns the state it was given: Lambda
@@ -22,7 +24,10 @@ use aws_lambda_events::event::{
 
 use super::aggregator::{CommitReport, commit_all};
 use crate::{
-    domain::analytics::{StreamChange, WindowState, window::COMMIT_AT_BYTES},
+    domain::analytics::{
+        StreamChange, WindowState,
+        window::{COMMIT_AT_BYTES, FOLD_CHUNK},
+    },
     sdk_error::error_chain,
     store::{AggregatorStore, StoreError, stream_change},
 };
@@ -106,7 +111,7 @@ pub async fn process(
         // A new window: records up to the shard's checkpoint are done.
         state.last = store.checkpoint(shard).await?;
     }
-    if state.encoded_len() > COMMIT_AT_BYTES {
+    if state.estimated_len() > COMMIT_AT_BYTES {
         commit(store, shard, &mut state, &mut report).await?;
     }
     let changes = readable(records);
@@ -120,7 +125,12 @@ pub async fn process(
         } else {
             store.chat_states(&chats).await?
         };
-        state.fold(&unseen, &owners);
+        for chunk in unseen.chunks(FOLD_CHUNK) {
+            state.fold(chunk, &owners);
+            if state.estimated_len() > COMMIT_AT_BYTES {
+                commit(store, shard, &mut state, &mut report).await?;
+            }
+        }
     }
     if finishing {
         commit(store, shard, &mut state, &mut report).await?;

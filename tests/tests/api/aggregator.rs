@@ -189,7 +189,11 @@ impl Shard {
     /// One invocation; keeps the state it answers.
     async fn invoke(&mut self, store: &DynamoStore, records: Vec<EventRecord>, is_final: bool) {
         let response = handle_window(store, &self.event(records, is_final)).await;
-        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "the invocation failed (the aggregator's log says why): {:?}",
+            response.batch_item_failures
+        );
         self.state = response.time_window_event_response_properties.state;
     }
 

@@ -93,8 +93,9 @@ impl TopK {
             let mut counts: Vec<u64> = self.counts.values().copied().collect();
             counts.sort_unstable_by(|a, b| b.cmp(a));
             let cut = counts[capacity];
+            // Counters at or below the cut reach zero and go.
             self.counts.retain(|_, count| {
-                *count -= cut;
+                *count = count.saturating_sub(cut);
                 *count > 0
             });
             self.error += cut;
@@ -175,6 +176,20 @@ mod tests {
         for heavy in (0..5).map(|i| format!("heavy-{i}")) {
             assert!(top.contains(&heavy), "{heavy} missing from {top:?}");
         }
+    }
+
+    #[test]
+    fn shrinking_drops_every_counter_below_the_cut() {
+        let mut summary = TopK::default();
+        let changes: BTreeMap<String, i64> = (0..100)
+            .map(|n| (format!("value-{n:03}"), 1 + n as i64))
+            .collect();
+        summary.apply(&changes);
+        assert_eq!(summary.len(), CAPACITY);
+        // The 33rd largest count (68) came off every counter.
+        assert_eq!(summary.error(), 68);
+        assert_eq!(summary.estimate("value-099"), 100 - 68);
+        assert_eq!(summary.estimate("value-010"), 0);
     }
 
     #[test]

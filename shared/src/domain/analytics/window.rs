@@ -22,10 +22,14 @@ use crate::domain::{ChatId, MessageId, OrgId};
 
 /// The key of the aggregator's state in Lambda's state map.
 pub const STATE_KEY: &str = "window";
-/// Lambda ends a window whose state passes 1 MB; the aggregator commits
-/// well before: a state over this size is committed at the start of the
-/// next invocation (one batch adds at most ~150 KB to it).
-pub const COMMIT_AT_BYTES: usize = 256 * 1024;
+/// Lambda ends a window whose state passes 1 MB, and a parked commit must
+/// fit in a 400 KB item: the aggregator commits the state whenever it grows
+/// past this while folding records in, [`FOLD_CHUNK`] at a time.
+pub const COMMIT_AT_BYTES: usize = 200 * 1024;
+/// Records folded in between two looks at the state's size: at most ~70 KB
+/// (50 chats of 20 tags of 64 characters). The points where a commit happens
+/// depend only on the records, so a retried invocation commits the same.
+pub const FOLD_CHUNK: usize = 50;
 /// Days per commit: a marker and three items a day fill a transaction's
 /// 100 items.
 pub const MAX_DAYS_PER_COMMIT: usize = 33;
@@ -136,6 +140,23 @@ impl WindowState {
     /// The size Lambda counts against its 1 MB state limit.
     pub fn encoded_len(&self) -> usize {
         self.to_lambda().values().map(String::len).sum()
+    }
+
+    /// About [`Self::encoded_len`], counted without encoding: what the
+    /// aggregator watches while it folds records in.
+    pub fn estimated_len(&self) -> usize {
+        let entry = |name: &String| name.len() + 12;
+        let days: usize = self
+            .deltas
+            .values()
+            .flat_map(|days| days.values())
+            .map(|day| {
+                40 + day.counters.keys().map(entry).sum::<usize>()
+                    + day.users.keys().map(entry).sum::<usize>()
+                    + day.tags.keys().map(entry).sum::<usize>()
+            })
+            .sum();
+        100 + days + self.deltas.len() * 32 + self.orphans.len() * 96
     }
 
     /// Whether nothing was folded in since the last commit.
@@ -255,6 +276,12 @@ mod tests {
         let unseen = state.unseen(&again);
         assert_eq!(unseen.len(), 1);
         state.fold(&unseen, &owners);
+        let estimate = state.estimated_len() as f64;
+        let exact = state.encoded_len() as f64;
+        assert!(
+            estimate > exact * 0.5 && estimate < exact * 2.0,
+            "{estimate} vs {exact}"
+        );
         let state = WindowState::from_lambda(&state.to_lambda()).unwrap();
         let day = &state.deltas[&org][&date!(2026 - 11 - 22)];
         assert_eq!(day.counters[counter::MESSAGES], 4);
