@@ -186,6 +186,8 @@ async fn bad_queries_and_bodies_are_refused_and_change_nothing() {
         json!({"metadata": {"k": "x".repeat(9000)}}),
         json!({"user_id": "someone-else"}),
         json!({"title": 5}),
+        json!({"title": "Keep\u{202E}me"}),
+        json!({"tags": ["a\u{200B}"]}),
     ] {
         let reply = app.send(Method::PATCH, &path, &session, Some(&body)).await;
         assert!(matches!(reply.status, 400 | 422), "{body}: {}", reply.body);
