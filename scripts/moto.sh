@@ -1,7 +1,8 @@
 # Sourced by dev.sh and test.sh: start moto on 127.0.0.1:$1, stop it on exit.
 start_moto() {
   local port=$1 log=$2
-  .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  # scripts/moto_server.py: moto with atomic DynamoDB writes, as on AWS.
+  .venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   trap 'kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do

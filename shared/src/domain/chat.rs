@@ -183,9 +183,17 @@ mod tests {
         use crate::domain::text::tests::INVISIBLE;
         for c in INVISIBLE {
             let raw = format!("admin{c}x");
-            assert!(ChatTitle::parse(&raw).is_err(), "title with U+{:04X}", c as u32);
+            assert!(
+                ChatTitle::parse(&raw).is_err(),
+                "title with U+{:04X}",
+                c as u32
+            );
             assert!(Tag::parse(&raw).is_err(), "tag with U+{:04X}", c as u32);
-            assert!(EndUserId::parse(&raw).is_err(), "user_id with U+{:04X}", c as u32);
+            assert!(
+                EndUserId::parse(&raw).is_err(),
+                "user_id with U+{:04X}",
+                c as u32
+            );
         }
         assert!(EndUserId::parse("visitor-42").is_ok());
     }

@@ -105,9 +105,27 @@ pub(crate) mod tests {
     /// Bidi embeddings, overrides and isolates, marks, zero-width
     /// characters, the BOM, a soft hyphen, a tag character, separators.
     pub const INVISIBLE: [char; 22] = [
-        '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
-        '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}',
-        '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{E0041}', '\u{2028}', '\u{2029}',
+        '\u{202A}',
+        '\u{202B}',
+        '\u{202C}',
+        '\u{202D}',
+        '\u{202E}',
+        '\u{2066}',
+        '\u{2067}',
+        '\u{2068}',
+        '\u{2069}',
+        '\u{200E}',
+        '\u{200F}',
+        '\u{061C}',
+        '\u{200B}',
+        '\u{200C}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{E0041}',
+        '\u{2028}',
+        '\u{2029}',
         '\u{180E}',
     ];
 
@@ -116,7 +134,9 @@ pub(crate) mod tests {
         for c in INVISIBLE {
             let error = single_line(&format!("pay{c}pal"), "title", 200).unwrap_err();
             assert!(
-                error.to_string().contains(&format!("U+{:04X}", u32::from(c))),
+                error
+                    .to_string()
+                    .contains(&format!("U+{:04X}", u32::from(c))),
                 "{error}"
             );
         }
@@ -124,7 +144,13 @@ pub(crate) mod tests {
 
     #[test]
     fn visible_text_in_any_script_is_kept() {
-        for ok in ["Ünïcödé", "日本語のタイトル", "مرحبا", "emoji 🎉", "a\u{00A0}b"] {
+        for ok in [
+            "Ünïcödé",
+            "日本語のタイトル",
+            "مرحبا",
+            "emoji 🎉",
+            "a\u{00A0}b",
+        ] {
             assert_eq!(single_line(ok, "title", 200).unwrap(), ok);
         }
     }

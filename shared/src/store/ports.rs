@@ -116,19 +116,23 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_session(&self, org: OrgId, session: SessionId) -> StoreResult<()>;
 }
 
-/// Counters of failed sign-ins, per key (an email or a source address) per
-/// fixed time window.
+/// Counters of sign-in attempts, per key (an email, a source address, or
+/// both) per fixed time window.
 #[async_trait]
 pub trait LoginThrottleStore: Send + Sync {
-    /// The failure count of each key in `window`, in order.
-    async fn login_failures(&self, keys: &[String], window: u64) -> StoreResult<Vec<u32>>;
-    /// Adds one failure to each key in `window`; the counters expire at `expires_at`.
-    async fn record_login_failure(
+    /// Adds one attempt to `key`'s counter in `window` if it is below
+    /// `limit` (one atomic conditional write, so concurrent attempts cannot
+    /// overshoot): the count now, or `None` when it was at the limit. The
+    /// counter expires at `expires_at`.
+    async fn reserve_login_attempt(
         &self,
-        keys: &[String],
+        key: &str,
         window: u64,
+        limit: u32,
         expires_at: OffsetDateTime,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Option<u32>>;
+    /// Takes one attempt back (a password that was right).
+    async fn release_login_attempt(&self, key: &str, window: u64) -> StoreResult<()>;
 }
 
 /// An org's chats. Deleted chats are tombstones that every read skips.

@@ -40,11 +40,11 @@ pub fn session_sk(session: SessionId) -> String {
     format!("SESSION#{session}")
 }
 
-/// Failed sign-ins are counted under a hash of what was tried (an email
-/// address or a source address), so the table never holds typed-in text.
-pub fn login_failures_pk(key: &str) -> String {
+/// Sign-in attempts are counted under a hash of what was tried (an email
+/// address, a source address, or both), so the table never holds typed-in text.
+pub fn login_attempts_pk(key: &str) -> String {
     format!(
-        "LOGINFAIL#{}",
+        "LOGIN#{}",
         hex::encode(sha2::Sha256::digest(key.as_bytes()))
     )
 }
