@@ -1,8 +1,10 @@
 //! An org's users, for its admins. An admin manages users whose role is at
 //! most their own, and grants roles up to their own; nobody changes their
 //! own role or status here (so an org cannot lose its last admin by
-//! accident). Disabling or deleting a user ends their sessions at once; a
-//! role change applies on their next request.
+//! accident). Disabling, deleting, a role change that takes a permission
+//! away, and "sign out everywhere" end every session of the user for good
+//! (see `chatlogger::accounts`); any other role change applies on their
+//! next request.
 
 use axum::{
     Json,
@@ -96,9 +98,11 @@ pub async fn create_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// At most your own role.
+    /// At most your own role. A role that takes any permission away ends
+    /// their sessions.
     pub role: Option<UserRole>,
-    /// True ends their sessions and blocks sign-in; false lets them in again.
+    /// True ends their sessions for good and blocks sign-in; false lets them
+    /// sign in again (their old sessions stay ended).
     pub disabled: Option<bool>,
     /// 1-100 characters.
     pub display_name: Option<DisplayName>,
@@ -131,14 +135,38 @@ pub async fn update_user(
         display_name: request.display_name,
         role: request.role,
         disabled: request.disabled,
+        end_sessions: false,
     };
-    let user = state
-        .users
-        .update_user(org, target.id, &changes)
+    let user = accounts::update_user(&*state.users, org, &target, changes)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     tracing::info!(target_user_id = %user.id, role = %user.role, disabled = user.disabled, "user updated");
     Ok(Json(UserProfile::from(&user)))
+}
+
+/// Sign a user out everywhere: every session of theirs ends for good (their
+/// cookies and refresh tokens stop working at once); they may sign in again.
+#[utoipa::path(
+    delete,
+    path = "/orgs/me/users/{user_id}/sessions",
+    tag = "users",
+    params(("user_id" = UserId, Path, description = "The user's id"), OrgQuery),
+    security(("session_cookie" = [])),
+    responses((status = 204, description = "Every session of the user ended"), DashboardErrors)
+)]
+pub async fn end_user_sessions(
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::ManageUsers>,
+    Path(user_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
+    let org = signed_in.org_scope(query.org).await?;
+    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    accounts::end_sessions(&*state.users, org, &target)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Delete a user. Their sessions end at once and their email address is free again.

@@ -72,6 +72,9 @@ pub struct UserChanges {
     pub display_name: Option<DisplayName>,
     pub role: Option<UserRole>,
     pub disabled: Option<bool>,
+    /// Ends every session of the user for good, in the same write, by
+    /// bumping their session epoch (see `accounts::update_user` for when).
+    pub end_sessions: bool,
 }
 
 #[async_trait]

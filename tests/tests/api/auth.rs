@@ -664,6 +664,96 @@ async fn disabling_deleting_and_role_changes_apply_to_live_sessions_at_once() {
     assert_eq!(recreate.status, 201, "{}", recreate.body);
 }
 
+/// A session's access cookie and its refresh token, both tried: (status of
+/// `GET /users/me`, status of `POST /auth/refresh`).
+async fn session_status(app: &TestApp, cookies: &Cookies) -> (u16, u16) {
+    let me = app.send(Method::GET, "/users/me", cookies, None).await;
+    let refresh = app.send(Method::POST, "/auth/refresh", cookies, None).await;
+    (me.status, refresh.status)
+}
+
+#[tokio::test]
+async fn disabling_demoting_deleting_and_signing_out_everywhere_end_sessions_for_good() {
+    let app = spawn_app().await;
+    app.create_user(&app.acme, "admin@acme.example", UserRole::Admin)
+        .await;
+    let admin = app.login("admin@acme.example").await;
+    let carol = app
+        .create_user(&app.acme, "carol@acme.example", UserRole::Viewer)
+        .await;
+    let carol_path = format!("/orgs/me/users/{}", carol.id);
+    let patch = |body: serde_json::Value| {
+        let (app, admin, path) = (&app, &admin, &carol_path);
+        async move {
+            let reply = app.send(Method::PATCH, path, admin, Some(&body)).await;
+            assert_eq!(reply.status, 200, "{body}: {}", reply.body);
+        }
+    };
+
+    // Disabled, then enabled again: the old cookie and refresh token stay dead.
+    let before_disable = app.login("carol@acme.example").await;
+    patch(json!({"disabled": true})).await;
+    assert_eq!(session_status(&app, &before_disable).await, (401, 401));
+    patch(json!({"disabled": false})).await;
+    assert_eq!(
+        session_status(&app, &before_disable).await,
+        (401, 401),
+        "re-enabling revives no session"
+    );
+
+    // A promotion keeps the session; a role that loses a permission ends it.
+    let mut current = app.login("carol@acme.example").await;
+    patch(json!({"role": "admin"})).await;
+    assert_eq!(
+        app.send(Method::GET, "/orgs/me/users", &current, None)
+            .await
+            .status,
+        200,
+        "promoted at once"
+    );
+    let refreshed = app
+        .send_keeping(Method::POST, "/auth/refresh", &mut current, None)
+        .await;
+    assert_eq!(refreshed.status, 204);
+    patch(json!({"role": "viewer"})).await;
+    assert_eq!(session_status(&app, &current).await, (401, 401));
+    patch(json!({"role": "admin"})).await;
+    assert_eq!(session_status(&app, &current).await, (401, 401));
+
+    // An admin's "sign out everywhere".
+    let (one, two) = (
+        app.login("carol@acme.example").await,
+        app.login("carol@acme.example").await,
+    );
+    let signed_out = app
+        .send(
+            Method::DELETE,
+            &format!("{carol_path}/sessions"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(signed_out.status, 204, "{}", signed_out.body);
+    assert_eq!(session_status(&app, &one).await, (401, 401));
+    assert_eq!(session_status(&app, &two).await, (401, 401));
+    assert_eq!(
+        app.send(Method::GET, "/users/me", &admin, None)
+            .await
+            .status,
+        200,
+        "only carol's sessions ended"
+    );
+
+    // Deleted, and created again with the same address: still dead.
+    let before_delete = app.login("carol@acme.example").await;
+    let deleted = app.send(Method::DELETE, &carol_path, &admin, None).await;
+    assert_eq!(deleted.status, 204);
+    app.create_user(&app.acme, "carol@acme.example", UserRole::Viewer)
+        .await;
+    assert_eq!(session_status(&app, &before_delete).await, (401, 401));
+    app.login("carol@acme.example").await;
+}
+
 #[tokio::test]
 async fn admins_cannot_exceed_their_own_role_or_lock_themselves_out() {
     let app = spawn_app().await;
