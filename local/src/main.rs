@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chatlogger::{
-    auth::JwtKeys,
+    auth::JwtKeyring,
     aws,
     export::{ExportReader, worker::ExportWorker},
     http::BrowserPolicy,
@@ -71,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let aggregator_store = store.clone();
     tokio::spawn(async move { poller.run(&*aggregator_store).await });
 
-    let keys = JwtKeys::from_env()?;
+    let keys = JwtKeyring::load(&sdk).await?;
     let browser = BrowserPolicy::from_env()?;
     let (queue_url, exports) = provision::exports(&sdk, &resources).await?;
     // The export worker, fed by polling the queue as Lambda's trigger would.

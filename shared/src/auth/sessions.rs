@@ -13,7 +13,7 @@ use axum_extra::extract::cookie::CookieJar;
 use time::OffsetDateTime;
 
 use super::{
-    JwtKeys,
+    JwtKeyring,
     cookies::{self, REFRESH_COOKIE, SESSION_COOKIE},
 };
 use crate::{
@@ -40,7 +40,7 @@ pub struct Issued {
 }
 
 impl Issued {
-    fn new(keys: &JwtKeys, org: OrgId, session: Session, refresh: RefreshToken) -> Self {
+    fn new(keys: &JwtKeyring, org: OrgId, session: Session, refresh: RefreshToken) -> Self {
         let access = keys.issue(org, session.user_id, session.id);
         Self {
             session,
@@ -57,7 +57,7 @@ impl Issued {
 /// Signs `user` in: stores a new session (one `PutItem`) and issues its tokens.
 pub async fn start(
     store: &dyn SessionStore,
-    keys: &JwtKeys,
+    keys: &JwtKeyring,
     org: OrgId,
     user: &User,
 ) -> StoreResult<Issued> {
@@ -68,7 +68,7 @@ pub async fn start(
 
 /// The same session moved to `epoch` with a new refresh token: what a
 /// password change keeps while it ends every other session.
-pub fn renew(keys: &JwtKeys, org: OrgId, session: &Session, epoch: u32) -> Issued {
+pub fn renew(keys: &JwtKeyring, org: OrgId, session: &Session, epoch: u32) -> Issued {
     let refresh = RefreshToken::generate(org, session.id);
     let renewed = Session {
         epoch,
@@ -81,7 +81,7 @@ pub fn renew(keys: &JwtKeys, org: OrgId, session: &Session, epoch: u32) -> Issue
 pub async fn refresh(
     sessions: &dyn SessionStore,
     users: &dyn UserStore,
-    keys: &JwtKeys,
+    keys: &JwtKeyring,
     jar: &CookieJar,
 ) -> Result<Issued, RefreshError> {
     let token = jar
@@ -122,11 +122,13 @@ pub async fn refresh(
 
 /// `POST /auth/logout`: revokes the session named by the access cookie
 /// (even an expired one) or by a refresh cookie this session issued.
-pub async fn end(store: &dyn SessionStore, keys: &JwtKeys, jar: &CookieJar) -> StoreResult<()> {
-    if let Some(claims) = jar
-        .get(SESSION_COOKIE)
-        .and_then(|cookie| keys.verify_allowing_expiry(cookie.value()))
-    {
+pub async fn end(store: &dyn SessionStore, keys: &JwtKeyring, jar: &CookieJar) -> StoreResult<()> {
+    let access = jar.get(SESSION_COOKIE).map(|cookie| cookie.value());
+    let claims = match access {
+        Some(token) => keys.verify_allowing_expiry(token).await,
+        None => None,
+    };
+    if let Some(claims) = claims {
         return store.revoke_session(claims.org, claims.sid).await;
     }
     let Some(token) = jar

@@ -1075,11 +1075,17 @@ async fn bad_dashboard_input_gets_json_errors_and_writes_nothing() {
     assert_eq!(app.all_items().await.len(), before, "nothing was written");
 }
 
-#[test]
-fn the_jwt_secret_is_required_and_has_no_default() {
-    assert!(
-        std::env::var_os(chatlogger::auth::jwt::SECRET_VARIABLE).is_none(),
-        "the test environment does not set JWT_SECRET"
-    );
-    assert!(chatlogger::auth::JwtKeys::from_env().is_err());
+#[tokio::test]
+async fn the_jwt_secret_is_required_and_has_no_default() {
+    for variable in [
+        chatlogger::auth::jwt::SECRET_VARIABLE,
+        chatlogger::auth::jwt::SECRET_ID_VARIABLE,
+    ] {
+        assert!(
+            std::env::var_os(variable).is_none(),
+            "the test environment does not set {variable}"
+        );
+    }
+    let sdk = crate::helpers::sdk_config().await;
+    assert!(chatlogger::auth::JwtKeyring::load(&sdk).await.is_err());
 }

@@ -18,6 +18,7 @@ mod local_stack;
 mod roles;
 mod routes;
 mod sdk_calls;
+mod secrets;
 // Exports.
 mod export_faults;
 mod exports;

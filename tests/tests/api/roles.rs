@@ -325,6 +325,14 @@ async fn every_dashboard_route_enforces_its_minimum_role_in_every_org() {
                 if reply.status == 404 {
                     assert_eq!(reply.body["error"]["code"], "not_found");
                 }
+                assert_eq!(
+                    reply
+                        .headers
+                        .get("cache-control")
+                        .map(|v| v.to_str().unwrap()),
+                    Some("no-store"),
+                    "{route:?} as {role}"
+                );
             }
         }
     }

@@ -204,3 +204,40 @@ async fn a_summary_is_one_query_of_aggregates() {
     assert_eq!(response.status(), 200);
     assert_eq!(log.take(), ["BatchGetItem", "Query"]);
 }
+
+#[tokio::test]
+async fn health_checks_the_table_at_most_once_per_ttl_per_container() {
+    let sdk = sdk_config().await;
+    let table = new_table(&sdk).await;
+    let log = OperationLog::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    let container = crate::helpers::local_app(Arc::new(DynamoStore::new(counted, table))).await;
+    // An unauthenticated loop, part of it concurrent: one table check.
+    let mut concurrent = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        concurrent.spawn(health(container.clone()));
+    }
+    for body in concurrent.join_all().await {
+        assert_eq!(body["status"], "ok");
+    }
+    for _ in 0..40 {
+        assert_eq!(health(container.clone()).await["table"], true);
+    }
+    assert_eq!(log.take(), ["DescribeTable"]);
+    // After the TTL, the next request checks again.
+    tokio::time::sleep(chatlogger_ingest::health::HEALTH_CHECK_TTL).await;
+    assert_eq!(health(container).await["table"], true);
+    assert_eq!(log.take(), ["DescribeTable"]);
+}
+
+async fn health(container: axum::Router) -> Value {
+    let request = Request::get("/health").body(Body::empty()).unwrap();
+    let response = container.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
