@@ -11,6 +11,7 @@ use std::{
 
 use chatlogger::{
     accounts::{self, AccountError},
+    auth::sessions,
     domain::{
         ApiKeyId, ApiKeyLabel, Email, OrgId, OrgName, Password, Slug, User, UserRole,
         ValidationError,
@@ -157,7 +158,7 @@ async fn change_user<S: UserStore + ?Sized>(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let (org, user) = find_user(store, email).await?;
-    let updated = accounts::update_user(store, org, &user, changes)
+    let updated = sessions::change_user(store, org, &user, changes)
         .await?
         .ok_or_else(|| CliError::UserNotFound(email.clone()))?;
     let sessions_ended = updated.session_epoch != user.session_epoch;

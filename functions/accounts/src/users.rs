@@ -3,7 +3,7 @@
 //! own role or status here (so an org cannot lose its last admin by
 //! accident). Disabling, deleting, a role change that takes a permission
 //! away, and "sign out everywhere" end every session of the user for good
-//! (see `chatlogger::accounts`); any other role change applies on their
+//! (see `chatlogger::auth::sessions`); any other role change applies on their
 //! next request.
 
 use axum::{
@@ -13,6 +13,7 @@ use axum::{
 };
 use chatlogger::{
     accounts,
+    auth::sessions,
     domain::{DisplayName, Email, OrgId, Password, User, UserId, UserProfile, UserRole},
     http::{
         AccountsState, ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
@@ -137,7 +138,7 @@ pub async fn update_user(
         disabled: request.disabled,
         end_sessions: false,
     };
-    let user = accounts::update_user(&*state.users, org, &target, changes)
+    let user = sessions::change_user(&*state.users, org, &target, changes)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     tracing::info!(target_user_id = %user.id, role = %user.role, disabled = user.disabled, "user updated");
@@ -163,7 +164,7 @@ pub async fn end_user_sessions(
     let user_id = path_id(&user_id, "user_id", UserId::parse)?;
     let org = signed_in.org_scope(query.org).await?;
     let target = managed_user(&state, &signed_in, org, user_id).await?;
-    accounts::end_sessions(&*state.users, org, &target)
+    sessions::end_all(&*state.users, org, &target)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     Ok(StatusCode::NO_CONTENT)

@@ -136,6 +136,13 @@ impl EndUserId {
     }
 }
 
+/// How long after a chat's delete the messages still under it are swept
+/// once more (see `store::DeletedChatStore`): longer than a plugin container
+/// trusts a chat it has seen (`ingest::KNOWN_CHAT_TTL`, 60 s) plus the time a
+/// write sent just before that may take to land (the SDK's timeouts and
+/// retries).
+pub const CHAT_SWEEP_DELAY: std::time::Duration = std::time::Duration::from_secs(3 * 60);
+
 /// A logged conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Chat {

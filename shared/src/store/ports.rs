@@ -73,7 +73,7 @@ pub struct UserChanges {
     pub role: Option<UserRole>,
     pub disabled: Option<bool>,
     /// Ends every session of the user for good, in the same write, by
-    /// bumping their session epoch (see `accounts::update_user` for when).
+    /// bumping their session epoch (see `auth::sessions::change_user` for when).
     pub end_sessions: bool,
 }
 
@@ -163,10 +163,38 @@ pub trait ChatStore: Send + Sync {
         changes: &ChatChanges,
     ) -> StoreResult<Option<Chat>>;
     /// Marks the chat deleted (hidden at once, kept as a tombstone for two
-    /// days so the aggregator can still attribute its messages), then
-    /// deletes every message of it. Deleting again finishes an interrupted
-    /// delete. False when the org never had the chat.
+    /// days so the aggregator can still attribute its messages), leaves a
+    /// sweep ticket due [`CHAT_SWEEP_DELAY`] later (see
+    /// [`DeletedChatStore`]), then
+    /// deletes every message of it (a strongly consistent read). Deleting
+    /// again finishes an interrupted delete. False when the org never had
+    /// the chat.
     async fn delete_chat(&self, org: OrgId, id: ChatId, at: OffsetDateTime) -> StoreResult<bool>;
+}
+
+/// A deleted chat whose messages are due to be swept once more.
+///
+/// [`CHAT_SWEEP_DELAY`]: crate::domain::CHAT_SWEEP_DELAY
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatSweep {
+    pub org: OrgId,
+    pub chat: ChatId,
+}
+
+/// The second pass over deleted chats. A plugin container that verified a
+/// chat shortly before its delete may still write a message into it for
+/// the length of its chat cache, after the delete's own purge ran. So a
+/// delete also leaves a sweep ticket, due once that bound has passed, and
+/// the sweeper deletes whatever it finds under the chat then.
+#[async_trait]
+pub trait DeletedChatStore: Send + Sync {
+    /// Up to `limit` tickets due at `now`, oldest first.
+    async fn due_chat_sweeps(&self, now: OffsetDateTime, limit: u16)
+    -> StoreResult<Vec<ChatSweep>>;
+    /// If the chat is a tombstone, deletes every message still under it (a
+    /// strongly consistent read); then drops the ticket. The number of
+    /// messages deleted.
+    async fn sweep_deleted_chat(&self, sweep: ChatSweep) -> StoreResult<usize>;
 }
 
 /// Which chats a listing returns, in which order, how fresh.

@@ -135,6 +135,25 @@ pub fn marker_pk(marker: &Marker) -> String {
     }
 }
 
+/// A deleted chat's sweep ticket (see `store::DeletedChatStore`): next to
+/// the org's chats, and on the sparse `gsi1` under one partition sorted by
+/// when the sweep is due, so the sweeper finds every due ticket with one
+/// query and never scans. The index entry holds pointers only.
+pub fn chat_sweep_sk(chat: ChatId) -> String {
+    format!("SWEEP#{chat}")
+}
+pub const CHAT_SWEEPS_GSI1PK: &str = "CHATSWEEPS";
+
+/// `<due, epoch seconds, 12 digits>#<org>#<chat>`: sorts by due time.
+pub fn chat_sweep_gsi1sk(due: i64, org: OrgId, chat: ChatId) -> String {
+    format!("{}#{org}#{chat}", due_prefix(due))
+}
+
+/// The sort-key prefix of sweeps due at `due` (epoch seconds).
+pub fn due_prefix(due: i64) -> String {
+    format!("{:012}", due.max(0))
+}
+
 pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
 
 pub fn export_sk(export: ExportId) -> String {
