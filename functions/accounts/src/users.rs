@@ -126,9 +126,7 @@ pub async fn update_user(
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<UpdateUserRequest>,
 ) -> Result<Json<UserProfile>, ApiError> {
-    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
-    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
     if let Some(role) = request.role {
         signed_in.may_grant(role)?;
     }
@@ -161,9 +159,7 @@ pub async fn end_user_sessions(
     Path(user_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
-    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
     sessions::end_all(&*state.users, org, &target)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
@@ -185,9 +181,7 @@ pub async fn delete_user(
     Path(user_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
-    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
     if !state.users.delete_user(org, &target).await? {
         return Err(ApiError::NotFound("user"));
     }
@@ -195,13 +189,16 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The user `id` of `org`, if the signed-in admin may manage them.
+/// The user named by the path (of the org the request acts on), if the
+/// signed-in admin may manage them: the org and the user.
 async fn managed_user(
     state: &AccountsState,
     signed_in: &SignedIn<need::ManageUsers>,
-    org: OrgId,
-    id: UserId,
-) -> Result<User, ApiError> {
+    raw_id: &str,
+    requested_org: Option<OrgId>,
+) -> Result<(OrgId, User), ApiError> {
+    let id = path_id(raw_id, "user_id", UserId::parse)?;
+    let org = signed_in.org_scope(requested_org).await?;
     let target = state
         .users
         .user(org, id)
@@ -213,5 +210,5 @@ async fn managed_user(
         ));
     }
     signed_in.may_manage(&target)?;
-    Ok(target)
+    Ok((org, target))
 }

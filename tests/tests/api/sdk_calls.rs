@@ -54,6 +54,17 @@ impl Intercept for OperationLog {
     }
 }
 
+/// A store on `table` whose DynamoDB calls are recorded in the log.
+fn counted_store(sdk: &aws_config::SdkConfig, table: String) -> (Arc<DynamoStore>, OperationLog) {
+    let log = OperationLog::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    (Arc::new(DynamoStore::new(counted, table)), log)
+}
+
 async fn call(app: &axum::Router, uri: &str, key: &str, body: Value) -> (u16, Value) {
     let request = Request::post(uri)
         .header("content-type", "application/json")
@@ -74,13 +85,7 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     let acme = create_org_with_key(&setup_store, "acme").await;
     let key = acme.key.expose();
 
-    let log = OperationLog::default();
-    let counted = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
-    let store = Arc::new(DynamoStore::new(counted, table));
+    let (store, log) = counted_store(&sdk, table);
     let container = crate::helpers::local_app(store.clone()).await;
 
     // Creating a chat: the key lookup and the key's last-used stamp (first
@@ -169,13 +174,8 @@ async fn a_summary_is_one_query_of_aggregates() {
     .await
     .unwrap();
 
-    let log = OperationLog::default();
-    let counted = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
-    let app = crate::helpers::local_app(Arc::new(DynamoStore::new(counted, table))).await;
+    let (store, log) = counted_store(&sdk, table);
+    let app = crate::helpers::local_app(store).await;
     let login = Request::post("/auth/login")
         .header("content-type", "application/json")
         .header("x-csrf-protection", "1")
@@ -209,13 +209,8 @@ async fn a_summary_is_one_query_of_aggregates() {
 async fn health_checks_the_table_at_most_once_per_ttl_per_container() {
     let sdk = sdk_config().await;
     let table = new_table(&sdk).await;
-    let log = OperationLog::default();
-    let counted = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
-    let container = crate::helpers::local_app(Arc::new(DynamoStore::new(counted, table))).await;
+    let (store, log) = counted_store(&sdk, table);
+    let container = crate::helpers::local_app(store).await;
     // An unauthenticated loop, part of it concurrent: one table check.
     let mut concurrent = tokio::task::JoinSet::new();
     for _ in 0..10 {
