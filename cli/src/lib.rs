@@ -25,7 +25,7 @@ use serde_json::json;
 #[command(
     name = "chatlogger-admin",
     version,
-    about = "Manage chatlogger orgs, users and API keys"
+    about = "Manage chatlogger orgs, users and API keys (and, in an emergency, sign users out, disable them, revoke keys)"
 )]
 pub struct Cli {
     /// Load environment variables from this file first (e.g. .env.local).
