@@ -1,7 +1,8 @@
-//! `chatlogger-admin`: the ops CLI. Creates orgs, users and API keys through
-//! the same use cases (`chatlogger::accounts`) and store the API uses, so it
-//! works against the local stack and real AWS alike (standard AWS
-//! environment; `--env-file .env.local` for the local stack).
+//! `chatlogger-admin`: the ops CLI. Creates orgs, users and API keys, and
+//! in an emergency signs a user out everywhere, disables a user or revokes
+//! an API key, through the same use cases (`chatlogger::accounts`) and store
+//! the API uses, so it works against the local stack and real AWS alike
+//! (standard AWS environment; `--env-file .env.local` for the local stack).
 
 use std::{
     io::{BufRead, Write},
@@ -11,9 +12,13 @@ use std::{
 use chatlogger::{
     accounts::{self, AccountError},
     analytics::replay_parked,
-    domain::{ApiKeyLabel, Email, OrgName, Password, Slug, UserRole, ValidationError},
+    auth::sessions,
+    domain::{
+        ApiKeyId, ApiKeyLabel, Email, OrgId, OrgName, Password, Slug, User, UserRole,
+        ValidationError,
+    },
     sdk_error::error_chain,
-    store::{AggregatorStore, ApiKeyStore, OrgStore, StoreError, UserStore},
+    store::{AggregatorStore, ApiKeyStore, OrgStore, StoreError, UserChanges, UserStore},
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -22,7 +27,7 @@ use serde_json::json;
 #[command(
     name = "chatlogger-admin",
     version,
-    about = "Manage chatlogger orgs, users and API keys"
+    about = "Manage chatlogger orgs, users and API keys (and, in an emergency, sign users out, disable them, revoke keys)"
 )]
 pub struct Cli {
     /// Load environment variables from this file first (e.g. .env.local).
@@ -91,6 +96,22 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Sign a user out everywhere: every session ends for good (they may
+    /// sign in again).
+    RevokeSessions {
+        #[arg(long, value_parser = Email::parse)]
+        email: Email,
+    },
+    /// Disable a user: every session ends for good and sign-in is refused.
+    Disable {
+        #[arg(long, value_parser = Email::parse)]
+        email: Email,
+    },
+    /// Let a disabled user sign in again (their old sessions stay ended).
+    Enable {
+        #[arg(long, value_parser = Email::parse)]
+        email: Email,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +124,19 @@ pub enum ApiKeyCommand {
         #[arg(long, value_parser = ApiKeyLabel::parse)]
         label: ApiKeyLabel,
     },
+    /// Revoke an API key: ingest refuses it within the key cache bound (5 s).
+    Revoke {
+        /// The org's slug.
+        #[arg(long, value_parser = Slug::parse)]
+        org: Slug,
+        /// The key's id (as `GET /orgs/me/apikeys` lists it).
+        #[arg(long, value_parser = parse_key_id)]
+        id: ApiKeyId,
+    },
+}
+
+fn parse_key_id(raw: &str) -> Result<ApiKeyId, String> {
+    ApiKeyId::parse(raw).map_err(|_| "the key id must be a ULID".to_owned())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +147,64 @@ pub enum CliError {
     InvalidInput(#[from] ValidationError),
     #[error("could not read stdin or write output: {0}")]
     Io(#[from] std::io::Error),
+    #[error("no user has the email address '{0}'")]
+    UserNotFound(Email),
+    #[error("org '{org}' has no API key {id}")]
+    ApiKeyNotFound { org: Slug, id: ApiKeyId },
     #[error("{}", error_chain(.0))]
     Store(#[from] StoreError),
+}
+
+/// The user with `email`, and their org.
+async fn find_user<S: UserStore + ?Sized>(
+    store: &S,
+    email: &Email,
+) -> Result<(OrgId, User), CliError> {
+    store
+        .user_by_email(email)
+        .await?
+        .ok_or_else(|| CliError::UserNotFound(email.clone()))
+}
+
+/// Applies an emergency change to the user with `email`; says what it did.
+async fn change_user<S: UserStore + ?Sized>(
+    store: &S,
+    email: &Email,
+    changes: UserChanges,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let (org, user) = find_user(store, email).await?;
+    let updated = sessions::change_user(store, org, &user, changes)
+        .await?
+        .ok_or_else(|| CliError::UserNotFound(email.clone()))?;
+    let sessions_ended = updated.session_epoch != user.session_epoch;
+    if json {
+        let user = json!({ "id": updated.id, "org_id": org, "email": updated.email, "disabled": updated.disabled });
+        writeln!(
+            out,
+            "{}",
+            json!({ "user": user, "sessions_ended": sessions_ended })
+        )?;
+    } else {
+        writeln!(
+            out,
+            "User {} ({}): {}{}",
+            updated.email,
+            updated.id,
+            if updated.disabled {
+                "disabled"
+            } else {
+                "enabled"
+            },
+            if sessions_ended {
+                "; every session ended"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs one command. `stdin` and `out` are parameters so tests can drive it.
@@ -166,6 +256,45 @@ pub async fn run<S: OrgStore + UserStore + ApiKeyStore + AggregatorStore>(
                 if let Some(password) = shown {
                     writeln!(out, "Generated password (shown once): {password}")?;
                 }
+            }
+        }
+        Command::User(UserCommand::RevokeSessions { email }) => {
+            let changes = UserChanges {
+                end_sessions: true,
+                ..UserChanges::default()
+            };
+            change_user(store, email, changes, cli.json, out).await?;
+        }
+        Command::User(UserCommand::Disable { email }) => {
+            let changes = UserChanges {
+                disabled: Some(true),
+                ..UserChanges::default()
+            };
+            change_user(store, email, changes, cli.json, out).await?;
+        }
+        Command::User(UserCommand::Enable { email }) => {
+            let changes = UserChanges {
+                disabled: Some(false),
+                ..UserChanges::default()
+            };
+            change_user(store, email, changes, cli.json, out).await?;
+        }
+        Command::Apikey(ApiKeyCommand::Revoke { org, id }) => {
+            let found = accounts::find_org(store, org).await?;
+            let key = store.revoke_api_key(found.id, *id).await?.ok_or_else(|| {
+                CliError::ApiKeyNotFound {
+                    org: org.clone(),
+                    id: *id,
+                }
+            })?;
+            if cli.json {
+                writeln!(out, "{}", json!({ "api_key": key, "org_id": found.id }))?;
+            } else {
+                writeln!(
+                    out,
+                    "Revoked API key '{}' ({}) of org '{}'; ingest refuses it within 5 s",
+                    key.label, key.id, org
+                )?;
             }
         }
         Command::Apikey(ApiKeyCommand::Create { org, label }) => {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use chatlogger::{
-    auth::JwtKeys,
+    auth::JwtKeyring,
     http::{AccountsState, BrowserPolicy, Dashboard},
     store::DynamoStore,
 };
@@ -33,7 +33,7 @@ use chatlogger_ingest::IngestState;
 /// duplicate route, so a route claimed by two functions fails at start-up.
 pub fn app(
     store: Arc<DynamoStore>,
-    keys: JwtKeys,
+    keys: impl Into<JwtKeyring>,
     browser: BrowserPolicy,
     exports: LocalExports,
 ) -> Router {

@@ -5,15 +5,19 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chatlogger::{
-    auth::JwtKeys,
+    auth::JwtKeyring,
     aws::{Aws, Budget},
     export::{ExportReader, worker::ExportWorker},
     http::BrowserPolicy,
     store::DynamoStore,
-    telemetry,
+    sweep, telemetry,
 };
 use chatlogger_local::{app, export_poller::ExportPoller, provision, seed, stream::StreamPoller};
 use clap::Parser;
+
+/// How often the local stack sweeps deleted chats (more often than on AWS:
+/// a sweep finds nothing to do cheaply).
+const LOCAL_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Parser)]
 #[command(about = "Serve every chatlogger route locally against the local AWS endpoint")]
@@ -74,7 +78,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let aggregator_store = store.clone();
     tokio::spawn(async move { poller.run(&*aggregator_store).await });
 
-    let keys = JwtKeys::from_env()?;
+    // The deleted-chat sweeper, on a timer as EventBridge runs it on AWS.
+    let sweeper_store = store.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(LOCAL_SWEEP_INTERVAL);
+        loop {
+            every.tick().await;
+            let now = time::OffsetDateTime::now_utc();
+            if let Err(error) = sweep::sweep_deleted_chats(&*sweeper_store, now).await {
+                tracing::error!(error = ?error, "deleted-chat sweep failed");
+            }
+        }
+    });
+
+    let keys = JwtKeyring::load(aws.sdk()).await?;
     let browser = BrowserPolicy::from_env()?;
     let (queue_url, exports) = provision::exports(&aws, &resources).await?;
     // The export worker, fed by polling the queue as Lambda's trigger would.

@@ -1,6 +1,6 @@
 //! Creating orgs, users and API keys: the use cases behind the ops CLI, the
-//! local demo seed and the dashboard's admin routes.
-
+//! local demo seed and the dashboard's admin routes. (Changing a user, which
+//! may end their sessions, is `auth::sessions::change_user`.)
 use crate::{
     domain::{
         ApiKey, ApiKeyLabel, ApiKeySecret, DisplayName, Email, Org, OrgId, OrgName, Password,

@@ -9,7 +9,7 @@
 //! - the use cases, on the ports: [`ingest`] (chat plugins), [`accounts`]
 //!   (orgs, users, API keys), [`auth`] (sign-in, sessions, permissions),
 //!   [`analytics`] (the stream aggregator), [`export`] (the export pipeline
-//!   and worker);
+//!   and worker), [`sweep`] (deleted chats' second purge);
 //! - [`http`]: the HTTP glue every function shares (error type and every use
 //!   case's answer, JSON body extractor, API-key and session extractors,
 //!   CSRF/CORS, request logging, route wrapping);
@@ -32,6 +32,7 @@ pub mod ingest;
 pub mod sdk_error;
 pub mod sqs_batch;
 pub mod store;
+pub mod sweep;
 pub mod telemetry;
 /// The Lambda event types the SQS-triggered functions (and the local
 /// server that imitates their triggers) use.

@@ -13,6 +13,7 @@
 //! | `POST /orgs/me/users` | [`users::create_user`] | `ManageUsers` (admin) |
 //! | `PATCH /orgs/me/users/{user_id}` | [`users::update_user`] | `ManageUsers` (admin) |
 //! | `DELETE /orgs/me/users/{user_id}` | [`users::delete_user`] | `ManageUsers` (admin) |
+//! | `DELETE /orgs/me/users/{user_id}/sessions` | [`users::end_user_sessions`] | `ManageUsers` (admin) |
 //!
 //! Every signed-in person manages their own profile and password, viewers
 //! included ("read-only" is about org data). Superadmins may add
@@ -42,6 +43,7 @@ fn api() -> OpenApiRouter<AccountsState> {
         .routes(routes!(orgs::get_org, orgs::update_org))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::update_user, users::delete_user))
+        .routes(routes!(users::end_user_sessions))
 }
 
 /// Every accounts route, with the CSRF check, ready for `chatlogger::http::app`

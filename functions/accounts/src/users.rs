@@ -1,8 +1,10 @@
 //! An org's users, for its admins. An admin manages users whose role is at
 //! most their own, and grants roles up to their own; nobody changes their
 //! own role or status here (so an org cannot lose its last admin by
-//! accident). Disabling or deleting a user ends their sessions at once; a
-//! role change applies on their next request.
+//! accident). Disabling, deleting, a role change that takes a permission
+//! away, and "sign out everywhere" end every session of the user for good
+//! (see `chatlogger::auth::sessions`); any other role change applies on their
+//! next request.
 
 use axum::{
     Json,
@@ -11,6 +13,7 @@ use axum::{
 };
 use chatlogger::{
     accounts,
+    auth::sessions,
     domain::{DisplayName, Email, OrgId, Password, User, UserId, UserProfile, UserRole},
     http::{
         AccountsState, ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
@@ -96,9 +99,11 @@ pub async fn create_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// At most your own role.
+    /// At most your own role. A role that takes any permission away ends
+    /// their sessions.
     pub role: Option<UserRole>,
-    /// True ends their sessions and blocks sign-in; false lets them in again.
+    /// True ends their sessions for good and blocks sign-in; false lets them
+    /// sign in again (their old sessions stay ended).
     pub disabled: Option<bool>,
     /// 1-100 characters.
     pub display_name: Option<DisplayName>,
@@ -121,9 +126,7 @@ pub async fn update_user(
     QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<UpdateUserRequest>,
 ) -> Result<Json<UserProfile>, ApiError> {
-    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
-    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
     if let Some(role) = request.role {
         signed_in.may_grant(role)?;
     }
@@ -131,14 +134,36 @@ pub async fn update_user(
         display_name: request.display_name,
         role: request.role,
         disabled: request.disabled,
+        end_sessions: false,
     };
-    let user = state
-        .users
-        .update_user(org, target.id, &changes)
+    let user = sessions::change_user(&*state.users, org, &target, changes)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     tracing::info!(target_user_id = %user.id, role = %user.role, disabled = user.disabled, "user updated");
     Ok(Json(UserProfile::from(&user)))
+}
+
+/// Sign a user out everywhere: every session of theirs ends for good (their
+/// cookies and refresh tokens stop working at once); they may sign in again.
+#[utoipa::path(
+    delete,
+    path = "/orgs/me/users/{user_id}/sessions",
+    tag = "users",
+    params(("user_id" = UserId, Path, description = "The user's id"), OrgQuery),
+    security(("session_cookie" = [])),
+    responses((status = 204, description = "Every session of the user ended"), DashboardErrors)
+)]
+pub async fn end_user_sessions(
+    State(state): State<AccountsState>,
+    signed_in: SignedIn<need::ManageUsers>,
+    Path(user_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+) -> Result<StatusCode, ApiError> {
+    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
+    sessions::end_all(&*state.users, org, &target)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Delete a user. Their sessions end at once and their email address is free again.
@@ -156,9 +181,7 @@ pub async fn delete_user(
     Path(user_id): Path<String>,
     QueryParams(query): QueryParams<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let user_id = path_id(&user_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
-    let target = managed_user(&state, &signed_in, org, user_id).await?;
+    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
     if !state.users.delete_user(org, &target).await? {
         return Err(ApiError::NotFound("user"));
     }
@@ -166,13 +189,16 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The user `id` of `org`, if the signed-in admin may manage them.
+/// The user named by the path (of the org the request acts on), if the
+/// signed-in admin may manage them: the org and the user.
 async fn managed_user(
     state: &AccountsState,
     signed_in: &SignedIn<need::ManageUsers>,
-    org: OrgId,
-    id: UserId,
-) -> Result<User, ApiError> {
+    raw_id: &str,
+    requested_org: Option<OrgId>,
+) -> Result<(OrgId, User), ApiError> {
+    let id = path_id(raw_id, "user_id", UserId::parse)?;
+    let org = signed_in.org_scope(requested_org).await?;
     let target = state
         .users
         .user(org, id)
@@ -184,5 +210,5 @@ async fn managed_user(
         ));
     }
     signed_in.may_manage(&target)?;
-    Ok(target)
+    Ok((org, target))
 }

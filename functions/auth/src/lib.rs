@@ -71,8 +71,10 @@ impl LoginRequest {
 
 /// Sign in. Sets the session cookie (`__Host-chatlogger_session`) and the
 /// refresh cookie (`__Secure-chatlogger_refresh`, sent only to
-/// `/auth/refresh`). After 5 failures for one email, or 50 from one address,
-/// within a 15-minute window, answers 429 until the window ends.
+/// `/auth/refresh`). Within a 15-minute window, after 5 failures for one
+/// email from one address, 50 from one address, or 50 for one email from
+/// everywhere (then only addresses new to that email get a check), answers
+/// 429 until the window ends.
 #[utoipa::path(
     post,
     path = "/auth/login",

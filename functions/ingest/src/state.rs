@@ -7,11 +7,13 @@ use chatlogger::{
     store::{ApiKeyStore, ChatStore, HealthStore, MessageStore},
 };
 
+use crate::health::HealthCheck;
+
 /// Everything the ingest handlers use, built once per container.
 #[derive(Clone, FromRef)]
 pub struct IngestState {
     pub ingest: Ingest,
-    pub health: Arc<dyn HealthStore>,
+    pub health: HealthCheck,
     pub api_keys: ApiKeyVerifier,
 }
 
@@ -22,7 +24,7 @@ impl IngestState {
     {
         Self {
             ingest: Ingest::new(store.clone()),
-            health: store.clone(),
+            health: HealthCheck::new(store.clone()),
             api_keys: ApiKeyVerifier::new(store),
         }
     }

@@ -1,32 +1,51 @@
 //! The access token: a JWT signed with HS256 (the only algorithm accepted,
 //! so `alg: none` or an RS/HS confusion cannot get in), naming the session,
 //! its user and org. Issuer, audience and expiry are required and checked.
+//!
+//! Every token names its key in the `kid` header (a fingerprint of the key),
+//! and [`JwtKeys`] holds the current key, which signs, and the previous one,
+//! which still verifies: a key rotation does not sign anyone out. Where the
+//! keys come from is [`super::keyring`]'s concern.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::{
-    config,
     domain::{ACCESS_TOKEN_TTL, OrgId, SessionId, UserId},
+    sdk_error::SdkFailure,
 };
 
 pub const ISSUER: &str = "chatlogger";
 pub const AUDIENCE: &str = "chatlogger-dashboard";
 /// HS256 keys shorter than the hash output weaken it; refuse them.
 pub const MIN_SECRET_BYTES: usize = 32;
-/// The environment variable holding the signing secret. On AWS the template
-/// fills it from Secrets Manager; locally `.env.local` sets a dev-only value.
+/// The environment variable holding the signing key itself: the local stack
+/// (`.env.local`, a dev-only value) and tests.
 pub const SECRET_VARIABLE: &str = "JWT_SECRET";
+/// The environment variable naming the Secrets Manager secret (ARN or name)
+/// that holds the signing key: what the template sets on AWS.
+pub const SECRET_ID_VARIABLE: &str = "JWT_SECRET_ID";
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECONDS: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JwtConfigError {
-    #[error(transparent)]
-    Missing(#[from] config::MissingSetting),
-    #[error("{SECRET_VARIABLE} must be at least {MIN_SECRET_BYTES} bytes")]
+    #[error(
+        "set {SECRET_ID_VARIABLE} (the Secrets Manager secret holding the JWT signing key) or, for the local stack only, {SECRET_VARIABLE}"
+    )]
+    Missing,
+    #[error(
+        "{SECRET_ID_VARIABLE} and {SECRET_VARIABLE} are both set: a deployment names its secret and must not carry the key itself"
+    )]
+    Ambiguous,
+    #[error("the JWT signing key must be at least {MIN_SECRET_BYTES} bytes")]
     TooShort,
+    #[error("could not read the JWT signing key from Secrets Manager: {0}")]
+    SecretsManager(#[source] SdkFailure),
+    #[error("the JWT secret {0}")]
+    Malformed(String),
 }
 
 /// The claims of an access token.
@@ -41,37 +60,65 @@ pub struct AccessClaims {
     pub exp: i64,
 }
 
-/// Signing and verification keys, built once per container.
-pub struct JwtKeys {
+/// One signing key and its id, the `kid` of the tokens it signs.
+struct Key {
+    id: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
+}
+
+impl Key {
+    fn new(secret: &[u8]) -> Result<Self, JwtConfigError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(JwtConfigError::TooShort);
+        }
+        Ok(Self {
+            id: key_id(secret),
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        })
+    }
+}
+
+/// A key's id: the first 16 hex digits of its SHA-256. It names the key in
+/// every token, so it must not reveal it; a hash of 32+ random bytes does not.
+fn key_id(secret: &[u8]) -> String {
+    hex::encode(&Sha256::digest(secret)[..8])
+}
+
+/// The current signing key and, during a rotation, the previous one.
+pub struct JwtKeys {
+    current: Key,
+    previous: Option<Key>,
     validation: Validation,
 }
 
 impl JwtKeys {
+    /// One key (the local stack, tests).
     pub fn new(secret: &[u8]) -> Result<Self, JwtConfigError> {
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(JwtConfigError::TooShort);
-        }
+        Self::rotated(secret, None)
+    }
+
+    /// `current` signs; `current` and `previous` both verify.
+    pub fn rotated(current: &[u8], previous: Option<&[u8]>) -> Result<Self, JwtConfigError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
         Ok(Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            current: Key::new(current)?,
+            previous: previous.map(Key::new).transpose()?,
             validation,
         })
     }
 
-    /// Reads [`SECRET_VARIABLE`]. There is no default in any environment, so
-    /// a deployment without its secret refuses to start.
-    pub fn from_env() -> Result<Self, JwtConfigError> {
-        Self::new(config::required(SECRET_VARIABLE)?.as_bytes())
+    /// The id of the key that signs.
+    pub fn current_id(&self) -> &str {
+        &self.current.id
     }
 
-    /// A fresh access token for the session.
+    /// A fresh access token for the session, signed with the current key.
     pub fn issue(&self, org: OrgId, user: UserId, session: SessionId) -> String {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = AccessClaims {
@@ -83,15 +130,29 @@ impl JwtKeys {
             iat: now,
             exp: now + ACCESS_TOKEN_TTL.as_secs() as i64,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.current.id.clone());
+        jsonwebtoken::encode(&header, &claims, &self.current.encoding)
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    /// The claims of a valid, unexpired token.
+    /// The key a token names, if it is one of these.
+    fn key_of(&self, token: &str) -> Option<&Key> {
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid?;
+        std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .find(|key| key.id == kid)
+    }
+
+    /// Whether the token names a key these keys hold (it may still be
+    /// invalid); a token naming another key may come from a newer key.
+    pub fn knows(&self, token: &str) -> bool {
+        self.key_of(token).is_some()
+    }
+
+    /// The claims of a valid, unexpired token signed by the key it names.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
-        jsonwebtoken::decode(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        self.decode(token, &self.validation)
     }
 
     /// The claims of a genuine token, expired or not: only for logout, which
@@ -99,7 +160,12 @@ impl JwtKeys {
     pub fn verify_allowing_expiry(&self, token: &str) -> Option<AccessClaims> {
         let mut validation = self.validation.clone();
         validation.validate_exp = false;
-        jsonwebtoken::decode(token, &self.decoding, &validation)
+        self.decode(token, &validation)
+    }
+
+    fn decode(&self, token: &str, validation: &Validation) -> Option<AccessClaims> {
+        let key = self.key_of(token)?;
+        jsonwebtoken::decode(token, &key.decoding, validation)
             .ok()
             .map(|data| data.claims)
     }
@@ -128,8 +194,11 @@ mod tests {
         claims
     }
 
+    /// Signs with `secret`, naming the test key `SECRET` as the `kid`.
     fn sign(claims: &AccessClaims, alg: Algorithm, secret: &[u8]) -> String {
-        jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+        let mut header = Header::new(alg);
+        header.kid = Some(key_id(SECRET));
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
     }
 
     #[test]
@@ -189,9 +258,60 @@ mod tests {
     }
 
     #[test]
+    fn tokens_name_their_key_and_the_previous_key_still_verifies() {
+        let old = b"the previous key, long enough to sign!!";
+        let before = JwtKeys::new(old).unwrap();
+        let (org, user, session) = (OrgId::new(), UserId::new(), SessionId::new());
+        let old_token = before.issue(org, user, session);
+        let header = jsonwebtoken::decode_header(&old_token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(before.current_id()));
+
+        let after = JwtKeys::rotated(SECRET, Some(old)).unwrap();
+        let new_token = after.issue(org, user, session);
+        assert_ne!(before.current_id(), after.current_id());
+        assert_eq!(
+            after.verify(&old_token).unwrap().sid,
+            session,
+            "previous key"
+        );
+        assert_eq!(
+            after.verify(&new_token).unwrap().sid,
+            session,
+            "current key"
+        );
+        assert!(after.knows(&old_token) && after.knows(&new_token));
+        // Once the old key is rotated out, its tokens stop verifying, and a
+        // container that only knows the old key does not know the new one.
+        let later = JwtKeys::rotated(b"a third key, also long enough!!!!", Some(SECRET)).unwrap();
+        assert!(later.verify(&old_token).is_none() && !later.knows(&old_token));
+        assert!(!before.knows(&new_token));
+        // A token without a kid, or with a kid of another key, is refused.
+        let claims = claims_with(|_| ());
+        let no_kid = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(after.verify(&no_kid).is_none());
+        let mut wrong = Header::new(Algorithm::HS256);
+        wrong.kid = Some(key_id(old));
+        let mislabelled =
+            jsonwebtoken::encode(&wrong, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert!(
+            after.verify(&mislabelled).is_none(),
+            "signed by another key than its kid"
+        );
+    }
+
+    #[test]
     fn short_or_missing_secrets_are_refused() {
         assert!(matches!(
             JwtKeys::new(b"short"),
+            Err(JwtConfigError::TooShort)
+        ));
+        assert!(matches!(
+            JwtKeys::rotated(SECRET, Some(b"short")),
             Err(JwtConfigError::TooShort)
         ));
     }

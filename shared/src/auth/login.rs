@@ -1,18 +1,33 @@
-//! Checking a password, and slowing down whoever keeps getting it wrong.
+//! Checking a password, and holding back whoever keeps getting it wrong
+//! without letting them lock the owner out.
 //!
 //! **Constant cost.** An unknown email, a disabled user and a wrong password
 //! all cost one argon2id verification (against a dummy hash with the same
 //! parameters when there is no user) and all answer the same 401.
 //!
-//! **Throttle.** Failures are counted per email address and per source
-//! address in fixed windows of [`WINDOW`]: once an email has
-//! [`MAX_FAILURES_PER_EMAIL`] failures in the current window, or a source
-//! [`MAX_FAILURES_PER_SOURCE`], sign-in for it answers 429 with
-//! `Retry-After` (the seconds left in the window) without checking the
-//! password, until the window ends. The count is kept whether or not the
-//! email exists, so a 429 reveals nothing about accounts. Fixed windows let
-//! a patient attacker make at most twice the limit around a window edge:
-//! 10 guesses per account per 15 minutes.
+//! **Throttle.** Every password check is *reserved* before it runs: an
+//! atomic conditional increment of a counter that refuses once the counter
+//! is at its limit, so parallel requests cannot all slip past a count read
+//! earlier. A check that succeeds gives its reservations back; a failed one
+//! keeps them, so the counters hold failures (and checks in flight). In
+//! fixed windows of [`WINDOW`], three counters hold attempts back:
+//!
+//! - per (email, source address): [`MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE`],
+//!   the small limit a guesser meets;
+//! - per source address, whatever the email: [`MAX_ATTEMPTS_PER_SOURCE`],
+//!   so one address cannot spray many accounts;
+//! - per email, across every address: [`MAX_ATTEMPTS_PER_EMAIL`], a much
+//!   higher limit for guessers spread over many addresses. Once it is
+//!   reached, an address that has **not** tried that email in the window
+//!   still gets its check, so nobody can lock the owner out: their
+//!   correct password from their own address signs in. A distributed
+//!   guesser then needs a fresh address for every further guess.
+//!
+//! A refused attempt answers 429 with `Retry-After` (the seconds left in
+//! the window) without checking the password. The counters do not depend
+//! on the account existing, so a 429 reveals nothing about accounts. Fixed
+//! windows let a patient guesser make at most twice a limit around a
+//! window edge.
 
 use std::{sync::LazyLock, time::Duration};
 
@@ -24,8 +39,9 @@ use crate::{
 };
 
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-pub const MAX_FAILURES_PER_EMAIL: u32 = 5;
-pub const MAX_FAILURES_PER_SOURCE: u32 = 50;
+pub const MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE: u32 = 5;
+pub const MAX_ATTEMPTS_PER_SOURCE: u32 = 50;
+pub const MAX_ATTEMPTS_PER_EMAIL: u32 = 50;
 
 /// What a failed sign-in is told.
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +78,94 @@ pub fn window_at(now: OffsetDateTime) -> (u64, u64) {
     (seconds / length, length - seconds % length)
 }
 
-fn throttle_keys(email: &str, source: &str) -> [String; 2] {
-    [
-        format!("email:{}", email.trim().to_lowercase()),
-        format!("source:{source}"),
-    ]
+/// The three counters one attempt reserves (see the module docs).
+#[derive(Debug, PartialEq, Eq)]
+struct ThrottleKeys {
+    email_and_source: String,
+    source: String,
+    email: String,
+}
+
+impl ThrottleKeys {
+    fn new(email: &str, source: &str) -> Self {
+        let email = email.trim().to_lowercase();
+        Self {
+            email_and_source: format!("email+source:{email}\n{source}"),
+            source: format!("source:{source}"),
+            email: format!("email:{email}"),
+        }
+    }
+}
+
+/// The counters an attempt holds, to give back if its password is right.
+struct Reservation<'a> {
+    throttle: &'a dyn LoginThrottleStore,
+    window: u64,
+    held: Vec<String>,
+}
+
+impl<'a> Reservation<'a> {
+    /// Reserves one password check, or says why not (the counters already
+    /// taken are given back).
+    async fn take(
+        throttle: &'a dyn LoginThrottleStore,
+        keys: ThrottleKeys,
+        now: OffsetDateTime,
+    ) -> Result<Self, LoginError> {
+        let (window, retry_after_secs) = window_at(now);
+        let expires_at = now + Duration::from_secs(retry_after_secs);
+        let mut reservation = Self {
+            throttle,
+            window,
+            held: Vec::new(),
+        };
+        let throttled = LoginError::Throttled { retry_after_secs };
+        let reserve = |key: &str, limit| {
+            let key = key.to_owned();
+            async move {
+                throttle
+                    .reserve_login_attempt(&key, window, limit, expires_at)
+                    .await
+            }
+        };
+
+        let Some(tries_here) =
+            reserve(&keys.email_and_source, MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE).await?
+        else {
+            return Err(throttled);
+        };
+        reservation.held.push(keys.email_and_source);
+        if reserve(&keys.source, MAX_ATTEMPTS_PER_SOURCE)
+            .await?
+            .is_none()
+        {
+            reservation.give_back().await;
+            return Err(throttled);
+        }
+        reservation.held.push(keys.source);
+        match reserve(&keys.email, MAX_ATTEMPTS_PER_EMAIL).await? {
+            Some(_) => reservation.held.push(keys.email),
+            // The email is under attack from many addresses; this address
+            // has not tried it in this window, so it still gets its check.
+            None if tries_here == 1 => {}
+            None => {
+                reservation.give_back().await;
+                return Err(throttled);
+            }
+        }
+        Ok(reservation)
+    }
+
+    /// Gives the counters back. Best effort: a failure here only leaves a
+    /// counter one too high until its window ends, so it is logged, not
+    /// returned.
+    async fn give_back(self) {
+        for key in &self.held {
+            if let Err(error) = self.throttle.release_login_attempt(key, self.window).await {
+                tracing::warn!(error = ?error, "could not give back a sign-in reservation");
+            }
+        }
+    }
 }
 
 /// Signs in `email` with `password` from `source` (the client's address).
@@ -77,12 +176,8 @@ pub async fn sign_in(
     password: &str,
     source: &str,
 ) -> Result<(OrgId, User), LoginError> {
-    let (window, retry_after_secs) = window_at(OffsetDateTime::now_utc());
-    let keys = throttle_keys(email, source);
-    let failures = throttle.login_failures(&keys, window).await?;
-    if failures[0] >= MAX_FAILURES_PER_EMAIL || failures[1] >= MAX_FAILURES_PER_SOURCE {
-        return Err(LoginError::Throttled { retry_after_secs });
-    }
+    let keys = ThrottleKeys::new(email, source);
+    let reservation = Reservation::take(throttle, keys, OffsetDateTime::now_utc()).await?;
     let account = match Email::parse(email) {
         Ok(email) => users.user_by_email(&email).await?,
         Err(_) => None,
@@ -92,12 +187,10 @@ pub async fn sign_in(
         .filter(|(_, user)| !user.disabled)
         .map(|(_, user)| user.password_hash.clone());
     if verify_password(hash, password.to_owned()).await {
+        reservation.give_back().await;
         return Ok(account.expect("a verified password has an account"));
     }
-    let window_end = OffsetDateTime::now_utc() + Duration::from_secs(retry_after_secs);
-    throttle
-        .record_login_failure(&keys, window, window_end)
-        .await?;
+    // A failure keeps its reservations: they are the failure counts.
     Err(LoginError::InvalidCredentials)
 }
 
@@ -132,8 +225,13 @@ mod tests {
     #[test]
     fn throttle_keys_ignore_case_and_spaces() {
         assert_eq!(
-            throttle_keys(" Ada@Example.com", "1.2.3.4"),
-            throttle_keys("ada@example.com", "1.2.3.4")
+            ThrottleKeys::new(" Ada@Example.com", "1.2.3.4"),
+            ThrottleKeys::new("ada@example.com", "1.2.3.4")
+        );
+        let keys = ThrottleKeys::new("ada@example.com", "1.2.3.4");
+        assert_ne!(
+            keys.email_and_source,
+            ThrottleKeys::new("ada@example.com", "1.2.3.5").email_and_source
         );
     }
 }

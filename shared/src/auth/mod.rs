@@ -2,7 +2,10 @@
 //! extractor, CSRF/CORS and the functions' shared state are in
 //! [`crate::http`]):
 //!
-//! - [`jwt`]: the short-lived access token (HS256 pinned; `exp`, `iss`, `aud` checked);
+//! - [`jwt`]: the short-lived access token (HS256 pinned; `exp`, `iss`, `aud` checked;
+//!   a `kid` naming the key, current and previous keys verify);
+//! - [`keyring`]: where the keys come from (Secrets Manager at cold start, or
+//!   the local stack's `JWT_SECRET`) and how a rotation reaches warm containers;
 //! - [`cookies`]: how the access and refresh tokens travel, and why;
 //! - [`sessions`]: starting, refreshing (rotation with reuse detection) and ending sessions;
 //! - [`login`]: password checks in constant cost, and the failed-login throttle;
@@ -10,11 +13,13 @@
 
 pub mod cookies;
 pub mod jwt;
+pub mod keyring;
 pub mod login;
 pub mod permissions;
 pub mod sessions;
 
 pub use jwt::JwtKeys;
+pub use keyring::JwtKeyring;
 pub use permissions::{Permission, Permissions};
 
 /// Who is signed in: `POST /auth/login` and `GET /users/me` answer this.

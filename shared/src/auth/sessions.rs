@@ -8,17 +8,28 @@
 //! the session never issued changes nothing (so guessing cannot be used to
 //! log someone out). The dashboard should therefore never send two
 //! refreshes at once.
+//!
+//! **Revocation is for good.** Every session carries the user's session
+//! epoch from when it was confirmed, and every request and refresh compares
+//! it with the user's. These bump the epoch, so they end every session of
+//! the user for good (re-enabling or promoting the user later revives none
+//! of their old cookies or refresh tokens): a password change, disabling, a
+//! role change that takes away any permission, and "sign out everywhere"
+//! ([`change_user`], [`end_all`]). Deleting a user ends them too: a user
+//! created again with the same address has a new id, which no old session
+//! names.
 
 use axum_extra::extract::cookie::CookieJar;
 use time::OffsetDateTime;
 
 use super::{
-    JwtKeys,
+    JwtKeyring,
     cookies::{self, REFRESH_COOKIE, SESSION_COOKIE},
+    permissions::permissions,
 };
 use crate::{
     domain::{OrgId, RefreshCheck, RefreshToken, Session, User},
-    store::{SessionStore, StoreError, StoreResult, UserStore},
+    store::{SessionStore, StoreError, StoreResult, UserChanges, UserStore},
 };
 
 /// Why `POST /auth/refresh` issued nothing.
@@ -40,7 +51,7 @@ pub struct Issued {
 }
 
 impl Issued {
-    fn new(keys: &JwtKeys, org: OrgId, session: Session, refresh: RefreshToken) -> Self {
+    fn new(keys: &JwtKeyring, org: OrgId, session: Session, refresh: RefreshToken) -> Self {
         let access = keys.issue(org, session.user_id, session.id);
         Self {
             session,
@@ -57,7 +68,7 @@ impl Issued {
 /// Signs `user` in: stores a new session (one `PutItem`) and issues its tokens.
 pub async fn start(
     store: &dyn SessionStore,
-    keys: &JwtKeys,
+    keys: &JwtKeyring,
     org: OrgId,
     user: &User,
 ) -> StoreResult<Issued> {
@@ -68,7 +79,7 @@ pub async fn start(
 
 /// The same session moved to `epoch` with a new refresh token: what a
 /// password change keeps while it ends every other session.
-pub fn renew(keys: &JwtKeys, org: OrgId, session: &Session, epoch: u32) -> Issued {
+pub fn renew(keys: &JwtKeyring, org: OrgId, session: &Session, epoch: u32) -> Issued {
     let refresh = RefreshToken::generate(org, session.id);
     let renewed = Session {
         epoch,
@@ -81,7 +92,7 @@ pub fn renew(keys: &JwtKeys, org: OrgId, session: &Session, epoch: u32) -> Issue
 pub async fn refresh(
     sessions: &dyn SessionStore,
     users: &dyn UserStore,
-    keys: &JwtKeys,
+    keys: &JwtKeyring,
     jar: &CookieJar,
 ) -> Result<Issued, RefreshError> {
     let token = jar
@@ -120,13 +131,60 @@ pub async fn refresh(
     Ok(Issued::new(keys, org, session.rotated_to(&next), next))
 }
 
+/// Whether `changes` must end every session of `user` (see the module
+/// docs): disabling them, or a role that may not do everything their
+/// current one may (admin to viewer, but also viewer to user, which loses
+/// the org-wide reads).
+pub fn ends_sessions(user: &User, changes: &UserChanges) -> bool {
+    let disabling = changes.disabled == Some(true) && !user.disabled;
+    let losing_permissions = changes
+        .role
+        .is_some_and(|role| !permissions(role).includes(permissions(user.role)));
+    changes.end_sessions || disabling || losing_permissions
+}
+
+/// Applies `changes` to `user` (as read just before), ending their sessions
+/// in the same write where [`ends_sessions`] says so. `None` when the user
+/// no longer exists.
+pub async fn change_user<S: UserStore + ?Sized>(
+    store: &S,
+    org: OrgId,
+    user: &User,
+    changes: UserChanges,
+) -> StoreResult<Option<User>> {
+    let changes = UserChanges {
+        end_sessions: ends_sessions(user, &changes),
+        ..changes
+    };
+    let updated = store.update_user(org, user.id, &changes).await?;
+    if changes.end_sessions && updated.is_some() {
+        tracing::info!(target_user_id = %user.id, "every session of the user ended");
+    }
+    Ok(updated)
+}
+
+/// "Sign out everywhere": ends every session of `user` for good.
+pub async fn end_all<S: UserStore + ?Sized>(
+    store: &S,
+    org: OrgId,
+    user: &User,
+) -> StoreResult<Option<User>> {
+    let changes = UserChanges {
+        end_sessions: true,
+        ..UserChanges::default()
+    };
+    change_user(store, org, user, changes).await
+}
+
 /// `POST /auth/logout`: revokes the session named by the access cookie
 /// (even an expired one) or by a refresh cookie this session issued.
-pub async fn end(store: &dyn SessionStore, keys: &JwtKeys, jar: &CookieJar) -> StoreResult<()> {
-    if let Some(claims) = jar
-        .get(SESSION_COOKIE)
-        .and_then(|cookie| keys.verify_allowing_expiry(cookie.value()))
-    {
+pub async fn end(store: &dyn SessionStore, keys: &JwtKeyring, jar: &CookieJar) -> StoreResult<()> {
+    let access = jar.get(SESSION_COOKIE).map(|cookie| cookie.value());
+    let claims = match access {
+        Some(token) => keys.verify_allowing_expiry(token).await,
+        None => None,
+    };
+    if let Some(claims) = claims {
         return store.revoke_session(claims.org, claims.sid).await;
     }
     let Some(token) = jar
@@ -142,4 +200,51 @@ pub async fn end(store: &dyn SessionStore, keys: &JwtKeys, jar: &CookieJar) -> S
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DisplayName, Email, PasswordHash, UserRole};
+
+    #[test]
+    fn disabling_and_taking_permissions_away_end_sessions() {
+        let user = |role| {
+            User::new(
+                Email::parse("a@b.example").unwrap(),
+                role,
+                PasswordHash::from_stored(String::new()),
+            )
+        };
+        let role = |role| UserChanges {
+            role: Some(role),
+            ..UserChanges::default()
+        };
+        let admin = user(UserRole::Admin);
+        assert!(ends_sessions(&admin, &role(UserRole::Viewer)));
+        assert!(ends_sessions(&admin, &role(UserRole::User)));
+        assert!(!ends_sessions(&admin, &role(UserRole::Admin)));
+        assert!(!ends_sessions(&admin, &role(UserRole::Superadmin)));
+        let viewer = user(UserRole::Viewer);
+        assert!(
+            ends_sessions(&viewer, &role(UserRole::User)),
+            "loses org-wide reads"
+        );
+        assert!(!ends_sessions(&viewer, &role(UserRole::Admin)));
+        let disable = UserChanges {
+            disabled: Some(true),
+            ..UserChanges::default()
+        };
+        assert!(ends_sessions(&viewer, &disable));
+        let enable = UserChanges {
+            disabled: Some(false),
+            ..UserChanges::default()
+        };
+        assert!(!ends_sessions(&viewer, &enable));
+        let rename = UserChanges {
+            display_name: Some(DisplayName::parse("Ada").unwrap()),
+            ..UserChanges::default()
+        };
+        assert!(!ends_sessions(&viewer, &rename));
+    }
 }

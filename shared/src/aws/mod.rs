@@ -59,6 +59,8 @@ pub mod lambda_timeout {
     pub const AGGREGATOR: Duration = Duration::from_secs(60);
     /// The export worker (SQS): the longest a Lambda may run.
     pub const EXPORT_WORKER: Duration = Duration::from_secs(900);
+    /// The deleted-chat sweeper (scheduled).
+    pub const SWEEPER: Duration = Duration::from_secs(120);
 }
 
 /// The timeouts of one kind of AWS call.

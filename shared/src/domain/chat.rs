@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use super::{
     ChatId, ValidationError,
-    text::{single_line, string_newtype_serde},
+    text::{single_line, string_newtype_serde, visible},
 };
 
 /// Most tags a chat may carry.
@@ -116,7 +116,7 @@ impl<'de> Deserialize<'de> for Metadata {
 }
 
 /// The chat plugin's own identifier for the person chatting (1..=128
-/// printable characters, no spaces).
+/// printable characters, no spaces, nothing invisible).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, ToSchema)]
 #[schema(value_type = String, example = "visitor-42")]
 pub struct EndUserId(String);
@@ -126,15 +126,22 @@ impl EndUserId {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let ok = (1..=128).contains(&raw.chars().count())
             && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(ValidationError::new(
+        if !ok {
+            return Err(ValidationError::new(
                 "user_id must be 1-128 characters without spaces",
-            ))
+            ));
         }
+        visible(raw, "user_id")?;
+        Ok(Self(raw.to_owned()))
     }
 }
+
+/// How long after a chat's delete the messages still under it are swept
+/// once more (see `store::DeletedChatStore`): longer than a plugin container
+/// trusts a chat it has seen (`ingest::KNOWN_CHAT_TTL`, 60 s) plus the time a
+/// write sent just before that may take to land (the SDK's timeouts and
+/// retries).
+pub const CHAT_SWEEP_DELAY: std::time::Duration = std::time::Duration::from_secs(3 * 60);
 
 /// A logged conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -176,6 +183,26 @@ mod tests {
         let parsed = tags(json!(["b", "a", "b", " a "])).unwrap();
         let names: Vec<&str> = parsed.iter().map(Tag::as_str).collect();
         assert_eq!(names, ["b", "a"]);
+    }
+
+    #[test]
+    fn titles_tags_and_end_user_ids_refuse_invisible_characters() {
+        use crate::domain::text::tests::INVISIBLE;
+        for c in INVISIBLE {
+            let raw = format!("admin{c}x");
+            assert!(
+                ChatTitle::parse(&raw).is_err(),
+                "title with U+{:04X}",
+                c as u32
+            );
+            assert!(Tag::parse(&raw).is_err(), "tag with U+{:04X}", c as u32);
+            assert!(
+                EndUserId::parse(&raw).is_err(),
+                "user_id with U+{:04X}",
+                c as u32
+            );
+        }
+        assert!(EndUserId::parse("visitor-42").is_ok());
     }
 
     #[test]

@@ -151,6 +151,11 @@ mod tests {
     #[test]
     fn content_is_kept_verbatim() {
         assert_eq!(MessageContent::parse("  hi\n").unwrap().as_str(), "  hi\n");
+        // Unlike titles and tags, content keeps invisible characters.
+        for c in crate::domain::text::tests::INVISIBLE {
+            let raw = format!("a{c}b");
+            assert_eq!(MessageContent::parse(&raw).unwrap().as_str(), raw);
+        }
     }
 
     #[test]

@@ -16,7 +16,8 @@ mod user;
 
 pub use api_key::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyLabel, ApiKeySecret};
 pub use chat::{
-    Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS, Metadata, Tag, Tags,
+    CHAT_SWEEP_DELAY, Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS,
+    Metadata, Tag, Tags,
 };
 pub use ids::{ApiKeyId, ChatId, ExportId, InvalidId, MessageId, OrgId, SessionId, UserId};
 pub use message::{

@@ -101,6 +101,14 @@ mod tests {
     }
 
     #[test]
+    fn slugs_and_names_refuse_invisible_characters() {
+        for c in crate::domain::text::tests::INVISIBLE {
+            assert!(Slug::parse(&format!("ac{c}me")).is_err());
+            assert!(OrgName::parse(&format!("Ac{c}me")).is_err());
+        }
+    }
+
+    #[test]
     fn org_name_is_trimmed_and_bounded() {
         assert_eq!(OrgName::parse("  Acme ").unwrap().as_str(), "Acme");
         assert!(OrgName::parse("   ").is_err());

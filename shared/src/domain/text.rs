@@ -1,9 +1,45 @@
 //! Checks shared by the free-text newtypes.
 
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 use super::ValidationError;
 
+/// A character that shows nothing or changes how the text around it is
+/// shown: the Unicode *format* characters (bidi overrides and isolates such
+/// as U+202E, zero-width spaces and joiners, U+FEFF, soft hyphens, tag
+/// characters) and the line and paragraph separators. In a name, title,
+/// tag or id they only serve to make two values look alike or to reorder
+/// what a reader sees, so those fields refuse them; message content keeps
+/// them (it is stored verbatim).
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// Refuses control and invisible characters in `value`, naming the first
+/// one found (as U+XXXX: it cannot be shown) and the field.
+pub(crate) fn visible(value: &str, what: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::new(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    match value.chars().find(|c| is_invisible(*c)) {
+        Some(c) => Err(ValidationError::new(format!(
+            "{what} must not contain invisible or direction-changing characters (found U+{:04X})",
+            u32::from(c)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Trims `raw` and checks it is 1..=`max_chars` characters with no control
-/// characters. `what` names the field in the error message.
+/// or invisible characters (see [`visible`]). `what` names the field in the
+/// error message.
 pub(crate) fn single_line(
     raw: &str,
     what: &str,
@@ -19,11 +55,7 @@ pub(crate) fn single_line(
             "{what} must be at most {max_chars} characters (got {chars})"
         )));
     }
-    if value.chars().any(char::is_control) {
-        return Err(ValidationError::new(format!(
-            "{what} must not contain control characters"
-        )));
-    }
+    visible(value, what)?;
     Ok(value.to_owned())
 }
 
@@ -65,3 +97,61 @@ macro_rules! string_newtype_serde {
     };
 }
 pub(crate) use string_newtype_serde;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Bidi embeddings, overrides and isolates, marks, zero-width
+    /// characters, the BOM, a soft hyphen, a tag character, separators.
+    pub const INVISIBLE: [char; 22] = [
+        '\u{202A}',
+        '\u{202B}',
+        '\u{202C}',
+        '\u{202D}',
+        '\u{202E}',
+        '\u{2066}',
+        '\u{2067}',
+        '\u{2068}',
+        '\u{2069}',
+        '\u{200E}',
+        '\u{200F}',
+        '\u{061C}',
+        '\u{200B}',
+        '\u{200C}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{E0041}',
+        '\u{2028}',
+        '\u{2029}',
+        '\u{180E}',
+    ];
+
+    #[test]
+    fn bidi_controls_and_zero_width_characters_are_refused() {
+        for c in INVISIBLE {
+            let error = single_line(&format!("pay{c}pal"), "title", 200).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains(&format!("U+{:04X}", u32::from(c))),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn visible_text_in_any_script_is_kept() {
+        for ok in [
+            "Ünïcödé",
+            "日本語のタイトル",
+            "مرحبا",
+            "emoji 🎉",
+            "a\u{00A0}b",
+        ] {
+            assert_eq!(single_line(ok, "title", 200).unwrap(), ok);
+        }
+    }
+}

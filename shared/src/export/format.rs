@@ -44,9 +44,12 @@ pub const CSV_COLUMNS: [&str; 10] = [
     "metadata",
 ];
 
-/// One message per row, quoted where needed by the `csv` crate; tags and
-/// metadata are JSON text; every text cell is neutralised against formula
-/// injection.
+/// One message per row; tags and metadata are JSON text. Every cell is
+/// quoted, not only those holding `,`, `"`, CR or LF: a spreadsheet that
+/// splits on another separator (`;` in many locales, tab) would otherwise
+/// cut `ok;=1+1;` into cells and evaluate the second. Quoted, the whole
+/// field is one text cell whatever the separator. Cells that start like a
+/// formula are also neutralised (see [`neutralise`]).
 pub struct CsvFormat {
     builder: csv::WriterBuilder,
 }
@@ -54,7 +57,9 @@ pub struct CsvFormat {
 impl CsvFormat {
     pub fn new() -> Self {
         let mut builder = csv::WriterBuilder::new();
-        builder.terminator(csv::Terminator::CRLF);
+        builder
+            .terminator(csv::Terminator::CRLF)
+            .quote_style(csv::QuoteStyle::Always);
         Self { builder }
     }
 
@@ -275,6 +280,36 @@ mod tests {
         assert_eq!(metadata, json!({"model": "gpt-4o", "n": 1.5}));
         assert_eq!(&records[1][5], "'-1 is negative");
         assert_eq!(&records[1][1], "'=HYPERLINK(\"http://evil\")");
+    }
+
+    /// The raw CSV of one row whose message content is `content`.
+    fn csv_line(content: &str) -> String {
+        let mut row = sample_rows().remove(0);
+        row.message.content = crate::domain::MessageContent::parse(content).unwrap();
+        let text = render(ExportFormat::Csv, &[row]);
+        text.split_once("\r\n").unwrap().1.to_owned()
+    }
+
+    #[test]
+    fn every_csv_cell_is_quoted_so_other_separators_cannot_split_it() {
+        // A `;`-splitting spreadsheet would make `=1+1` a cell of its own.
+        let line = csv_line("ok;=1+1;");
+        assert!(line.contains(r#","ok;=1+1;","#), "{line}");
+        // Tab-separated readers likewise: the tab stays inside the quotes.
+        let line = csv_line("a\t=cmd|' /C calc'!A0");
+        assert!(line.contains("\"a\t=cmd|' /C calc'!A0\""), "{line}");
+        // A leading `-` is neutralised and quoted.
+        let line = csv_line("-2+3");
+        assert!(line.contains(r#","'-2+3","#), "{line}");
+        // Every field, empty ones and the header's too, is one quoted string.
+        let text = render(ExportFormat::Csv, &sample_rows());
+        let records: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert_eq!(records.len(), 3);
+        for record in records {
+            assert!(record.starts_with('"') && record.ends_with('"'), "{record}");
+        }
+        assert!(text.starts_with(r#""chat_id","chat_title","tags","#));
+        assert!(text.contains(r#","850","","#), "an empty cell is \"\"");
     }
 
     #[test]

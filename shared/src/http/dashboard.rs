@@ -5,11 +5,17 @@
 
 use std::sync::Arc;
 
-use axum::{Router, extract::FromRef};
+use aws_config::SdkConfig;
+use axum::{
+    Router,
+    extract::FromRef,
+    http::{HeaderValue, header::CACHE_CONTROL},
+};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::{ApiError, BrowserPolicy, browser::InvalidOrigin};
 use crate::{
-    auth::{JwtKeys, jwt::JwtConfigError},
+    auth::{JwtKeyring, jwt::JwtConfigError},
     domain::{Org, OrgId},
     store::{DynamoStore, LoginThrottleStore, OrgStore, SessionStore, StoreError, UserStore},
 };
@@ -27,36 +33,34 @@ pub enum DashboardConfigError {
 /// rules of its routes. Built once per container.
 #[derive(Clone)]
 pub struct Dashboard {
-    pub keys: Arc<JwtKeys>,
+    pub keys: Arc<JwtKeyring>,
     pub sessions: Arc<dyn SessionStore>,
     pub orgs: Arc<dyn OrgStore>,
     pub browser: BrowserPolicy,
 }
 
 impl Dashboard {
-    pub fn new<S>(store: Arc<S>, keys: JwtKeys, browser: BrowserPolicy) -> Self
+    pub fn new<S>(store: Arc<S>, keys: impl Into<JwtKeyring>, browser: BrowserPolicy) -> Self
     where
         S: SessionStore + OrgStore + 'static,
     {
         Self {
-            keys: Arc::new(keys),
+            keys: Arc::new(keys.into()),
             sessions: store.clone(),
             orgs: store,
             browser,
         }
     }
 
-    /// Reads the JWT secret and the dashboard origins from the environment;
-    /// fails (and the function refuses to start) without a valid secret.
-    pub fn from_env<S>(store: Arc<S>) -> Result<Self, DashboardConfigError>
+    /// Loads the JWT keys (from Secrets Manager on AWS: see
+    /// [`JwtKeyring::load`]) and reads the dashboard origins from the
+    /// environment; fails (and the function refuses to start) without valid keys.
+    pub async fn load<S>(store: Arc<S>, sdk: &SdkConfig) -> Result<Self, DashboardConfigError>
     where
         S: SessionStore + OrgStore + 'static,
     {
-        Ok(Self::new(
-            store,
-            JwtKeys::from_env()?,
-            BrowserPolicy::from_env()?,
-        ))
+        let browser = BrowserPolicy::from_env()?;
+        Ok(Self::new(store, JwtKeyring::load(sdk).await?, browser))
     }
 
     /// An org the request already proved exists (the signed-in user's, or
@@ -69,10 +73,19 @@ impl Dashboard {
         })
     }
 
-    /// A function's routes, with its state applied and the CSRF check (CORS
-    /// wraps the finished service: see [`BrowserPolicy::cors`]).
+    /// A function's routes, with its state applied, the CSRF check (CORS
+    /// wraps the finished service: see [`BrowserPolicy::cors`]) and
+    /// `Cache-Control: no-store` on every response, refusals included:
+    /// dashboard answers carry session cookies, new API keys, download
+    /// links or a signed-in user's data, which no browser or shared cache
+    /// may keep.
     pub fn protect(&self, routes: Router) -> Router {
-        self.browser.protect(routes)
+        self.browser
+            .protect(routes)
+            .layer(SetResponseHeaderLayer::overriding(
+                CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
     }
 }
 
@@ -109,7 +122,7 @@ pub struct DashboardSetup {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The `main` of every dashboard Lambda: tracing, then the state once per
-/// container (refusing to start without a valid `JWT_SECRET`), then serve
+/// container (refusing to start without valid JWT keys), then serve
 /// the function's routes with the common layers and CORS. `lambda_timeout`
 /// is the function's timeout in template.yaml (one of
 /// [`crate::aws::lambda_timeout`]): its AWS calls are sized to it.
@@ -123,7 +136,7 @@ pub async fn run_dashboard_lambda(
         aws.dynamodb(),
         crate::config::table_name()?,
     ));
-    let dashboard = Dashboard::from_env(store.clone())?;
+    let dashboard = Dashboard::load(store.clone(), aws.sdk()).await?;
     let cors = dashboard.browser.cors();
     let routes = routes(DashboardSetup {
         aws,

@@ -194,9 +194,11 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let dashboard = Dashboard::from_ref(state);
         let jar = CookieJar::from_headers(&parts.headers);
-        let claims = jar
-            .get(SESSION_COOKIE)
-            .and_then(|cookie| dashboard.keys.verify(cookie.value()))
+        let token = jar.get(SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+        let claims = dashboard
+            .keys
+            .verify(token.value())
+            .await
             .ok_or(ApiError::Unauthenticated)?;
         let (session, user) = dashboard
             .sessions

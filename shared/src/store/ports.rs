@@ -72,6 +72,9 @@ pub struct UserChanges {
     pub display_name: Option<DisplayName>,
     pub role: Option<UserRole>,
     pub disabled: Option<bool>,
+    /// Ends every session of the user for good, in the same write, by
+    /// bumping their session epoch (see `auth::sessions::change_user` for when).
+    pub end_sessions: bool,
 }
 
 #[async_trait]
@@ -116,19 +119,23 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_session(&self, org: OrgId, session: SessionId) -> StoreResult<()>;
 }
 
-/// Counters of failed sign-ins, per key (an email or a source address) per
-/// fixed time window.
+/// Counters of sign-in attempts, per key (an email, a source address, or
+/// both) per fixed time window.
 #[async_trait]
 pub trait LoginThrottleStore: Send + Sync {
-    /// The failure count of each key in `window`, in order.
-    async fn login_failures(&self, keys: &[String], window: u64) -> StoreResult<Vec<u32>>;
-    /// Adds one failure to each key in `window`; the counters expire at `expires_at`.
-    async fn record_login_failure(
+    /// Adds one attempt to `key`'s counter in `window` if it is below
+    /// `limit` (one atomic conditional write, so concurrent attempts cannot
+    /// overshoot): the count now, or `None` when it was at the limit. The
+    /// counter expires at `expires_at`.
+    async fn reserve_login_attempt(
         &self,
-        keys: &[String],
+        key: &str,
         window: u64,
+        limit: u32,
         expires_at: OffsetDateTime,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Option<u32>>;
+    /// Takes one attempt back (a password that was right).
+    async fn release_login_attempt(&self, key: &str, window: u64) -> StoreResult<()>;
 }
 
 /// An org's chats. Deleted chats are tombstones that every read skips.
@@ -156,10 +163,38 @@ pub trait ChatStore: Send + Sync {
         changes: &ChatChanges,
     ) -> StoreResult<Option<Chat>>;
     /// Marks the chat deleted (hidden at once, kept as a tombstone for two
-    /// days so the aggregator can still attribute its messages), then
-    /// deletes every message of it. Deleting again finishes an interrupted
-    /// delete. False when the org never had the chat.
+    /// days so the aggregator can still attribute its messages), leaves a
+    /// sweep ticket due [`CHAT_SWEEP_DELAY`] later (see
+    /// [`DeletedChatStore`]), then
+    /// deletes every message of it (a strongly consistent read). Deleting
+    /// again finishes an interrupted delete. False when the org never had
+    /// the chat.
     async fn delete_chat(&self, org: OrgId, id: ChatId, at: OffsetDateTime) -> StoreResult<bool>;
+}
+
+/// A deleted chat whose messages are due to be swept once more.
+///
+/// [`CHAT_SWEEP_DELAY`]: crate::domain::CHAT_SWEEP_DELAY
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatSweep {
+    pub org: OrgId,
+    pub chat: ChatId,
+}
+
+/// The second pass over deleted chats. A plugin container that verified a
+/// chat shortly before its delete may still write a message into it for
+/// the length of its chat cache, after the delete's own purge ran. So a
+/// delete also leaves a sweep ticket, due once that bound has passed, and
+/// the sweeper deletes whatever it finds under the chat then.
+#[async_trait]
+pub trait DeletedChatStore: Send + Sync {
+    /// Up to `limit` tickets due at `now`, oldest first.
+    async fn due_chat_sweeps(&self, now: OffsetDateTime, limit: u16)
+    -> StoreResult<Vec<ChatSweep>>;
+    /// If the chat is a tombstone, deletes every message still under it (a
+    /// strongly consistent read); then drops the ticket. The number of
+    /// messages deleted.
+    async fn sweep_deleted_chat(&self, sweep: ChatSweep) -> StoreResult<usize>;
 }
 
 /// Which chats a listing returns, in which order, how fresh.

@@ -1,20 +1,29 @@
 //! Dashboard sign-in, sessions, the login throttle, CSRF, CORS, password
 //! changes, user administration and API-key management, end to end.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use chatlogger::{
-    auth::login::{MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_SOURCE},
-    domain::UserRole,
+    auth::login::{
+        self, LoginError, MAX_ATTEMPTS_PER_EMAIL, MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE,
+        MAX_ATTEMPTS_PER_SOURCE,
+    },
+    domain::{Email, OrgId, PasswordHash, Session, User, UserId, UserRole},
     http::API_KEY_CACHE_TTL,
-    store::UserStore,
+    store::{Claim, DynamoStore, Page, PageRequest, StoreResult, UserChanges, UserStore},
 };
 use reqwest::Method;
 use serde_json::json;
 
 use crate::{
     dashboard::{Cookies, PASSWORD, full_reply},
-    helpers::{DASHBOARD_ORIGIN, spawn_app},
+    helpers::{DASHBOARD_ORIGIN, TestApp, spawn_app},
 };
 
 #[tokio::test]
@@ -207,33 +216,181 @@ async fn logout_ends_the_session_even_when_its_cookies_are_replayed() {
     );
 }
 
+/// A [`UserStore`] that counts email lookups: sign-in looks the email up
+/// once per password check, right before argon2 runs.
+struct CountingUsers {
+    inner: Arc<DynamoStore>,
+    lookups: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl UserStore for CountingUsers {
+    async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<Claim> {
+        self.inner.create_user(org, user).await
+    }
+    async fn user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>> {
+        self.inner.user(org, id).await
+    }
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.user_by_email(email).await
+    }
+    async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
+        self.inner.list_users(org, page).await
+    }
+    async fn update_user(
+        &self,
+        org: OrgId,
+        id: UserId,
+        changes: &UserChanges,
+    ) -> StoreResult<Option<User>> {
+        self.inner.update_user(org, id, changes).await
+    }
+    async fn delete_user(&self, org: OrgId, user: &User) -> StoreResult<bool> {
+        self.inner.delete_user(org, user).await
+    }
+    async fn change_password(
+        &self,
+        org: OrgId,
+        user: &User,
+        hash: &PasswordHash,
+        keep: &Session,
+    ) -> StoreResult<bool> {
+        self.inner.change_password(org, user, hash, keep).await
+    }
+}
+
 #[tokio::test]
-async fn repeated_failures_for_an_email_are_locked_out_with_retry_after() {
+async fn forty_concurrent_wrong_passwords_get_at_most_five_password_checks() {
+    let app = spawn_app().await;
+    app.create_user(&app.acme, "ada@acme.example", UserRole::User)
+        .await;
+    let users = Arc::new(CountingUsers {
+        inner: app.store.clone(),
+        lookups: AtomicUsize::new(0),
+    });
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let (users, throttle) = (users.clone(), app.store.clone());
+        attempts.spawn(async move {
+            login::sign_in(
+                &*users,
+                &*throttle,
+                "ada@acme.example",
+                "wrong password!!",
+                "203.0.113.7",
+            )
+            .await
+        });
+    }
+    let (mut refused, mut throttled) = (0, 0);
+    for outcome in attempts.join_all().await {
+        match outcome {
+            Err(LoginError::InvalidCredentials) => refused += 1,
+            Err(LoginError::Throttled { .. }) => throttled += 1,
+            other => panic!("unexpected outcome: {other:?}"),
+        }
+    }
+    let checks = users.lookups.load(Ordering::SeqCst);
+    assert_eq!(
+        checks, MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE as usize,
+        "password checks"
+    );
+    assert_eq!((refused, throttled), (5, 35));
+
+    // The same race over HTTP: five 401s, the rest 429 without a check.
+    let url = format!("{}/auth/login", app.base_url);
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let request = app
+            .http
+            .post(&url)
+            .header("x-csrf-protection", "1")
+            .json(&json!({"email": "bob@acme.example", "password": "wrong password!!"}));
+        requests.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = requests.join_all().await;
+    statuses.sort();
+    let expected: Vec<u16> = [vec![401; 5], vec![429; 35]].concat();
+    assert_eq!(statuses, expected);
+}
+
+#[tokio::test]
+async fn an_attacker_is_held_back_but_cannot_lock_the_owner_out() {
     let app = spawn_app().await;
     app.create_user(&app.acme, "ada@acme.example", UserRole::User)
         .await;
     app.create_user(&app.acme, "bob@acme.example", UserRole::User)
         .await;
-    for _ in 0..MAX_FAILURES_PER_EMAIL {
+    let attacker = TestApp::client_from("127.0.0.2");
+    for _ in 0..MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE {
         let reply = app
-            .login_reply("ada@acme.example", "wrong password!!")
+            .login_reply_via(&attacker, "ada@acme.example", "wrong password!!")
             .await;
         assert_eq!(reply.status, 401);
     }
-    // Now even the right password waits, and so does an unknown address's twin.
-    let locked = app.login_reply("ada@acme.example", PASSWORD).await;
-    assert_eq!(locked.status, 429, "{}", locked.body);
-    assert_eq!(locked.error_code(), "too_many_requests");
-    let retry_after: u64 = locked.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=900).contains(&retry_after), "{retry_after}");
-    assert!(locked.set_cookies.is_empty());
-    // Other accounts are unaffected.
+    // From the attacker's address, even the right password now waits.
+    for password in ["wrong password!!", PASSWORD] {
+        let held = app
+            .login_reply_via(&attacker, "ada@acme.example", password)
+            .await;
+        assert_eq!(held.status, 429, "{}", held.body);
+        assert_eq!(held.error_code(), "too_many_requests");
+        let retry_after: u64 = held.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=900).contains(&retry_after), "{retry_after}");
+        assert!(held.set_cookies.is_empty());
+    }
+    // The owner, from their own address, signs in; twice, since a right
+    // password gives its reservation back.
+    for _ in 0..2 {
+        assert_eq!(
+            app.login_reply("ada@acme.example", PASSWORD).await.status,
+            200
+        );
+    }
+    // Other accounts are unaffected, even from the attacker's address.
     assert_eq!(
-        app.login_reply("bob@acme.example", PASSWORD).await.status,
+        app.login_reply_via(&attacker, "bob@acme.example", PASSWORD)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_guesser_on_many_addresses_meets_the_per_email_limit_and_the_owner_still_gets_in() {
+    let app = spawn_app().await;
+    app.create_user(&app.acme, "ada@acme.example", UserRole::User)
+        .await;
+    let per_address = MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE;
+    let addresses = MAX_ATTEMPTS_PER_EMAIL / per_address;
+    for n in 0..addresses {
+        let attacker = TestApp::client_from(&format!("127.0.1.{}", n + 1));
+        for _ in 0..per_address {
+            let reply = app
+                .login_reply_via(&attacker, "ada@acme.example", "wrong password!!")
+                .await;
+            assert_eq!(reply.status, 401);
+        }
+    }
+    // The email's limit is reached: an address new to it gets one check...
+    let fresh = TestApp::client_from("127.0.2.1");
+    let first = app
+        .login_reply_via(&fresh, "ada@acme.example", "wrong password!!")
+        .await;
+    assert_eq!(first.status, 401);
+    // ...and after failing, no more, not even with the right password.
+    let second = app
+        .login_reply_via(&fresh, "ada@acme.example", PASSWORD)
+        .await;
+    assert_eq!(second.status, 429);
+    // The owner's address has no failures: the right password gets in.
+    assert_eq!(
+        app.login_reply("ada@acme.example", PASSWORD).await.status,
         200
     );
 }
@@ -243,7 +400,7 @@ async fn repeated_failures_from_one_source_are_locked_out() {
     let app = spawn_app().await;
     app.create_user(&app.acme, "ada@acme.example", UserRole::User)
         .await;
-    for n in 0..MAX_FAILURES_PER_SOURCE {
+    for n in 0..MAX_ATTEMPTS_PER_SOURCE {
         let reply = app
             .login_reply(&format!("guess{n}@acme.example"), "wrong password!!")
             .await;
@@ -505,6 +662,96 @@ async fn disabling_deleting_and_role_changes_apply_to_live_sessions_at_once() {
         )
         .await;
     assert_eq!(recreate.status, 201, "{}", recreate.body);
+}
+
+/// A session's access cookie and its refresh token, both tried: (status of
+/// `GET /users/me`, status of `POST /auth/refresh`).
+async fn session_status(app: &TestApp, cookies: &Cookies) -> (u16, u16) {
+    let me = app.send(Method::GET, "/users/me", cookies, None).await;
+    let refresh = app.send(Method::POST, "/auth/refresh", cookies, None).await;
+    (me.status, refresh.status)
+}
+
+#[tokio::test]
+async fn disabling_demoting_deleting_and_signing_out_everywhere_end_sessions_for_good() {
+    let app = spawn_app().await;
+    app.create_user(&app.acme, "admin@acme.example", UserRole::Admin)
+        .await;
+    let admin = app.login("admin@acme.example").await;
+    let carol = app
+        .create_user(&app.acme, "carol@acme.example", UserRole::Viewer)
+        .await;
+    let carol_path = format!("/orgs/me/users/{}", carol.id);
+    let patch = |body: serde_json::Value| {
+        let (app, admin, path) = (&app, &admin, &carol_path);
+        async move {
+            let reply = app.send(Method::PATCH, path, admin, Some(&body)).await;
+            assert_eq!(reply.status, 200, "{body}: {}", reply.body);
+        }
+    };
+
+    // Disabled, then enabled again: the old cookie and refresh token stay dead.
+    let before_disable = app.login("carol@acme.example").await;
+    patch(json!({"disabled": true})).await;
+    assert_eq!(session_status(&app, &before_disable).await, (401, 401));
+    patch(json!({"disabled": false})).await;
+    assert_eq!(
+        session_status(&app, &before_disable).await,
+        (401, 401),
+        "re-enabling revives no session"
+    );
+
+    // A promotion keeps the session; a role that loses a permission ends it.
+    let mut current = app.login("carol@acme.example").await;
+    patch(json!({"role": "admin"})).await;
+    assert_eq!(
+        app.send(Method::GET, "/orgs/me/users", &current, None)
+            .await
+            .status,
+        200,
+        "promoted at once"
+    );
+    let refreshed = app
+        .send_keeping(Method::POST, "/auth/refresh", &mut current, None)
+        .await;
+    assert_eq!(refreshed.status, 204);
+    patch(json!({"role": "viewer"})).await;
+    assert_eq!(session_status(&app, &current).await, (401, 401));
+    patch(json!({"role": "admin"})).await;
+    assert_eq!(session_status(&app, &current).await, (401, 401));
+
+    // An admin's "sign out everywhere".
+    let (one, two) = (
+        app.login("carol@acme.example").await,
+        app.login("carol@acme.example").await,
+    );
+    let signed_out = app
+        .send(
+            Method::DELETE,
+            &format!("{carol_path}/sessions"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(signed_out.status, 204, "{}", signed_out.body);
+    assert_eq!(session_status(&app, &one).await, (401, 401));
+    assert_eq!(session_status(&app, &two).await, (401, 401));
+    assert_eq!(
+        app.send(Method::GET, "/users/me", &admin, None)
+            .await
+            .status,
+        200,
+        "only carol's sessions ended"
+    );
+
+    // Deleted, and created again with the same address: still dead.
+    let before_delete = app.login("carol@acme.example").await;
+    let deleted = app.send(Method::DELETE, &carol_path, &admin, None).await;
+    assert_eq!(deleted.status, 204);
+    app.create_user(&app.acme, "carol@acme.example", UserRole::Viewer)
+        .await;
+    assert_eq!(session_status(&app, &before_delete).await, (401, 401));
+    app.login("carol@acme.example").await;
 }
 
 #[tokio::test]
@@ -828,11 +1075,17 @@ async fn bad_dashboard_input_gets_json_errors_and_writes_nothing() {
     assert_eq!(app.all_items().await.len(), before, "nothing was written");
 }
 
-#[test]
-fn the_jwt_secret_is_required_and_has_no_default() {
-    assert!(
-        std::env::var_os(chatlogger::auth::jwt::SECRET_VARIABLE).is_none(),
-        "the test environment does not set JWT_SECRET"
-    );
-    assert!(chatlogger::auth::JwtKeys::from_env().is_err());
+#[tokio::test]
+async fn the_jwt_secret_is_required_and_has_no_default() {
+    for variable in [
+        chatlogger::auth::jwt::SECRET_VARIABLE,
+        chatlogger::auth::jwt::SECRET_ID_VARIABLE,
+    ] {
+        assert!(
+            std::env::var_os(variable).is_none(),
+            "the test environment does not set {variable}"
+        );
+    }
+    let sdk = crate::helpers::sdk_config().await;
+    assert!(chatlogger::auth::JwtKeyring::load(&sdk).await.is_err());
 }

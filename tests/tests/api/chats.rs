@@ -186,6 +186,8 @@ async fn bad_queries_and_bodies_are_refused_and_change_nothing() {
         json!({"metadata": {"k": "x".repeat(9000)}}),
         json!({"user_id": "someone-else"}),
         json!({"title": 5}),
+        json!({"title": "Keep\u{202E}me"}),
+        json!({"tags": ["a\u{200B}"]}),
     ] {
         let reply = app.send(Method::PATCH, &path, &session, Some(&body)).await;
         assert!(matches!(reply.status, 400 | 422), "{body}: {}", reply.body);
@@ -380,6 +382,83 @@ async fn deleting_a_chat_removes_it_and_its_messages_for_good() {
             .len(),
         1
     );
+}
+
+/// The messages stored under a chat (whatever its state).
+async fn stored_messages(app: &TestApp, org: &TestOrg, chat_id: &str) -> usize {
+    let pk = chatlogger::store::keys::messages_pk(
+        org.org.id,
+        chatlogger::domain::ChatId::parse(chat_id).unwrap(),
+    );
+    app.items_in(&pk)
+        .await
+        .iter()
+        .filter(|item| item["sk"].as_s().unwrap().starts_with("MSG#"))
+        .count()
+}
+
+#[tokio::test]
+async fn messages_racing_a_delete_end_with_no_message_under_the_deleted_chat() {
+    use chatlogger::{
+        domain::CHAT_SWEEP_DELAY, ingest::KNOWN_CHAT_TTL, sweep::sweep_deleted_chats,
+    };
+    use time::OffsetDateTime;
+
+    // The sweep waits past every container's trust in a chat, with a minute
+    // of room for a write sent just before that expired.
+    assert!(KNOWN_CHAT_TTL + std::time::Duration::from_secs(60) <= CHAT_SWEEP_DELAY);
+
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    // Created through ingest, so this plugin container trusts the chat for
+    // the next minute and logs into it without checking.
+    let doomed = chat(&app, &app.acme, json!({})).await;
+    let kept = chat(&app, &app.acme, json!({})).await;
+    message(&app, &app.acme, &kept, "stays").await;
+
+    let url = app.messages_url(&app.acme, &doomed);
+    let key = app.acme.key.expose().to_owned();
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let request = app
+            .http
+            .post(&url)
+            .header("x-organization-api-key", &key)
+            .json(&json!({"role": "user", "content": format!("racing {i}")}));
+        racing.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let deleted = app
+        .send(Method::DELETE, &format!("/chats/{doomed}"), &session, None)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let statuses = racing.join_all().await;
+    assert!(
+        statuses.iter().all(|s| matches!(s, 201 | 404)),
+        "{statuses:?}"
+    );
+    // After the delete's purge: still accepted by the trusting container.
+    for i in 0..5 {
+        message(&app, &app.acme, &doomed, &format!("late {i}")).await;
+    }
+    let deleted_at = OffsetDateTime::now_utc();
+    let left = stored_messages(&app, &app.acme, &doomed).await;
+    assert!(
+        left >= 5,
+        "the late messages landed under the tombstone: {left}"
+    );
+
+    // Not yet due: the chat is left alone until no container trusts it.
+    let early = sweep_deleted_chats(&*app.store, deleted_at).await.unwrap();
+    assert_eq!(early.chats, 0);
+    // Due: everything under the deleted chat goes, nothing else does.
+    let later = deleted_at + CHAT_SWEEP_DELAY + std::time::Duration::from_secs(1);
+    let swept = sweep_deleted_chats(&*app.store, later).await.unwrap();
+    assert_eq!((swept.chats, swept.messages), (1, left));
+    assert_eq!(stored_messages(&app, &app.acme, &doomed).await, 0);
+    assert_eq!(stored_messages(&app, &app.acme, &kept).await, 1);
+    // The ticket is gone: the next run finds nothing.
+    let again = sweep_deleted_chats(&*app.store, later).await.unwrap();
+    assert_eq!(again.chats, 0);
 }
 
 #[tokio::test]

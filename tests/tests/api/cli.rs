@@ -1,16 +1,20 @@
 //! The ops CLI against DynamoDB on moto.
 
 use chatlogger::{
-    domain::{ApiKeySecret, Email, Password},
+    domain::{ApiKeySecret, Email, Password, UserRole},
     http::ApiKeyVerifier,
-    store::{DynamoStore, UserStore},
+    store::{ApiKeyStore, DynamoStore, PageRequest, UserStore},
 };
 use chatlogger_admin::{Cli, CliError, run};
 use clap::Parser;
+use reqwest::Method;
 use serde_json::Value;
 use std::sync::Arc;
 
-use crate::helpers::{new_table, sdk_config};
+use crate::{
+    dashboard::{Cookies, PASSWORD},
+    helpers::{new_table, sdk_config, spawn_app},
+};
 
 async fn admin(store: &DynamoStore, args: &[&str], stdin: &str) -> Result<String, CliError> {
     let cli = Cli::try_parse_from(std::iter::once("chatlogger-admin").chain(args.iter().copied()))
@@ -203,6 +207,124 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
     );
 }
 
+#[tokio::test]
+async fn ops_revoke_sessions_disable_users_and_revoke_keys_in_an_emergency() {
+    let app = spawn_app().await;
+    app.create_user(&app.acme, "ada@acme.example", UserRole::Admin)
+        .await;
+    let signed_in = |cookies: Cookies| {
+        let app = &app;
+        async move {
+            let me = app.send(Method::GET, "/users/me", &cookies, None).await;
+            let refresh = app
+                .send(Method::POST, "/auth/refresh", &cookies, None)
+                .await;
+            (me.status, refresh.status)
+        }
+    };
+
+    // Sign a user out everywhere: cookies and refresh tokens stop working,
+    // a new sign-in works.
+    let (first, second) = (
+        app.login("ada@acme.example").await,
+        app.login("ada@acme.example").await,
+    );
+    let ended = admin_json(
+        &app.store,
+        &["user", "revoke-sessions", "--email", "Ada@Acme.example"],
+        "",
+    )
+    .await;
+    assert_eq!(ended["sessions_ended"], true);
+    assert_eq!(signed_in(first).await, (401, 401));
+    assert_eq!(signed_in(second).await, (401, 401));
+    let again = app.login("ada@acme.example").await;
+    assert_eq!(
+        app.send(Method::GET, "/users/me", &again, None)
+            .await
+            .status,
+        200
+    );
+
+    // Disable: sessions end and sign-in is refused; enabling lets her sign
+    // in again but revives no old session.
+    let disabled = admin(
+        &app.store,
+        &["user", "disable", "--email", "ada@acme.example"],
+        "",
+    )
+    .await
+    .unwrap();
+    assert!(
+        disabled.contains("disabled; every session ended"),
+        "{disabled}"
+    );
+    assert_eq!(signed_in(again.clone()).await, (401, 401));
+    assert_eq!(
+        app.login_reply("ada@acme.example", PASSWORD).await.status,
+        401
+    );
+    admin(
+        &app.store,
+        &["user", "enable", "--email", "ada@acme.example"],
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(signed_in(again).await, (401, 401), "not revived");
+    app.login("ada@acme.example").await;
+
+    // Revoke an API key: ingest refuses it.
+    let keys = app
+        .store
+        .list_api_keys(app.acme.org.id, &PageRequest::default())
+        .await
+        .unwrap();
+    let key_id = keys.items[0].id.to_string();
+    let revoked = admin_json(
+        &app.store,
+        &["apikey", "revoke", "--org", "acme", "--id", &key_id],
+        "",
+    )
+    .await;
+    assert!(revoked["api_key"]["revoked_at"].is_string());
+    let verified = ApiKeyVerifier::new(app.store.clone())
+        .verify(Some(app.acme.key.expose()), "acme")
+        .await;
+    assert!(verified.is_err(), "the revoked key no longer authenticates");
+
+    // Unknown users and keys are named, and nothing changes.
+    assert_eq!(
+        admin_error(
+            &app.store,
+            &["user", "disable", "--email", "nobody@acme.example"],
+            ""
+        )
+        .await,
+        "no user has the email address 'nobody@acme.example'"
+    );
+    let missing = ulid::Ulid::new().to_string();
+    assert_eq!(
+        admin_error(
+            &app.store,
+            &["apikey", "revoke", "--org", "globex", "--id", &key_id],
+            ""
+        )
+        .await,
+        format!("org 'globex' has no API key {key_id}"),
+        "another org's key is not found"
+    );
+    assert!(
+        admin_error(
+            &app.store,
+            &["apikey", "revoke", "--org", "acme", "--id", &missing],
+            ""
+        )
+        .await
+        .contains("has no API key")
+    );
+}
+
 #[test]
 fn the_cli_refuses_invalid_arguments_before_doing_anything() {
     for args in [
@@ -229,6 +351,9 @@ fn the_cli_refuses_invalid_arguments_before_doing_anything() {
             "owner",
         ],
         vec!["apikey", "create", "--org", "acme"],
+        vec!["apikey", "revoke", "--org", "acme", "--id", "not-a-ulid"],
+        vec!["user", "disable", "--email", "not-an-email"],
+        vec!["user", "revoke-sessions"],
     ] {
         let parsed =
             Cli::try_parse_from(std::iter::once("chatlogger-admin").chain(args.iter().copied()));

@@ -84,8 +84,29 @@ impl TestApp {
         cookies: &Cookies,
         body: Option<&Value>,
     ) -> FullReply {
-        let mut request = self
-            .http
+        self.send_via(&self.http, method, path, cookies, body).await
+    }
+
+    /// A client whose requests come from `address` (any of 127.0.0.0/8
+    /// reaches the test server): another source address for the sign-in
+    /// throttle.
+    pub fn client_from(address: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(Some(address.parse().unwrap()))
+            .build()
+            .unwrap()
+    }
+
+    /// [`Self::send`] through `client`.
+    pub async fn send_via(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        path: &str,
+        cookies: &Cookies,
+        body: Option<&Value>,
+    ) -> FullReply {
+        let mut request = client
             .request(method, format!("{}{path}", self.base_url))
             .header("x-csrf-protection", "1");
         let mut cookie_header = Vec::new();
@@ -135,8 +156,19 @@ impl TestApp {
     }
 
     pub async fn login_reply(&self, email: &str, password: &str) -> FullReply {
+        self.login_reply_via(&self.http, email, password).await
+    }
+
+    /// A sign-in through `client` (see [`Self::client_from`]).
+    pub async fn login_reply_via(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> FullReply {
         let body = json!({ "email": email, "password": password });
-        self.send(
+        self.send_via(
+            client,
             Method::POST,
             "/auth/login",
             &Cookies::default(),

@@ -51,6 +51,10 @@ pub const STREAM_EVENTS: &[&str] = &[
 /// SQS events, run after the API events: the worker runs the export job
 /// that `exports-create.json` queued.
 const SQS_EVENTS: &[&str] = &["export-worker-job.json"];
+
+/// The sweeper's scheduled event (EventBridge); its handler ignores the
+/// payload, so the test checks it is the event Lambda sends.
+const SCHEDULED_EVENTS: &[&str] = &["sweeper-scheduled.json"];
 const ORG_PLACEHOLDER: &str = "PASTE_THE_ORG_ID";
 const EXPORT_PLACEHOLDER: &str = "PASTE_THE_EXPORT_ID_FROM_EXPORTS_CREATE";
 
@@ -68,10 +72,17 @@ async fn every_sample_event_runs_through_its_function() {
         .map(|(name, _)| *name)
         .chain(STREAM_EVENTS.iter().copied())
         .chain(SQS_EVENTS.iter().copied())
+        .chain(SCHEDULED_EVENTS.iter().copied())
         .map(str::to_owned)
         .collect();
     listed.sort();
     assert_eq!(on_disk, listed, "every event file is exercised here");
+    for name in SCHEDULED_EVENTS {
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(events_dir.join(name)).unwrap()).unwrap();
+        assert_eq!(event["source"], "aws.events", "{name}");
+        assert_eq!(event["detail-type"], "Scheduled Event", "{name}");
+    }
 
     let sdk = sdk_config().await;
     let table = new_table(&sdk).await;

@@ -167,6 +167,50 @@ async fn bad_chat_bodies_are_refused_with_a_clear_error_and_no_write() {
 }
 
 #[tokio::test]
+async fn titles_tags_and_user_ids_refuse_invisible_characters_but_content_keeps_them() {
+    let app = spawn_app().await;
+    // A right-to-left override (U+202E) makes "invoice<RLO>fdp.exe" read as "invoiceexe.pdf";
+    // a zero-width space (U+200B) makes two tags that look alike, "vip" and "v<ZWSP>ip".
+    let (rlo, zwsp, zwj) = ("\u{202E}", "\u{200B}", "\u{200D}");
+    let cases = vec![
+        (
+            "bidi override in the title",
+            json!({"title": format!("invoice{rlo}fdp.exe")}),
+            "U+202E",
+        ),
+        (
+            "zero-width space in a tag",
+            json!({"tags": [format!("v{zwsp}ip")]}),
+            "U+200B",
+        ),
+        (
+            "zero-width joiner in the user id",
+            json!({"user_id": format!("visitor{zwj}42")}),
+            "U+200D",
+        ),
+        (
+            "BOM in the user id",
+            json!({"user_id": "\u{FEFF}visitor-42"}),
+            "U+FEFF",
+        ),
+    ];
+    assert_invalid_bodies(&app, &app.chats_url(&app.acme), cases).await;
+    assert_eq!(app.tenant_items(&app.acme).await, 0, "nothing was written");
+
+    let chat = app.create_chat(&app.acme, &json!({"title": "ok"})).await;
+    let content = format!("quoted{rlo}text with a{zwsp}zero-width space");
+    let message = app
+        .create_message(
+            &app.acme,
+            chat.body["id"].as_str().unwrap(),
+            &json!({"role": "user", "content": content}),
+        )
+        .await;
+    assert_eq!(message.status, 201, "{}", message.body);
+    assert_eq!(message.body["content"], content.as_str(), "stored verbatim");
+}
+
+#[tokio::test]
 async fn malformed_json_wrong_content_type_oversize_body_and_bad_path_are_refused() {
     let app = spawn_app().await;
     let key = app.acme.key.expose();

@@ -20,6 +20,7 @@ mod local_stack;
 mod roles;
 mod routes;
 mod sdk_calls;
+mod secrets;
 mod timeouts;
 mod transactions;
 // Exports.

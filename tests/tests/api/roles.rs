@@ -40,6 +40,7 @@ enum Route {
     CreateUser,
     UpdateUser,
     DeleteUser,
+    EndUserSessions,
     ListApiKeys,
     CreateApiKey,
     RevokeApiKey,
@@ -90,6 +91,11 @@ const TABLE: &[(Route, Statuses, Option<Statuses>)] = &[
     ),
     (
         Route::DeleteUser,
+        [204, 204, 403, 403],
+        Some([204, 404, 403, 403]),
+    ),
+    (
+        Route::EndUserSessions,
         [204, 204, 403, 403],
         Some([204, 404, 403, 403]),
     ),
@@ -242,6 +248,11 @@ async fn build(app: &TestApp, route: Route, scope: Scope) -> Request {
             format!("/orgs/me/users/{}{q}", fresh_user(app, org).await),
             None,
         ),
+        Route::EndUserSessions => request(
+            Method::DELETE,
+            format!("/orgs/me/users/{}/sessions{q}", fresh_user(app, org).await),
+            None,
+        ),
         Route::ListApiKeys => request(Method::GET, format!("/orgs/me/apikeys{q}"), None),
         Route::CreateApiKey => request(
             Method::POST,
@@ -314,6 +325,14 @@ async fn every_dashboard_route_enforces_its_minimum_role_in_every_org() {
                 if reply.status == 404 {
                     assert_eq!(reply.body["error"]["code"], "not_found");
                 }
+                assert_eq!(
+                    reply
+                        .headers
+                        .get("cache-control")
+                        .map(|v| v.to_str().unwrap()),
+                    Some("no-store"),
+                    "{route:?} as {role}"
+                );
             }
         }
     }
@@ -369,6 +388,11 @@ async fn another_orgs_objects_are_indistinguishable_from_missing_ones() {
                 Method::DELETE,
                 format!("/orgs/me/users/{globex_user}"),
                 format!("/orgs/me/users/{missing}"),
+            ),
+            (
+                Method::DELETE,
+                format!("/orgs/me/users/{globex_user}/sessions"),
+                format!("/orgs/me/users/{missing}/sessions"),
             ),
             (
                 Method::DELETE,

@@ -102,6 +102,8 @@ fn code_routes() -> Routes {
     routes.insert("export-worker".to_owned(), BTreeSet::new());
     // Stream-triggered: no HTTP routes.
     routes.insert("aggregator".to_owned(), BTreeSet::new());
+    // Scheduled: no HTTP routes.
+    routes.insert("sweeper".to_owned(), BTreeSet::new());
     routes
 }
 

@@ -54,6 +54,17 @@ impl Intercept for OperationLog {
     }
 }
 
+/// A store on `table` whose DynamoDB calls are recorded in the log.
+fn counted_store(sdk: &aws_config::SdkConfig, table: String) -> (Arc<DynamoStore>, OperationLog) {
+    let log = OperationLog::default();
+    let counted = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    (Arc::new(DynamoStore::new(counted, table)), log)
+}
+
 async fn call(app: &axum::Router, uri: &str, key: &str, body: Value) -> (u16, Value) {
     let request = Request::post(uri)
         .header("content-type", "application/json")
@@ -74,13 +85,7 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     let acme = create_org_with_key(&setup_store, "acme").await;
     let key = acme.key.expose();
 
-    let log = OperationLog::default();
-    let counted = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
-    let store = Arc::new(DynamoStore::new(counted, table));
+    let (store, log) = counted_store(&sdk, table);
     let container = crate::helpers::local_app(store.clone()).await;
 
     // Creating a chat: the key lookup and the key's last-used stamp (first
@@ -169,13 +174,8 @@ async fn a_summary_is_one_query_of_aggregates() {
     .await
     .unwrap();
 
-    let log = OperationLog::default();
-    let counted = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
-    let app = crate::helpers::local_app(Arc::new(DynamoStore::new(counted, table))).await;
+    let (store, log) = counted_store(&sdk, table);
+    let app = crate::helpers::local_app(store).await;
     let login = Request::post("/auth/login")
         .header("content-type", "application/json")
         .header("x-csrf-protection", "1")
@@ -203,4 +203,36 @@ async fn a_summary_is_one_query_of_aggregates() {
     let response = app.oneshot(summary).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(log.take(), ["BatchGetItem", "Query"]);
+}
+
+#[tokio::test]
+async fn health_checks_the_table_at_most_once_per_ttl_per_container() {
+    let sdk = sdk_config().await;
+    let table = new_table(&sdk).await;
+    let (store, log) = counted_store(&sdk, table);
+    let container = crate::helpers::local_app(store).await;
+    // An unauthenticated loop, part of it concurrent: one table check.
+    let mut concurrent = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        concurrent.spawn(health(container.clone()));
+    }
+    for body in concurrent.join_all().await {
+        assert_eq!(body["status"], "ok");
+    }
+    for _ in 0..40 {
+        assert_eq!(health(container.clone()).await["table"], true);
+    }
+    assert_eq!(log.take(), ["DescribeTable"]);
+    // After the TTL, the next request checks again.
+    tokio::time::sleep(chatlogger_ingest::health::HEALTH_CHECK_TTL).await;
+    assert_eq!(health(container).await["table"], true);
+    assert_eq!(log.take(), ["DescribeTable"]);
+}
+
+async fn health(container: axum::Router) -> Value {
+    let request = Request::get("/health").body(Body::empty()).unwrap();
+    let response = container.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
 }

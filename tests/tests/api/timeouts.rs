@@ -208,6 +208,7 @@ fn every_function_is_budgeted_for_its_template_timeout() {
             "exports" => lambda_timeout::EXPORTS,
             "aggregator" => lambda_timeout::AGGREGATOR,
             "export-worker" => lambda_timeout::EXPORT_WORKER,
+            "sweeper" => lambda_timeout::SWEEPER,
             other => panic!("{other} has no AWS budget: add it to chatlogger::aws::lambda_timeout"),
         };
         let properties = &resource["Properties"];

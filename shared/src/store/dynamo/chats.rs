@@ -12,15 +12,18 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, rfc3339, s},
     from_item, keys,
-    query::{Listing, page_of},
+    query::{Listing, SortKey, page_of},
     requests::key,
     to_item,
 };
 use crate::{
-    domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags, ValidationError},
+    domain::{
+        CHAT_SWEEP_DELAY, Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags,
+        ValidationError,
+    },
     store::{
-        ChatChanges, ChatFilter, ChatInsert, ChatQuery, ChatStore, Inserted, Page, PageRequest,
-        Read, StoreError, StoreResult,
+        ChatChanges, ChatFilter, ChatInsert, ChatQuery, ChatStore, ChatSweep, DeletedChatStore,
+        Inserted, Page, PageRequest, Read, StoreError, StoreResult,
     },
 };
 
@@ -276,21 +279,108 @@ impl ChatStore for DynamoStore {
         if marked.applied().is_none() {
             return Ok(false);
         }
+        // After the tombstone, so a ticket never points at a live chat (the
+        // sweeper checks anyway). Deleting again keeps a pending ticket.
+        let due = at + CHAT_SWEEP_DELAY;
+        let ticket = ChatSweepItem::new(org, id, due, at + CHAT_TOMBSTONE_TTL);
+        self.put_if_new(to_item(&ticket)?).await?;
         self.purge_messages(org, id).await?;
         Ok(true)
     }
 }
 
+/// A deleted chat's sweep ticket: `ORG#<org>` / `SWEEP#<chat>`, on `gsi1`
+/// by due time, expiring with the tombstone.
+#[derive(Serialize, Deserialize)]
+struct ChatSweepItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    org_id: OrgId,
+    chat_id: ChatId,
+    expires_at: i64,
+}
+
+impl ChatSweepItem {
+    fn new(org: OrgId, chat: ChatId, due: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
+        Self {
+            pk: keys::org_pk(org),
+            sk: keys::chat_sweep_sk(chat),
+            kind: "chat_sweep".into(),
+            gsi1pk: keys::CHAT_SWEEPS_GSI1PK.into(),
+            gsi1sk: keys::chat_sweep_gsi1sk(due.unix_timestamp(), org, chat),
+            org_id: org,
+            chat_id: chat,
+            expires_at: expires_at.unix_timestamp(),
+        }
+    }
+}
+
+#[async_trait]
+impl DeletedChatStore for DynamoStore {
+    async fn due_chat_sweeps(
+        &self,
+        now: OffsetDateTime,
+        limit: u16,
+    ) -> StoreResult<Vec<ChatSweep>> {
+        // Everything due up to and including this second.
+        let due = keys::due_prefix(now.unix_timestamp() + 1);
+        let listing = Listing {
+            sort: SortKey::Between("0".into(), due),
+            ..Listing::gsi1(keys::CHAT_SWEEPS_GSI1PK.into(), "")
+        };
+        let page = PageRequest {
+            limit,
+            cursor: None,
+        };
+        let (items, _) = self.query_page(&listing, &page).await?;
+        items
+            .into_iter()
+            .map(|item| {
+                let ticket: ChatSweepItem = from_item(item)?;
+                Ok(ChatSweep {
+                    org: ticket.org_id,
+                    chat: ticket.chat_id,
+                })
+            })
+            .collect()
+    }
+
+    async fn sweep_deleted_chat(&self, sweep: ChatSweep) -> StoreResult<usize> {
+        let ChatSweep { org, chat } = sweep;
+        let stored = self.get(chat_key(org, chat), Read::Consistent).await?;
+        let tombstone = match stored {
+            Some(item) => from_item::<ChatItem>(item)?.deleted_at.is_some(),
+            None => false,
+        };
+        let swept = if tombstone {
+            self.purge_messages(org, chat).await?
+        } else {
+            // Expired with its tombstone, or never deleted: nothing to sweep.
+            0
+        };
+        self.delete(key(keys::org_pk(org), keys::chat_sweep_sk(chat)), None)
+            .await?;
+        Ok(swept)
+    }
+}
+
 impl DynamoStore {
-    /// Deletes every message of a chat: key-only query pages, 25 deletes per
-    /// `BatchWriteItem`.
-    async fn purge_messages(&self, org: OrgId, chat: ChatId) -> StoreResult<()> {
+    /// Deletes every message of a chat: key-only query pages read strongly
+    /// consistent (so a message written just before the tombstone is seen),
+    /// 25 deletes per `BatchWriteItem`. How many it deleted.
+    async fn purge_messages(&self, org: OrgId, chat: ChatId) -> StoreResult<usize> {
         let listing = Listing {
             keys_only: true,
+            read: Read::Consistent,
             ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
         };
         let item_keys = self.query_all(&listing).await?;
-        self.delete_all(item_keys).await
+        let count = item_keys.len();
+        self.delete_all(item_keys).await?;
+        Ok(count)
     }
 }
 

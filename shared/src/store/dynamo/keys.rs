@@ -45,11 +45,11 @@ pub fn session_sk(session: SessionId) -> String {
     format!("SESSION#{session}")
 }
 
-/// Failed sign-ins are counted under a hash of what was tried (an email
-/// address or a source address), so the table never holds typed-in text.
-pub fn login_failures_pk(key: &str) -> String {
+/// Sign-in attempts are counted under a hash of what was tried (an email
+/// address, a source address, or both), so the table never holds typed-in text.
+pub fn login_attempts_pk(key: &str) -> String {
     format!(
-        "LOGINFAIL#{}",
+        "LOGIN#{}",
         hex::encode(sha2::Sha256::digest(key.as_bytes()))
     )
 }
@@ -133,6 +133,25 @@ pub fn parse_top_sk(sk: &str) -> Option<(Date, TopKind)> {
         _ => return None,
     };
     Some((parse_day(day)?, kind))
+}
+
+/// A deleted chat's sweep ticket (see `store::DeletedChatStore`): next to
+/// the org's chats, and on the sparse `gsi1` under one partition sorted by
+/// when the sweep is due, so the sweeper finds every due ticket with one
+/// query and never scans. The index entry holds pointers only.
+pub fn chat_sweep_sk(chat: ChatId) -> String {
+    format!("SWEEP#{chat}")
+}
+pub const CHAT_SWEEPS_GSI1PK: &str = "CHATSWEEPS";
+
+/// `<due, epoch seconds, 12 digits>#<org>#<chat>`: sorts by due time.
+pub fn chat_sweep_gsi1sk(due: i64, org: OrgId, chat: ChatId) -> String {
+    format!("{}#{org}#{chat}", due_prefix(due))
+}
+
+/// The sort-key prefix of sweeps due at `due` (epoch seconds).
+pub fn due_prefix(due: i64) -> String {
+    format!("{:012}", due.max(0))
 }
 
 pub const EXPORT_SK_PREFIX: &str = "EXPORT#";

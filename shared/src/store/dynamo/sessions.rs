@@ -1,6 +1,6 @@
 //! Dashboard sessions (`ORG#<org>` / `SESSION#<ulid>`, expired by the
-//! table's TTL) and the failed sign-in counters
-//! (`LOGINFAIL#<sha256>` / `WINDOW#<n>`, expired by TTL too).
+//! table's TTL) and the sign-in attempt counters
+//! (`LOGIN#<sha256>` / `WINDOW#<n>`, expired by TTL too).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -11,7 +11,7 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, s},
     from_item, keys,
-    requests::key,
+    requests::{Updated, key},
     to_item,
     users::{user_from, user_key},
 };
@@ -92,16 +92,16 @@ fn session_key(org: OrgId, id: SessionId) -> Item {
     key(keys::org_pk(org), keys::session_sk(id))
 }
 
-/// A failed-sign-in counter for one key and window.
+/// A sign-in attempt counter for one key and window.
 #[derive(Serialize, Deserialize)]
-struct LoginFailuresItem {
+struct LoginAttemptsItem {
     #[serde(default)]
-    failures: u32,
+    attempts: u32,
 }
 
-fn login_failures_key(throttle_key: &str, window: u64) -> Item {
+fn login_attempts_key(throttle_key: &str, window: u64) -> Item {
     key(
-        keys::login_failures_pk(throttle_key),
+        keys::login_attempts_pk(throttle_key),
         keys::login_window_sk(window),
     )
 }
@@ -186,43 +186,32 @@ impl SessionStore for DynamoStore {
 
 #[async_trait]
 impl LoginThrottleStore for DynamoStore {
-    async fn login_failures(&self, throttle_keys: &[String], window: u64) -> StoreResult<Vec<u32>> {
-        let items = self
-            .get_many(
-                throttle_keys
-                    .iter()
-                    .map(|k| login_failures_key(k, window))
-                    .collect(),
-                Read::Consistent,
-            )
-            .await?;
-        throttle_keys
-            .iter()
-            .map(|k| {
-                let pk = keys::login_failures_pk(k);
-                let found = items
-                    .iter()
-                    .find(|item| item.get(keys::PK).and_then(|v| v.as_s().ok()) == Some(&pk));
-                match found {
-                    Some(item) => Ok(from_item::<LoginFailuresItem>(item.clone())?.failures),
-                    None => Ok(0),
-                }
-            })
-            .collect()
+    async fn reserve_login_attempt(
+        &self,
+        throttle_key: &str,
+        window: u64,
+        limit: u32,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Option<u32>> {
+        let update = Update::default()
+            .increment("attempts", 1)
+            .set("expires_at", number(expires_at.unix_timestamp()))
+            .when(Cond::Lacks("attempts").or(Cond::Lt("attempts", number(limit))));
+        match self
+            .update(login_attempts_key(throttle_key, window), update)
+            .await?
+        {
+            Updated::Done(item) => Ok(Some(from_item::<LoginAttemptsItem>(item)?.attempts)),
+            Updated::Refused(_) => Ok(None),
+        }
     }
 
-    async fn record_login_failure(
-        &self,
-        throttle_keys: &[String],
-        window: u64,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()> {
-        for k in throttle_keys {
-            let update = Update::default()
-                .add("failures", number(1))
-                .set("expires_at", number(expires_at.unix_timestamp()));
-            self.update(login_failures_key(k, window), update).await?;
-        }
+    async fn release_login_attempt(&self, throttle_key: &str, window: u64) -> StoreResult<()> {
+        let update = Update::default()
+            .increment("attempts", -1)
+            .when(Cond::Ge("attempts", number(1)));
+        self.update(login_attempts_key(throttle_key, window), update)
+            .await?;
         Ok(())
     }
 }

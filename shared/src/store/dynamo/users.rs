@@ -148,6 +148,11 @@ impl UserStore for DynamoStore {
             )
             .set_some("role", changes.role.map(|r| s(r.as_str())))
             .set_some("disabled", changes.disabled.map(AttributeValue::Bool));
+        let update = if changes.end_sessions {
+            update.increment("session_epoch", 1)
+        } else {
+            update
+        };
         if update.is_empty() {
             return self.user(org, id).await;
         }

@@ -208,6 +208,9 @@ impl UserStore for MemoryStore {
         if let Some(disabled) = changes.disabled {
             user.disabled = disabled;
         }
+        if changes.end_sessions {
+            user.session_epoch += 1;
+        }
         Ok(Some(user.clone()))
     }
 
