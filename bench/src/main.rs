@@ -383,13 +383,13 @@ async fn credentials(logins: usize, keys: usize) {
         .unwrap();
     let verifier = ApiKeyVerifier::new(store);
     verifier
-        .verify(Some(secret.expose()), "bench")
+        .verify(Some(secret.expose()), "bench", None)
         .await
         .unwrap();
     let started = Instant::now();
     for _ in 0..keys {
         verifier
-            .verify(Some(secret.expose()), "bench")
+            .verify(Some(secret.expose()), "bench", None)
             .await
             .unwrap();
     }

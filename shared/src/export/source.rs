@@ -1,6 +1,12 @@
 //! The rows of an export, read from the store: the org's chats a page at a
 //! time (or the chats named in `chat_ids`), and for each kept chat its
 //! messages a page at a time. Only one page of each is held at once.
+//!
+//! `from` and `to` are sort-key ranges, not filters: message ids are ULIDs,
+//! so a chat's messages of a time range are one `Query` range, and chats
+//! made after `to` are not listed at all. A reader may be bounded by the
+//! items it reads ([`StoreRowSource::with_read_limit`]), so an inline export
+//! cannot make a request read the whole org.
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -57,6 +63,9 @@ pub struct StoreRowSource {
     /// The chat being read, and the cursor of its next message page
     /// (`None` before the first page).
     current: Option<(Arc<Chat>, Option<Cursor>)>,
+    /// Chats and messages read so far, and the most this source may read.
+    reads: u64,
+    max_reads: Option<u64>,
 }
 
 impl StoreRowSource {
@@ -73,6 +82,30 @@ impl StoreRowSource {
             chats,
             pending: VecDeque::new(),
             current: None,
+            reads: 0,
+            max_reads: None,
+        }
+    }
+
+    /// Fails with [`ExportError::ReadsTooMuch`] once it has read more than
+    /// `max_items` chats and messages.
+    pub fn with_read_limit(mut self, max_items: u64) -> Self {
+        self.max_reads = Some(max_items);
+        self
+    }
+
+    /// Chats and messages read so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    fn count_reads(&mut self, items: usize) -> Result<(), ExportError> {
+        self.reads += items as u64;
+        match self.max_reads {
+            Some(max_items) if self.reads > max_items => {
+                Err(ExportError::ReadsTooMuch { max_items })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -92,9 +125,11 @@ impl StoreRowSource {
                         limit: CHAT_PAGE,
                         cursor,
                     };
-                    // Oldest first; tombstones are left out.
+                    // Oldest first; tombstones are left out; chats made
+                    // after `to` are not read.
                     let query = ChatQuery {
                         read: EXPORT_READ,
+                        last_id: self.filters.last_chat_id(),
                         ..ChatQuery::default()
                     };
                     let page = self.store.chats.list_chats(self.org, &query, &page).await?;
@@ -104,6 +139,7 @@ impl StoreRowSource {
                     page.items
                 }
             };
+            self.count_reads(found.len())?;
             self.pending.extend(
                 found
                     .into_iter()
@@ -132,15 +168,16 @@ impl RowSource for StoreRowSource {
                 limit: MESSAGE_PAGE,
                 cursor,
             };
+            let (first, last) = self.filters.message_ids();
             let page = self
                 .store
                 .messages
-                .list_messages(self.org, chat.id, &page, EXPORT_READ)
+                .list_messages(self.org, chat.id, first..=last, &page, EXPORT_READ)
                 .await?;
+            self.count_reads(page.items.len())?;
             let rows: Vec<ExportRow> = page
                 .items
                 .into_iter()
-                .filter(|message| self.filters.keeps_message(message))
                 .map(|message| ExportRow {
                     chat: chat.clone(),
                     message,

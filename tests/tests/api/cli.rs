@@ -183,7 +183,7 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
     assert_eq!(created["api_key"]["label"], "website widget");
     assert_eq!(created["api_key"]["prefix"], key.display_prefix());
     let verified = ApiKeyVerifier::new(store.clone())
-        .verify(Some(key.expose()), "acme")
+        .verify(Some(key.expose()), "acme", None)
         .await
         .unwrap();
     assert_eq!(

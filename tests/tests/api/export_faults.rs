@@ -61,6 +61,7 @@ impl MessageStore for FlakyReader {
         &self,
         org: OrgId,
         chat: ChatId,
+        ids: std::ops::RangeInclusive<chatlogger::domain::MessageId>,
         page: &PageRequest,
         read: Read,
     ) -> StoreResult<Page<Message>> {
@@ -69,7 +70,7 @@ impl MessageStore for FlakyReader {
                 "injected: connection reset",
             )));
         }
-        self.store.list_messages(org, chat, page, read).await
+        self.store.list_messages(org, chat, ids, page, read).await
     }
 }
 
