@@ -6,6 +6,7 @@
 
 mod analytics;
 mod auth;
+mod batch;
 mod chats;
 mod cli;
 mod dashboard;
@@ -14,7 +15,9 @@ mod helpers;
 mod ingest;
 mod ingest_input;
 mod layers;
+mod limits;
 mod local_stack;
+mod publishable;
 mod roles;
 mod routes;
 mod sdk_calls;
