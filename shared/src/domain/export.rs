@@ -147,11 +147,6 @@ impl ExportFilters {
         )
     }
 
-    pub fn keeps_message(&self, message: &crate::domain::Message) -> bool {
-        let (first, last) = self.message_ids();
-        first <= message.id && message.id <= last
-    }
-
     /// The last chat id a listing needs: a chat whose id is more than
     /// [`CHAT_CLOCK_SKEW`] past `to` was made after it (its `created_at` is
     /// checked exactly by [`ExportFilters::keeps_chat`]).

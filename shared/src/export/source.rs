@@ -192,3 +192,87 @@ impl RowSource for StoreRowSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::{
+        domain::{
+            ChatId, Message, MessageContent, MessageId, MessageRole, Metadata, Tags,
+            export::ExportFilters,
+        },
+        store::{ChatCheck, MemoryStore, MessageStore},
+    };
+
+    /// One chat with a message an hour for `hours` hours, ending now.
+    async fn store_with(hours: i64) -> (Arc<MemoryStore>, OrgId, OffsetDateTime) {
+        let store = Arc::new(MemoryStore::new());
+        let org = OrgId::new();
+        let start = OffsetDateTime::now_utc() - Duration::hours(hours);
+        let chat = Chat {
+            id: ChatId::at(start),
+            title: None,
+            tags: Tags::default(),
+            metadata: Metadata::default(),
+            user_id: None,
+            created_at: start,
+        };
+        store.insert_chat(org, &chat).await.unwrap();
+        for hour in 0..hours {
+            let at = start + Duration::hours(hour) + Duration::minutes(1);
+            let message = Message {
+                id: MessageId::at(at),
+                chat_id: chat.id,
+                role: MessageRole::User,
+                content: MessageContent::parse(&format!("hour {hour}")).unwrap(),
+                metadata: Metadata::default(),
+                latency_ms: None,
+                token_count: None,
+                created_at: at,
+            };
+            store
+                .insert_message(org, &message, ChatCheck::KnownToExist)
+                .await
+                .unwrap();
+        }
+        (store, org, start)
+    }
+
+    async fn drain(source: &mut StoreRowSource) -> Result<usize, ExportError> {
+        let mut rows = 0;
+        while let Some(page) = source.next_page().await? {
+            rows += page.len();
+        }
+        Ok(rows)
+    }
+
+    #[tokio::test]
+    async fn a_time_range_reads_only_its_messages() {
+        let (store, org, start) = store_with(48).await;
+        let filters = ExportFilters {
+            from: Some(start + Duration::hours(10)),
+            to: Some(start + Duration::hours(13)),
+            ..ExportFilters::default()
+        };
+        let mut source = StoreRowSource::new(ExportReader::new(store), org, filters);
+        assert_eq!(drain(&mut source).await.unwrap(), 3);
+        assert_eq!(source.reads(), 1 + 3, "the chat and its three messages");
+    }
+
+    #[tokio::test]
+    async fn a_bounded_reader_stops_past_its_bound() {
+        let (store, org, _) = store_with(60).await;
+        let reader = ExportReader::new(store);
+        let mut bounded =
+            StoreRowSource::new(reader.clone(), org, ExportFilters::default()).with_read_limit(50);
+        assert!(matches!(
+            drain(&mut bounded).await,
+            Err(ExportError::ReadsTooMuch { max_items: 50 })
+        ));
+        let mut enough =
+            StoreRowSource::new(reader, org, ExportFilters::default()).with_read_limit(61);
+        assert_eq!(drain(&mut enough).await.unwrap(), 60);
+    }
+}
