@@ -4,7 +4,9 @@
 # (both x86_64 release builds, same profile, run against a local runtime
 # API), in-process ingest handler latency, the analytics aggregator's
 # throughput and writes per message, the summary's reads for 90 days,
-# and the export pipeline's throughput and peak memory at 100k and 1M rows.
+# the export pipeline's throughput and peak memory at 100k and 1M rows, and
+# what ingest costs: DynamoDB requests and billed units per message, single
+# and in batches of 100, and $ per million messages (against moto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -41,5 +43,8 @@ source scripts/moto.sh
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p target
 start_moto "$port" target/moto-bench.log
-AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-  target/release/chatlogger-bench summary --days 90
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+target/release/chatlogger-bench summary --days 90
+
+echo "== ingest cost: requests and billed units per message, \$ per million (against moto)"
+target/release/chatlogger-bench cost

@@ -8,7 +8,11 @@
 //!   per-request latency (p50/p99/max) and throughput for message logging.
 //! - `exports`: the export pipeline per format at 100k and 1M rows, rows/s
 //!   and peak RSS per run (see [`exports`]).
+//! - `cost`: ingest's DynamoDB requests and billed units per message, its
+//!   handler time and log bytes, and $ per million messages, single and in
+//!   batches of 100, cold and warm (see [`cost`]; against moto).
 
+mod cost;
 mod exports;
 
 use std::{
@@ -88,6 +92,23 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
         rows: Vec<usize>,
     },
+    /// Ingest's billed units and $ per million messages (moto).
+    Cost {
+        /// The ingest function's memory (template.yaml's MemorySize).
+        #[arg(long, default_value_t = 128)]
+        memory_mb: u64,
+        /// One DynamoDB round trip from Lambda, in milliseconds (assumed:
+        /// moto's latency says nothing about DynamoDB's).
+        #[arg(long, default_value_t = 6.0)]
+        dynamodb_ms: f64,
+        /// Warm containers a chat's messages are spread over.
+        #[arg(long, default_value_t = 20)]
+        containers: usize,
+        /// The analytics aggregator's write units per message (its own
+        /// bench measures it; the default is its budget).
+        #[arg(long, default_value_t = cost::AGGREGATOR_INPUT)]
+        aggregator_wru: f64,
+    },
     /// One export run (what `exports` starts per format and size).
     ExportRun {
         #[arg(long, value_parser = parse_format)]
@@ -144,6 +165,20 @@ async fn main() {
         } => analytics::summary_reads(days, messages_per_day).await,
         Command::Exports { rows } => exports::compare(&rows),
         Command::ExportRun { format, rows } => exports::run(format, rows).await,
+        Command::Cost {
+            memory_mb,
+            dynamodb_ms,
+            containers,
+            aggregator_wru,
+        } => {
+            cost::run(cost::CostArgs {
+                memory_mb,
+                dynamodb_ms,
+                containers,
+                aggregator_wru,
+            })
+            .await
+        }
     }
 }
 

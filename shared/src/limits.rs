@@ -3,19 +3,23 @@
 //!
 //! Each container keeps a [`Meter`] per org and per key: a token bucket
 //! (exact for the traffic this container sees) and its share of a shared
-//! per-window count. Once an org has [`REPORT_EVERY`] units this container
-//! has not reported, the next request adds them to the org's usage item for
-//! the current window (one `UpdateItem` for the org and its keys) and reads
-//! back the totals, which close the window for this container once they
-//! reach the quota. So limiting costs at most one write unit per 20 units
-//! logged (0.05 per message), and nothing when the report is not due.
+//! per-window count. Once an org has [`RateLimit::report_every`] units this
+//! container has not reported (1% of the org's window quota, at least
+//! [`REPORT_EVERY`](crate::domain::limits::REPORT_EVERY) = 20), the next request adds them to the org's usage
+//! item for the current window (one `UpdateItem` for the org and its keys)
+//! and reads back the totals, which close the window for this container
+//! once they reach the quota. So limiting costs at most one write unit per
+//! 20 units logged (0.05 per message; 1/60 at the default org rate), and
+//! nothing when a report is not due.
 //!
 //! How exact: one container never admits more than the rate and burst.
 //! Across containers the shared count lags by what each container has not
-//! reported yet (fewer than 20 units each) plus reports in flight, so with
-//! `n` busy containers an org or key can exceed its window quota by up to
-//! about `20 n` units per 10-second window before every container sees
-//! the window closed; it is then refused until the window ends.
+//! reported yet (under 1% of the quota, or 20 units, each) plus reports in
+//! flight, so with `n` busy containers an org can exceed its window quota
+//! by about `n`% (at least `20 n` units) per 10-second window before every
+//! container sees the window closed; it is then refused until the window
+//! ends. A key's own count rides on its org's reports, so it lags the same
+//! way.
 
 use std::{
     collections::HashMap,
@@ -30,7 +34,7 @@ use crate::{
     cache::TtlCache,
     domain::{
         ApiKeyId, OrgId,
-        limits::{Meter, OrgLimits, REPORT_EVERY, RateLimit, Verdict, window_of},
+        limits::{Meter, OrgLimits, RateLimit, Verdict, window_of},
     },
     store::{OrgStore, StoreError, UsageStore},
 };
@@ -160,7 +164,8 @@ impl RateLimiter {
     /// unreported units first when a report is due.
     pub async fn admit(&self, caller: &Caller, units: u64) -> Result<RateStatus, AdmitError> {
         let org_rate = self.org_limits(caller.org).await?.rate();
-        self.report_if_due(caller.org).await;
+        self.report_if_due(caller.org, org_rate.report_every())
+            .await;
         let now = (self.clock)();
         let mut policies = vec![(Scope::Org, org_rate)];
         policies.extend(caller.key_rate.map(|rate| (Scope::Key, rate)));
@@ -219,16 +224,15 @@ impl RateLimiter {
     }
 
     /// Adds this container's unreported units to the shared count once the
-    /// org has [`REPORT_EVERY`] of them. A failed report only delays the
-    /// count (its units are kept for the next one); limiting never fails a
-    /// request.
-    async fn report_if_due(&self, org: OrgId) {
+    /// org has `due` of them. A failed report only delays the count (its
+    /// units are kept for the next one); limiting never fails a request.
+    async fn report_if_due(&self, org: OrgId, due: u64) {
         let (org_units, key_units) = {
             let mut all = self.meters();
             let Some(meters) = all.get_mut(&org) else {
                 return;
             };
-            if meters.org.unreported() < REPORT_EVERY {
+            if meters.org.unreported() < due {
                 return;
             }
             let key_units: Vec<(ApiKeyId, u64)> = meters
@@ -276,7 +280,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        domain::{Org, OrgName, Slug, limits::WINDOW_SECS},
+        domain::{
+            Org, OrgName, Slug,
+            limits::{REPORT_EVERY, WINDOW_SECS},
+        },
         store::{MemoryStore, OrgChanges},
     };
 

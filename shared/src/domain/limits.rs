@@ -17,6 +17,10 @@ pub const WINDOW_SECS: u64 = 10;
 /// least this many unreported units: at most one write per this many units
 /// (0.05 write units per message at 20).
 pub const REPORT_EVERY: u64 = 20;
+/// ...or, for larger quotas, once it has this share of the window quota
+/// unreported: 1% (60 units for the default org rate), so the count lags
+/// by at most 1% of the quota per container.
+pub const REPORT_SHARE_OF_QUOTA: u64 = 100;
 /// The most items one batch request may log; the default burst is at least
 /// this, so a full batch fits in a fresh bucket.
 pub const MAX_BATCH_ITEMS: u64 = 100;
@@ -75,6 +79,11 @@ impl RateLimit {
     /// The most units one window of the shared count may hold.
     pub fn window_quota(&self) -> u64 {
         self.per_second() * WINDOW_SECS + self.burst()
+    }
+
+    /// How many unreported units a container holds before it reports them.
+    pub fn report_every(&self) -> u64 {
+        (self.window_quota() / REPORT_SHARE_OF_QUOTA).max(REPORT_EVERY)
     }
 }
 
@@ -244,6 +253,8 @@ mod tests {
         let limit: RateLimit = serde_json::from_value(json!({"per_second": 5})).unwrap();
         assert_eq!((limit.per_second(), limit.burst()), (5, 100));
         assert_eq!(limit.window_quota(), 5 * WINDOW_SECS + 100);
+        assert_eq!(limit.report_every(), REPORT_EVERY);
+        assert_eq!(OrgLimits::default().rate().report_every(), 60);
         let limit: RateLimit =
             serde_json::from_value(json!({"per_second": 300, "burst": 7})).unwrap();
         assert_eq!(limit.burst(), 7);
