@@ -45,12 +45,9 @@ use axum::{
 };
 use chatlogger::{
     accounts,
-    domain::{
-        Chat, ChatId, Metadata, OrgName, Slug, Tags,
-        limits::{OrgLimits, RateLimit},
-    },
+    domain::{Chat, ChatId, Metadata, OrgName, Slug, Tags, limits::OrgLimits},
     ingest::BATCH_PARALLELISM,
-    store::{ChatStore, DynamoStore, MemoryStore, OrgChanges, OrgStore},
+    store::{ChatStore, DynamoStore, MemoryStore},
 };
 use chatlogger_ingest::{IngestState, router};
 use http_body_util::BodyExt;
@@ -90,6 +87,8 @@ struct Bill {
     requests: BTreeMap<&'static str, u64>,
     wru: f64,
     rru: f64,
+    /// The largest item put, in bytes as DynamoDB counts them.
+    largest_put: u64,
 }
 
 impl Bill {
@@ -132,7 +131,9 @@ impl Intercept for Meter {
         let mut bill = self.0.lock().unwrap();
         if let Some(put) = input.downcast_ref::<PutItemInput>() {
             *bill.requests.entry("PutItem").or_default() += 1;
-            bill.wru += write_units(item_size(put.item().unwrap_or(&Default::default())));
+            let size = item_size(put.item().unwrap_or(&Default::default()));
+            bill.wru += write_units(size);
+            bill.largest_put = bill.largest_put.max(size);
         } else if let Some(get) = input.downcast_ref::<GetItemInput>() {
             *bill.requests.entry("GetItem").or_default() += 1;
             let consistent = get.consistent_read().unwrap_or(false);
@@ -410,11 +411,14 @@ pub async fn run(args: CostArgs) {
         .await;
         assert_eq!(status, StatusCode::CREATED);
     }
+    let single_warm = meter.take();
+    // Every message of the bench is the same size: its put is the message item.
+    let message_item_bytes = single_warm.largest_put;
     scenarios.push(Scenario {
         name: "single, warm chat cache",
         messages: n as u64,
         requests: n as u64,
-        bill: meter.take(),
+        bill: single_warm,
         round_trips: 1.0 + 1.0 / 20.0,
         handler_ms: handler.single_ms,
     });
@@ -485,7 +489,7 @@ pub async fn run(args: CostArgs) {
         handler_ms: handler.batch_ms,
     });
 
-    report(&args, &scenarios, &warmup, &handler).await;
+    report(&args, &scenarios, &warmup, &handler, message_item_bytes);
 }
 
 struct HandlerTimes {
@@ -493,35 +497,12 @@ struct HandlerTimes {
     batch_ms: f64,
     single_log_bytes: u64,
     batch_log_bytes: u64,
-    message_item_bytes: u64,
 }
 
 /// The handler's own time (p50, in process, in-memory store: no network),
 /// and the bytes of its log line, for a single message and a batch of 100.
 async fn handler_times() -> HandlerTimes {
-    let store = Arc::new(MemoryStore::new());
-    let org = accounts::create_org(
-        store.as_ref(),
-        Slug::parse("bench").unwrap(),
-        OrgName::parse("Bench").unwrap(),
-    )
-    .await
-    .unwrap();
-    let changes = OrgChanges {
-        limits: Some(OrgLimits {
-            rate_limit: Some(RateLimit::new(10_000, Some(100_000))),
-            ..OrgLimits::default()
-        }),
-        ..OrgChanges::default()
-    };
-    store.update_org(org.id, &changes).await.unwrap();
-    let (_, key) = accounts::create_api_key(
-        store.as_ref(),
-        &org,
-        chatlogger::domain::ApiKeyLabel::parse("bench").unwrap(),
-    )
-    .await
-    .unwrap();
+    let (store, org, key) = crate::memory_org_with_key().await;
     let key = key.expose().to_owned();
     let chat = chats_in_memory(&store, org.id).await;
     let app = chatlogger::http::app(router(IngestState::new(store.clone())));
@@ -568,14 +549,11 @@ async fn handler_times() -> HandlerTimes {
     let sizes: Vec<u64> = text.lines().map(|line| line.len() as u64 + 1).collect();
     assert_eq!(sizes.len(), 2, "one line per request: {text}");
 
-    // The stored size of the 500-byte message, as DynamoDB counts it.
-    let stored = stored_message_size(&single(0)).await;
     HandlerTimes {
         single_ms: median_ms(&mut singles),
         batch_ms: median_ms(&mut batches),
         single_log_bytes: sizes[0],
         batch_log_bytes: sizes[1],
-        message_item_bytes: stored,
     }
 }
 
@@ -590,57 +568,6 @@ async fn chats_in_memory(store: &MemoryStore, org: chatlogger::domain::OrgId) ->
     };
     store.insert_chat(org, &chat).await.unwrap();
     chat.id
-}
-
-/// The item the production store writes for `body`, sized: it is what
-/// [`Meter`] bills a `PutItem` on. Measured through the SDK's own item
-/// (a put against a table that does not exist is never sent).
-async fn stored_message_size(body: &Value) -> u64 {
-    #[derive(Debug, Clone, Default)]
-    struct Seen(Arc<Mutex<u64>>);
-    impl Intercept for Seen {
-        fn name(&self) -> &'static str {
-            "Seen"
-        }
-        fn read_before_execution(
-            &self,
-            context: &BeforeSerializationInterceptorContextRef<'_>,
-            _config: &mut ConfigBag,
-        ) -> Result<(), BoxError> {
-            if let Some(put) = context.input().downcast_ref::<PutItemInput>() {
-                *self.0.lock().unwrap() = item_size(put.item().unwrap_or(&Default::default()));
-            }
-            Err("measured; not sent".into())
-        }
-    }
-    let seen = Seen::default();
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .interceptor(seen.clone())
-            .build(),
-    );
-    let store = DynamoStore::new(client, "unused");
-    let message: chatlogger::domain::Message = chatlogger::domain::Message {
-        id: chatlogger::domain::MessageId::new(),
-        chat_id: ChatId::new(),
-        role: chatlogger::domain::MessageRole::User,
-        content: chatlogger::domain::MessageContent::parse(body["content"].as_str().unwrap())
-            .unwrap(),
-        metadata: Metadata::default(),
-        latency_ms: Some(chatlogger::domain::LatencyMs::parse(850).unwrap()),
-        token_count: Some(chatlogger::domain::TokenCount::parse(120).unwrap()),
-        created_at: time::OffsetDateTime::now_utc(),
-    };
-    let _ = chatlogger::store::MessageStore::insert_message(
-        &store,
-        chatlogger::domain::OrgId::new(),
-        &message,
-        chatlogger::store::ChatCheck::KnownToExist,
-    )
-    .await;
-    *seen.0.lock().unwrap()
 }
 
 #[derive(Clone, Default)]
@@ -661,12 +588,18 @@ fn median_ms(samples: &mut [Duration]) -> f64 {
     samples[samples.len() / 2].as_secs_f64() * 1000.0
 }
 
-async fn report(args: &CostArgs, scenarios: &[Scenario], warmup: &Bill, handler: &HandlerTimes) {
-    let content_room = 1024 - (handler.message_item_bytes - 500);
+fn report(
+    args: &CostArgs,
+    scenarios: &[Scenario],
+    warmup: &Bill,
+    handler: &HandlerTimes,
+    message_item_bytes: u64,
+) {
+    let content_room = 1024 - (message_item_bytes - 500);
     println!(
         "item size: a 500-byte message with empty metadata (latency and tokens set) is {} bytes stored: {} write unit; up to {} bytes of content stay within 1 KB (1 unit), then each further KB (or part) of item is one more unit",
-        handler.message_item_bytes,
-        write_units(handler.message_item_bytes),
+        message_item_bytes,
+        write_units(message_item_bytes),
         content_room
     );
     println!(
@@ -731,7 +664,7 @@ async fn report(args: &CostArgs, scenarios: &[Scenario], warmup: &Bill, handler:
             s.name, gateway, lambda, writes, reads, aggregator, total, logs
         );
     }
-    let storage_gb = (handler.message_item_bytes + DYNAMODB_ITEM_OVERHEAD) as f64 * 1e6 / 1e9;
+    let storage_gb = (message_item_bytes + DYNAMODB_ITEM_OVERHEAD) as f64 * 1e6 / 1e9;
     println!(
         "storage: a million such messages are {storage_gb:.2} GB with DynamoDB's 100-byte item overhead: ${:.3} per month at ${DYNAMODB_STORAGE_PER_GB_MONTH}/GB-month (not in the totals)",
         storage_gb * DYNAMODB_STORAGE_PER_GB_MONTH

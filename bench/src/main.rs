@@ -299,7 +299,13 @@ async fn init(binary: &PathBuf, runs: usize, event: Bytes) -> Duration {
     percentile(&mut to_init, 0.5)
 }
 
-async fn ingest(requests: usize) {
+/// An org `bench` with a secret key, in memory, with a rate limit high
+/// enough never to throttle a timing run.
+async fn memory_org_with_key() -> (
+    Arc<MemoryStore>,
+    chatlogger::domain::Org,
+    chatlogger::domain::ApiKeySecret,
+) {
     let store = Arc::new(MemoryStore::new());
     let org = accounts::create_org(
         store.as_ref(),
@@ -312,6 +318,24 @@ async fn ingest(requests: usize) {
         accounts::create_api_key(store.as_ref(), &org, ApiKeyLabel::parse("bench").unwrap())
             .await
             .unwrap();
+    let unthrottled = chatlogger::store::OrgChanges {
+        limits: Some(chatlogger::domain::limits::OrgLimits {
+            rate_limit: Some(chatlogger::domain::limits::RateLimit::new(
+                10_000,
+                Some(100_000),
+            )),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    chatlogger::store::OrgStore::update_org(store.as_ref(), org.id, &unthrottled)
+        .await
+        .unwrap();
+    (store, org, key)
+}
+
+async fn ingest(requests: usize) {
+    let (store, org, key) = memory_org_with_key().await;
     let app = chatlogger::http::app(router(IngestState::new(store.clone())));
     let send = |uri: String, body: String| {
         let request = Request::post(uri)

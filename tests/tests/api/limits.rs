@@ -1,18 +1,13 @@
 //! Limits and quotas end to end: over an org's or a key's rate, ingest
 //! answers 429 with `Retry-After` and the rate-limit fields and writes
-//! nothing; over its export quotas an org's new export is a 429 too; an
-//! inline export of a narrow time range reads only that range; and a worker
-//! that runs out of time re-queues or fails its job, never leaving it running.
+//! nothing; over its export quotas an org's new export is a 429 too; and an
+//! inline export of a narrow time range reads only that range.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_smithy_runtime_api::{
     box_error::BoxError,
@@ -23,28 +18,20 @@ use aws_smithy_runtime_api::{
 };
 use aws_smithy_types::config_bag::ConfigBag;
 use chatlogger::{
-    aws_lambda_events::event::sqs::{SqsEvent, SqsMessage},
     domain::{
-        Chat, ChatId, ExportId, Message, MessageContent, MessageId, MessageRole, Metadata, OrgId,
-        Tags, UserRole,
+        Chat, ChatId, ExportId, Message, MessageContent, MessageId, MessageRole, Metadata, Tags,
+        UserRole,
         export::ExportStatus,
         limits::{OrgLimits, RateLimit},
     },
-    export::{
-        ExportReader,
-        worker::{ExportWorker, STOP_MARGIN},
-    },
-    store::{
-        ChatCheck, ChatStore, DynamoStore, ExportJobStore, MessageInsert, MessageStore, Page,
-        PageRequest, Read, StoreResult,
-    },
+    store::{ChatCheck, ChatStore, DynamoStore, ExportJobStore, MessageStore, PageRequest},
 };
 use reqwest::Method;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::{
-    exports::{Worker, create_export, parse_file, seed, signed_in},
+    exports::{Worker, create_export, parse_file, signed_in},
     helpers::{TestApp, local_app, spawn_app},
 };
 
@@ -98,30 +85,21 @@ async fn over_a_key_or_org_rate_ingest_answers_429_and_writes_nothing() {
     let key = created.body["secret"].as_str().unwrap().to_owned();
     let chat = app.create_chat(&app.acme, &json!({})).await;
     let chat = chat.body["id"].as_str().unwrap().to_owned();
-    let message = |i: usize| json!({"chat_id": chat, "role": "user", "content": format!("m{i}")});
     let url = app.batch_url(&app.acme);
+    let batch = |n: usize| {
+        let messages: Vec<_> = (0..n)
+            .map(|i| json!({"chat_id": chat, "role": "user", "content": format!("m{i}")}))
+            .collect();
+        json!({ "messages": messages })
+    };
 
     let before = app.tenant_items(&app.acme).await;
     // A batch larger than the bucket is refused whole.
-    let whole = app
-        .plugin_post(
-            &url,
-            &key,
-            None,
-            &json!({"messages": (0..4).map(message).collect::<Vec<_>>()}),
-        )
-        .await;
+    let whole = app.plugin_post(&url, &key, None, &batch(4)).await;
     assert_throttled(&whole, "key", 13);
     assert_eq!(app.tenant_items(&app.acme).await, before, "nothing of it");
     // Three fit; the answer says how much is left.
-    let fits = app
-        .plugin_post(
-            &url,
-            &key,
-            None,
-            &json!({"messages": (0..3).map(message).collect::<Vec<_>>()}),
-        )
-        .await;
+    let fits = app.plugin_post(&url, &key, None, &batch(3)).await;
     assert_eq!(fits.status, 207, "{}", fits.body);
     let status = fits.headers["ratelimit"].to_str().unwrap();
     assert!(status.starts_with("\"key\";r=0;"), "{status}");
@@ -383,108 +361,4 @@ async fn an_inline_export_of_a_narrow_range_reads_only_that_range() {
     // One chat and its ten messages: the 290 other messages and the chat
     // made after `to` were never read.
     assert_eq!(*items_read.0.lock().unwrap(), 11);
-}
-
-/// Reads messages through the real store, slowly.
-struct SlowReader {
-    store: Arc<DynamoStore>,
-    pages: AtomicUsize,
-}
-
-#[async_trait]
-impl MessageStore for SlowReader {
-    async fn insert_message(
-        &self,
-        org: OrgId,
-        message: &Message,
-        check: ChatCheck,
-    ) -> StoreResult<MessageInsert> {
-        self.store.insert_message(org, message, check).await
-    }
-
-    async fn list_messages(
-        &self,
-        org: OrgId,
-        chat: ChatId,
-        ids: std::ops::RangeInclusive<MessageId>,
-        page: &PageRequest,
-        read: Read,
-    ) -> StoreResult<Page<Message>> {
-        self.pages.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        self.store.list_messages(org, chat, ids, page, read).await
-    }
-}
-
-fn delivery(org: OrgId, job: &str, receive_count: u32) -> SqsEvent {
-    let mut message = SqsMessage::default();
-    message.message_id = Some(format!("delivery-{receive_count}"));
-    message.body = Some(json!({"org_id": org, "job_id": job}).to_string());
-    message.attributes.insert(
-        chatlogger::sqs_batch::RECEIVE_COUNT_ATTRIBUTE.to_owned(),
-        receive_count.to_string(),
-    );
-    let mut event = SqsEvent::default();
-    event.records = vec![message];
-    event
-}
-
-#[tokio::test]
-async fn a_worker_out_of_time_requeues_or_fails_its_job_never_leaving_it_running() {
-    let app = spawn_app().await;
-    seed(&app.store, &app.acme, 20, 3, 0).await;
-    let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
-    let created = create_export(&app, &admin, json!({"format": "csv"})).await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let sdk = crate::helpers::sdk_config().await;
-    let (_, exports) = crate::helpers::export_resources(&sdk, &app.table).await;
-    let reader = Arc::new(SlowReader {
-        store: app.store.clone(),
-        pages: AtomicUsize::new(0),
-    });
-    let worker = ExportWorker::new(
-        app.store.clone(),
-        ExportReader {
-            chats: app.store.clone(),
-            messages: reader.clone(),
-        },
-        exports.bucket,
-        3,
-    );
-    let job = || async {
-        let id = ExportId::parse(&id).unwrap();
-        app.store
-            .export_job(app.acme.org.id, id)
-            .await
-            .unwrap()
-            .unwrap()
-    };
-    // 20 chats at 150 ms each would take 3 s; the invocation has 0.5 s.
-    let deadline = || tokio::time::Instant::now() + STOP_MARGIN + Duration::from_millis(500);
-    let answer = worker
-        .handle_until(delivery(app.acme.org.id, &id, 1), deadline())
-        .await;
-    assert_eq!(answer.batch_item_failures.len(), 1, "SQS redelivers it");
-    let requeued = job().await;
-    assert_eq!(requeued.status, ExportStatus::Queued);
-    assert_eq!(
-        requeued.error.as_deref(),
-        Some("the attempt ran out of time; retrying")
-    );
-    assert!(reader.pages.load(Ordering::SeqCst) < 20, "it stopped early");
-
-    // On the queue's last delivery, the job fails for good.
-    worker
-        .handle_until(delivery(app.acme.org.id, &id, 3), deadline())
-        .await;
-    let failed = job().await;
-    assert_eq!(failed.status, ExportStatus::Failed);
-    assert!(
-        failed
-            .error
-            .as_deref()
-            .unwrap()
-            .starts_with("the attempt ran out of time"),
-        "{failed:?}"
-    );
 }
