@@ -317,8 +317,8 @@ fn containers(store: &Arc<DynamoStore>, count: usize) -> Vec<Router> {
         .collect()
 }
 
-/// Chats made directly in the table, so no container has seen them.
-async fn chats(store: &DynamoStore, org: chatlogger::domain::OrgId, count: usize) -> Vec<ChatId> {
+/// Chats made directly in the store, so no container has seen them.
+async fn chats(store: &dyn ChatStore, org: chatlogger::domain::OrgId, count: usize) -> Vec<ChatId> {
     let mut ids = Vec::with_capacity(count);
     for _ in 0..count {
         let chat = Chat {
@@ -504,7 +504,7 @@ struct HandlerTimes {
 async fn handler_times() -> HandlerTimes {
     let (store, org, key) = crate::memory_org_with_key().await;
     let key = key.expose().to_owned();
-    let chat = chats_in_memory(&store, org.id).await;
+    let chat = chats(store.as_ref(), org.id, 1).await[0];
     let app = chatlogger::http::app(router(IngestState::new(store.clone())));
     let uri = format!("/api/v1/orgs/bench/chats/{chat}/messages");
     let single = |i| {
@@ -555,19 +555,6 @@ async fn handler_times() -> HandlerTimes {
         single_log_bytes: sizes[0],
         batch_log_bytes: sizes[1],
     }
-}
-
-async fn chats_in_memory(store: &MemoryStore, org: chatlogger::domain::OrgId) -> ChatId {
-    let chat = Chat {
-        id: ChatId::new(),
-        title: None,
-        tags: Tags::default(),
-        metadata: Metadata::default(),
-        user_id: None,
-        created_at: time::OffsetDateTime::now_utc(),
-    };
-    store.insert_chat(org, &chat).await.unwrap();
-    chat.id
 }
 
 #[derive(Clone, Default)]

@@ -180,21 +180,25 @@ async fn export_quotas_answer_429_and_create_nothing() {
     };
     assert_eq!(jobs(&app).await, 2);
 
+    // Over a quota: 429, saying which.
+    let refused_saying = |says: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let body = json!({"format": "csv"});
+            let refused = app
+                .send(Method::POST, "/exports/orgs/me", admin, Some(&body))
+                .await;
+            assert_eq!(
+                (refused.status, refused.error_code().as_str()),
+                (429, "quota_exceeded")
+            );
+            let message = refused.body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{message}");
+            refused
+        }
+    };
     // Two queued: a third waits.
-    let refused = app
-        .send(
-            Method::POST,
-            "/exports/orgs/me",
-            &admin,
-            Some(&json!({"format": "csv"})),
-        )
-        .await;
-    assert_eq!(
-        (refused.status, refused.error_code().as_str()),
-        (429, "quota_exceeded")
-    );
-    let message = refused.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("2 exports queued or running"), "{message}");
+    let refused = refused_saying("2 exports queued or running").await;
     assert_eq!(refused.headers["retry-after"], "30");
     assert_eq!(jobs(&app).await, 2);
     assert_eq!(worker.queued_messages().await, 2, "nothing was queued");
@@ -211,17 +215,7 @@ async fn export_quotas_answer_429_and_create_nothing() {
     assert_eq!(job.status, ExportStatus::Completed);
     create_export(&app, &admin, json!({"format": "ndjson"})).await;
     worker.drain().await;
-    let refused = app
-        .send(
-            Method::POST,
-            "/exports/orgs/me",
-            &admin,
-            Some(&json!({"format": "csv"})),
-        )
-        .await;
-    assert_eq!(refused.status, 429);
-    let message = refused.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("3 exports today (UTC)"), "{message}");
+    let refused = refused_saying("3 exports today (UTC)").await;
     let retry_after: i64 = refused.headers["retry-after"]
         .to_str()
         .unwrap()
