@@ -47,7 +47,7 @@ use chatlogger::{
     accounts,
     domain::{Chat, ChatId, Metadata, OrgName, Slug, Tags, limits::OrgLimits},
     ingest::BATCH_PARALLELISM,
-    store::{ChatStore, DynamoStore, MemoryStore},
+    store::{ChatStore, DynamoStore},
 };
 use chatlogger_ingest::{IngestState, router};
 use http_body_util::BodyExt;
@@ -215,7 +215,7 @@ fn message(chat: &ChatId, i: usize) -> Value {
         .collect();
     json!({
         "chat_id": chat.to_string(),
-        "role": if i % 2 == 0 { "user" } else { "assistant" },
+        "role": if i.is_multiple_of(2) { "user" } else { "assistant" },
         "content": content,
         "latency_ms": 850,
         "token_count": 120,
