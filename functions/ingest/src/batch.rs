@@ -17,7 +17,10 @@ use chatlogger::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{AllOfBuilder, ObjectBuilder, Ref, RefOr, schema::Schema},
+};
 
 use crate::{
     IngestState, chats::CreateChatRequest, create_errors::CreateErrors,
@@ -44,13 +47,39 @@ pub struct BatchRequest {
     pub messages: Vec<Value>,
 }
 
-/// A message of a batch: a message body with the `chat_id` it goes to.
-#[derive(Debug, ToSchema)]
+/// A message of a batch: a message body with the `chat_id` it goes to, in
+/// one flat object. (Parsed by [`BatchMessage::parse`], not by serde: a
+/// flattened struct would not refuse unknown fields.)
+#[derive(Debug)]
 pub struct BatchMessage {
-    /// A chat of the org: existing, or created by this batch's `chats`.
     pub chat_id: ChatId,
-    #[schema(inline)]
     pub message: CreateMessageRequest,
+}
+
+/// The wire shape: `chat_id` and every field of [`CreateMessageRequest`].
+impl PartialSchema for BatchMessage {
+    fn schema() -> RefOr<Schema> {
+        let chat_id = ObjectBuilder::new()
+            .property("chat_id", ChatId::schema())
+            .required("chat_id")
+            .description(Some(
+                "A chat of the org: existing, or created by this batch's `chats`",
+            ));
+        AllOfBuilder::new()
+            .item(chat_id)
+            .item(Ref::from_schema_name(CreateMessageRequest::name()))
+            .into()
+    }
+}
+
+impl ToSchema for BatchMessage {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            CreateMessageRequest::name().into(),
+            CreateMessageRequest::schema(),
+        ));
+        <CreateMessageRequest as ToSchema>::schemas(schemas);
+    }
 }
 
 impl BatchMessage {
