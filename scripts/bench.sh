@@ -5,8 +5,10 @@
 # API), in-process ingest handler latency, the analytics aggregator's
 # write units per message (sized as billed), writes per item per second for
 # a hot org, the summary's reads for 366 days,
-# the export pipeline's throughput and peak memory at 100k and 1M rows, and
-# one local (moto) DynamoDB transaction's latency at 1,000 and 100,000 items.
+# the export pipeline's throughput and peak memory at 100k and 1M rows,
+# one local (moto) DynamoDB transaction's latency at 1,000 and 100,000 items,
+# and what ingest costs: DynamoDB requests and billed units per message,
+# single and in batches of 100, and $ per million messages (against moto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -52,3 +54,8 @@ target/release/chatlogger-bench summary --days 366
 
 echo "== local DynamoDB transactions (moto through tools/moto_server.py): latency at 1,000 and 100,000 items"
 target/release/chatlogger-bench transactions --items 1000,100000
+
+# The aggregator's share of $/million: its write units per message for an
+# org logging 10 messages/s (the aggregator bench above: 0.05-0.06 WRU).
+echo "== ingest cost: requests and billed units per message, \$ per million (against moto)"
+target/release/chatlogger-bench cost --aggregator-wru 0.06

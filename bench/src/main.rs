@@ -10,7 +10,11 @@
 //!   and peak RSS per run (see [`exports`]).
 //! - `transactions`: one local (moto) DynamoDB transaction's latency at
 //!   1,000 and 100,000 items in the table (see [`transactions`]).
+//! - `cost`: ingest's DynamoDB requests and billed units per message, its
+//!   handler time and log bytes, and $ per million messages, single and in
+//!   batches of 100, cold and warm (see [`cost`]; against moto).
 
+mod cost;
 mod exports;
 mod transactions;
 
@@ -114,6 +118,23 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         transactions: usize,
     },
+    /// Ingest's billed units and $ per million messages (moto).
+    Cost {
+        /// The ingest function's memory (template.yaml's MemorySize).
+        #[arg(long, default_value_t = 128)]
+        memory_mb: u64,
+        /// One DynamoDB round trip from Lambda, in milliseconds (assumed:
+        /// moto's latency says nothing about DynamoDB's).
+        #[arg(long, default_value_t = 6.0)]
+        dynamodb_ms: f64,
+        /// Warm containers a chat's messages are spread over.
+        #[arg(long, default_value_t = 20)]
+        containers: usize,
+        /// The analytics aggregator's write units per message (its own
+        /// bench measures it; the default is its budget).
+        #[arg(long, default_value_t = cost::AGGREGATOR_INPUT)]
+        aggregator_wru: f64,
+    },
     /// One export run (what `exports` starts per format and size).
     ExportRun {
         #[arg(long, value_parser = parse_format)]
@@ -181,6 +202,20 @@ async fn main() {
             items,
             transactions,
         } => transactions::latency(&items, transactions).await,
+        Command::Cost {
+            memory_mb,
+            dynamodb_ms,
+            containers,
+            aggregator_wru,
+        } => {
+            cost::run(cost::CostArgs {
+                memory_mb,
+                dynamodb_ms,
+                containers,
+                aggregator_wru,
+            })
+            .await
+        }
     }
 }
 
@@ -301,7 +336,13 @@ async fn init(binary: &PathBuf, runs: usize, event: Bytes) -> Duration {
     percentile(&mut to_init, 0.5)
 }
 
-async fn ingest(requests: usize) {
+/// An org `bench` with a secret key, in memory, with a rate limit high
+/// enough never to throttle a timing run.
+async fn memory_org_with_key() -> (
+    Arc<MemoryStore>,
+    chatlogger::domain::Org,
+    chatlogger::domain::ApiKeySecret,
+) {
     let store = Arc::new(MemoryStore::new());
     let org = accounts::create_org(
         store.as_ref(),
@@ -314,6 +355,24 @@ async fn ingest(requests: usize) {
         accounts::create_api_key(store.as_ref(), &org, ApiKeyLabel::parse("bench").unwrap())
             .await
             .unwrap();
+    let unthrottled = chatlogger::store::OrgChanges {
+        limits: Some(chatlogger::domain::limits::OrgLimits {
+            rate_limit: Some(chatlogger::domain::limits::RateLimit::new(
+                10_000,
+                Some(100_000),
+            )),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    chatlogger::store::OrgStore::update_org(store.as_ref(), org.id, &unthrottled)
+        .await
+        .unwrap();
+    (store, org, key)
+}
+
+async fn ingest(requests: usize) {
+    let (store, org, key) = memory_org_with_key().await;
     let app = chatlogger::http::app(router(IngestState::new(store.clone())));
     let send = |uri: String, body: String| {
         let request = Request::post(uri)
@@ -420,13 +479,13 @@ async fn credentials(logins: usize, keys: usize) {
         .unwrap();
     let verifier = ApiKeyVerifier::new(store);
     verifier
-        .verify(Some(secret.expose()), "bench")
+        .verify(Some(secret.expose()), "bench", None)
         .await
         .unwrap();
     let started = Instant::now();
     for _ in 0..keys {
         verifier
-            .verify(Some(secret.expose()), "bench")
+            .verify(Some(secret.expose()), "bench", None)
             .await
             .unwrap();
     }

@@ -17,7 +17,7 @@ pub mod stream;
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::{Router, extract::Request};
 use chatlogger::{
     auth::JwtKeyring,
     http::{AccountsState, BrowserPolicy, Dashboard},
@@ -28,9 +28,15 @@ use chatlogger_apikeys::ApiKeysState;
 use chatlogger_chats::ChatsState;
 use chatlogger_exports::ExportsState;
 use chatlogger_ingest::IngestState;
+use tower::ServiceExt;
+
+/// The plugin API's paths: they answer CORS themselves (for publishable
+/// keys' origins), as on AWS, where they are on an HTTP API of their own.
+pub const PLUGIN_PATHS: &str = "/api/";
 
 /// Every route of every function, on one router. `Router::merge` panics on a
 /// duplicate route, so a route claimed by two functions fails at start-up.
+/// The dashboard's CORS wraps every path but the plugin API's.
 pub fn app(
     store: Arc<DynamoStore>,
     keys: impl Into<JwtKeyring>,
@@ -42,7 +48,16 @@ pub fn app(
     let routes = function_routers(store, dashboard, exports)
         .into_iter()
         .fold(Router::new(), |all, (_, routes)| all.merge(routes));
-    chatlogger::http::app(routes).layer(cors)
+    let plain = chatlogger::http::app(routes);
+    let with_cors = plain.clone().layer(cors);
+    Router::new().fallback_service(tower::service_fn(move |request: Request| {
+        let router = if request.uri().path().starts_with(PLUGIN_PATHS) {
+            plain.clone()
+        } else {
+            with_cors.clone()
+        };
+        router.oneshot(request)
+    }))
 }
 
 /// Every HTTP function's routes, by the name of its binary, each built as

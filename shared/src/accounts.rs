@@ -3,8 +3,8 @@
 //! may end their sessions, is `auth::sessions::change_user`.)
 use crate::{
     domain::{
-        ApiKey, ApiKeyLabel, ApiKeySecret, DisplayName, Email, Org, OrgId, OrgName, Password,
-        PasswordHash, Slug, User, UserRole,
+        ApiKey, ApiKeyKind, ApiKeyLabel, ApiKeySecret, ApiKeySettings, DisplayName, Email, Org,
+        OrgId, OrgName, Password, PasswordHash, Slug, User, UserRole,
     },
     store::{ApiKeyStore, Claim, OrgStore, StoreError, UserStore},
 };
@@ -79,14 +79,33 @@ pub async fn hash_password(password: Password) -> Result<PasswordHash, AccountEr
         .map_err(AccountError::Hashing)
 }
 
-/// Issues a new API key for `org`. The secret is returned once and only its
+/// Issues a new secret key for `org`. The key is returned once and only its
 /// hash is stored.
 pub async fn create_api_key<S: ApiKeyStore + ?Sized>(
     store: &S,
     org: &Org,
     label: ApiKeyLabel,
 ) -> Result<(ApiKey, ApiKeySecret), AccountError> {
-    let (key, secret) = ApiKey::generate(label);
+    issue_api_key(
+        store,
+        org,
+        label,
+        ApiKeyKind::Secret,
+        ApiKeySettings::default(),
+    )
+    .await
+}
+
+/// Issues a new key of `kind` for `org`, with `settings` (already checked
+/// for the kind: [`ApiKeySettings::for_kind`]).
+pub async fn issue_api_key<S: ApiKeyStore + ?Sized>(
+    store: &S,
+    org: &Org,
+    label: ApiKeyLabel,
+    kind: ApiKeyKind,
+    settings: ApiKeySettings,
+) -> Result<(ApiKey, ApiKeySecret), AccountError> {
+    let (key, secret) = ApiKey::generate_with(label, kind, settings);
     store.create_api_key(org, &key, &secret.hash()).await?;
     Ok((key, secret))
 }

@@ -1,11 +1,17 @@
 //! Logging chats and messages for chat plugins: the use case behind the
 //! ingest routes. Creates are idempotent on client-chosen ids (a retry with
 //! the same body is replayed, a different body is a conflict), and each
-//! costs one DynamoDB write. A message proves its chat exists inside that
-//! one write, unless this container created or verified the chat within
-//! [`KNOWN_CHAT_TTL`].
+//! costs one DynamoDB write. A message's chat is read first (half a read
+//! unit) unless this container created or verified the chat within
+//! [`KNOWN_CHAT_TTL`]; a batch reads each such chat once.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures_util::{StreamExt, stream};
 
 use crate::{
     cache::TtlCache,
@@ -20,6 +26,8 @@ use crate::{
 /// container (the aggregator deletes them when it sees them).
 pub const KNOWN_CHAT_TTL: Duration = Duration::from_secs(60);
 const KNOWN_CHAT_CAPACITY: usize = 16_384;
+/// Conditional writes (or chat reads) one batch keeps in flight at once.
+pub const BATCH_PARALLELISM: usize = 25;
 
 /// What logging an item did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +96,85 @@ impl Ingest {
         if check == ChatCheck::Verify {
             self.known_chats.insert(chat, ());
         }
+        replay(
+            inserted,
+            |stored| stored.same_request_as(&message),
+            "message",
+        )
+    }
+}
+
+/// What one item of a batch came to.
+pub type ItemResult<T> = Result<Logged<T>, IngestError>;
+
+impl Ingest {
+    /// Logs a batch: every chat first, then every message (so a batch can
+    /// create a chat and its first messages), each item as
+    /// [`Ingest::log_chat`] and [`Ingest::log_message`] would, with up to
+    /// [`BATCH_PARALLELISM`] conditional writes in flight. One item's
+    /// failure never stops another; the results are in the items' order.
+    pub async fn log_batch(
+        &self,
+        org: OrgId,
+        chats: Vec<Chat>,
+        messages: Vec<Message>,
+    ) -> (Vec<ItemResult<Chat>>, Vec<ItemResult<Message>>) {
+        let logged_chats = stream::iter(chats)
+            .map(|chat| self.log_chat(org, chat))
+            .buffered(BATCH_PARALLELISM)
+            .collect::<Vec<_>>()
+            .await;
+        // Each chat this container does not know is read once for the batch.
+        let unknown: BTreeSet<ChatId> = messages
+            .iter()
+            .map(|message| message.chat_id)
+            .filter(|chat| self.known_chats.get(&(org, *chat)).is_none())
+            .collect();
+        let verified: BTreeMap<ChatId, Result<bool, StoreError>> = stream::iter(unknown)
+            .map(|chat| async move { (chat, self.chats.chat_is_live(org, chat).await) })
+            .buffer_unordered(BATCH_PARALLELISM)
+            .collect()
+            .await;
+        for (chat, live) in &verified {
+            if matches!(live, Ok(true)) {
+                self.known_chats.insert((org, *chat), ());
+            }
+        }
+        let logged_messages = stream::iter(messages)
+            .map(|message| {
+                let verdict = verified.get(&message.chat_id).map(|live| match live {
+                    Ok(live) => Ok(*live),
+                    Err(error) => Err(error.again()),
+                });
+                self.log_verified(org, message, verdict)
+            })
+            .buffered(BATCH_PARALLELISM)
+            .collect::<Vec<_>>()
+            .await;
+        (logged_chats, logged_messages)
+    }
+
+    /// A message of a batch whose chat was checked for the whole batch
+    /// (`None`: the chat was known already).
+    async fn log_verified(
+        &self,
+        org: OrgId,
+        message: Message,
+        chat_live: Option<Result<bool, StoreError>>,
+    ) -> ItemResult<Message> {
+        match chat_live {
+            Some(Err(error)) => return Err(error.into()),
+            Some(Ok(false)) => return Err(IngestError::NoSuchChat),
+            Some(Ok(true)) | None => {}
+        }
+        let inserted = match self
+            .messages
+            .insert_message(org, &message, ChatCheck::KnownToExist)
+            .await?
+        {
+            MessageInsert::Inserted(inserted) => inserted,
+            MessageInsert::NoSuchChat => return Err(IngestError::NoSuchChat),
+        };
         replay(
             inserted,
             |stored| stored.same_request_as(&message),
@@ -170,6 +257,44 @@ mod tests {
             Err(IngestError::IdTaken("message"))
         ));
         assert_eq!(store.messages_of(org).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_creates_chats_before_their_messages_and_reports_each_item() {
+        let store = Arc::new(MemoryStore::new());
+        let ingest = Ingest::new(store.clone());
+        let org = OrgId::new();
+        let (new_chat, missing) = (chat(), ChatId::new());
+        let replayed = message(new_chat.id, "again");
+        ingest.log_chat(org, new_chat.clone()).await.unwrap();
+        // A cold container: nothing known about the chat.
+        let ingest = Ingest::new(store.clone());
+        ingest.log_message(org, replayed.clone()).await.unwrap();
+        let ingest = Ingest::new(store.clone());
+        let second = chat();
+        let (chats, messages) = ingest
+            .log_batch(
+                org,
+                vec![second.clone()],
+                vec![
+                    message(second.id, "first of a new chat"),
+                    message(new_chat.id, "into an existing chat"),
+                    replayed.clone(),
+                    message(missing, "nowhere"),
+                    Message {
+                        content: MessageContent::parse("changed").unwrap(),
+                        ..replayed
+                    },
+                ],
+            )
+            .await;
+        assert!(matches!(chats[..], [Ok(Logged::Created(_))]));
+        assert!(matches!(messages[0], Ok(Logged::Created(_))));
+        assert!(matches!(messages[1], Ok(Logged::Created(_))));
+        assert!(matches!(messages[2], Ok(Logged::Replayed(_))));
+        assert!(matches!(messages[3], Err(IngestError::NoSuchChat)));
+        assert!(matches!(messages[4], Err(IngestError::IdTaken("message"))));
+        assert_eq!(store.messages_of(org).len(), 3);
     }
 
     #[tokio::test]

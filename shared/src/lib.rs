@@ -9,7 +9,8 @@
 //! - the use cases, on the ports: [`ingest`] (chat plugins), [`accounts`]
 //!   (orgs, users, API keys), [`auth`] (sign-in, sessions, permissions),
 //!   [`analytics`] (the stream aggregator), [`export`] (the export pipeline
-//!   and worker), [`sweep`] (deleted chats' second purge);
+//!   and worker), [`sweep`] (deleted chats' second purge), [`limits`] (rate
+//!   limiting ingest per org and per key);
 //! - [`http`]: the HTTP glue every function shares (error type and every use
 //!   case's answer, JSON body extractor, API-key and session extractors,
 //!   CSRF/CORS, request logging, route wrapping);
@@ -29,6 +30,7 @@ pub mod domain;
 pub mod export;
 pub mod http;
 pub mod ingest;
+pub mod limits;
 pub mod sdk_error;
 pub mod sqs_batch;
 pub mod store;

@@ -3,7 +3,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     accounts,
-    domain::{Metadata, Org, OrgName, Slug},
+    domain::{Metadata, Org, OrgName, Slug, limits::OrgLimits},
     http::{
         ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
         openapi::DashboardErrors,
@@ -95,6 +95,10 @@ pub struct UpdateOrgRequest {
     pub name: Option<OrgName>,
     /// Replaces the settings: a JSON object of at most 8 KiB.
     pub settings: Option<Metadata>,
+    /// Replaces the org's limits (`rate_limit`, `concurrent_exports`,
+    /// `exports_per_day`); each left out takes its default. Ingest applies
+    /// a change within a minute.
+    pub limits: Option<OrgLimits>,
 }
 
 /// Rename the org or replace its settings (admin). The slug never changes.
@@ -117,6 +121,7 @@ pub async fn update_org(
     let changes = OrgChanges {
         name: request.name,
         settings: request.settings,
+        limits: request.limits,
     };
     let org = dashboard
         .orgs

@@ -1,10 +1,12 @@
-//! API-key management for org admins. Keys are shown in full only when
-//! created; listings show metadata, never the key or its hash.
+//! API-key management for org admins: secret keys (`clk_`, for servers) and
+//! publishable keys (`clp_`, for browser plugins). Keys are shown in full
+//! only when created; listings show metadata, never the key or its hash.
 //!
 //! | route | handler | needs |
 //! |---|---|---|
 //! | `GET /orgs/me/apikeys` | [`list_api_keys`] | `ManageKeys` (admin) |
 //! | `POST /orgs/me/apikeys` | [`create_api_key`] | `ManageKeys` (admin) |
+//! | `PATCH /orgs/me/apikeys/{key_id}` | [`update_api_key`] | `ManageKeys` (admin) |
 //! | `DELETE /orgs/me/apikeys/{key_id}` | [`revoke_api_key`] | `ManageKeys` (admin) |
 //!
 //! Superadmins may add `?org=<org id>` to act on another org.
@@ -17,12 +19,15 @@ use axum::{
     http::StatusCode,
 };
 use chatlogger::{
-    domain::{ApiKey, ApiKeyId, ApiKeyLabel},
+    domain::{
+        ApiKey, ApiKeyId, ApiKeyKind, ApiKeyLabel, ApiKeySettings, MaxContentBytes,
+        MaxMetadataBytes, Origin, limits::RateLimit,
+    },
     http::{
         API_KEY_CACHE_TTL, ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams,
         SignedIn, need, openapi::DashboardErrors, path_id,
     },
-    store::ApiKeyStore,
+    store::{ApiKeyChanges, ApiKeyStore},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -51,7 +56,7 @@ impl ApiKeysState {
 fn api() -> OpenApiRouter<ApiKeysState> {
     OpenApiRouter::with_openapi(ApiKeysDoc::openapi())
         .routes(routes!(list_api_keys, create_api_key))
-        .routes(routes!(revoke_api_key))
+        .routes(routes!(update_api_key, revoke_api_key))
 }
 
 /// Every API-key route, with the CSRF check, ready for `chatlogger::http::app`
@@ -89,12 +94,37 @@ pub async fn list_api_keys(
     Ok(Json(Paged::from_page(keys, |key| key)))
 }
 
-/// A new key's label.
+/// A new key: its label, its type, and its settings.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// 1-100 characters, e.g. "website widget".
     pub label: ApiKeyLabel,
+    /// `secret` (the default; for servers) or `publishable` (for browser
+    /// plugins: needs `allowed_origins`).
+    #[serde(rename = "type", default)]
+    pub kind: ApiKeyKind,
+    /// Publishable keys: the browser origins (1 to 20) it may be used from.
+    #[serde(default)]
+    pub allowed_origins: Vec<Origin>,
+    /// The key's own rate (default for publishable keys: 20 per second,
+    /// burst 100).
+    pub rate_limit: Option<RateLimit>,
+    /// Largest message content this key may log, in bytes.
+    pub max_content_bytes: Option<MaxContentBytes>,
+    /// Largest `metadata` this key may send, in bytes of compact JSON.
+    pub max_metadata_bytes: Option<MaxMetadataBytes>,
+}
+
+impl CreateApiKeyRequest {
+    fn settings(&self) -> ApiKeySettings {
+        ApiKeySettings {
+            allowed_origins: self.allowed_origins.clone(),
+            rate_limit: self.rate_limit,
+            max_content_bytes: self.max_content_bytes,
+            max_metadata_bytes: self.max_metadata_bytes,
+        }
+    }
 }
 
 /// A new key: its metadata, and the key itself, shown this once.
@@ -103,7 +133,8 @@ pub struct CreatedApiKey {
     #[serde(flatten)]
     pub key: ApiKey,
     /// The key for the `x-organization-api-key` header. Store it now: only
-    /// its SHA-256 is kept, so it cannot be shown again.
+    /// its SHA-256 is kept, so it cannot be shown again. (A publishable key
+    /// is meant to be embedded in a web page; a secret key never is.)
     pub secret: String,
 }
 
@@ -127,15 +158,90 @@ pub async fn create_api_key(
     JsonBody(request): JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let org_id = signed_in.org_scope(query.org).await?;
+    let settings = request
+        .settings()
+        .for_kind(request.kind)
+        .map_err(|e| ApiError::InvalidBody(e.0))?;
     let org = state.dashboard.existing_org(org_id).await?;
-    let (key, secret) =
-        chatlogger::accounts::create_api_key(&*state.api_keys, &org, request.label).await?;
-    tracing::info!(key_id = %key.id, "API key created");
+    let (key, secret) = chatlogger::accounts::issue_api_key(
+        &*state.api_keys,
+        &org,
+        request.label,
+        request.kind,
+        settings,
+    )
+    .await?;
+    tracing::info!(key_id = %key.id, key_type = key.kind.as_str(), "API key created");
     let created = CreatedApiKey {
         key,
         secret: secret.expose().to_owned(),
     };
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// What `PATCH /orgs/me/apikeys/{key_id}` changes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApiKeyRequest {
+    /// 1-100 characters.
+    pub label: Option<ApiKeyLabel>,
+    /// Replaces every setting (`allowed_origins`, `rate_limit`,
+    /// `max_content_bytes`, `max_metadata_bytes`); those left out are unset.
+    pub settings: Option<ApiKeySettings>,
+}
+
+/// Change a key's label or settings (its type never changes). Ingest uses
+/// the new settings within the API-key cache bound (5 seconds).
+#[utoipa::path(
+    patch,
+    path = "/orgs/me/apikeys/{key_id}",
+    tag = "apikeys",
+    params(("key_id" = ApiKeyId, Path, description = "The key's id"), OrgQuery),
+    request_body = UpdateApiKeyRequest,
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The key's metadata", body = ApiKey),
+        DashboardErrors,
+    )
+)]
+pub async fn update_api_key(
+    State(state): State<ApiKeysState>,
+    signed_in: SignedIn<need::ManageKeys>,
+    Path(key_id): Path<String>,
+    QueryParams(query): QueryParams<OrgQuery>,
+    JsonBody(request): JsonBody<UpdateApiKeyRequest>,
+) -> Result<Json<ApiKey>, ApiError> {
+    let key_id = path_id(&key_id, "key_id", ApiKeyId::parse)?;
+    let org = signed_in.org_scope(query.org).await?;
+    if request.label.is_none() && request.settings.is_none() {
+        return Err(ApiError::InvalidBody(
+            "nothing to change: send label or settings".into(),
+        ));
+    }
+    let stored = state
+        .api_keys
+        .api_key(org, key_id)
+        .await?
+        .ok_or(ApiError::NotFound("API key"))?;
+    if stored.revoked_at.is_some() {
+        return Err(ApiError::Conflict("the key is revoked".into()));
+    }
+    let settings = request
+        .settings
+        .map(|settings| settings.for_kind(stored.kind))
+        .transpose()
+        .map_err(|e| ApiError::InvalidBody(e.0))?;
+    let changes = ApiKeyChanges {
+        label: request.label,
+        settings,
+    };
+    let key = state
+        .api_keys
+        .update_api_key(org, key_id, &changes)
+        .await?
+        .ok_or(ApiError::NotFound("API key"))?;
+    tracing::info!(key_id = %key.id, cache_bound_secs = API_KEY_CACHE_TTL.as_secs(), "API key updated");
+    Ok(Json(key))
 }
 
 /// Revoke an API key. Ingest refuses it within the API-key cache bound

@@ -5,7 +5,7 @@ use axum::{
     extract::{Path, State},
 };
 use chatlogger::{
-    domain::Message,
+    domain::{Message, MessageId},
     http::{ApiError, PageQuery, Paged, QueryParams, SignedIn, need, openapi::DashboardErrors},
     store::Read,
 };
@@ -34,7 +34,13 @@ pub async fn list_messages(
     let (org, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
     let messages = state
         .messages
-        .list_messages(org, chat.id, &page, Read::Consistent)
+        .list_messages(
+            org,
+            chat.id,
+            MessageId::MIN..=MessageId::MAX,
+            &page,
+            Read::Consistent,
+        )
         .await?;
     Ok(Json(Paged::from_page(messages, |message| message)))
 }

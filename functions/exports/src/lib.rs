@@ -42,6 +42,7 @@ use chatlogger::{
     },
     sdk_error::error_chain,
 };
+use time::OffsetDateTime;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -56,6 +57,10 @@ pub const SYNC_EXPORT_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Inline exports are checked against the cap every this many bytes, so an
 /// oversized one stops early instead of being read to the end.
 const SYNC_PART_BYTES: usize = 256 * 1024;
+/// The most chats and messages an inline export reads: a bound on what one
+/// request costs (about 5 read units and a few seconds per 10,000 items),
+/// whatever its filters let through. Larger exports are jobs.
+pub const SYNC_EXPORT_MAX_READS: u64 = 20_000;
 
 #[derive(OpenApi)]
 #[openapi(tags((name = "exports", description = "Exports of an org's chats as CSV, JSON or NDJSON (viewers, admins)")))]
@@ -95,6 +100,8 @@ async fn accept(
 
 /// Start an export of the org's chats. The job is queued; poll
 /// `GET /exports/orgs/me/{export_id}` until it is `completed`, then download it.
+/// 429 (`quota_exceeded`) when the org has its limit of exports queued or
+/// running (default 2) or has started its daily limit (default 20).
 #[utoipa::path(
     post,
     path = "/exports/orgs/me",
@@ -114,6 +121,7 @@ pub async fn create_export(
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
     let (org, format, filters) = accept(&exporter, query, request).await?;
+    check_quotas(&state, org).await?;
     let job = ExportJob::new(format, filters, exporter.user.id);
     state.jobs.create_export_job(org, &job).await?;
     let message = ExportMessage {
@@ -128,6 +136,38 @@ pub async fn create_export(
     }
     tracing::info!(export_id = %job.id, format = format.as_str(), "export queued");
     Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Refuses a new job over the org's quotas: at most `concurrent_exports`
+/// queued or running, at most `exports_per_day` started per UTC day. (Two
+/// requests at the same moment may both pass: the count is a read, not a
+/// reservation.)
+async fn check_quotas(state: &ExportsState, org: OrgId) -> Result<(), ApiError> {
+    let limits = state.dashboard.existing_org(org).await?.limits;
+    let now = OffsetDateTime::now_utc();
+    let usage = state.jobs.export_usage(org, now).await?;
+    let concurrent = limits.concurrent_exports();
+    if usage.active >= concurrent {
+        return Err(ApiError::QuotaExceeded {
+            message: format!(
+                "the org already has {} exports queued or running, its limit of {concurrent}; wait for one to finish",
+                usage.active
+            ),
+            retry_after_secs: 30,
+        });
+    }
+    let per_day = limits.exports_per_day();
+    if usage.today >= per_day {
+        let midnight = (now + time::Duration::days(1)).replace_time(time::Time::MIDNIGHT);
+        return Err(ApiError::QuotaExceeded {
+            message: format!(
+                "the org has started {} exports today (UTC), its daily limit of {per_day}",
+                usage.today
+            ),
+            retry_after_secs: (midnight - now).whole_seconds().max(1) as u64,
+        });
+    }
+    Ok(())
 }
 
 /// The org's exports, newest first.
@@ -239,9 +279,10 @@ pub async fn download_export(
         .into_response())
 }
 
-/// Export inline: the file in the response, for exports up to 4 MiB.
-/// Larger ones answer 413 (`export_too_large`), never a truncated file:
-/// use `POST /exports/orgs/me` for those.
+/// Export inline: the file in the response, for exports up to 4 MiB that
+/// read at most 20,000 chats and messages. Larger ones answer 413
+/// (`export_too_large`), never a truncated file: narrow them (`from`/`to`
+/// read only their time range) or use `POST /exports/orgs/me`.
 #[utoipa::path(
     post,
     path = "/exports/orgs/me/sync",
@@ -269,7 +310,8 @@ pub async fn sync_export(
     // Named like an async export's file, though nothing is stored.
     let file_name =
         ExportJob::new(format, filters.clone(), exporter.user.id).file_name(org.slug.as_str());
-    let mut source = StoreRowSource::new(state.reader.clone(), org_id, filters);
+    let mut source = StoreRowSource::new(state.reader.clone(), org_id, filters)
+        .with_read_limit(SYNC_EXPORT_MAX_READS);
     let mut sink = MemorySink::with_cap(SYNC_EXPORT_MAX_BYTES);
     let totals = stream_export(
         &mut source,
@@ -282,6 +324,7 @@ pub async fn sync_export(
     tracing::info!(
         rows = totals.rows,
         bytes = totals.bytes,
+        reads = source.reads(),
         format = format.as_str(),
         "inline export"
     );

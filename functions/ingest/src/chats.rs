@@ -1,7 +1,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, Slug, Tags},
-    http::{ApiError, JsonBody, OrgApiKey},
+    http::{ApiError, JsonBody, OrgApiKey, rate_limit::RateHeaders},
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -28,15 +28,19 @@ pub struct CreateChatRequest {
 }
 
 impl CreateChatRequest {
-    fn into_chat(self) -> Chat {
-        Chat {
+    /// The chat, if the key's restrictions allow it.
+    pub fn into_chat(self, key: &OrgApiKey) -> Result<Chat, ApiError> {
+        key.settings
+            .check_metadata(&self.metadata)
+            .map_err(|e| ApiError::InvalidBody(e.0))?;
+        Ok(Chat {
             id: self.id.unwrap_or_default(),
             title: self.title,
             tags: self.tags,
             metadata: self.metadata,
             user_id: self.user_id,
             created_at: OffsetDateTime::now_utc(),
-        }
+        })
     }
 }
 
@@ -58,10 +62,10 @@ pub async fn create_chat(
     State(state): State<IngestState>,
     key: OrgApiKey,
     JsonBody(request): JsonBody<CreateChatRequest>,
-) -> Result<(StatusCode, Json<Chat>), ApiError> {
-    let logged = state
-        .ingest
-        .log_chat(key.org_id, request.into_chat())
-        .await?;
-    Ok(replay::respond(logged))
+) -> Result<(StatusCode, RateHeaders, Json<Chat>), ApiError> {
+    let chat = request.into_chat(&key)?;
+    let rate = state.limiter.admit(&key.caller(), 1).await?;
+    let logged = state.ingest.log_chat(key.org_id, chat).await?;
+    let (status, body) = replay::respond(logged);
+    Ok((status, RateHeaders(rate), body))
 }

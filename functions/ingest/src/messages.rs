@@ -8,7 +8,7 @@ use chatlogger::{
         ChatId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, Slug,
         TokenCount,
     },
-    http::{ApiError, ErrorBody, JsonBody, OrgApiKey},
+    http::{ApiError, ErrorBody, JsonBody, OrgApiKey, rate_limit::RateHeaders},
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -35,8 +35,9 @@ pub struct CreateMessageRequest {
 }
 
 impl CreateMessageRequest {
-    fn into_message(self, chat_id: ChatId) -> Message {
-        Message {
+    /// The message, if the key's restrictions allow it.
+    pub fn into_message(self, chat_id: ChatId, key: &OrgApiKey) -> Result<Message, ApiError> {
+        let message = Message {
             id: self.id.unwrap_or_default(),
             chat_id,
             role: self.role,
@@ -45,15 +46,19 @@ impl CreateMessageRequest {
             latency_ms: self.latency_ms,
             token_count: self.token_count,
             created_at: OffsetDateTime::now_utc(),
-        }
+        };
+        key.settings
+            .check_message(&message)
+            .map_err(|e| ApiError::InvalidBody(e.0))?;
+        Ok(message)
     }
 }
 
 /// Log a message in a chat.
 ///
-/// Costs one DynamoDB write: a conditional `PutItem` when this container
-/// knows the chat exists, otherwise one `TransactWriteItems` that also
-/// checks the chat belongs to the org.
+/// Costs one DynamoDB write: a conditional `PutItem`. A container that has
+/// not seen the chat within the last minute reads it first (an eventually
+/// consistent `GetItem`, half a read unit) to check it is the org's.
 #[utoipa::path(
     post,
     path = "/api/v1/orgs/{slug}/chats/{chat_id}/messages",
@@ -76,10 +81,12 @@ pub async fn create_message(
     key: OrgApiKey,
     Path((_slug, chat_id)): Path<(String, String)>,
     JsonBody(request): JsonBody<CreateMessageRequest>,
-) -> Result<(StatusCode, Json<Message>), ApiError> {
+) -> Result<(StatusCode, RateHeaders, Json<Message>), ApiError> {
     let chat_id = ChatId::parse(&chat_id)
         .map_err(|_| ApiError::InvalidPath("chat_id must be a ULID".into()))?;
-    let message = request.into_message(chat_id);
+    let message = request.into_message(chat_id, &key)?;
+    let rate = state.limiter.admit(&key.caller(), 1).await?;
     let logged = state.ingest.log_message(key.org_id, message).await?;
-    Ok(replay::respond(logged))
+    let (status, body) = replay::respond(logged);
+    Ok((status, RateHeaders(rate), body))
 }

@@ -4,7 +4,8 @@ use axum::extract::FromRef;
 use chatlogger::{
     http::ApiKeyVerifier,
     ingest::Ingest,
-    store::{ApiKeyStore, ChatStore, HealthStore, MessageStore},
+    limits::RateLimiter,
+    store::{ApiKeyStore, ChatStore, HealthStore, MessageStore, OrgStore, UsageStore},
 };
 
 use crate::health::HealthCheck;
@@ -15,17 +16,19 @@ pub struct IngestState {
     pub ingest: Ingest,
     pub health: HealthCheck,
     pub api_keys: ApiKeyVerifier,
+    pub limiter: RateLimiter,
 }
 
 impl IngestState {
     pub fn new<S>(store: Arc<S>) -> Self
     where
-        S: ChatStore + MessageStore + ApiKeyStore + HealthStore + 'static,
+        S: ChatStore + MessageStore + ApiKeyStore + HealthStore + OrgStore + UsageStore + 'static,
     {
         Self {
             ingest: Ingest::new(store.clone()),
             health: HealthCheck::new(store.clone()),
-            api_keys: ApiKeyVerifier::new(store),
+            api_keys: ApiKeyVerifier::new(store.clone()),
+            limiter: RateLimiter::new(store),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! Organisation API keys. A key is `clk_` followed by 32 random bytes in
-//! base64url (43 characters). Only its SHA-256 is stored; the plaintext is
-//! shown once, when the key is created.
+//! Organisation API keys, of two kinds: secret keys (`clk_`) for servers,
+//! and publishable keys (`clp_`) for browser plugins, which may only log,
+//! only from their allowed origins, at their own rate. A key is its prefix
+//! followed by 32 random bytes in base64url (43 characters). Only its
+//! SHA-256 is stored; the plaintext is shown once, when the key is created.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
@@ -9,19 +11,55 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{
-    ApiKeyId, OrgId, Slug, ValidationError,
-    text::{single_line, string_newtype_serde},
+    ApiKeyId, MAX_CONTENT_BYTES, MAX_METADATA_BYTES, Message, Metadata, OrgId, Slug,
+    ValidationError,
+    limits::RateLimit,
+    text::{bounded_int, single_line, string_newtype_serde},
 };
 
-/// Every key starts with this, so leaked keys are easy to recognise (and to
-/// register with secret scanners).
+/// Every secret key starts with this, so leaked keys are easy to recognise
+/// (and to register with secret scanners).
 pub const API_KEY_PREFIX: &str = "clk_";
+/// Every publishable key starts with this.
+pub const PUBLISHABLE_KEY_PREFIX: &str = "clp_";
 const SECRET_BYTES: usize = 32;
 const ENCODED_LEN: usize = 43; // base64url, no padding, of 32 bytes
 /// How much of the key is kept in the clear to tell keys apart in a list.
 const DISPLAY_PREFIX_LEN: usize = API_KEY_PREFIX.len() + 6;
+/// Most origins one publishable key may allow.
+pub const MAX_ALLOWED_ORIGINS: usize = 20;
 
-/// A plaintext API key. `Debug` redacts it; it has no `Display`.
+/// What a key may be used for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyKind {
+    /// For servers: never sent by a browser (a request with an `Origin`
+    /// header is refused).
+    #[default]
+    Secret,
+    /// For browser plugins: logs chats and messages only, only from its
+    /// allowed origins, at its own rate, within its restrictions.
+    Publishable,
+}
+
+impl ApiKeyKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Secret => API_KEY_PREFIX,
+            Self::Publishable => PUBLISHABLE_KEY_PREFIX,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Secret => "secret",
+            Self::Publishable => "publishable",
+        }
+    }
+}
+
+/// A plaintext API key (secret or publishable). `Debug` redacts it; it has
+/// no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeySecret(String);
 
@@ -37,17 +75,24 @@ impl std::fmt::Debug for ApiKeySecret {
 pub struct MalformedApiKey;
 
 impl ApiKeySecret {
-    /// A new key from the OS random source.
-    pub fn generate() -> Self {
+    /// A new key of `kind` from the OS random source.
+    pub fn generate(kind: ApiKeyKind) -> Self {
         let mut bytes = [0u8; SECRET_BYTES];
         getrandom::fill(&mut bytes).expect("the OS random source is available");
-        Self(format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        Self(format!(
+            "{}{}",
+            kind.prefix(),
+            URL_SAFE_NO_PAD.encode(bytes)
+        ))
     }
 
     /// Checks the shape only (prefix, length, alphabet); whether the key
     /// exists is the store's business.
     pub fn parse(raw: &str) -> Result<Self, MalformedApiKey> {
-        let body = raw.strip_prefix(API_KEY_PREFIX).ok_or(MalformedApiKey)?;
+        let body = raw
+            .strip_prefix(API_KEY_PREFIX)
+            .or_else(|| raw.strip_prefix(PUBLISHABLE_KEY_PREFIX))
+            .ok_or(MalformedApiKey)?;
         let well_formed = body.len() == ENCODED_LEN
             && body
                 .bytes()
@@ -56,6 +101,15 @@ impl ApiKeySecret {
             Ok(Self(raw.to_owned()))
         } else {
             Err(MalformedApiKey)
+        }
+    }
+
+    /// The kind its prefix names.
+    pub fn kind(&self) -> ApiKeyKind {
+        if self.0.starts_with(PUBLISHABLE_KEY_PREFIX) {
+            ApiKeyKind::Publishable
+        } else {
+            ApiKeyKind::Secret
         }
     }
 
@@ -97,11 +151,161 @@ impl ApiKeyLabel {
     }
 }
 
+/// A browser origin a publishable key may be used from: `https://host` or
+/// `http://host`, with an optional port, no path (lower-cased, as browsers
+/// send it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, ToSchema)]
+#[schema(value_type = String, example = "https://www.example.com")]
+pub struct Origin(String);
+string_newtype_serde!(Origin);
+
+impl Origin {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let value = raw.trim().to_ascii_lowercase();
+        let invalid = || {
+            ValidationError::new(format!(
+                "'{raw}' is not an origin like https://www.example.com"
+            ))
+        };
+        let (scheme, authority) = value.split_once("://").ok_or_else(invalid)?;
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        let host_ok = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let port_ok =
+            port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+        if matches!(scheme, "https" | "http") && host_ok && port_ok {
+            Ok(Self(value))
+        } else {
+            Err(invalid())
+        }
+    }
+}
+
+bounded_int!(
+    /// The largest message content a restricted key may log, in bytes.
+    MaxContentBytes, "max_content_bytes", 1, MAX_CONTENT_BYTES as u64
+);
+bounded_int!(
+    /// The largest `metadata` (compact JSON) a restricted key may send, in bytes.
+    MaxMetadataBytes, "max_metadata_bytes", 0, MAX_METADATA_BYTES as u64
+);
+
+/// What an admin sets on a key besides its label. Everything is optional:
+/// a publishable key needs `allowed_origins`, the rest narrows a key below
+/// the API's own limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettings {
+    /// Publishable keys only: the browser origins (1 to 20) it may be used
+    /// from; requests from any other origin, or none, are refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<Origin>,
+    /// The key's own rate, within its org's (default for publishable keys:
+    /// 20 per second, burst 100; secret keys have only their org's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Messages logged with this key: content of at most this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_content_bytes: Option<MaxContentBytes>,
+    /// Chats and messages logged with this key: `metadata` of at most this
+    /// many bytes as compact JSON (0: no metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_metadata_bytes: Option<MaxMetadataBytes>,
+}
+
+impl ApiKeySettings {
+    /// Checks the settings suit a key of `kind`, and de-duplicates origins.
+    pub fn for_kind(mut self, kind: ApiKeyKind) -> Result<Self, ValidationError> {
+        let mut origins: Vec<Origin> = Vec::with_capacity(self.allowed_origins.len());
+        for origin in self.allowed_origins {
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        self.allowed_origins = origins;
+        match kind {
+            ApiKeyKind::Publishable if self.allowed_origins.is_empty() => {
+                Err(ValidationError::new(
+                    "allowed_origins must name at least one origin for a publishable key",
+                ))
+            }
+            ApiKeyKind::Publishable if self.allowed_origins.len() > MAX_ALLOWED_ORIGINS => {
+                Err(ValidationError::new(format!(
+                    "allowed_origins must have at most {MAX_ALLOWED_ORIGINS} entries"
+                )))
+            }
+            ApiKeyKind::Secret if !self.allowed_origins.is_empty() => Err(ValidationError::new(
+                "allowed_origins applies to publishable keys only: secret keys are refused from browsers",
+            )),
+            _ => Ok(self),
+        }
+    }
+
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|allowed| allowed.as_str().eq_ignore_ascii_case(origin))
+    }
+
+    /// The key's own rate: its setting, or its kind's default.
+    pub fn rate(&self, kind: ApiKeyKind) -> Option<RateLimit> {
+        self.rate_limit.or(match kind {
+            ApiKeyKind::Publishable => Some(RateLimit::new(
+                super::limits::DEFAULT_PUBLISHABLE_RATE.0,
+                Some(super::limits::DEFAULT_PUBLISHABLE_RATE.1),
+            )),
+            ApiKeyKind::Secret => None,
+        })
+    }
+
+    /// Whether a chat's metadata is within the key's restrictions.
+    pub fn check_metadata(&self, metadata: &Metadata) -> Result<(), ValidationError> {
+        let Some(max) = self.max_metadata_bytes.map(MaxMetadataBytes::get) else {
+            return Ok(());
+        };
+        let size = if metadata.is_empty() {
+            0
+        } else {
+            metadata.to_json_text().len() as u64
+        };
+        if size > max {
+            return Err(ValidationError::new(format!(
+                "metadata must be at most {max} bytes as JSON with this API key (got {size})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether a message is within the key's restrictions.
+    pub fn check_message(&self, message: &Message) -> Result<(), ValidationError> {
+        if let Some(max) = self.max_content_bytes.map(MaxContentBytes::get) {
+            let size = message.content.as_str().len() as u64;
+            if size > max {
+                return Err(ValidationError::new(format!(
+                    "content must be at most {max} bytes with this API key (got {size})"
+                )));
+            }
+        }
+        self.check_metadata(&message.metadata)
+    }
+}
+
 /// An API key's metadata, as listed to admins. Never holds the key or its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKey {
     pub id: ApiKeyId,
+    /// `secret` (`clk_`, for servers) or `publishable` (`clp_`, for browsers).
+    #[serde(rename = "type", default)]
+    pub kind: ApiKeyKind,
     pub label: ApiKeyLabel,
+    #[serde(flatten)]
+    pub settings: ApiKeySettings,
     /// The key's first characters, to tell keys apart.
     pub prefix: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -118,12 +322,24 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
-    /// A new key for `label`: the metadata to store and the secret to show once.
+    /// A new secret key for `label`: the metadata to store and the key to
+    /// show once.
     pub fn generate(label: ApiKeyLabel) -> (Self, ApiKeySecret) {
-        let secret = ApiKeySecret::generate();
+        Self::generate_with(label, ApiKeyKind::Secret, ApiKeySettings::default())
+    }
+
+    /// A new key of `kind` (`settings` already checked for it).
+    pub fn generate_with(
+        label: ApiKeyLabel,
+        kind: ApiKeyKind,
+        settings: ApiKeySettings,
+    ) -> (Self, ApiKeySecret) {
+        let secret = ApiKeySecret::generate(kind);
         let key = Self {
             id: ApiKeyId::new(),
+            kind,
             label,
+            settings,
             prefix: secret.display_prefix().to_owned(),
             created_at: OffsetDateTime::now_utc(),
             last_used_at: None,
@@ -134,13 +350,16 @@ impl ApiKey {
 }
 
 /// What a key hash resolves to: the org it belongs to (with its slug, so the
-/// ingest path can be checked without another read) and whether it is revoked.
+/// ingest path can be checked without another read), whether it is revoked,
+/// and what the key may do (its kind and settings): all in one read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyGrant {
     pub org_id: OrgId,
     pub org_slug: Slug,
     pub key_id: ApiKeyId,
     pub revoked: bool,
+    pub kind: ApiKeyKind,
+    pub settings: ApiKeySettings,
 }
 
 #[cfg(test)]
@@ -149,16 +368,21 @@ mod tests {
 
     #[test]
     fn generated_keys_have_prefix_and_256_bits() {
-        let key = ApiKeySecret::generate();
+        let key = ApiKeySecret::generate(ApiKeyKind::Secret);
         assert!(key.expose().starts_with("clk_"));
         assert_eq!(key.expose().len(), 4 + 43);
         assert_eq!(ApiKeySecret::parse(key.expose()), Ok(key.clone()));
-        assert_ne!(key, ApiKeySecret::generate());
+        assert_eq!(key.kind(), ApiKeyKind::Secret);
+        assert_ne!(key, ApiKeySecret::generate(ApiKeyKind::Secret));
+        let publishable = ApiKeySecret::generate(ApiKeyKind::Publishable);
+        assert!(publishable.expose().starts_with("clp_"));
+        let parsed = ApiKeySecret::parse(publishable.expose()).unwrap();
+        assert_eq!(parsed.kind(), ApiKeyKind::Publishable);
     }
 
     #[test]
     fn parse_rejects_wrong_shapes() {
-        let good = ApiKeySecret::generate();
+        let good = ApiKeySecret::generate(ApiKeyKind::Secret);
         let body = &good.expose()[4..];
         for bad in [
             String::new(),
@@ -182,9 +406,98 @@ mod tests {
 
     #[test]
     fn debug_shows_only_the_prefix() {
-        let key = ApiKeySecret::generate();
+        let key = ApiKeySecret::generate(ApiKeyKind::Publishable);
         let printed = format!("{key:?}");
         assert!(printed.contains(key.display_prefix()));
         assert!(!printed.contains(&key.expose()[DISPLAY_PREFIX_LEN..]));
+    }
+
+    #[test]
+    fn origins_are_plain_origins() {
+        assert_eq!(
+            Origin::parse(" HTTPS://Shop.Example.com:8443 ")
+                .unwrap()
+                .as_str(),
+            "https://shop.example.com:8443"
+        );
+        assert!(Origin::parse("http://localhost:5173").is_ok());
+        for bad in [
+            "*",
+            "shop.example.com",
+            "https://*.example.com",
+            "https://example.com/",
+            "https://example.com/path",
+            "ftp://example.com",
+            "https://",
+            "https://example.com:99999",
+            "https://user@example.com",
+        ] {
+            assert!(Origin::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_suit_their_kind() {
+        let origin = |o: &str| Origin::parse(o).unwrap();
+        let publishable = ApiKeySettings {
+            allowed_origins: vec![origin("https://a.example"), origin("https://a.example")],
+            ..ApiKeySettings::default()
+        };
+        let checked = publishable
+            .clone()
+            .for_kind(ApiKeyKind::Publishable)
+            .unwrap();
+        assert_eq!(checked.allowed_origins.len(), 1, "duplicates dropped");
+        assert!(checked.allows_origin("https://a.example"));
+        assert!(!checked.allows_origin("https://b.example"));
+        assert!(publishable.for_kind(ApiKeyKind::Secret).is_err());
+        assert!(
+            ApiKeySettings::default()
+                .for_kind(ApiKeyKind::Publishable)
+                .is_err()
+        );
+        assert_eq!(ApiKeySettings::default().rate(ApiKeyKind::Secret), None);
+        assert_eq!(
+            ApiKeySettings::default()
+                .rate(ApiKeyKind::Publishable)
+                .map(|r| r.per_second()),
+            Some(20)
+        );
+    }
+
+    #[test]
+    fn restrictions_bound_content_and_metadata() {
+        let settings: ApiKeySettings = serde_json::from_value(
+            serde_json::json!({"max_content_bytes": 5, "max_metadata_bytes": 0}),
+        )
+        .unwrap();
+        let message = |content: &str, metadata: serde_json::Value| Message {
+            id: crate::domain::MessageId::new(),
+            chat_id: crate::domain::ChatId::new(),
+            role: crate::domain::MessageRole::User,
+            content: crate::domain::MessageContent::parse(content).unwrap(),
+            metadata: Metadata::parse(metadata).unwrap(),
+            latency_ms: None,
+            token_count: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        assert!(
+            settings
+                .check_message(&message("hello", serde_json::json!({})))
+                .is_ok()
+        );
+        let long = settings
+            .check_message(&message("hello!", serde_json::json!({})))
+            .unwrap_err();
+        assert!(long.0.contains("content must be at most 5 bytes"), "{long}");
+        assert!(
+            settings
+                .check_message(&message("hi", serde_json::json!({"a": 1})))
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<ApiKeySettings>(serde_json::json!({"max_content_bytes": 0}))
+                .is_err()
+        );
     }
 }

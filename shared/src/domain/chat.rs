@@ -97,6 +97,10 @@ impl Metadata {
         Ok(Self(map))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Compact JSON text: the stored form, which keeps numbers exactly as sent.
     pub fn to_json_text(&self) -> String {
         serde_json::to_string(&self.0).expect("a JSON map always serialises")

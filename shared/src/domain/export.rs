@@ -6,10 +6,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::domain::{ChatId, ExportId, OrgId, Tags, UserId, ValidationError};
+use crate::domain::{ChatId, ExportId, MessageId, OrgId, Tags, UserId, ValidationError};
 
 /// Most chats one export may name in `chat_ids`.
 pub const MAX_EXPORT_CHAT_IDS: usize = 100;
+/// How far a client-chosen chat id's time may run ahead of the server's
+/// clock and still have its chat exported with `to`.
+pub const CHAT_CLOCK_SKEW: time::Duration = time::Duration::hours(1);
 
 /// The file format; each has its own [`super::RowFormat`] strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -53,11 +56,13 @@ impl ExportFormat {
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub format: ExportFormat,
-    /// Only messages created at or after this time (RFC 3339).
+    /// Only messages logged at or after this time (RFC 3339; the time in
+    /// the message's id, to the millisecond).
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub from: Option<OffsetDateTime>,
-    /// Only messages created at or before this time (RFC 3339).
+    /// Only messages logged at or before this time (RFC 3339; the time in
+    /// the message's id, to the millisecond).
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub to: Option<OffsetDateTime>,
@@ -131,9 +136,22 @@ impl ExportFilters {
         tagged && early_enough
     }
 
-    pub fn keeps_message(&self, message: &crate::domain::Message) -> bool {
-        self.from.is_none_or(|from| message.created_at >= from)
-            && self.to.is_none_or(|to| message.created_at <= to)
+    /// The message ids `from` and `to` select. Ids are ULIDs, so this is a
+    /// range of sort keys: a store reads only the messages in it. The time
+    /// of an id is when the server logged the message, unless the client
+    /// chose the id (then it is the client's time).
+    pub fn message_ids(&self) -> (MessageId, MessageId) {
+        (
+            self.from.map_or(MessageId::MIN, MessageId::first_at),
+            self.to.map_or(MessageId::MAX, MessageId::last_at),
+        )
+    }
+
+    /// The last chat id a listing needs: a chat whose id is more than
+    /// [`CHAT_CLOCK_SKEW`] past `to` was made after it (its `created_at` is
+    /// checked exactly by [`ExportFilters::keeps_chat`]).
+    pub fn last_chat_id(&self) -> Option<ChatId> {
+        self.to.map(|to| ChatId::last_at(to + CHAT_CLOCK_SKEW))
     }
 }
 

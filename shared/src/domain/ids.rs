@@ -10,6 +10,12 @@ use ulid::Ulid;
 #[error("not a valid ULID")]
 pub struct InvalidId;
 
+/// Milliseconds since the Unix epoch, within a ULID's 48 bits.
+fn unix_millis(at: time::OffsetDateTime) -> u64 {
+    let millis = at.unix_timestamp_nanos() / 1_000_000;
+    u64::try_from(millis.clamp(0, (1 << 48) - 1)).expect("clamped")
+}
+
 macro_rules! ulid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -29,6 +35,32 @@ macro_rules! ulid_id {
             /// A new id for the current time.
             pub fn new() -> Self {
                 Self(Ulid::new())
+            }
+
+            /// The smallest id of the millisecond `at` falls in: every id made
+            /// at or after `at` sorts at or after it.
+            pub fn first_at(at: time::OffsetDateTime) -> Self {
+                Self(Ulid::from_parts(unix_millis(at), 0))
+            }
+
+            /// The largest id of the millisecond `at` falls in: every id made
+            /// at or before `at` sorts at or before it.
+            pub fn last_at(at: time::OffsetDateTime) -> Self {
+                Self(Ulid::from_parts(unix_millis(at), u128::MAX))
+            }
+
+            /// A new id for the time `at` (clients may choose ids for their own
+            /// times; tests and seeds make data in the past).
+            pub fn at(at: time::OffsetDateTime) -> Self {
+                let random = Ulid::new().random();
+                Self(Ulid::from_parts(unix_millis(at), random))
+            }
+
+            /// The time in the id, to the millisecond.
+            pub fn time(&self) -> time::OffsetDateTime {
+                let nanos = i128::from(self.0.timestamp_ms()) * 1_000_000;
+                time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                    .expect("48-bit millisecond timestamps are in range")
             }
 
             /// Parses the 26-character Crockford base32 form (case-insensitive).
@@ -107,6 +139,23 @@ mod tests {
         ] {
             assert_eq!(ChatId::parse(raw), Err(InvalidId), "{raw}");
         }
+    }
+
+    #[test]
+    fn ids_bound_a_time_range_to_the_millisecond() {
+        let at = time::macros::datetime!(2026-03-01 12:00:00.123456 UTC);
+        let (first, last, made) = (
+            MessageId::first_at(at),
+            MessageId::last_at(at),
+            MessageId::at(at),
+        );
+        assert!(first <= made && made <= last);
+        assert_eq!(
+            made.time(),
+            time::macros::datetime!(2026-03-01 12:00:00.123 UTC)
+        );
+        let next = MessageId::at(at + time::Duration::milliseconds(1));
+        assert!(next > last);
     }
 
     #[test]

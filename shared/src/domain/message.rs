@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{ChatId, MessageId, Metadata, ValidationError};
+use super::{ChatId, MessageId, Metadata, ValidationError, text::bounded_int};
 
 /// Largest message content, in bytes of UTF-8.
 pub const MAX_CONTENT_BYTES: usize = 32 * 1024;
@@ -56,51 +56,13 @@ impl MessageContent {
     }
 }
 
-/// Declares a bounded non-negative integer newtype that parses from any JSON
-/// integer, so a negative or huge value gets a message naming the field
-/// rather than serde's "expected u32".
-macro_rules! bounded_count {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
-        #[serde(transparent)]
-        #[schema(value_type = u64)]
-        pub struct $name(u64);
-
-        impl $name {
-            pub fn parse(raw: i128) -> Result<Self, ValidationError> {
-                u64::try_from(raw).ok().filter(|value| *value <= $max).map(Self).ok_or_else(|| {
-                    ValidationError::new(format!(
-                        concat!($field, " must be an integer from 0 to {}"),
-                        $max
-                    ))
-                })
-            }
-
-            pub fn get(self) -> u64 {
-                self.0
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let number = serde_json::Number::deserialize(deserializer)?;
-                let raw = number.as_i128().ok_or_else(|| {
-                    serde::de::Error::custom(concat!($field, " must be an integer"))
-                })?;
-                Self::parse(raw).map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
-bounded_count!(
+bounded_int!(
     /// How long the reply took, in milliseconds.
-    LatencyMs, "latency_ms", MAX_LATENCY_MS
+    LatencyMs, "latency_ms", 0, MAX_LATENCY_MS
 );
-bounded_count!(
+bounded_int!(
     /// Tokens the message used.
-    TokenCount, "token_count", MAX_TOKEN_COUNT
+    TokenCount, "token_count", 0, MAX_TOKEN_COUNT
 );
 
 /// One message of a chat.

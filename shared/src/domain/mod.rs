@@ -7,6 +7,7 @@ mod api_key;
 mod chat;
 pub mod export;
 mod ids;
+pub mod limits;
 mod message;
 mod org;
 mod password;
@@ -14,7 +15,11 @@ mod session;
 mod text;
 mod user;
 
-pub use api_key::{API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyLabel, ApiKeySecret};
+pub use api_key::{
+    API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyKind, ApiKeyLabel, ApiKeySecret,
+    ApiKeySettings, MAX_ALLOWED_ORIGINS, MaxContentBytes, MaxMetadataBytes, Origin,
+    PUBLISHABLE_KEY_PREFIX,
+};
 pub use chat::{
     CHAT_SWEEP_DELAY, Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS,
     Metadata, Tag, Tags,

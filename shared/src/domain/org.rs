@@ -4,6 +4,7 @@ use utoipa::ToSchema;
 
 use super::{
     Metadata, OrgId, ValidationError,
+    limits::OrgLimits,
     text::{single_line, string_newtype_serde},
 };
 
@@ -55,6 +56,9 @@ pub struct Org {
     /// Free-form settings the dashboard keeps for the org (a JSON object of
     /// at most 8 KiB, replaced as a whole by `PATCH /orgs/me`).
     pub settings: Metadata,
+    /// The org's rate limit and export quotas (defaults where unset).
+    #[serde(default)]
+    pub limits: OrgLimits,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -67,6 +71,7 @@ impl Org {
             slug,
             name,
             settings: Metadata::default(),
+            limits: OrgLimits::default(),
             created_at: OffsetDateTime::now_utc(),
         }
     }

@@ -98,6 +98,53 @@ macro_rules! string_newtype_serde {
 }
 pub(crate) use string_newtype_serde;
 
+/// Declares a bounded integer newtype that parses from any JSON integer, so
+/// a negative, fractional or huge value gets a message naming the field
+/// rather than serde's "expected u32".
+macro_rules! bounded_int {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $min:expr, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema)]
+        #[serde(transparent)]
+        #[schema(value_type = u64)]
+        pub struct $name(u64);
+
+        impl $name {
+            pub const MIN: u64 = $min;
+            pub const MAX: u64 = $max;
+
+            pub fn parse(raw: i128) -> Result<Self, $crate::domain::ValidationError> {
+                u64::try_from(raw)
+                    .ok()
+                    .filter(|value| (Self::MIN..=Self::MAX).contains(value))
+                    .map(Self)
+                    .ok_or_else(|| {
+                        $crate::domain::ValidationError::new(format!(
+                            concat!($field, " must be an integer from {} to {}"),
+                            Self::MIN,
+                            Self::MAX
+                        ))
+                    })
+            }
+
+            pub fn get(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let number = serde_json::Number::deserialize(deserializer)?;
+                let raw = number.as_i128().ok_or_else(|| {
+                    serde::de::Error::custom(concat!($field, " must be an integer"))
+                })?;
+                Self::parse(raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use bounded_int;
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

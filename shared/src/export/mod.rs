@@ -53,6 +53,12 @@ pub enum ExportError {
     Queue(String),
     #[error("the export is larger than {max_bytes} bytes")]
     TooLarge { max_bytes: usize },
+    /// The export would read more items than its reader allows.
+    #[error("the export reads more than {max_items} chats and messages")]
+    ReadsTooMuch { max_items: u64 },
+    /// The attempt stopped before the worker's time ran out.
+    #[error("the attempt ran out of time")]
+    TimedOut,
     /// The job's lease ran out and a later attempt claimed it.
     #[error("another attempt took the job over")]
     Superseded,
@@ -69,6 +75,8 @@ impl ExportError {
             Self::Storage(_) => "the file could not be stored",
             Self::Queue(_) => "the export queue failed",
             Self::TooLarge { .. } => "the export is too large",
+            Self::ReadsTooMuch { .. } => "the export reads too much",
+            Self::TimedOut => "the attempt ran out of time",
             Self::Superseded => "the attempt ran out of time",
         }
     }

@@ -1,6 +1,12 @@
 //! The rows of an export, read from the store: the org's chats a page at a
 //! time (or the chats named in `chat_ids`), and for each kept chat its
 //! messages a page at a time. Only one page of each is held at once.
+//!
+//! `from` and `to` are sort-key ranges, not filters: message ids are ULIDs,
+//! so a chat's messages of a time range are one `Query` range, and chats
+//! made after `to` are not listed at all. A reader may be bounded by the
+//! items it reads ([`StoreRowSource::with_read_limit`]), so an inline export
+//! cannot make a request read the whole org.
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -57,6 +63,9 @@ pub struct StoreRowSource {
     /// The chat being read, and the cursor of its next message page
     /// (`None` before the first page).
     current: Option<(Arc<Chat>, Option<Cursor>)>,
+    /// Chats and messages read so far, and the most this source may read.
+    reads: u64,
+    max_reads: Option<u64>,
 }
 
 impl StoreRowSource {
@@ -73,6 +82,30 @@ impl StoreRowSource {
             chats,
             pending: VecDeque::new(),
             current: None,
+            reads: 0,
+            max_reads: None,
+        }
+    }
+
+    /// Fails with [`ExportError::ReadsTooMuch`] once it has read more than
+    /// `max_items` chats and messages.
+    pub fn with_read_limit(mut self, max_items: u64) -> Self {
+        self.max_reads = Some(max_items);
+        self
+    }
+
+    /// Chats and messages read so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    fn count_reads(&mut self, items: usize) -> Result<(), ExportError> {
+        self.reads += items as u64;
+        match self.max_reads {
+            Some(max_items) if self.reads > max_items => {
+                Err(ExportError::ReadsTooMuch { max_items })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -92,9 +125,11 @@ impl StoreRowSource {
                         limit: CHAT_PAGE,
                         cursor,
                     };
-                    // Oldest first; tombstones are left out.
+                    // Oldest first; tombstones are left out; chats made
+                    // after `to` are not read.
                     let query = ChatQuery {
                         read: EXPORT_READ,
+                        last_id: self.filters.last_chat_id(),
                         ..ChatQuery::default()
                     };
                     let page = self.store.chats.list_chats(self.org, &query, &page).await?;
@@ -104,6 +139,7 @@ impl StoreRowSource {
                     page.items
                 }
             };
+            self.count_reads(found.len())?;
             self.pending.extend(
                 found
                     .into_iter()
@@ -132,15 +168,16 @@ impl RowSource for StoreRowSource {
                 limit: MESSAGE_PAGE,
                 cursor,
             };
+            let (first, last) = self.filters.message_ids();
             let page = self
                 .store
                 .messages
-                .list_messages(self.org, chat.id, &page, EXPORT_READ)
+                .list_messages(self.org, chat.id, first..=last, &page, EXPORT_READ)
                 .await?;
+            self.count_reads(page.items.len())?;
             let rows: Vec<ExportRow> = page
                 .items
                 .into_iter()
-                .filter(|message| self.filters.keeps_message(message))
                 .map(|message| ExportRow {
                     chat: chat.clone(),
                     message,
@@ -153,5 +190,89 @@ impl RowSource for StoreRowSource {
                 return Ok(Some(rows));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::{
+        domain::{
+            ChatId, Message, MessageContent, MessageId, MessageRole, Metadata, Tags,
+            export::ExportFilters,
+        },
+        store::{ChatCheck, MemoryStore, MessageStore},
+    };
+
+    /// One chat with a message an hour for `hours` hours, ending now.
+    async fn store_with(hours: i64) -> (Arc<MemoryStore>, OrgId, OffsetDateTime) {
+        let store = Arc::new(MemoryStore::new());
+        let org = OrgId::new();
+        let start = OffsetDateTime::now_utc() - Duration::hours(hours);
+        let chat = Chat {
+            id: ChatId::at(start),
+            title: None,
+            tags: Tags::default(),
+            metadata: Metadata::default(),
+            user_id: None,
+            created_at: start,
+        };
+        store.insert_chat(org, &chat).await.unwrap();
+        for hour in 0..hours {
+            let at = start + Duration::hours(hour) + Duration::minutes(1);
+            let message = Message {
+                id: MessageId::at(at),
+                chat_id: chat.id,
+                role: MessageRole::User,
+                content: MessageContent::parse(&format!("hour {hour}")).unwrap(),
+                metadata: Metadata::default(),
+                latency_ms: None,
+                token_count: None,
+                created_at: at,
+            };
+            store
+                .insert_message(org, &message, ChatCheck::KnownToExist)
+                .await
+                .unwrap();
+        }
+        (store, org, start)
+    }
+
+    async fn drain(source: &mut StoreRowSource) -> Result<usize, ExportError> {
+        let mut rows = 0;
+        while let Some(page) = source.next_page().await? {
+            rows += page.len();
+        }
+        Ok(rows)
+    }
+
+    #[tokio::test]
+    async fn a_time_range_reads_only_its_messages() {
+        let (store, org, start) = store_with(48).await;
+        let filters = ExportFilters {
+            from: Some(start + Duration::hours(10)),
+            to: Some(start + Duration::hours(13)),
+            ..ExportFilters::default()
+        };
+        let mut source = StoreRowSource::new(ExportReader::new(store), org, filters);
+        assert_eq!(drain(&mut source).await.unwrap(), 3);
+        assert_eq!(source.reads(), 1 + 3, "the chat and its three messages");
+    }
+
+    #[tokio::test]
+    async fn a_bounded_reader_stops_past_its_bound() {
+        let (store, org, _) = store_with(60).await;
+        let reader = ExportReader::new(store);
+        let mut bounded =
+            StoreRowSource::new(reader.clone(), org, ExportFilters::default()).with_read_limit(50);
+        assert!(matches!(
+            drain(&mut bounded).await,
+            Err(ExportError::ReadsTooMuch { max_items: 50 })
+        ));
+        let mut enough =
+            StoreRowSource::new(reader, org, ExportFilters::default()).with_read_limit(61);
+        assert_eq!(drain(&mut enough).await.unwrap(), 60);
     }
 }

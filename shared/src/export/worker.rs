@@ -10,15 +10,20 @@
 //!   `failed` instead, and the message goes on to the dead-letter queue.
 //! - A body that is not an export message fails every delivery, so it ends in
 //!   the dead-letter queue without touching any job.
+//! - Time: an attempt stops [`STOP_MARGIN`] before the invocation's
+//!   deadline, aborts its upload and re-queues (or fails) its job like any
+//!   failed attempt, so a timeout never leaves a job `running`.
 
 use std::{sync::Arc, time::Duration};
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use time::OffsetDateTime;
 
 use super::{
-    ExportError, ExportReader, PART_BYTES, Progress, StoreRowSource, s3::ExportBucket,
+    ByteSink, ExportError, ExportReader, PART_BYTES, Progress, StoreRowSource, s3::ExportBucket,
     stream_export,
 };
 use crate::{
@@ -34,6 +39,9 @@ use crate::{
 /// timeout). A job whose worker died is claimable again after it; the
 /// queue's visibility timeout (6x) is longer, so the redelivery finds it so.
 pub const JOB_LEASE: Duration = crate::aws::lambda_timeout::EXPORT_WORKER;
+/// How long before its deadline an attempt stops: time to abort the upload
+/// and put the job back (a few requests) before Lambda ends the invocation.
+pub const STOP_MARGIN: Duration = Duration::from_secs(20);
 
 /// Why a message was not processed; SQS will redeliver it.
 #[derive(Debug, thiserror::Error)]
@@ -78,13 +86,24 @@ impl ExportWorker {
         }
     }
 
-    /// A batch from the export queue, as Lambda (or the local server) delivers it.
+    /// A batch from the export queue, as the local server delivers it: with
+    /// as long as a Lambda invocation would have ([`JOB_LEASE`]).
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_batch(event, |message| self.process(message)).await
+        self.handle_until(event, Instant::now() + JOB_LEASE).await
     }
 
-    /// One queue message.
-    pub async fn process(&self, message: QueuedMessage) -> Result<(), WorkerError> {
+    /// A batch from the export queue that must be done by `deadline` (the
+    /// Lambda invocation's).
+    pub async fn handle_until(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        process_batch(event, |message| self.process(message, deadline)).await
+    }
+
+    /// One queue message, to be done by `deadline`.
+    pub async fn process(
+        &self,
+        message: QueuedMessage,
+        deadline: Instant,
+    ) -> Result<(), WorkerError> {
         let ExportMessage { org_id, job_id } = serde_json::from_str(&message.body)
             .map_err(|e| WorkerError::Malformed(e.to_string()))?;
         tracing::Span::current().record("org_id", tracing::field::display(org_id));
@@ -109,7 +128,7 @@ impl ExportWorker {
         };
         let attempt = job.attempts;
         tracing::info!(%job_id, attempt, format = job.format.as_str(), "export started");
-        match self.run(org_id, &job).await {
+        match self.run(org_id, &job, deadline).await {
             Ok(totals) => {
                 let completed = self
                     .jobs
@@ -134,7 +153,14 @@ impl ExportWorker {
         }
     }
 
-    async fn run(&self, org: OrgId, job: &ExportJob) -> Result<Totals, ExportError> {
+    /// Streams the job's file, stopping [`STOP_MARGIN`] before `deadline`
+    /// (the upload is then aborted, as after any failure).
+    async fn run(
+        &self,
+        org: OrgId,
+        job: &ExportJob,
+        deadline: Instant,
+    ) -> Result<Totals, ExportError> {
         let mut source = StoreRowSource::new(self.reader.clone(), org, job.filters.clone());
         let mut format = job.format.writer();
         let mut sink = self
@@ -146,7 +172,22 @@ impl ExportWorker {
             job: job.id,
             attempt: job.attempts,
         };
-        stream_export(&mut source, &mut *format, &mut sink, PART_BYTES, &progress).await
+        let stop_at = deadline
+            .checked_sub(STOP_MARGIN)
+            .unwrap_or_else(Instant::now);
+        let streamed = tokio::time::timeout_at(
+            stop_at,
+            stream_export(&mut source, &mut *format, &mut sink, PART_BYTES, &progress),
+        )
+        .await;
+        match streamed {
+            Ok(result) => result,
+            Err(_) => {
+                // The pipeline was stopped mid-part: drop what it uploaded.
+                sink.abort().await;
+                Err(ExportError::TimedOut)
+            }
+        }
     }
 
     /// Puts the job back for the next delivery, or fails it on the last one.

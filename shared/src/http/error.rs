@@ -19,6 +19,7 @@ use crate::{
     auth::{login::LoginError, sessions::RefreshError},
     export::ExportError,
     ingest::IngestError,
+    limits::{AdmitError, RateLimited},
     sdk_error::error_chain,
     store::{Cause, StoreError},
 };
@@ -54,6 +55,20 @@ pub enum ApiError {
     CsrfRejected,
     #[error("too many failed sign-ins; retry in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A browser request with a key that may not be used from its origin.
+    #[error("{0}")]
+    OriginNotAllowed(String),
+    #[error(
+        "over the {} rate limit: nothing was logged; retry in {} s",
+        .0.scope.as_str(),
+        .0.retry_after_secs
+    )]
+    RateLimited(RateLimited),
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -72,6 +87,10 @@ pub enum ApiError {
         "the export is larger than {max_bytes} bytes, the most an inline export returns; use POST /exports/orgs/me for an export of any size"
     )]
     ExportTooLarge { max_bytes: usize },
+    #[error(
+        "the export reads more than {max_items} chats and messages, the most an inline export reads; narrow it (from, to, chat_ids) or use POST /exports/orgs/me"
+    )]
+    ExportReadsTooMuch { max_items: u64 },
 }
 
 impl ApiError {
@@ -94,14 +113,20 @@ impl ApiError {
             Self::Unauthorized | Self::Unauthenticated | Self::InvalidCredentials => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden | Self::CsrfRejected | Self::OriginNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::TooManyRequests { .. } | Self::RateLimited(_) | Self::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::NotFound(_) | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ExportTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ExportTooLarge { .. } | Self::ExportReadsTooMuch { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
         }
     }
 
@@ -119,13 +144,16 @@ impl ApiError {
             Self::Forbidden => "forbidden",
             Self::CsrfRejected => "csrf_rejected",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::OriginNotAllowed(_) => "origin_not_allowed",
+            Self::RateLimited(_) => "rate_limited",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
-            Self::ExportTooLarge { .. } => "export_too_large",
+            Self::ExportTooLarge { .. } | Self::ExportReadsTooMuch { .. } => "export_too_large",
         }
     }
 }
@@ -194,10 +222,20 @@ impl From<IngestError> for ApiError {
     }
 }
 
+impl From<AdmitError> for ApiError {
+    fn from(error: AdmitError) -> Self {
+        match error {
+            AdmitError::Limited(limited) => Self::RateLimited(limited),
+            AdmitError::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<ExportError> for ApiError {
     fn from(error: ExportError) -> Self {
         match error {
             ExportError::TooLarge { max_bytes } => Self::ExportTooLarge { max_bytes },
+            ExportError::ReadsTooMuch { max_items } => Self::ExportReadsTooMuch { max_items },
             ExportError::Store(error) => error.into(),
             other => Self::internal(other),
         }
@@ -216,18 +254,22 @@ pub struct ErrorDetail {
     /// `payload_too_large`, `invalid_body`, `invalid_path`, `invalid_query`,
     /// `unauthorized` (API key), `unauthenticated` (session),
     /// `invalid_credentials`, `forbidden`, `csrf_rejected`,
-    /// `too_many_requests` (429, with `Retry-After`), `not_found`,
-    /// `conflict`, `route_not_found`, `method_not_allowed`, `unavailable`
-    /// (503, with `Retry-After`), `internal`, `export_too_large` (413: use
-    /// the async export).
+    /// `origin_not_allowed` (403: the key may not be used from this browser
+    /// origin), `too_many_requests`, `rate_limited` and `quota_exceeded`
+    /// (429, with `Retry-After`), `not_found`, `conflict`,
+    /// `route_not_found`, `method_not_allowed`, `unavailable` (503, with
+    /// `Retry-After`), `internal`, `export_too_large` (413: use the async
+    /// export).
     pub code: String,
     /// For people; names the offending field where there is one.
     pub message: String,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match &self {
+impl ApiError {
+    /// Logs what the client is not told: the cause of an internal or
+    /// transient failure. Every answer of this error type calls it once.
+    pub fn log(&self) {
+        match self {
             Self::Internal(cause) => {
                 tracing::error!(error = %error_chain(cause.as_ref()), "request failed");
             }
@@ -236,11 +278,22 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+    }
+
+    /// What the client is told (and `log` has logged the rest).
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
-            },
+            error: self.detail(),
         };
         let mut response = (self.status(), Json(body)).into_response();
         match self {
@@ -249,10 +302,25 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
             }
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests { retry_after_secs }
+            | Self::QuotaExceeded {
+                retry_after_secs, ..
+            } => {
                 response
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::RateLimited(limited) => {
+                let headers = response.headers_mut();
+                headers.insert(RETRY_AFTER, HeaderValue::from(limited.retry_after_secs));
+                headers.insert(
+                    super::rate_limit::RATELIMIT_POLICY,
+                    super::rate_limit::policy_header(&limited.policies),
+                );
+                headers.insert(
+                    super::rate_limit::RATELIMIT,
+                    super::rate_limit::status_header(limited.scope, 0, limited.retry_after_secs),
+                );
             }
             _ => {}
         }

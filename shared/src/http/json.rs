@@ -4,10 +4,10 @@
 //! request type, whose fields are domain newtypes (422, naming the field).
 
 use axum::{
-    body::Bytes,
     extract::{FromRequest, Request},
-    http::{StatusCode, header::CONTENT_TYPE},
+    http::header::CONTENT_TYPE,
 };
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -16,26 +16,38 @@ use super::ApiError;
 /// even when every character arrives JSON-escaped.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-pub struct JsonBody<T>(pub T);
+/// A JSON body of at most `MAX` bytes (256 KiB unless a route says more).
+pub struct JsonBody<T, const MAX: usize = MAX_BODY_BYTES>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync, T: DeserializeOwned, const MAX: usize> FromRequest<S> for JsonBody<T, MAX> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
         if !has_json_content_type(&request) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state)
+        let bytes = Limited::new(request.into_body(), MAX)
+            .collect()
             .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+            .map_err(|error| {
+                if error.downcast_ref::<LengthLimitError>().is_some() {
+                    ApiError::PayloadTooLarge(MAX)
                 } else {
                     ApiError::MalformedJson("the request body could not be read".into())
                 }
-            })?;
+            })?
+            .to_bytes();
         parse(&bytes).map(Self)
     }
+}
+
+/// Parses one JSON value (an item of a batch) into `T` with the same
+/// classification as a body: 422 naming the field, or 400.
+pub fn parse_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        ApiError::InvalidBody(with_path(&path, without_location(error.inner())))
+    })
 }
 
 fn has_json_content_type(request: &Request) -> bool {

@@ -12,7 +12,9 @@ pub mod dashboard;
 mod error;
 mod json;
 pub mod openapi;
+pub mod plugin_cors;
 mod query;
+pub mod rate_limit;
 mod request_log;
 mod signed_in;
 
@@ -26,7 +28,7 @@ pub use browser::{BrowserPolicy, CSRF_HEADER, InvalidOrigin};
 pub use client_ip::ClientIp;
 pub use dashboard::{AccountsState, Dashboard, DashboardSetup, run_dashboard_lambda};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use json::{JsonBody, MAX_BODY_BYTES};
+pub use json::{JsonBody, MAX_BODY_BYTES, parse_json};
 pub use query::{OrgQuery, PageQuery, Paged, QueryParams};
 pub use signed_in::{ChatAccess, ChatScope, Need, SignedIn, need};
 

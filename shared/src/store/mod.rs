@@ -54,6 +54,20 @@ impl StoreError {
     pub fn failed(cause: impl Into<Cause>) -> Self {
         Self::Failed(cause.into())
     }
+
+    /// The same failure, again, for each of several callers that shared one
+    /// call (the items of a batch that waited on one read). The cause is
+    /// kept as text.
+    pub fn again(&self) -> Self {
+        match self {
+            Self::Transient(cause) => {
+                Self::transient(crate::sdk_error::error_chain(cause.as_ref()))
+            }
+            Self::Failed(cause) => Self::failed(crate::sdk_error::error_chain(cause.as_ref())),
+            Self::Corrupt(what) => Self::Corrupt(what.clone()),
+            Self::InvalidCursor => Self::InvalidCursor,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -102,8 +116,8 @@ pub enum MessageInsert {
     NoSuchChat,
 }
 
-/// Whether an insert into a chat must prove the chat exists, or the caller
-/// already knows it does (it created or verified it moments ago).
+/// Whether an insert into a chat must prove the chat exists (a read first),
+/// or the caller already knows it does (it created or verified it moments ago).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatCheck {
     Verify,

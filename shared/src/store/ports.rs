@@ -2,18 +2,23 @@
 //! ports it uses (`Arc<dyn ChatStore>`, ...), so what a handler can touch is
 //! visible in its state's type.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::RangeInclusive,
+};
 
 use async_trait::async_trait;
 use time::{Date, OffsetDateTime};
 
 use super::{ChatCheck, ChatInsert, Claim, MessageInsert, Page, PageRequest, Read, StoreResult};
 use crate::domain::{
-    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, ChatTitle, DisplayName, Email,
-    EndUserId, ExportId, Message, Metadata, Org, OrgId, OrgName, PasswordHash, RefreshTokenHash,
-    Session, SessionId, Slug, Tag, Tags, User, UserId, UserRole,
+    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, ApiKeySettings, Chat, ChatId,
+    ChatTitle, DisplayName, Email, EndUserId, ExportId, Message, MessageId, Metadata, Org, OrgId,
+    OrgName, PasswordHash, RefreshTokenHash, Session, SessionId, Slug, Tag, Tags, User, UserId,
+    UserRole,
     analytics::{ChatState, DayAggregate, DayRange, OrgCommit, Orphan, Sequence, TopK, TopKind},
     export::{ExportJob, ExportStatus, Totals},
+    limits::OrgLimits,
 };
 
 #[async_trait]
@@ -33,6 +38,8 @@ pub trait OrgStore: Send + Sync {
 pub struct OrgChanges {
     pub name: Option<OrgName>,
     pub settings: Option<Metadata>,
+    /// Replaces the org's limits as a whole.
+    pub limits: Option<OrgLimits>,
 }
 
 #[async_trait]
@@ -89,10 +96,28 @@ pub trait ApiKeyStore: Send + Sync {
     -> StoreResult<()>;
     /// The org's keys, oldest first (revoked ones included).
     async fn list_api_keys(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
+    async fn api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>>;
+    /// Applies `changes` to the key's metadata and its hash lookup,
+    /// atomically; `None` when the org has no such key.
+    async fn update_api_key(
+        &self,
+        org: OrgId,
+        key: ApiKeyId,
+        changes: &ApiKeyChanges,
+    ) -> StoreResult<Option<ApiKey>>;
     /// Marks the key revoked in its metadata and its hash lookup, atomically;
     /// revoking twice keeps the first `revoked_at`. `None` when the org has
     /// no such key.
     async fn revoke_api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>>;
+}
+
+/// What `PATCH /orgs/me/apikeys/{key_id}` may change (not the kind: a
+/// key's prefix says it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiKeyChanges {
+    pub label: Option<ApiKeyLabel>,
+    /// Replaces the settings as a whole (already checked for the key's kind).
+    pub settings: Option<ApiKeySettings>,
 }
 
 /// Dashboard sessions (see [`Session`]).
@@ -145,6 +170,12 @@ pub trait ChatStore: Send + Sync {
     /// not replaced.
     async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<ChatInsert>;
     async fn chat(&self, org: OrgId, id: ChatId) -> StoreResult<Option<Chat>>;
+    /// Whether the org has the chat, live: an eventually consistent read
+    /// (half the cost), then, only if that found nothing, a consistent one
+    /// (the chat may have been created a moment ago). A chat deleted within
+    /// the last second may still read as live; the aggregator removes
+    /// messages logged into it.
+    async fn chat_is_live(&self, org: OrgId, id: ChatId) -> StoreResult<bool>;
     /// The named chats of the org that exist and are live, in id order.
     async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>>;
     /// The org's chats matching `query`. A filtered page may hold fewer
@@ -201,6 +232,9 @@ pub trait DeletedChatStore: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatQuery {
     pub filter: ChatFilter,
+    /// Only chats with ids up to this one (a sort-key bound: later chats
+    /// are not read at all). Not with `filter.user_id`.
+    pub last_id: Option<ChatId>,
     /// Newest first (the dashboard) or oldest first (exports).
     pub newest_first: bool,
     pub read: Read,
@@ -236,19 +270,22 @@ impl ChatChanges {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// One conditional write; an existing message with the same id is
-    /// returned, not replaced. With [`ChatCheck::Verify`] the same write
-    /// also proves the org has the chat, live.
+    /// returned, not replaced. With [`ChatCheck::Verify`] the chat is read
+    /// first ([`ChatStore::chat_is_live`]) and nothing is written unless the
+    /// org has it, live.
     async fn insert_message(
         &self,
         org: OrgId,
         message: &Message,
         check: ChatCheck,
     ) -> StoreResult<MessageInsert>;
-    /// A chat's messages, oldest first.
+    /// A chat's messages with ids in `ids` (both ends included), oldest
+    /// first. Ids are time-ordered, so a time range reads only its messages.
     async fn list_messages(
         &self,
         org: OrgId,
         chat: ChatId,
+        ids: RangeInclusive<MessageId>,
         page: &PageRequest,
         read: Read,
     ) -> StoreResult<Page<Message>>;
@@ -267,12 +304,23 @@ pub enum ExportClaim {
     Missing,
 }
 
+/// An org's export jobs, as its quotas count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportUsage {
+    pub active: u64,
+    pub today: u64,
+}
+
 /// Export jobs. Every change after creation is a conditional update on the
 /// job's status (and attempt number), so duplicate deliveries and retries
 /// cannot complete a job twice or resurrect a finished one.
 #[async_trait]
 pub trait ExportJobStore: Send + Sync {
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()>;
+    /// What counts against the org's export quotas at `now`: jobs queued or
+    /// running (with a live lease), and jobs created since the start of
+    /// `now`'s UTC day. Reads the org's jobs of the last 7 days (one `Query`).
+    async fn export_usage(&self, org: OrgId, now: OffsetDateTime) -> StoreResult<ExportUsage>;
     /// Removes a job that never reached the queue (nothing else may delete jobs).
     async fn delete_queued_export_job(&self, org: OrgId, id: ExportId) -> StoreResult<()>;
     async fn export_job(&self, org: OrgId, id: ExportId) -> StoreResult<Option<ExportJob>>;
@@ -405,6 +453,29 @@ pub trait AggregatorStore: Send + Sync {
     async fn unpark(&self, commit: &OrgCommit) -> StoreResult<()>;
     /// Deletes a message (its removal then flows through the stream).
     async fn delete_message(&self, orphan: &Orphan) -> StoreResult<()>;
+}
+
+/// The rate limiter's shared counts: per org, per window of
+/// [`crate::domain::limits::WINDOW_SECS`], the units every container
+/// admitted (and per key, within the org).
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Adds `org_units` to the org's count for `window`, and each key's
+    /// units to that key's, in one write; the counts after it.
+    async fn add_usage(
+        &self,
+        org: OrgId,
+        window: u64,
+        org_units: u64,
+        keys: &[(ApiKeyId, u64)],
+    ) -> StoreResult<WindowUsage>;
+}
+
+/// The shared counts of one window after a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowUsage {
+    pub org: u64,
+    pub keys: BTreeMap<ApiKeyId, u64>,
 }
 
 #[async_trait]

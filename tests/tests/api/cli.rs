@@ -187,7 +187,7 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
     assert_eq!(created["api_key"]["label"], "website widget");
     assert_eq!(created["api_key"]["prefix"], key.display_prefix());
     let verified = ApiKeyVerifier::new(store.clone())
-        .verify(Some(key.expose()), "acme")
+        .verify(Some(key.expose()), "acme", None)
         .await
         .unwrap();
     assert_eq!(
@@ -289,7 +289,7 @@ async fn ops_revoke_sessions_disable_users_and_revoke_keys_in_an_emergency() {
     .await;
     assert!(revoked["api_key"]["revoked_at"].is_string());
     let verified = ApiKeyVerifier::new(app.store.clone())
-        .verify(Some(app.acme.key.expose()), "acme")
+        .verify(Some(app.acme.key.expose()), "acme", None)
         .await;
     assert!(verified.is_err(), "the revoked key no longer authenticates");
 

@@ -22,6 +22,7 @@ const SAMPLE_KEY: &str = "clk_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample1";
 const SAMPLE_EMAIL: &str = "admin@demo.example";
 const SAMPLE_PASSWORD: &str = "correct horse battery staple";
 const SESSION_PLACEHOLDER: &str = "PASTE_THE_SESSION_COOKIE_SET_BY_AUTH_LOGIN";
+const KEY_PLACEHOLDER: &str = "PASTE_THE_KEY_ID_FROM_APIKEYS_CREATE";
 
 /// Each event file and the status it must produce, in order (the message
 /// event needs the chat the chat event creates; the dashboard events need
@@ -29,11 +30,16 @@ const SESSION_PLACEHOLDER: &str = "PASTE_THE_SESSION_COOKIE_SET_BY_AUTH_LOGIN";
 const EVENTS: &[(&str, u16)] = &[
     ("ingest-create-chat.json", 201),
     ("ingest-create-message.json", 201),
+    ("ingest-batch.json", 207),
+    ("ingest-preflight-chats.json", 204),
+    ("ingest-preflight-messages.json", 204),
+    ("ingest-preflight-batch.json", 204),
     ("ingest-health.json", 200),
     ("docs-openapi.json", 200),
     ("auth-login.json", 200),
     ("accounts-get-me.json", 200),
     ("apikeys-create.json", 201),
+    ("apikeys-update.json", 200),
     ("chats-list.json", 200),
     ("analytics-summary.json", 200),
     ("exports-create.json", 202),
@@ -128,11 +134,16 @@ async fn every_sample_event_runs_through_its_function() {
 
     let mut session_cookie = None;
     let mut export_id = None;
+    let mut key_id = None;
     for (file, expected) in EVENTS {
         let mut json = std::fs::read_to_string(events_dir.join(file)).unwrap();
         if json.contains(SESSION_PLACEHOLDER) {
             let cookie: &String = session_cookie.as_ref().expect("login runs first");
             json = json.replace(SESSION_PLACEHOLDER, cookie);
+        }
+        if json.contains(KEY_PLACEHOLDER) {
+            let key: &String = key_id.as_ref().expect("apikeys-create runs first");
+            json = json.replace(KEY_PLACEHOLDER, key);
         }
         let request =
             lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -142,6 +153,11 @@ async fn every_sample_event_runs_through_its_function() {
             .unwrap_or_else(|| panic!("no function named {function} (event {file})"));
         let response = router.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();
+        let preflight_origin = response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         if *file == "auth-login.json" {
             session_cookie = response
                 .headers()
@@ -158,9 +174,30 @@ async fn every_sample_event_runs_through_its_function() {
             "{file}: {}",
             String::from_utf8_lossy(&body)
         );
-        if *file == "exports-create.json" {
-            let job: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            export_id = job["id"].as_str().map(str::to_owned);
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        match *file {
+            "exports-create.json" => export_id = answer["id"].as_str().map(str::to_owned),
+            "apikeys-create.json" => key_id = answer["id"].as_str().map(str::to_owned),
+            // Every item of the sample batch is logged.
+            "ingest-batch.json" => {
+                let statuses: Vec<&serde_json::Value> = answer["chats"]
+                    .as_array()
+                    .into_iter()
+                    .chain(answer["messages"].as_array())
+                    .flatten()
+                    .map(|item| &item["status"])
+                    .collect();
+                assert_eq!(statuses, [201, 201, 201, 201], "{answer}");
+            }
+            // A preflight answers any origin; the POST checks the key's.
+            name if name.starts_with("ingest-preflight-") => {
+                assert_eq!(
+                    preflight_origin.as_deref(),
+                    Some("https://shop.example.com"),
+                    "{file}"
+                );
+            }
+            _ => {}
         }
     }
 

@@ -1,19 +1,27 @@
 //! The export worker under faults, through the real queue (with its
 //! redrive policy) and bucket: an attempt that fails mid-way, a message that
-//! is not an export message, a job that never succeeds, duplicate deliveries.
+//! is not an export message, a job that never succeeds, duplicate
+//! deliveries, an invocation that runs out of time.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use async_trait::async_trait;
 use chatlogger::{
+    aws_lambda_events::event::sqs::{SqsEvent, SqsMessage},
     domain::{
         ChatId, ExportId, Message, OrgId, UserRole,
         export::{ExportFormat, ExportJob, ExportStatus, Totals},
     },
-    export::ExportReader,
+    export::{
+        ExportReader,
+        worker::{ExportWorker, STOP_MARGIN},
+    },
     store::{
         ChatCheck, DynamoStore, ExportClaim, ExportJobStore, MessageInsert, MessageStore, Page,
         PageRequest, Read, StoreError, StoreResult,
@@ -29,19 +37,26 @@ use crate::{
 };
 
 /// Reads through the real store, but the message page reads numbered in
-/// `failing` fail (counting from 0 across all attempts).
+/// `failing` fail (counting from 0 across all attempts), and each takes
+/// `delay` at least.
 struct FlakyReader {
     store: Arc<DynamoStore>,
     calls: AtomicUsize,
     failing: fn(usize) -> bool,
+    delay: Duration,
 }
 
 impl FlakyReader {
     fn new(store: Arc<DynamoStore>, failing: fn(usize) -> bool) -> Arc<Self> {
+        Self::slow(store, failing, Duration::ZERO)
+    }
+
+    fn slow(store: Arc<DynamoStore>, failing: fn(usize) -> bool, delay: Duration) -> Arc<Self> {
         Arc::new(Self {
             store,
             calls: AtomicUsize::new(0),
             failing,
+            delay,
         })
     }
 }
@@ -61,15 +76,17 @@ impl MessageStore for FlakyReader {
         &self,
         org: OrgId,
         chat: ChatId,
+        ids: std::ops::RangeInclusive<chatlogger::domain::MessageId>,
         page: &PageRequest,
         read: Read,
     ) -> StoreResult<Page<Message>> {
+        tokio::time::sleep(self.delay).await;
         if (self.failing)(self.calls.fetch_add(1, Ordering::SeqCst)) {
             return Err(StoreError::failed(std::io::Error::other(
                 "injected: connection reset",
             )));
         }
-        self.store.list_messages(org, chat, page, read).await
+        self.store.list_messages(org, chat, ids, page, read).await
     }
 }
 
@@ -322,5 +339,65 @@ async fn duplicate_deliveries_finish_a_job_once() {
             .await
             .unwrap(),
         ExportClaim::Missing
+    );
+}
+
+fn delivery(org: OrgId, job: &str, receive_count: u32) -> SqsEvent {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(format!("delivery-{receive_count}"));
+    message.body = Some(json!({"org_id": org, "job_id": job}).to_string());
+    message.attributes.insert(
+        chatlogger::sqs_batch::RECEIVE_COUNT_ATTRIBUTE.to_owned(),
+        receive_count.to_string(),
+    );
+    let mut event = SqsEvent::default();
+    event.records = vec![message];
+    event
+}
+
+#[tokio::test]
+async fn a_worker_out_of_time_requeues_or_fails_its_job_never_leaving_it_running() {
+    let app = spawn_app().await;
+    seed(&app.store, &app.acme, 20, 3, 0).await;
+    let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
+    let created = create_export(&app, &admin, json!({"format": "csv"})).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, exports) =
+        crate::helpers::export_resources(&crate::helpers::aws().await, &app.table).await;
+    let reader = FlakyReader::slow(app.store.clone(), |_| false, Duration::from_millis(150));
+    let worker = ExportWorker::new(
+        app.store.clone(),
+        reader.clone().reader(),
+        exports.bucket,
+        3,
+    );
+    // 20 chats at 150 ms each would take 3 s; the invocation has 0.5 s
+    // besides the time the worker keeps to put the job back.
+    let deadline = || tokio::time::Instant::now() + STOP_MARGIN + Duration::from_millis(500);
+    let answer = worker
+        .handle_until(delivery(app.acme.org.id, &id, 1), deadline())
+        .await;
+    assert_eq!(answer.batch_item_failures.len(), 1, "SQS redelivers it");
+    let requeued = job(&app, &id).await;
+    assert_eq!(requeued.status, ExportStatus::Queued);
+    assert_eq!(
+        requeued.error.as_deref(),
+        Some("the attempt ran out of time; retrying")
+    );
+    assert!(reader.calls.load(Ordering::SeqCst) < 20, "it stopped early");
+
+    // On the queue's last delivery, the job fails for good.
+    worker
+        .handle_until(delivery(app.acme.org.id, &id, 3), deadline())
+        .await;
+    let failed = job(&app, &id).await;
+    assert_eq!(failed.status, ExportStatus::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("the attempt ran out of time"),
+        "{failed:?}"
     );
 }

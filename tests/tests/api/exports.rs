@@ -72,13 +72,15 @@ pub async fn seed(
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..chats {
         let tags = vec![Tag::parse(tag_names[c % 3]).unwrap()];
+        let created_at = OffsetDateTime::now_utc() - time::Duration::days(30);
         let chat = Chat {
-            id: ChatId::new(),
+            // Ids carry their time, as the server's own ids do.
+            id: ChatId::at(created_at),
             title: Some(ChatTitle::parse(&format!("{} chat {c}, \"titled\"", org.slug())).unwrap()),
             tags: Tags::parse(tags).unwrap(),
             metadata: Metadata::default(),
             user_id: None,
-            created_at: OffsetDateTime::now_utc() - time::Duration::days(30),
+            created_at,
         };
         store.insert_chat(org.org.id, &chat).await.unwrap();
         let mut messages = Vec::new();
@@ -89,8 +91,10 @@ pub async fn seed(
                 org.slug(),
                 "x".repeat(pad)
             );
+            // One message a day back from now, so time filters have something to cut.
+            let created_at = OffsetDateTime::now_utc() - time::Duration::days((m % 20) as i64);
             messages.push(Message {
-                id: MessageId::new(),
+                id: MessageId::at(created_at),
                 chat_id: chat.id,
                 role: MessageRole::ALL[m % 4],
                 content: MessageContent::parse(&content).unwrap(),
@@ -100,8 +104,7 @@ pub async fn seed(
                 .unwrap(),
                 latency_ms: (m % 3 != 0).then(|| LatencyMs::parse(m as i128 * 10).unwrap()),
                 token_count: (m % 5 != 0).then(|| TokenCount::parse(m as i128 + 1).unwrap()),
-                // One message a day back from now, so time filters have something to cut.
-                created_at: OffsetDateTime::now_utc() - time::Duration::days((m % 20) as i64),
+                created_at,
             });
         }
         for message in &messages {
@@ -790,6 +793,12 @@ const TABLE: [(Route, [u16; 4], [u16; 4]); 5] = [
 #[tokio::test]
 async fn only_viewers_admins_and_superadmins_export_and_only_their_org() {
     let app = spawn_app().await;
+    // Every role creates one here: more than the default export quotas
+    // (`limits.rs` tests those).
+    let roomy = serde_json::from_value(json!({"concurrent_exports": 10})).unwrap();
+    for org in [&app.acme, &app.globex] {
+        app.set_limits(org.org.id, roomy).await;
+    }
     let worker = Worker::new(&app).await;
     seed(&app.store, &app.acme, 1, 3, 0).await;
     seed(&app.store, &app.globex, 1, 3, 0).await;

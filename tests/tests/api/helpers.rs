@@ -163,6 +163,60 @@ impl TestApp {
         format!("{}/api/v1/orgs/{}/chats", self.base_url, org.slug())
     }
 
+    /// Sets an org's limits in the store (before its first ingest request:
+    /// containers read them once a minute).
+    pub async fn set_limits(
+        &self,
+        org: chatlogger::domain::OrgId,
+        limits: chatlogger::domain::limits::OrgLimits,
+    ) {
+        let changes = chatlogger::store::OrgChanges {
+            limits: Some(limits),
+            ..Default::default()
+        };
+        chatlogger::store::OrgStore::update_org(&*self.store, org, &changes)
+            .await
+            .unwrap();
+    }
+
+    pub fn batch_url(&self, org: &TestOrg) -> String {
+        format!("{}/api/v1/orgs/{}/batch", self.base_url, org.slug())
+    }
+
+    /// POSTs JSON to a plugin route with `key` and, as a browser would, an
+    /// `Origin`; the whole reply, headers included.
+    pub async fn plugin_post(
+        &self,
+        url: &str,
+        key: &str,
+        origin: Option<&str>,
+        body: &Value,
+    ) -> crate::dashboard::FullReply {
+        let mut request = self
+            .http
+            .post(url)
+            .header("x-organization-api-key", key)
+            .json(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        crate::dashboard::full_reply(request.send().await.unwrap()).await
+    }
+
+    /// A browser's CORS preflight of a `POST` to `url`.
+    pub async fn preflight(&self, url: &str, origin: &str) -> crate::dashboard::FullReply {
+        let request = self
+            .http
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,x-organization-api-key",
+            );
+        crate::dashboard::full_reply(request.send().await.unwrap()).await
+    }
+
     pub fn messages_url(&self, org: &TestOrg, chat_id: &str) -> String {
         format!(
             "{}/api/v1/orgs/{}/chats/{chat_id}/messages",

@@ -89,11 +89,13 @@ async fn every_item_of_an_org_is_under_a_partition_that_begins_with_the_org() {
             "unexpected partition {pk}"
         );
         if global_lookup {
-            // Pointers only: no tenant content.
+            // Pointers only (and a key's grant: its type and settings, so
+            // ingest needs one read): no tenant content.
             let fields: Vec<&str> = item.keys().map(String::as_str).collect();
             assert!(
                 fields.iter().all(|f| [
-                    "pk", "sk", "kind", "org_id", "org_slug", "user_id", "key_id", "revoked"
+                    "pk", "sk", "kind", "org_id", "org_slug", "user_id", "key_id", "revoked",
+                    "key_type", "settings"
                 ]
                 .contains(f)),
                 "{fields:?}"
@@ -210,7 +212,8 @@ async fn every_api_key_failure_is_the_same_401() {
         .send()
         .await
         .unwrap();
-    let unknown = chatlogger::domain::ApiKeySecret::generate();
+    let unknown =
+        chatlogger::domain::ApiKeySecret::generate(chatlogger::domain::ApiKeyKind::Secret);
 
     let cases: Vec<(&str, String, Option<&str>)> = vec![
         ("missing key", app.chats_url(&app.acme), None),
@@ -310,6 +313,7 @@ async fn the_openapi_document_is_served() {
     for path in [
         "/api/v1/orgs/{slug}/chats",
         "/api/v1/orgs/{slug}/chats/{chat_id}/messages",
+        "/api/v1/orgs/{slug}/batch",
         "/health",
         "/openapi.json",
     ] {
@@ -322,7 +326,7 @@ async fn the_openapi_document_is_served() {
     let responses =
         &doc.body["paths"]["/api/v1/orgs/{slug}/chats/{chat_id}/messages"]["post"]["responses"];
     for status in [
-        "200", "201", "400", "401", "404", "409", "413", "415", "422", "503",
+        "200", "201", "400", "401", "403", "404", "409", "413", "415", "422", "429", "503",
     ] {
         let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
         assert!(
@@ -341,5 +345,20 @@ async fn the_openapi_document_is_served() {
     assert_eq!(
         doc.body["components"]["securitySchemes"]["org_api_key"]["name"],
         "x-organization-api-key"
+    );
+    // A batch message is one flat object: `chat_id` and a message's fields.
+    let schemas = &doc.body["components"]["schemas"];
+    let batch_message = &schemas["BatchMessage"]["allOf"];
+    assert_eq!(
+        batch_message[1]["$ref"],
+        "#/components/schemas/CreateMessageRequest"
+    );
+    assert!(batch_message[0]["properties"].get("chat_id").is_some());
+    assert!(schemas.get("CreateMessageRequest").is_some());
+    let batch = &doc.body["paths"]["/api/v1/orgs/{slug}/batch"];
+    assert!(batch["post"]["responses"].get("207").is_some());
+    assert!(
+        batch.get("options").is_some(),
+        "the preflight is documented"
     );
 }

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("auth", 3),
     ("export", 3),
     ("ingest", 3),
+    ("limits", 3),
     ("sweep", 3),
     ("http", 4),
 ];

@@ -124,7 +124,7 @@ async fn the_demo_seed_creates_a_working_org_once() {
     );
 
     let key = ApiKeyVerifier::new(store.clone())
-        .verify(Some(credentials.api_key.expose()), "demo")
+        .verify(Some(credentials.api_key.expose()), "demo", None)
         .await;
     assert!(key.is_ok(), "the printed key works for the demo org");
     let (_, admin) = store

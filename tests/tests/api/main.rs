@@ -7,6 +7,7 @@
 mod aggregator;
 mod analytics;
 mod auth;
+mod batch;
 mod chats;
 mod cli;
 mod dashboard;
@@ -16,7 +17,9 @@ mod helpers;
 mod ingest;
 mod ingest_input;
 mod layers;
+mod limits;
 mod local_stack;
+mod publishable;
 mod roles;
 mod routes;
 mod sdk_calls;

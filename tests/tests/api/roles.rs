@@ -4,6 +4,10 @@
 //! naming globex with `?org=` (only a superadmin may) or addressing a
 //! globex object; its 404s carry the same body whether or not the object
 //! exists.
+//!
+//! And the key table: every ingest route, called with each kind of API key
+//! (secret or publishable, from a server or a browser origin, of the org or
+//! of another org).
 
 use chatlogger::domain::{ApiKeyLabel, UserRole};
 use reqwest::Method;
@@ -43,6 +47,7 @@ enum Route {
     EndUserSessions,
     ListApiKeys,
     CreateApiKey,
+    UpdateApiKey,
     RevokeApiKey,
     ListChats,
     GetChat,
@@ -108,6 +113,11 @@ const TABLE: &[(Route, Statuses, Option<Statuses>)] = &[
         Route::CreateApiKey,
         [201, 201, 403, 403],
         Some([201, 404, 403, 403]),
+    ),
+    (
+        Route::UpdateApiKey,
+        [200, 200, 403, 403],
+        Some([200, 404, 403, 403]),
     ),
     (
         Route::RevokeApiKey,
@@ -259,6 +269,11 @@ async fn build(app: &TestApp, route: Route, scope: Scope) -> Request {
             format!("/orgs/me/apikeys{q}"),
             Some(json!({"label": "widget"})),
         ),
+        Route::UpdateApiKey => request(
+            Method::PATCH,
+            format!("/orgs/me/apikeys/{}{q}", fresh_key(app, org).await),
+            Some(json!({"label": "renamed"})),
+        ),
         Route::RevokeApiKey => request(
             Method::DELETE,
             format!("/orgs/me/apikeys/{}{q}", fresh_key(app, org).await),
@@ -378,30 +393,40 @@ async fn another_orgs_objects_are_indistinguishable_from_missing_ones() {
         let globex_key = fresh_key(&app, &app.globex).await;
         let missing = ulid::Ulid::new().to_string();
         let before = app.all_items().await;
-        for (method, foreign, absent) in [
+        let role_change = json!({"role": "user"});
+        let rename = json!({"label": "renamed"});
+        for (method, foreign, absent, body) in [
             (
                 Method::PATCH,
                 format!("/orgs/me/users/{globex_user}"),
                 format!("/orgs/me/users/{missing}"),
+                Some(&role_change),
             ),
             (
                 Method::DELETE,
                 format!("/orgs/me/users/{globex_user}"),
                 format!("/orgs/me/users/{missing}"),
+                None,
+            ),
+            (
+                Method::PATCH,
+                format!("/orgs/me/apikeys/{globex_key}"),
+                format!("/orgs/me/apikeys/{missing}"),
+                Some(&rename),
             ),
             (
                 Method::DELETE,
                 format!("/orgs/me/users/{globex_user}/sessions"),
                 format!("/orgs/me/users/{missing}/sessions"),
+                None,
             ),
             (
                 Method::DELETE,
                 format!("/orgs/me/apikeys/{globex_key}"),
                 format!("/orgs/me/apikeys/{missing}"),
+                None,
             ),
         ] {
-            let body = json!({"role": "user"});
-            let body = (method == Method::PATCH).then_some(&body);
             let foreign = app.send(method.clone(), &foreign, &session, body).await;
             let absent = app.send(method.clone(), &absent, &session, body).await;
             assert_eq!(foreign.status, 404, "{role} {method}");
@@ -449,4 +474,114 @@ async fn another_orgs_objects_are_indistinguishable_from_missing_ones() {
         };
         assert_eq!(of_globex(&app.all_items().await), of_globex(&before));
     }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum IngestRoute {
+    CreateChat,
+    CreateMessage,
+    LogBatch,
+}
+
+/// How a request is authenticated: whose key, which kind, from where.
+#[derive(Clone, Copy, Debug)]
+enum Caller {
+    Secret,
+    SecretInBrowser,
+    PublishableFromItsOrigin,
+    PublishableFromAnotherOrigin,
+    PublishableWithoutOrigin,
+    OtherOrgsSecret,
+    OtherOrgsPublishable,
+}
+
+const CALLERS: [Caller; 7] = [
+    Caller::Secret,
+    Caller::SecretInBrowser,
+    Caller::PublishableFromItsOrigin,
+    Caller::PublishableFromAnotherOrigin,
+    Caller::PublishableWithoutOrigin,
+    Caller::OtherOrgsSecret,
+    Caller::OtherOrgsPublishable,
+];
+
+/// Each ingest route on acme, by caller (in [`CALLERS`]' order).
+const KEY_TABLE: &[(IngestRoute, [u16; 7])] = &[
+    (IngestRoute::CreateChat, [201, 403, 201, 403, 403, 401, 401]),
+    (
+        IngestRoute::CreateMessage,
+        [201, 403, 201, 403, 403, 401, 401],
+    ),
+    (IngestRoute::LogBatch, [207, 403, 207, 403, 403, 401, 401]),
+];
+
+const WIDGET_ORIGIN: &str = "https://widget.example.com";
+
+async fn publishable_key(app: &TestApp, org: &TestOrg) -> String {
+    let settings = chatlogger::domain::ApiKeySettings {
+        allowed_origins: vec![chatlogger::domain::Origin::parse(WIDGET_ORIGIN).unwrap()],
+        ..Default::default()
+    };
+    let (_, key) = chatlogger::accounts::issue_api_key(
+        &*app.store,
+        &org.org,
+        ApiKeyLabel::parse("widget").unwrap(),
+        chatlogger::domain::ApiKeyKind::Publishable,
+        settings,
+    )
+    .await
+    .unwrap();
+    key.expose().to_owned()
+}
+
+#[tokio::test]
+async fn every_ingest_route_takes_the_right_keys_in_every_org() {
+    let app = spawn_app().await;
+    let acme_publishable = publishable_key(&app, &app.acme).await;
+    let globex_publishable = publishable_key(&app, &app.globex).await;
+    let chat = fresh_chat(&app, &app.acme).await;
+    let mut failures = Vec::new();
+    for (route, expected) in KEY_TABLE {
+        for (caller, expected) in CALLERS.iter().zip(expected) {
+            let (key, origin) = match caller {
+                Caller::Secret => (app.acme.key.expose(), None),
+                Caller::SecretInBrowser => (app.acme.key.expose(), Some(WIDGET_ORIGIN)),
+                Caller::PublishableFromItsOrigin => {
+                    (acme_publishable.as_str(), Some(WIDGET_ORIGIN))
+                }
+                Caller::PublishableFromAnotherOrigin => {
+                    (acme_publishable.as_str(), Some("https://other.example.com"))
+                }
+                Caller::PublishableWithoutOrigin => (acme_publishable.as_str(), None),
+                Caller::OtherOrgsSecret => (app.globex.key.expose(), None),
+                Caller::OtherOrgsPublishable => (globex_publishable.as_str(), Some(WIDGET_ORIGIN)),
+            };
+            let message = json!({"role": "user", "content": "hello"});
+            let (url, body) = match route {
+                IngestRoute::CreateChat => (app.chats_url(&app.acme), json!({})),
+                IngestRoute::CreateMessage => (app.messages_url(&app.acme, &chat), message),
+                IngestRoute::LogBatch => (
+                    app.batch_url(&app.acme),
+                    json!({"messages": [{"chat_id": chat, "role": "user", "content": "hi"}]}),
+                ),
+            };
+            let before = (
+                app.tenant_items(&app.acme).await,
+                app.tenant_items(&app.globex).await,
+            );
+            let reply = app.plugin_post(&url, key, origin, &body).await;
+            let after = (
+                app.tenant_items(&app.acme).await,
+                app.tenant_items(&app.globex).await,
+            );
+            let wrote = after != before;
+            if reply.status != *expected || wrote != (reply.status < 300) {
+                failures.push(format!(
+                    "{route:?} as {caller:?}: expected {expected}, got {} (wrote: {wrote}) {}",
+                    reply.status, reply.body
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

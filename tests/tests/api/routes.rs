@@ -274,3 +274,44 @@ fn the_aggregator_is_wired_to_the_tables_stream() {
         Some("expires_at")
     );
 }
+
+/// The outer guards: API Gateway throttles both APIs before any function
+/// runs; ingest and the export worker have reserved (and capped)
+/// concurrency, so neither can take the dashboard functions' share; and
+/// Lambda drops its own INFO lines while keeping the request line.
+#[test]
+fn the_template_guards_ingest_and_keeps_logs_small() {
+    let template: serde_yaml::Value = serde_yaml::from_str(&project_file("template.yaml")).unwrap();
+    let resources = &template["Resources"];
+    for api in ["HttpApi", "PluginApi"] {
+        let settings = &resources[api]["Properties"]["DefaultRouteSettings"];
+        for limit in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+            assert!(!settings[limit].is_null(), "{api} has no {limit}");
+        }
+    }
+    // The plugin API answers its own CORS (per publishable key), so it has
+    // no CorsConfiguration; the dashboard's has.
+    assert!(resources["PluginApi"]["Properties"]["CorsConfiguration"].is_null());
+    assert!(!resources["HttpApi"]["Properties"]["CorsConfiguration"].is_null());
+    for function in ["IngestFunction", "ExportWorkerFunction"] {
+        assert!(
+            !resources[function]["Properties"]["ReservedConcurrentExecutions"].is_null(),
+            "{function} has no reserved concurrency"
+        );
+    }
+    // Every ingest route is on the plugin API.
+    for (name, event) in resources["IngestFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap()
+    {
+        let path = event["Properties"]["Path"].as_str().unwrap();
+        let api = serde_yaml::to_string(&event["Properties"]["ApiId"]).unwrap();
+        if path.starts_with("/api/") {
+            assert!(api.contains("PluginApi"), "{name:?} is on {api}");
+        }
+    }
+    let logging = &template["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+    assert_eq!(logging["SystemLogLevel"].as_str(), Some("WARN"));
+    assert_eq!(logging["ApplicationLogLevel"].as_str(), Some("INFO"));
+}

@@ -1,6 +1,8 @@
 //! Proves the cost rule by recording every request the SDK puts on the
-//! wire (its `X-Amz-Target` operation): one write per ingested message and
-//! no read besides the (cached) API-key lookup.
+//! wire (its `X-Amz-Target` operation): one write per ingested message, a
+//! read of the chat only in a container that has not seen it, the (cached)
+//! API-key lookup and org limits, and one rate-limit report per 20 or more
+//! messages.
 
 use std::sync::{Arc, Mutex};
 
@@ -78,7 +80,7 @@ async fn call(app: &axum::Router, uri: &str, key: &str, body: Value) -> (u16, Va
 }
 
 #[tokio::test]
-async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
+async fn ingesting_a_message_is_one_dynamodb_write() {
     let sdk = sdk_config().await;
     let table = new_table(&sdk).await;
     let setup_store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
@@ -89,7 +91,8 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     let container = crate::helpers::local_app(store.clone()).await;
 
     // Creating a chat: the key lookup and the key's last-used stamp (first
-    // use in this container; the stamp repeats at most every 5 minutes), and one put.
+    // use in this container; the stamp repeats at most every 5 minutes),
+    // the org's limits (read once a minute), and one put.
     let (status, chat) = call(
         &container,
         "/api/v1/orgs/acme/chats",
@@ -98,7 +101,7 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     )
     .await;
     assert_eq!(status, 201);
-    assert_eq!(log.take(), ["GetItem", "UpdateItem", "PutItem"]);
+    assert_eq!(log.take(), ["GetItem", "UpdateItem", "GetItem", "PutItem"]);
     let messages = format!(
         "/api/v1/orgs/acme/chats/{}/messages",
         chat["id"].as_str().unwrap()
@@ -125,35 +128,53 @@ async fn ingesting_a_message_is_one_dynamodb_write_and_no_read() {
     assert_eq!(call(&container, &messages, key, body).await.0, 200);
     assert_eq!(log.take(), ["PutItem"]);
 
-    // A fresh container that has not seen the chat: the key lookup and
-    // stamp, then one
-    // TransactWriteItems that checks the chat and writes the message; after
-    // that, one PutItem again.
+    // A fresh container that has not seen the chat: the key lookup, stamp
+    // and org limits, then a read of the chat (eventually consistent, half
+    // a unit) and the conditional put; after that, one PutItem again.
     let cold = crate::helpers::local_app(store).await;
+    let (status, _) = call(
+        &cold,
+        &messages,
+        key,
+        json!({"role": "assistant", "content": "cold"}),
+    )
+    .await;
+    assert_eq!(status, 201);
     assert_eq!(
-        call(
-            &cold,
-            &messages,
-            key,
-            json!({"role": "assistant", "content": "cold"})
-        )
-        .await
-        .0,
-        201
+        log.take(),
+        ["GetItem", "UpdateItem", "GetItem", "GetItem", "PutItem"]
     );
-    assert_eq!(log.take(), ["GetItem", "UpdateItem", "TransactWriteItems"]);
-    assert_eq!(
-        call(
-            &cold,
-            &messages,
-            key,
-            json!({"role": "assistant", "content": "warm"})
-        )
-        .await
-        .0,
-        201
-    );
+    let (status, _) = call(
+        &cold,
+        &messages,
+        key,
+        json!({"role": "assistant", "content": "warm"}),
+    )
+    .await;
+    assert_eq!(status, 201);
     assert_eq!(log.take(), ["PutItem"]);
+
+    // A batch of 100: one PutItem each, in parallel, nothing else.
+    let batch: Vec<Value> = (0..100)
+        .map(|i| json!({"chat_id": chat["id"], "role": "user", "content": format!("b{i}")}))
+        .collect();
+    let batch_uri = "/api/v1/orgs/acme/batch";
+    let (status, answer) = call(&container, batch_uri, key, json!({"messages": batch})).await;
+    assert_eq!(status, 207, "{answer}");
+    let operations = log.take();
+    assert_eq!(operations.len(), 100, "{operations:?}");
+    assert!(operations.iter().all(|op| op == "PutItem"));
+    // The container has now admitted 113 units it has not reported: the
+    // next request reports them, in one UpdateItem, before its put.
+    let (status, _) = call(
+        &container,
+        &messages,
+        key,
+        json!({"role": "user", "content": "after the batch"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(log.take(), ["UpdateItem", "PutItem"]);
 }
 
 /// The analytics summary never reads messages: past the session check (one

@@ -1,6 +1,7 @@
 //! API keys: metadata under `ORG#<org>` / `APIKEY#<key>`, and the lookup
 //! `KEYHASH#<sha256>` / `KEYHASH` that ingest reads on every (uncached)
-//! request. Only the key's hash is stored.
+//! request: it repeats the key's kind and settings, so that one read is all
+//! ingest needs. Only the key's hash is stored.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -9,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{
     DynamoStore, Item,
-    expr::{Cond, Update, rfc3339},
+    expr::{Cond, Update, rfc3339, s},
     from_item, keys,
     query::{Listing, page_of},
     requests::key,
@@ -17,8 +18,11 @@ use super::{
     transaction::{Step, Transaction},
 };
 use crate::{
-    domain::{ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, Org, OrgId, Slug},
-    store::{ApiKeyStore, Claim, Page, PageRequest, Read, StoreError, StoreResult},
+    domain::{
+        ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyKind, ApiKeyLabel, ApiKeySettings, Org,
+        OrgId, Slug,
+    },
+    store::{ApiKeyChanges, ApiKeyStore, Claim, Page, PageRequest, Read, StoreError, StoreResult},
 };
 
 #[derive(Serialize, Deserialize)]
@@ -27,7 +31,12 @@ struct ApiKeyItem {
     sk: String,
     kind: String,
     id: ApiKeyId,
+    /// Keys made before there were kinds are secret keys.
+    #[serde(default)]
+    key_type: ApiKeyKind,
     label: ApiKeyLabel,
+    #[serde(default)]
+    settings: ApiKeySettings,
     prefix: String,
     /// Where the hash lookup lives, so revocation can reach it. The hash of a
     /// 256-bit random key reveals nothing; it is never sent to clients.
@@ -55,7 +64,9 @@ impl ApiKeyItem {
             sk: keys::api_key_sk(key.id),
             kind: "apikey".into(),
             id: key.id,
+            key_type: key.kind,
             label: key.label.clone(),
+            settings: key.settings.clone(),
             prefix: key.prefix.clone(),
             key_hash: hash.to_hex(),
             created_at: key.created_at,
@@ -69,7 +80,9 @@ impl From<ApiKeyItem> for ApiKey {
     fn from(item: ApiKeyItem) -> Self {
         ApiKey {
             id: item.id,
+            kind: item.key_type,
             label: item.label,
+            settings: item.settings,
             prefix: item.prefix,
             created_at: item.created_at,
             last_used_at: item.last_used_at,
@@ -90,6 +103,10 @@ struct KeyHashItem {
     key_id: ApiKeyId,
     #[serde(default)]
     revoked: bool,
+    #[serde(default)]
+    key_type: ApiKeyKind,
+    #[serde(default)]
+    settings: ApiKeySettings,
 }
 
 impl KeyHashItem {
@@ -102,6 +119,8 @@ impl KeyHashItem {
             org_slug: org.slug.clone(),
             key_id: key.id,
             revoked: key.revoked_at.is_some(),
+            key_type: key.kind,
+            settings: key.settings.clone(),
         }
     }
 }
@@ -113,12 +132,23 @@ impl From<KeyHashItem> for ApiKeyGrant {
             org_slug: item.org_slug,
             key_id: item.key_id,
             revoked: item.revoked,
+            kind: item.key_type,
+            settings: item.settings,
         }
     }
 }
 
 fn api_key_key(org: OrgId, id: ApiKeyId) -> Item {
     key(keys::org_pk(org), keys::api_key_sk(id))
+}
+
+impl DynamoStore {
+    async fn api_key_item(&self, org: OrgId, id: ApiKeyId) -> StoreResult<Option<ApiKeyItem>> {
+        self.get(api_key_key(org, id), Read::Consistent)
+            .await?
+            .map(from_item)
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -162,11 +192,58 @@ impl ApiKeyStore for DynamoStore {
         })
     }
 
-    async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
-        let Some(stored) = self.get(api_key_key(org, id), Read::Consistent).await? else {
+    async fn api_key(&self, org: OrgId, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        Ok(self.api_key_item(org, id).await?.map(ApiKey::from))
+    }
+
+    async fn update_api_key(
+        &self,
+        org: OrgId,
+        id: ApiKeyId,
+        changes: &ApiKeyChanges,
+    ) -> StoreResult<Option<ApiKey>> {
+        let Some(stored) = self.api_key_item(org, id).await? else {
             return Ok(None);
         };
-        let stored: ApiKeyItem = from_item(stored)?;
+        let hash_key = key(keys::key_hash_pk_hex(&stored.key_hash), keys::KEY_HASH_SK);
+        let mut updated = ApiKey::from(stored);
+        let (mut metadata, mut lookup) = (Update::default(), Update::default());
+        if let Some(label) = &changes.label {
+            metadata = metadata.set("label", s(label.as_str()));
+            updated.label = label.clone();
+        }
+        if let Some(settings) = &changes.settings {
+            let value: aws_sdk_dynamodb::types::AttributeValue =
+                serde_dynamo::to_attribute_value(settings)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            metadata = metadata.set("settings", value.clone());
+            lookup = lookup.set("settings", value);
+            updated.settings = settings.clone();
+        }
+        let mut steps = vec![Step::Update {
+            key: api_key_key(org, id),
+            update: metadata.when(Cond::Exists),
+        }];
+        if !lookup.is_empty() {
+            // The lookup is what ingest reads: the new settings apply there
+            // within the key cache's bound.
+            steps.push(Step::Update {
+                key: hash_key,
+                update: lookup.when(Cond::Exists),
+            });
+        }
+        match self.transact(steps).await? {
+            Transaction::Committed => Ok(Some(updated)),
+            // Revoked keys keep both items, so only a concurrent delete of
+            // the org could get here.
+            Transaction::Refused(_) => Ok(None),
+        }
+    }
+
+    async fn revoke_api_key(&self, org: OrgId, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        let Some(stored) = self.api_key_item(org, id).await? else {
+            return Ok(None);
+        };
         let hash_key = key(keys::key_hash_pk_hex(&stored.key_hash), keys::KEY_HASH_SK);
         let mut revoked = ApiKey::from(stored);
         let at = *revoked

@@ -203,6 +203,17 @@ impl ChatStore for DynamoStore {
         }
     }
 
+    async fn chat_is_live(&self, org: OrgId, id: ChatId) -> StoreResult<bool> {
+        for read in [Read::Eventual, Read::Consistent] {
+            if let Some(item) = self.get(chat_key(org, id), read).await? {
+                return Ok(!item.contains_key("deleted_at"));
+            }
+            // Not found by an eventually consistent read: the chat may have
+            // been created a moment ago, so ask once more, consistently.
+        }
+        Ok(false)
+    }
+
     async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
         let item_keys = ids.iter().map(|id| chat_key(org, *id)).collect();
         let mut chats = self
@@ -228,6 +239,10 @@ impl ChatStore for DynamoStore {
             ),
             None => Listing {
                 read: query.read,
+                sort: match query.last_id {
+                    Some(last) => SortKey::Between(keys::chat_sk(ChatId::MIN), keys::chat_sk(last)),
+                    None => SortKey::Prefix(keys::CHAT_SK_PREFIX.to_owned()),
+                },
                 ..Listing::partition(keys::org_pk(org), keys::CHAT_SK_PREFIX)
             },
         };

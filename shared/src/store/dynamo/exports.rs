@@ -10,7 +10,7 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, rfc3339, s},
     from_item, keys,
-    query::{Listing, page_of},
+    query::{Listing, SortKey, page_of},
     requests::{Updated, key},
     to_item,
 };
@@ -19,7 +19,9 @@ use crate::{
         ExportId, OrgId, UserId,
         export::{ExportFormat, ExportJob, ExportStatus, Totals},
     },
-    store::{ExportClaim, ExportJobStore, Page, PageRequest, Read, StoreError, StoreResult},
+    store::{
+        ExportClaim, ExportJobStore, ExportUsage, Page, PageRequest, Read, StoreError, StoreResult,
+    },
 };
 
 /// How long a job item is kept (the table's TTL deletes it afterwards).
@@ -165,6 +167,35 @@ impl ExportJobStore for DynamoStore {
                 job.id
             ))),
         }
+    }
+
+    async fn export_usage(&self, org: OrgId, now: OffsetDateTime) -> StoreResult<ExportUsage> {
+        // Jobs older than their retention are gone (or about to be).
+        let listing = Listing {
+            sort: SortKey::Between(
+                keys::export_sk(ExportId::first_at(now - EXPORT_JOB_RETENTION)),
+                keys::export_sk(ExportId::MAX),
+            ),
+            ..Listing::partition(keys::org_pk(org), keys::EXPORT_SK_PREFIX)
+        };
+        let today = ExportId::first_at(now.replace_time(time::Time::MIDNIGHT));
+        let mut usage = ExportUsage::default();
+        for item in self.query_all(&listing).await? {
+            let job: ExportJobItem = from_item(item)?;
+            let leased = job
+                .lease_expires_at
+                .is_some_and(|lease| lease > now.unix_timestamp());
+            let active = match job.status {
+                ExportStatus::Queued => true,
+                // A worker that died leaves its lease to run out; the
+                // redelivery takes the job over (or fails it).
+                ExportStatus::Running => leased,
+                ExportStatus::Completed | ExportStatus::Failed => false,
+            };
+            usage.active += u64::from(active);
+            usage.today += u64::from(job.id >= today);
+        }
+        Ok(usage)
     }
 
     async fn delete_queued_export_job(&self, org: OrgId, id: ExportId) -> StoreResult<()> {

@@ -154,6 +154,16 @@ pub fn due_prefix(due: i64) -> String {
     format!("{:012}", due.max(0))
 }
 
+/// The rate limiter's shared count of one org for one window (it expires).
+pub fn usage_sk(window: u64) -> String {
+    format!("USAGE#{window}")
+}
+
+/// A key's count within its org's usage item.
+pub fn usage_key_attribute(key: ApiKeyId) -> String {
+    format!("key#{key}")
+}
+
 pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
 
 pub fn export_sk(export: ExportId) -> String {

@@ -1,18 +1,17 @@
 //! Messages: one partition per chat, `ORG#<org>#CHAT#<chat>` / `MSG#<ulid>`,
-//! sorted by (time-ordered) id. Logging one is one conditional write.
+//! sorted by (time-ordered) id. Logging one is one conditional write (after
+//! a read of its chat, when the caller does not know the chat exists).
+
+use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{
-    DynamoStore, Item,
-    chats::{chat_key, live},
-    expr::Cond,
-    from_item, keys,
-    query::{Listing, page_of},
+    DynamoStore, Item, from_item, keys,
+    query::{Listing, SortKey, page_of},
     to_item,
-    transaction::Step,
 };
 use crate::{
     domain::{
@@ -20,8 +19,8 @@ use crate::{
         TokenCount,
     },
     store::{
-        ChatCheck, Inserted, MessageInsert, MessageStore, Page, PageRequest, Read, StoreError,
-        StoreResult,
+        ChatCheck, ChatStore, Inserted, MessageInsert, MessageStore, Page, PageRequest, Read,
+        StoreError, StoreResult,
     },
 };
 
@@ -96,39 +95,13 @@ impl MessageStore for DynamoStore {
         check: ChatCheck,
     ) -> StoreResult<MessageInsert> {
         let item = to_item(&MessageItem::new(org, message))?;
-        let stored = match check {
-            // The common case: one conditional PutItem.
-            ChatCheck::KnownToExist => self.put_if_new(item).await?,
-            // The first message this container sees for the chat: still one
-            // request, a transaction of a check that the org's chat is live
-            // (a tombstone takes no more messages) and the conditional put.
-            ChatCheck::Verify => {
-                let outcome = self
-                    .transact(vec![
-                        Step::Check {
-                            key: chat_key(org, message.chat_id),
-                            condition: live(),
-                        },
-                        Step::Put {
-                            item,
-                            condition: Some(Cond::IsNew),
-                        },
-                    ])
-                    .await?;
-                if outcome.refused_at(0).is_some() {
-                    return Ok(MessageInsert::NoSuchChat);
-                }
-                match outcome.refused_at(1) {
-                    None => None,
-                    Some(Some(stored)) => Some(stored.clone()),
-                    Some(None) => {
-                        return Err(StoreError::failed(
-                            "the message's put was refused without returning the stored item",
-                        ));
-                    }
-                }
-            }
-        };
+        // The first message this container sees for the chat proves the
+        // chat first: a read (half a unit, eventually consistent) instead of
+        // a transaction (a condition check and a put, four units).
+        if check == ChatCheck::Verify && !self.chat_is_live(org, message.chat_id).await? {
+            return Ok(MessageInsert::NoSuchChat);
+        }
+        let stored = self.put_if_new(item).await?;
         Ok(MessageInsert::Inserted(match stored {
             None => Inserted::Created(message.clone()),
             Some(item) => Inserted::Existing(message_from(item)?),
@@ -139,11 +112,18 @@ impl MessageStore for DynamoStore {
         &self,
         org: OrgId,
         chat: ChatId,
+        ids: RangeInclusive<MessageId>,
         page: &PageRequest,
         read: Read,
     ) -> StoreResult<Page<Message>> {
+        let sort = if ids == (MessageId::MIN..=MessageId::MAX) {
+            SortKey::Prefix(keys::MESSAGE_SK_PREFIX.to_owned())
+        } else {
+            SortKey::Between(keys::message_sk(*ids.start()), keys::message_sk(*ids.end()))
+        };
         let listing = Listing {
             read,
+            sort,
             ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
         };
         page_of(self.query_page(&listing, page).await?, message_from)

@@ -7,7 +7,8 @@
 //! - [`keys`]: the single-table key layout;
 //! - one file per entity, each with its item type: [`orgs`], [`users`],
 //!   [`api_keys`], [`sessions`] (and the sign-in throttle), [`chats`],
-//!   [`messages`], [`exports`], [`analytics`] (aggregates), and [`stream`]
+//!   [`messages`], [`exports`], [`analytics`] (aggregates), [`usage`] (the
+//!   rate limiter's shared counts), and [`stream`]
 //!   (reading the table's stream records back into domain changes).
 //!
 //! Each port method is one request to DynamoDB where it can be (multi-item
@@ -27,6 +28,7 @@ mod requests;
 mod sessions;
 mod stream;
 mod transaction;
+mod usage;
 mod users;
 
 pub use chats::CHAT_TOMBSTONE_TTL;

@@ -14,7 +14,7 @@ use super::{
     to_item,
 };
 use crate::{
-    domain::{Metadata, Org, OrgId, OrgName, Slug},
+    domain::{Metadata, Org, OrgId, OrgName, Slug, limits::OrgLimits},
     store::{Claim, OrgChanges, OrgStore, Page, PageRequest, Read, StoreError, StoreResult},
 };
 
@@ -32,6 +32,8 @@ struct OrgItem {
     /// Compact JSON text, like chat metadata.
     #[serde(default = "empty_object")]
     settings: String,
+    #[serde(default)]
+    limits: OrgLimits,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -52,6 +54,7 @@ impl From<&Org> for OrgItem {
             slug: org.slug.clone(),
             name: org.name.clone(),
             settings: org.settings.to_json_text(),
+            limits: org.limits,
             created_at: org.created_at,
         }
     }
@@ -68,6 +71,7 @@ impl TryFrom<OrgItem> for Org {
             slug: item.slug,
             name: item.name,
             settings,
+            limits: item.limits,
             created_at: item.created_at,
         })
     }
@@ -132,12 +136,19 @@ impl OrgStore for DynamoStore {
     }
 
     async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>> {
+        let limits = changes
+            .limits
+            .as_ref()
+            .map(serde_dynamo::to_attribute_value)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let update = Update::default()
             .set_some("name", changes.name.as_ref().map(|n| s(n.as_str())))
             .set_some(
                 "settings",
                 changes.settings.as_ref().map(|m| s(m.to_json_text())),
-            );
+            )
+            .set_some("limits", limits);
         if update.is_empty() {
             return self.org(id).await;
         }

@@ -4,8 +4,8 @@
 use aws_sdk_dynamodb::{
     operation::transact_write_items::TransactWriteItemsError,
     types::{
-        CancellationReason, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
-        TransactWriteItem, Update as UpdateStep,
+        CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+        Update as UpdateStep,
     },
 };
 
@@ -24,7 +24,6 @@ pub(super) enum Step {
     Put { item: Item, condition: Option<Cond> },
     Update { key: Item, update: Update },
     Delete { key: Item, condition: Option<Cond> },
-    Check { key: Item, condition: Cond },
 }
 
 /// What a transaction did.
@@ -161,13 +160,6 @@ impl DynamoStore {
                         .return_values_on_condition_check_failure(old)
                         .build()?,
                 )
-            }
-            Step::Check { key, condition } => {
-                let check = ConditionCheck::builder()
-                    .table_name(table)
-                    .set_key(Some(key));
-                let check = with_condition!(check, Expressions::condition(Some(&condition)));
-                builder.condition_check(check.build()?)
             }
         };
         Ok(built.build())

@@ -2,13 +2,14 @@
 //! tests and benchmarks of the domain; never used in production.
 //!
 //! [`MemoryStore`] implements the ports of orgs, users, API keys, chats,
-//! messages and health: what ingest, the account use cases and the API-key
-//! check use. Sessions, the sign-in throttle, export jobs and analytics are
+//! messages, usage counts and health: what ingest, the rate limiter, the
+//! account use cases and the API-key check use. Sessions, the sign-in throttle, export jobs and analytics are
 //! only tested against DynamoDB (moto). [`MemoryAggregates`] is the
 //! aggregator's store.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    ops::RangeInclusive,
     sync::{Mutex, MutexGuard},
 };
 
@@ -20,9 +21,9 @@ mod aggregates;
 pub use aggregates::MemoryAggregates;
 
 use super::{
-    ApiKeyStore, ChatChanges, ChatCheck, ChatInsert, ChatQuery, ChatStore, Claim, Cursor,
-    HealthStore, Inserted, MessageInsert, MessageStore, OrgChanges, OrgStore, Page, PageRequest,
-    Read, StoreError, StoreResult, UserChanges, UserStore,
+    ApiKeyChanges, ApiKeyStore, ChatChanges, ChatCheck, ChatInsert, ChatQuery, ChatStore, Claim,
+    Cursor, HealthStore, Inserted, MessageInsert, MessageStore, OrgChanges, OrgStore, Page,
+    PageRequest, Read, StoreError, StoreResult, UsageStore, UserChanges, UserStore, WindowUsage,
 };
 use crate::domain::{
     ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, Message, MessageId, Org, OrgId,
@@ -51,6 +52,7 @@ struct Data {
     /// Deleted chats stay as tombstones (`true`), as in the table.
     chats: BTreeMap<(OrgId, ChatId), (Chat, bool)>,
     messages: BTreeMap<(OrgId, ChatId, MessageId), Message>,
+    usage: BTreeMap<(OrgId, u64), WindowUsage>,
 }
 
 impl MemoryStore {
@@ -151,6 +153,9 @@ impl OrgStore for MemoryStore {
         }
         if let Some(settings) = &changes.settings {
             org.settings = settings.clone();
+        }
+        if let Some(limits) = changes.limits {
+            org.limits = limits;
         }
         Ok(Some(org.clone()))
     }
@@ -254,6 +259,8 @@ impl ApiKeyStore for MemoryStore {
             org_slug: org.slug.clone(),
             key_id: key.id,
             revoked: key.revoked_at.is_some(),
+            kind: key.kind,
+            settings: key.settings.clone(),
         };
         data.grants.insert(*hash, grant);
         Ok(())
@@ -282,6 +289,33 @@ impl ApiKeyStore for MemoryStore {
             .range((org, ApiKeyId::MIN)..=(org, ApiKeyId::MAX))
             .map(|((_, id), key)| (id.to_string(), key.clone()));
         page_of(keys, page)
+    }
+
+    async fn api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        Ok(self.data().api_keys.get(&(org, key)).cloned())
+    }
+
+    async fn update_api_key(
+        &self,
+        org: OrgId,
+        key: ApiKeyId,
+        changes: &ApiKeyChanges,
+    ) -> StoreResult<Option<ApiKey>> {
+        let mut data = self.data();
+        let Some(stored) = data.api_keys.get_mut(&(org, key)) else {
+            return Ok(None);
+        };
+        if let Some(label) = &changes.label {
+            stored.label = label.clone();
+        }
+        if let Some(settings) = &changes.settings {
+            stored.settings = settings.clone();
+        }
+        let updated = stored.clone();
+        for grant in data.grants.values_mut().filter(|g| g.key_id == key) {
+            grant.settings = updated.settings.clone();
+        }
+        Ok(Some(updated))
     }
 
     async fn revoke_api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>> {
@@ -329,6 +363,10 @@ impl ChatStore for MemoryStore {
         Ok(self.data().live_chat(org, id).cloned())
     }
 
+    async fn chat_is_live(&self, org: OrgId, id: ChatId) -> StoreResult<bool> {
+        Ok(self.data().live_chat(org, id).is_some())
+    }
+
     async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
         let data = self.data();
         let ids: BTreeSet<ChatId> = ids.iter().copied().collect();
@@ -351,6 +389,7 @@ impl ChatStore for MemoryStore {
             .range((org, ChatId::MIN)..=(org, ChatId::MAX))
             .filter(|(_, (_, deleted))| !deleted)
             .map(|(_, (chat, _))| chat)
+            .filter(|chat| query.last_id.is_none_or(|last| chat.id <= last))
             .filter(|chat| filter.from.is_none_or(|from| chat.created_at >= from))
             .filter(|chat| filter.to.is_none_or(|to| chat.created_at < to))
             .filter(|chat| {
@@ -428,15 +467,42 @@ impl MessageStore for MemoryStore {
         &self,
         org: OrgId,
         chat: ChatId,
+        ids: RangeInclusive<MessageId>,
         page: &PageRequest,
         _read: Read,
     ) -> StoreResult<Page<Message>> {
         let data = self.data();
         let messages = data
             .messages
-            .range((org, chat, MessageId::MIN)..=(org, chat, MessageId::MAX))
+            .range((org, chat, *ids.start())..=(org, chat, *ids.end()))
             .map(|((_, _, id), message)| (id.to_string(), message.clone()));
         page_of(messages, page)
+    }
+}
+
+#[async_trait]
+impl UsageStore for MemoryStore {
+    async fn add_usage(
+        &self,
+        org: OrgId,
+        window: u64,
+        org_units: u64,
+        keys: &[(ApiKeyId, u64)],
+    ) -> StoreResult<WindowUsage> {
+        let mut data = self.data();
+        let usage = data.usage.entry((org, window)).or_default();
+        usage.org += org_units;
+        for (key, units) in keys {
+            *usage.keys.entry(*key).or_default() += units;
+        }
+        let mut answer = WindowUsage {
+            org: usage.org,
+            ..WindowUsage::default()
+        };
+        for (key, _) in keys {
+            answer.keys.insert(*key, usage.keys[key]);
+        }
+        Ok(answer)
     }
 }
 
