@@ -270,7 +270,7 @@ impl StreamPoller {
         loop {
             if let Err(error) = self.fetch().await {
                 let cause = error_chain(error.as_ref());
-                tracing::warn!(error = %cause, "stream read failed; retrying");
+                tracing::warn!(error = %cause, "stream poll failed; retrying");
                 self.status
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

@@ -406,6 +406,9 @@ async fn nothing_is_lost_doubled_or_stuck_when_a_tenth_of_aws_calls_fail() {
     // may leave a job whose enqueue failed: it must end cleanly too), run by
     // the worker through the faults.
     let admin = signed_in(&clean_app, &clean_app.acme, UserRole::Admin).await;
+    // Three exports at once: more than the default quota of two.
+    let roomy = serde_json::from_value(json!({"concurrent_exports": 10})).unwrap();
+    clean_app.set_limits(clean_app.acme.org.id, roomy).await;
     let requests = [
         json!({"format": "csv"}),
         json!({"format": "ndjson"}),
