@@ -50,6 +50,7 @@ pub fn app(
             .merge(chatlogger_chats::router(dashboard.clone()))
             .merge(chatlogger_analytics::router(dashboard))
             .merge(chatlogger_docs::router())
+            .merge(chatlogger_web::router())
             .merge(chatlogger_exports::router(exports_state)),
     )
     .layer(cors)

@@ -61,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base_url = format!("http://{}", args.listen);
     print_seed(&store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
+    println!("Dashboard: {base_url}/");
 
     // The aggregator, fed from moto's stream: the dashboard's analytics
     // follow ingest within a second or so.

@@ -32,6 +32,7 @@ const EVENTS: &[(&str, u16)] = &[
     ("ingest-create-message.json", 201),
     ("ingest-health.json", 200),
     ("docs-openapi.json", 200),
+    ("web-app.json", 200),
     ("auth-login.json", 200),
     ("accounts-get-me.json", 200),
     ("apikeys-create.json", 201),
@@ -65,6 +66,7 @@ fn function_router(
         "exports" => http::app(chatlogger_exports::router(exports.clone())),
         "ingest" => http::app(chatlogger_ingest::router(ingest.clone())),
         "docs" => http::app(chatlogger_docs::router()),
+        "web" => http::app(chatlogger_web::router()),
         "auth" => http::app(chatlogger_auth::router(dashboard.clone())),
         "accounts" => http::app(chatlogger_accounts::router(dashboard.clone())),
         "apikeys" => http::app(chatlogger_apikeys::router(dashboard.clone())),
@@ -150,6 +152,15 @@ async fn every_sample_event_runs_through_its_function() {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        if *file == "web-app.json" {
+            // The page arrives through API Gateway's conversion with its policy.
+            assert!(
+                response
+                    .headers()
+                    .contains_key("content-security-policy"),
+                "{file}: no Content-Security-Policy"
+            );
+        }
         if *file == "auth-login.json" {
             session_cookie = response
                 .headers()
