@@ -67,10 +67,7 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
         let path = entry.expect("web/dist is readable").path();
         if path.is_dir() {
             collect(&path, files);
-        } else if !matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("gz" | "br")
-        ) {
+        } else if !matches!(path.extension().and_then(|e| e.to_str()), Some("gz" | "br")) {
             files.push(path);
         }
     }

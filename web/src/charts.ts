@@ -34,6 +34,13 @@ function followWidth(host: HTMLElement, chart: uPlot, height: number): Drawn {
 
 const integer = (_: uPlot, value: number | null) => (value === null ? "—" : Math.round(value).toLocaleString());
 
+/** Axis numbers stay short: 950, 12K, 3.4M. */
+const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+export const short = (value: number) => compact.format(value);
+
+const dayMonth = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
+const monthYear = new Intl.DateTimeFormat(undefined, { month: "short", year: "numeric", timeZone: "UTC" });
+
 /** One line per series over UTC days (`days` as YYYY-MM-DD). */
 export function daily(host: HTMLElement, days: string[], series: Series[], height = 260): Drawn {
   const x = days.map((day) => Date.parse(`${day}T00:00:00Z`) / 1000);
@@ -43,8 +50,11 @@ export function daily(host: HTMLElement, days: string[], series: Series[], heigh
       height,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       scales: { x: { time: true }, y: { range: (_, __, max) => [0, Math.max(1, max) * 1.1] } },
+      legend: { live: false },
+      // Room on the right for the last date label.
+      padding: [12, 28, 0, 0],
       series: [
-        { label: "Day", value: "{YYYY}-{MM}-{DD}" },
+        {},
         ...series.map((s, i) => ({
           label: s.label,
           stroke: COLORS[i],
@@ -55,8 +65,17 @@ export function daily(host: HTMLElement, days: string[], series: Series[], heigh
         })),
       ],
       axes: [
-        { ...AXIS, font: FONT },
-        { ...AXIS, font: FONT, size: 56, values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? t.toLocaleString() : "")) },
+        {
+          ...AXIS,
+          font: FONT,
+          space: 60,
+          // Days for up to three months, then months.
+          values: (_, ticks) => {
+            const long = x.length > 92;
+            return ticks.map((t) => (long ? monthYear : dayMonth).format(new Date(t * 1000)));
+          },
+        },
+        { ...AXIS, font: FONT, size: 50, values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? short(t) : "")) },
       ],
       cursor: { drag: { x: false, y: false } },
     },
@@ -79,8 +98,8 @@ export function bars(
   const horizontal = options.horizontal ?? false;
   const height = options.height ?? (horizontal ? Math.max(120, 34 * labels.length + 40) : 220);
   const indices = labels.map((_, i) => i);
-  const short = (label: string) => (label.length > 18 ? `${label.slice(0, 17)}…` : label);
-  const format = options.format ?? ((value: number) => value.toLocaleString());
+  const clip = (label: string) => (label.length > 18 ? `${label.slice(0, 17)}…` : label);
+  const format = options.format ?? short;
   const chart = new uPlot(
     {
       width: Math.max(200, Math.floor(host.clientWidth)),
@@ -115,13 +134,14 @@ export function bars(
           size: horizontal ? 150 : 40,
           grid: { show: false },
           splits: () => indices,
-          values: (_, ticks) => ticks.map((i) => short(labels[i] ?? "")),
+          values: (_, ticks) => ticks.map((i) => clip(labels[i] ?? "")),
         },
         {
           ...AXIS,
           font: FONT,
           side: horizontal ? 2 : 3,
-          size: horizontal ? 36 : 60,
+          size: horizontal ? 36 : 56,
+          space: horizontal ? 60 : 30,
           values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? format(t) : "")),
         },
       ],

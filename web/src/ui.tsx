@@ -29,7 +29,6 @@ export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
       current = false;
     };
     // `load` is a new closure on every render; `key` says when it changed.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key, generation]);
   const reload = useCallback(() => setGeneration((g) => g + 1), []);
   const setData = useCallback((data: T) => setState({ data, loading: false }), []);

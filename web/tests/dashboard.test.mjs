@@ -323,7 +323,9 @@ describe("an admin", { timeout: 180_000 }, () => {
     assert.equal(await total("tokens"), number(logged.tokens));
     // Every chart is drawn: per day, latency, two by role, top users, top tags.
     await eventually("six charts", async () => (await page.locator(".chart canvas").count()) === 6);
-    assert.match(await page.locator("#top-tags").locator("..").innerText(), /batch\s+27/);
+    const topTags = page.locator("#top-tags").locator("..");
+    await topTags.getByText("Show as a table").click();
+    assert.match(await topTags.locator("table").innerText(), /batch\s+27/);
     assert.match(await page.locator("#by-role").locator("..").innerText(), /user 31 · assistant 2/);
     await expectAccessible(page, "analytics");
     await screenshot(page, "06-analytics");
@@ -365,6 +367,8 @@ describe("an admin", { timeout: 180_000 }, () => {
     assert.ok(real < 300, `the logged year took ${real} ms of script`);
     assert.ok(busy < 300, `the busy year took ${busy} ms of script`);
     await screenshot(page, "07-analytics-busy-year");
+    // The README's picture (web/dashboard.png is this one, colour-quantised).
+    await screenshot(page, "readme-dashboard", { fullPage: false });
     noProblems(context);
   });
 

@@ -253,9 +253,10 @@ export async function accessibilityProblems(page) {
   return results.filter((v) => v.impact === "serious" || v.impact === "critical");
 }
 
-export async function screenshot(page, name) {
+/** The whole page, or only what the window shows with `{ fullPage: false }`. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   return path;
 }

@@ -146,7 +146,10 @@ fn respond(file: &EmbeddedFile, encoding: Encoding, mut headers: HeaderMap) -> R
 
 fn html_headers() -> HeaderMap {
     HeaderMap::from_iter([
-        (CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+        (
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
         (CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (
             CONTENT_SECURITY_POLICY,
@@ -233,7 +236,11 @@ mod tests {
 
     #[tokio::test]
     async fn pages_are_the_app_with_a_strict_policy_and_no_caching() {
-        for path in ["/app/chats", "/app/chats/01JD8Z3K4M5N6P7Q8R9S0T1V2W", "/app/nowhere"] {
+        for path in [
+            "/app/chats",
+            "/app/chats/01JD8Z3K4M5N6P7Q8R9S0T1V2W",
+            "/app/nowhere",
+        ] {
             let response = get(path, None).await;
             assert_eq!(response.status(), StatusCode::OK, "{path}");
             let headers = response.headers().clone();

@@ -155,9 +155,7 @@ async fn every_sample_event_runs_through_its_function() {
         if *file == "web-app.json" {
             // The page arrives through API Gateway's conversion with its policy.
             assert!(
-                response
-                    .headers()
-                    .contains_key("content-security-policy"),
+                response.headers().contains_key("content-security-policy"),
                 "{file}: no Content-Security-Policy"
             );
         }

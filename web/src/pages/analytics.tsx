@@ -2,7 +2,7 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { get } from "../api";
-import { type Drawn, COLORS, bars, daily } from "../charts";
+import { type Drawn, COLORS, bars, daily, short } from "../charts";
 import { addDays, count, day, isDay, ms, todayUtc } from "../format";
 import { BASE, type Location, navigate, withQuery } from "../router";
 import { MESSAGE_ROLES, type Summary } from "../types";
@@ -162,7 +162,7 @@ function Report(props: { summary: Summary; stale: boolean }) {
                     host,
                     ["p50", "p95", "p99"],
                     { label: "Latency (ms)", values: [latency.p50_ms ?? 0, latency.p95_ms ?? 0, latency.p99_ms ?? 0] },
-                    { color: COLORS[2], format: (v) => `${v.toLocaleString()} ms` },
+                    { color: COLORS[2], format: (v) => (v >= 1000 ? `${short(v / 1000)} s` : `${v} ms`) },
                   )
                 }
               />
@@ -175,6 +175,8 @@ function Report(props: { summary: Summary; stale: boolean }) {
         </section>
         <RoleChart data={s} id="by-role" title="Messages by role" counts={s.messages_by_role} unit="messages" color={COLORS[0]} />
         <RoleChart data={s} id="tokens-by-role" title="Tokens by role" counts={s.tokens.by_role} unit="tokens" color={COLORS[1]} />
+      </div>
+      <div class="chart-grid wide-cards">
         <TopChart
           data={s}
           id="top-users"
@@ -226,7 +228,7 @@ function TopChart(props: {
         <>
           <Chart
             data={props.data}
-            label={`Bar chart of the ${props.title.toLowerCase()} by ${props.unit}; the table below lists them.`}
+            label={`Bar chart of the ${props.title.toLowerCase()} by ${props.unit}: ${props.rows.map(([name, n]) => `${name} ${count(n)}`).join(", ")}.`}
             draw={(host) =>
               bars(
                 host,
@@ -236,7 +238,9 @@ function TopChart(props: {
               )
             }
           />
-          <table class="compact">
+          <details class="as-table">
+            <summary>Show as a table</summary>
+            <table class="compact">
             <thead>
               <tr>
                 <th scope="col">{props.id === "top-users" ? "End user" : "Tag"}</th>
@@ -253,7 +257,8 @@ function TopChart(props: {
                 </tr>
               ))}
             </tbody>
-          </table>
+            </table>
+          </details>
         </>
       )}
     </section>

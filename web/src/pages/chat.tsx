@@ -182,13 +182,8 @@ function Transcript(props: { chatId: string }) {
               <span class={`role-badge role-${message.role}`}>{message.role}</span>
               <time dateTime={message.created_at}>{when(message.created_at)}</time>
               <span class="message-stats">
-                <span title="Latency">
-                  <span class="visually-hidden">Latency </span>⏱ {ms(message.latency_ms)}
-                </span>
-                <span title="Tokens">
-                  <span class="visually-hidden">Tokens </span>
-                  {count(message.token_count)} tokens
-                </span>
+                <span>Latency {ms(message.latency_ms)}</span>
+                <span>{message.token_count === null || message.token_count === undefined ? "— tokens" : `${count(message.token_count)} tokens`}</span>
               </span>
             </div>
             {/* Text, never HTML: Preact escapes it. */}

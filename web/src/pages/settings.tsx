@@ -85,7 +85,7 @@ function OrgForm(props: { org: Org; onSaved: (org: Org) => void }) {
     <>
       <dl class="facts card">
         <div>
-          <dt>Slug (in the ingest URLs)</dt>
+          <dt>Slug (in ingest URLs)</dt>
           <dd>
             <code>{props.org.slug}</code>
           </dd>
