@@ -43,14 +43,16 @@ function App() {
   const [actingOrg, setActingOrg] = useState<string | null>(null);
   const [flash, setFlash] = useState<string | null>(null);
 
-  const signedOutNow = (why: Why) => {
-    signedOut();
+  /** Leaves for sign-in; `tellOthers` when the other tabs' session is gone too. */
+  const signedOutNow = async (why: Why, tellOthers = false) => {
+    await signedOut(tellOthers);
     setMe(null);
     toSignIn(why);
   };
 
   const begin = (who: Me) => {
     setMe(who);
+    // Ended by the server, or signed out in another tab.
     startSession(() => signedOutNow("expired"));
     if (who.user.role === "superadmin") {
       const saved = sessionStorage.getItem(ACTING_ORG_KEY);
@@ -62,7 +64,11 @@ function App() {
 
   useEffect(() => {
     interceptLinks();
-    whenSignedOut(() => signedOutNow(hadSession() ? "expired" : "anonymous"));
+    // A call met a session the server no longer accepts, renewal included.
+    whenSignedOut(async () => {
+      const had = await hadSession();
+      await signedOutNow(had ? "expired" : "anonymous", had);
+    });
     if (match(location.pathname).page === "signin") {
       setMe(null);
       return;
@@ -91,8 +97,8 @@ function App() {
     return (
       <SignIn
         expired={where.search.get("expired") === "1"}
-        onSignedIn={(who) => {
-          signedIn();
+        onSignedIn={async (who) => {
+          await signedIn();
           begin(who);
           navigate(safeReturnTo(where.search.get("next")), { replace: true });
         }}
@@ -118,7 +124,7 @@ function App() {
       // Signed out already (or the server is away): the cookies go either way.
     }
     sessionStorage.removeItem(ACTING_ORG_KEY);
-    signedOutNow("signed-out");
+    await signedOutNow("signed-out", true);
   };
   const switchOrg = (orgId: string) => {
     const chosen = orgId === me.org.id ? null : orgId;

@@ -7,55 +7,85 @@
 // the whole session. So renewals are single-flight across every tab of this
 // origin:
 //
-// - a Web Lock (`navigator.locks`) lets one renewal run at a time, in any tab;
-// - whoever holds the lock first reads when the session was last renewed
-//   (localStorage, shared by the tabs) and skips the refresh if another tab
-//   already renewed it after the moment it cares about;
-// - the `storage` event tells the other tabs of each renewal (they move their
+// - a Web Lock (`navigator.locks`) lets one renewal run at a time, in any
+//   tab, so no two refreshes are ever in flight together;
+// - whoever holds the lock reads when the session was last renewed and skips
+//   the refresh if another tab already renewed after the moment it cares
+//   about. That record lives in IndexedDB, whose transactions are consistent
+//   across tabs: a renewal written before the lock was released is what the
+//   next holder reads (localStorage gives no such promise between tabs);
+// - a BroadcastChannel tells the other tabs of each renewal (they move their
 //   timers) and of a sign-out (they go to the sign-in page).
 //
 // Every tab renews ahead of expiry on a timer; a data call that still gets a
 // 401 renews once through the same lock and retries (see api.ts).
 
-const RECORD_KEY = "chatlogger.session";
 const LOCK_NAME = "chatlogger-session-renewal";
+const CHANNEL_NAME = "chatlogger-session";
 /** The server's access-token lifetime. */
 export const ACCESS_TOKEN_LIFETIME_MS = 15 * 60_000;
 /** Renew this long after the last renewal: well before the token expires. */
 export const RENEW_AFTER_MS = 10 * 60_000;
 
-interface SessionRecord {
-  renewedAt: number;
+// ---- the renewal record: one number in IndexedDB ----------------------------
+
+const DATABASE = "chatlogger";
+const STORE = "session";
+const RENEWED_AT = "renewedAt";
+
+let database: Promise<IDBDatabase> | null = null;
+
+function open(): Promise<IDBDatabase> {
+  database ??= new Promise((done, fail) => {
+    const request = indexedDB.open(DATABASE, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    request.onsuccess = () => done(request.result);
+    request.onerror = () => fail(request.error);
+  });
+  return database;
 }
 
-function readRecord(): SessionRecord | null {
+/** Runs one request in a transaction and resolves when it has committed. */
+async function transact(mode: IDBTransactionMode, use: (store: IDBObjectStore) => IDBRequest): Promise<unknown> {
+  const transaction = (await open()).transaction(STORE, mode);
+  const request = use(transaction.objectStore(STORE));
+  return new Promise((done, fail) => {
+    transaction.oncomplete = () => done(request.result);
+    transaction.onerror = transaction.onabort = () => fail(transaction.error);
+  });
+}
+
+async function lastRenewal(): Promise<number | null> {
   try {
-    const raw = localStorage.getItem(RECORD_KEY);
-    const parsed = raw ? (JSON.parse(raw) as SessionRecord) : null;
-    return parsed && typeof parsed.renewedAt === "number" ? parsed : null;
+    const value = await transact("readonly", (store) => store.get(RENEWED_AT));
+    return typeof value === "number" ? value : null;
   } catch {
-    return null;
+    return null; // No IndexedDB here: every renewal refreshes (still one at a time).
   }
 }
 
-function writeRecord(renewedAt: number) {
-  localStorage.setItem(RECORD_KEY, JSON.stringify({ renewedAt } satisfies SessionRecord));
+async function recordRenewal(at: number | null) {
+  try {
+    await transact("readwrite", (store) => (at === null ? store.delete(RENEWED_AT) : store.put(at, RENEWED_AT)));
+  } catch {
+    // As above: without the record, tabs just skip less.
+  }
 }
 
-let timer: ReturnType<typeof setTimeout> | undefined;
-let onExpired: () => void = () => {};
-let started = false;
+// ---- single flight ------------------------------------------------------------
 
 /** Runs `task` alone across every tab (in this tab only, without Web Locks). */
 let localQueue: Promise<unknown> = Promise.resolve();
 function exclusively<T>(task: () => Promise<T>): Promise<T> {
-  if (navigator.locks) {
-    return navigator.locks.request(LOCK_NAME, task) as Promise<T>;
-  }
+  if (navigator.locks) return navigator.locks.request(LOCK_NAME, task) as Promise<T>;
   const run = localQueue.then(task, task);
   localQueue = run.catch(() => undefined);
   return run;
 }
+
+type News = { type: "renewed" } | { type: "signed-out" };
+const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(CHANNEL_NAME) : null;
+const tell = (news: News) => channel?.postMessage(news);
 
 /**
  * Makes sure the session was renewed after `since` (epoch ms): by this tab
@@ -64,15 +94,17 @@ function exclusively<T>(task: () => Promise<T>): Promise<T> {
  */
 export function renewIfOlderThan(since: number): Promise<boolean> {
   return exclusively(async () => {
-    const record = readRecord();
-    if (record && record.renewedAt > since) return true;
+    const last = await lastRenewal();
+    if (last !== null && last > since) return true;
     const response = await fetch("/auth/refresh", {
       method: "POST",
       credentials: "same-origin",
       headers: { "x-csrf-protection": "1" },
     });
     if (response.ok) {
-      writeRecord(Date.now());
+      // Recorded before the lock is released: the next holder sees it.
+      await recordRenewal(Date.now());
+      tell({ type: "renewed" });
       schedule();
       return true;
     }
@@ -81,19 +113,24 @@ export function renewIfOlderThan(since: number): Promise<boolean> {
   });
 }
 
+// ---- this tab's timer ---------------------------------------------------------
+
+let timer: ReturnType<typeof setTimeout> | undefined;
+let onExpired: () => void = () => {};
+let listening = false;
+
 /** Times this tab's next renewal from the shared record. */
-function schedule() {
+async function schedule() {
+  const last = await lastRenewal();
   clearTimeout(timer);
-  const record = readRecord();
-  if (!record) return;
-  const due = record.renewedAt + RENEW_AFTER_MS - Date.now();
-  timer = setTimeout(renewOnTimer, Math.max(0, due));
+  if (last === null) return;
+  timer = setTimeout(renewOnTimer, Math.max(0, last + RENEW_AFTER_MS - Date.now()));
 }
 
 async function renewOnTimer() {
   try {
     const renewed = await renewIfOlderThan(Date.now() - RENEW_AFTER_MS);
-    if (!renewed) expire();
+    if (!renewed) onExpired();
   } catch {
     // The network or the server failed: try again in a minute; a data call
     // meanwhile renews on its own 401.
@@ -102,33 +139,25 @@ async function renewOnTimer() {
   }
 }
 
-function expire() {
-  clearTimeout(timer);
-  localStorage.removeItem(RECORD_KEY);
-  onExpired();
-}
-
 /**
  * Starts the renewal timer. `expired` runs when the session ends: refused by
  * the server, or signed out in another tab.
  */
-export function startSession(expired: () => void) {
+export async function startSession(expired: () => void) {
   onExpired = expired;
-  if (!readRecord()) {
+  if ((await lastRenewal()) === null) {
     // Opened with cookies from an earlier visit: their age is unknown, so
     // renew at the first timer tick (through the lock, like any renewal).
-    writeRecord(Date.now() - RENEW_AFTER_MS);
+    await recordRenewal(Date.now() - RENEW_AFTER_MS);
   }
-  schedule();
-  if (started) return;
-  started = true;
-  window.addEventListener("storage", (event) => {
-    if (event.key !== RECORD_KEY) return;
-    if (event.newValue === null) {
+  await schedule();
+  if (listening) return;
+  listening = true;
+  channel?.addEventListener("message", (event: MessageEvent<News>) => {
+    if (event.data.type === "renewed") schedule();
+    if (event.data.type === "signed-out") {
       clearTimeout(timer);
       onExpired();
-    } else {
-      schedule();
     }
   });
   // Timers of hidden tabs are throttled: catch up when the tab shows again.
@@ -138,17 +167,19 @@ export function startSession(expired: () => void) {
 }
 
 /** Whether this browser holds a session record (was signed in here). */
-export function hadSession(): boolean {
-  return readRecord() !== null;
+export async function hadSession(): Promise<boolean> {
+  return (await lastRenewal()) !== null;
 }
 
-/** After a sign-in: the cookies are brand new. */
-export function signedIn() {
-  writeRecord(Date.now());
+/** After a sign-in or a password change: the cookies are brand new. */
+export async function signedIn() {
+  await recordRenewal(Date.now());
+  tell({ type: "renewed" });
 }
 
-/** After a sign-out, in this tab: the others follow through `storage`. */
-export function signedOut() {
+/** The session is over in this tab; `tellOthers` sends the other tabs to sign-in too. */
+export async function signedOut(tellOthers = false) {
   clearTimeout(timer);
-  localStorage.removeItem(RECORD_KEY);
+  await recordRenewal(null);
+  if (tellOthers) tell({ type: "signed-out" });
 }

@@ -3,8 +3,9 @@
 
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useId, useRef, useState } from "preact/hooks";
-import { ApiError } from "./api";
+import { ApiError, type Query, get } from "./api";
 import { waitFor } from "./format";
+import type { Paged } from "./types";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -35,6 +36,72 @@ export function useLoad<T>(load: () => Promise<T>, key: string): Loaded<T> {
   return { data: state.data, error: state.error, loading: state.loading, reload, setData };
 }
 
+/** A list read a page at a time: the first page on `key`, more on demand. */
+export interface PagedList<T> {
+  items: T[];
+  setItems: (items: T[] | ((current: T[]) => T[])) => void;
+  first: Loaded<void>;
+  /** Reads the next page; null when there is none. */
+  more: (() => Promise<void>) | null;
+  moreError: unknown;
+}
+
+export function usePaged<T>(path: string, query: Query, key: string): PagedList<T> {
+  const [items, setItems] = useState<T[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [moreError, setMoreError] = useState<unknown>(null);
+  const first = useLoad(async () => {
+    const page = await get<Paged<T>>(path, query);
+    setItems(page.items);
+    setCursor(page.next_cursor ?? null);
+  }, key);
+  const more = async () => {
+    setMoreError(null);
+    try {
+      const page = await get<Paged<T>>(path, { ...query, cursor });
+      setItems([...items, ...page.items]);
+      setCursor(page.next_cursor ?? null);
+    } catch (failure) {
+      setMoreError(failure);
+    }
+  };
+  return { items, setItems, first, more: cursor ? more : null, moreError };
+}
+
+/** A form's submit: busy while it runs, then its error or its success message. */
+export function useSubmit() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const fail = (failure: unknown) => {
+    setDone(null);
+    setError(failure);
+  };
+  const run = async (work: () => Promise<string | void>) => {
+    setBusy(true);
+    setError(null);
+    setDone(null);
+    try {
+      setDone((await work()) || null);
+    } catch (failure) {
+      setError(failure);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const status = (
+    <>
+      <ErrorNote error={error} />
+      {done && (
+        <p class="notice success" role="status">
+          {done}
+        </p>
+      )}
+    </>
+  );
+  return { busy, error, run, fail, status };
+}
+
 /** The page's title, in the heading and the tab; focus moves here on navigation. */
 export function PageHeader(props: { title: string; children?: ComponentChildren }) {
   useEffect(() => {
@@ -63,10 +130,10 @@ export function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function ErrorNote(props: { error: unknown; onRetry?: () => void }) {
+export function ErrorNote(props: { error: unknown; onRetry?: () => void; class?: string }) {
   if (!props.error) return null;
   return (
-    <div class="notice error" role="alert">
+    <div class={`notice error ${props.class ?? ""}`} role="alert">
       <p>{describe(props.error)}</p>
       {props.onRetry && (
         <button type="button" class="secondary" onClick={props.onRetry}>
@@ -198,6 +265,74 @@ export function NoAccess() {
     <>
       <PageHeader title="No access" />
       <Empty title="Your role cannot open this page.">Ask an admin of your organisation if you need it.</Empty>
+    </>
+  );
+}
+
+/** Two date fields, whole UTC days, the end included. */
+export function DayFields(props: {
+  id: string;
+  from: string;
+  to: string;
+  onFrom: (day: string) => void;
+  onTo: (day: string) => void;
+  what?: string;
+  required?: boolean;
+}) {
+  const what = props.what ? `${props.what} ` : "";
+  return (
+    <>
+      <div class="field">
+        <label for={`${props.id}-from`}>{what ? `${what}from` : "From"} (UTC)</label>
+        <input
+          id={`${props.id}-from`}
+          type="date"
+          required={props.required}
+          value={props.from}
+          onInput={(e) => props.onFrom(e.currentTarget.value)}
+        />
+      </div>
+      <div class="field">
+        <label for={`${props.id}-to`}>{what ? `${what}to` : "To"} (UTC, included)</label>
+        <input
+          id={`${props.id}-to`}
+          type="date"
+          required={props.required}
+          value={props.to}
+          onInput={(e) => props.onTo(e.currentTarget.value)}
+        />
+      </div>
+    </>
+  );
+}
+
+/** What is wrong with a day range, if anything. */
+export function rangeProblem(from: string, to: string): string | null {
+  return from && to && from > to ? "The start date must be on or before the end date." : null;
+}
+
+/** A paged list's first load: what went wrong, still loading, or nothing there. */
+export function ListStatus(props: {
+  list: Pick<PagedList<unknown>, "items" | "first">;
+  what: string;
+  empty: ComponentChildren;
+}) {
+  const { first, items } = props.list;
+  return (
+    <>
+      <ErrorNote error={first.error} onRetry={first.reload} />
+      {first.loading && items.length === 0 && <Loading what={props.what} />}
+      {!first.loading && !first.error && items.length === 0 && props.empty}
+    </>
+  );
+}
+
+/** "Load more" under a paged list, with what went wrong loading it. */
+export function LoadMore(props: { list: Pick<PagedList<unknown>, "more" | "moreError">; label: string }) {
+  return (
+    <>
+      <ErrorNote error={props.list.moreError} />
+      {props.list.more && <NextPage onClick={props.list.more} label={props.label} />}
     </>
   );
 }

@@ -98,6 +98,16 @@ async function expectAccessible(page, name) {
   assert.deepEqual(problems, [], `axe found serious or critical problems on ${name}`);
 }
 
+/** A browser profile of its own, signed in as this user, on the chats page. */
+async function signedIn(email, password) {
+  const context = await newContext(browser, stack);
+  const page = await context.newPage();
+  await page.goto("/app/chats");
+  await signIn(page, email, password);
+  await page.getByRole("heading", { exact: true, name: "Chats" }).waitFor();
+  return { context, page };
+}
+
 /** Waits until the chats list shows exactly these titles, in this order. */
 async function expectChats(page, titles) {
   await eventually(`the chats ${titles.join(", ")}`, async () => {
@@ -525,11 +535,7 @@ describe("an admin", { timeout: 180_000 }, () => {
 
 describe("roles", { timeout: 180_000 }, () => {
   test("a viewer sees no admin pages and cannot edit or delete; changes their password", async () => {
-    const context = await newContext(browser, stack);
-    const page = await context.newPage();
-    await page.goto("/app/chats");
-    await signIn(page, "viewer@demo.local", PASSWORD);
-    await page.getByRole("heading", { exact: true, name: "Chats" }).waitFor();
+    const { context, page } = await signedIn("viewer@demo.local", PASSWORD);
     const nav = page.getByRole("navigation", { name: "Main" });
     assert.deepEqual(await nav.getByRole("link").allInnerTexts(), ["Chats", "Analytics", "Exports"]);
     for (const path of ["/app/keys", "/app/users", "/app/org"]) {
@@ -558,11 +564,7 @@ describe("roles", { timeout: 180_000 }, () => {
   });
 
   test("a user sees only their own chats, and no org-wide pages", async () => {
-    const context = await newContext(browser, stack);
-    const page = await context.newPage();
-    await page.goto("/app/chats");
-    await signIn(page, "member@demo.local", PASSWORD);
-    await page.getByRole("heading", { exact: true, name: "Chats" }).waitFor();
+    const { context, page } = await signedIn("member@demo.local", PASSWORD);
     await expectChats(page, ["Member question"]);
     const nav = page.getByRole("navigation", { name: "Main" });
     assert.deepEqual(await nav.getByRole("link").allInnerTexts(), ["Chats"]);
@@ -573,11 +575,7 @@ describe("roles", { timeout: 180_000 }, () => {
   });
 
   test("a superadmin switches to another org and sees its chats", async () => {
-    const context = await newContext(browser, stack);
-    const page = await context.newPage();
-    await page.goto("/app/chats");
-    await signIn(page, "root@demo.local", PASSWORD);
-    await page.getByRole("heading", { exact: true, name: "Chats" }).waitFor();
+    const { context, page } = await signedIn("root@demo.local", PASSWORD);
     const orgs = page.getByLabel("Org", { exact: true });
     await orgs.locator("option", { hasText: "Acme (acme)" }).waitFor({ state: "attached" });
     await orgs.selectOption({ label: "Acme (acme)" });
@@ -724,11 +722,7 @@ describe("sessions", { timeout: 180_000 }, () => {
 
 describe("performance", { timeout: 180_000 }, () => {
   test("the chats page's first load transfers at most 200 KB", async () => {
-    const context = await newContext(browser, stack);
-    const page = await context.newPage();
-    await page.goto("/app/signin");
-    await signIn(page, stack.admin.email, stack.admin.password);
-    await page.getByRole("heading", { exact: true, name: "Chats" }).waitFor();
+    const { context, page } = await signedIn(stack.admin.email, stack.admin.password);
     // A fresh tab with the cache off: everything the page needs comes over the wire.
     const fresh = await context.newPage();
     const cdp = await context.newCDPSession(fresh);

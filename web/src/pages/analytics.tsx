@@ -6,7 +6,7 @@ import { type Drawn, COLORS, bars, daily, short } from "../charts";
 import { addDays, count, day, isDay, ms, todayUtc } from "../format";
 import { BASE, type Location, navigate, withQuery } from "../router";
 import { MESSAGE_ROLES, type Summary } from "../types";
-import { Empty, ErrorNote, Loading, PageHeader, useLoad } from "../ui";
+import { DayFields, Empty, ErrorNote, Loading, PageHeader, rangeProblem, useLoad } from "../ui";
 
 /** The API's limit: at most 366 days, both ends included. */
 const MAX_DAYS = 366;
@@ -60,31 +60,20 @@ function RangeForm(props: { from: string; to: string }) {
   const submit = (event: Event) => {
     event.preventDefault();
     if (!isDay(from) || !isDay(to)) return setProblem("Pick both dates.");
-    if (from > to) return setProblem("The start date must be on or before the end date.");
+    if (rangeProblem(from, to)) return setProblem(rangeProblem(from, to));
     if (spanDays(from, to) > MAX_DAYS) return setProblem(`Pick at most ${MAX_DAYS} days.`);
     setProblem(null);
     navigate(withQuery(`${BASE}/analytics`, { from, to }));
   };
   return (
     <form class="filters card" onSubmit={submit} aria-label="Date range">
-      <div class="field">
-        <label for="range-from">From (UTC)</label>
-        <input id="range-from" type="date" required value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
-      </div>
-      <div class="field">
-        <label for="range-to">To (UTC, included)</label>
-        <input id="range-to" type="date" required value={to} onInput={(e) => setTo(e.currentTarget.value)} />
-      </div>
+      <DayFields id="range" from={from} to={to} onFrom={setFrom} onTo={setTo} required />
       <div class="field actions">
         <button type="submit" class="primary">
           Show
         </button>
       </div>
-      {problem && (
-        <p class="notice error full" role="alert">
-          {problem}
-        </p>
-      )}
+      <ErrorNote error={problem} class="full" />
     </form>
   );
 }

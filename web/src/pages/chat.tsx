@@ -2,9 +2,9 @@ import { useState } from "preact/hooks";
 import { ApiError, del, get, patch } from "../api";
 import { NONE, count, ms, parseTags, when } from "../format";
 import { BASE, HOME } from "../router";
-import type { Chat, Message, Paged, Role } from "../types";
+import type { Chat, Message, Role } from "../types";
 import { can } from "../types";
-import { ConfirmButton, Empty, ErrorNote, Loading, NextPage, PageHeader, TagList, useLoad } from "../ui";
+import { ConfirmButton, Empty, ErrorNote, ListStatus, Loading, LoadMore, PageHeader, TagList, useLoad, usePaged, useSubmit } from "../ui";
 
 const MESSAGES_PER_PAGE = 100;
 
@@ -93,30 +93,21 @@ export function ChatPage(props: { id: string; role: Role; onDeleted: (message: s
 function EditChat(props: { chat: Chat; onSaved: (chat: Chat) => void }) {
   const [title, setTitle] = useState(props.chat.title ?? "");
   const [tags, setTags] = useState(props.chat.tags.join(", "));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [saved, setSaved] = useState(false);
-  const submit = async (event: Event) => {
+  const submit = useSubmit();
+  const save = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    setSaved(false);
-    try {
+    submit.run(async () => {
       const body = { title: title.trim() || null, tags: parseTags(tags) };
       const updated = await patch<Chat>(`/chats/${props.chat.id}`, body);
       props.onSaved(updated);
       setTags(updated.tags.join(", "));
-      setSaved(true);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+      return "Saved.";
+    });
   };
   return (
     <details class="card edit">
       <summary>Edit title and tags</summary>
-      <form onSubmit={submit} class="stack">
+      <form onSubmit={save} class="stack">
         <label for="chat-title">Title</label>
         <input id="chat-title" maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
         <label for="chat-tags">Tags</label>
@@ -129,15 +120,10 @@ function EditChat(props: { chat: Chat; onSaved: (chat: Chat) => void }) {
         <p id="chat-tags-help" class="help">
           Separate tags with commas; at most 20, each up to 64 characters.
         </p>
-        <ErrorNote error={error} />
-        {saved && (
-          <p class="notice success" role="status">
-            Saved.
-          </p>
-        )}
+        {submit.status}
         <div>
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? "Saving…" : "Save changes"}
+          <button type="submit" class="primary" disabled={submit.busy}>
+            {submit.busy ? "Saving…" : "Save changes"}
           </button>
         </div>
       </form>
@@ -146,35 +132,12 @@ function EditChat(props: { chat: Chat; onSaved: (chat: Chat) => void }) {
 }
 
 function Transcript(props: { chatId: string }) {
-  const [pages, setPages] = useState<Message[][]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [more, setMore] = useState<unknown>(null);
-  const first = useLoad(async () => {
-    const page = await get<Paged<Message>>(`/chats/${props.chatId}/messages`, { limit: MESSAGES_PER_PAGE });
-    setPages([page.items]);
-    setCursor(page.next_cursor ?? null);
-    return page;
-  }, props.chatId);
-  const loadMore = async () => {
-    setMore(null);
-    try {
-      const page = await get<Paged<Message>>(`/chats/${props.chatId}/messages`, {
-        limit: MESSAGES_PER_PAGE,
-        cursor,
-      });
-      setPages([...pages, page.items]);
-      setCursor(page.next_cursor ?? null);
-    } catch (failure) {
-      setMore(failure);
-    }
-  };
-  const messages = pages.flat();
+  const list = usePaged<Message>(`/chats/${props.chatId}/messages`, { limit: MESSAGES_PER_PAGE }, props.chatId);
+  const messages = list.items;
   return (
     <section aria-labelledby="transcript-title">
       <h2 id="transcript-title">Transcript</h2>
-      <ErrorNote error={first.error} onRetry={first.reload} />
-      {first.loading && <Loading what="messages" />}
-      {!first.loading && !first.error && messages.length === 0 && <Empty title="No messages in this chat yet." />}
+      <ListStatus list={list} what="messages" empty={<Empty title="No messages in this chat yet." />} />
       <ol class="transcript">
         {messages.map((message) => (
           <li key={message.id} class={`message role-${message.role}`}>
@@ -197,8 +160,7 @@ function Transcript(props: { chatId: string }) {
           </li>
         ))}
       </ol>
-      <ErrorNote error={more} />
-      {cursor && <NextPage onClick={loadMore} label="Load more messages" />}
+      <LoadMore list={list} label="Load more messages" />
     </section>
   );
 }

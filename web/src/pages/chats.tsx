@@ -3,7 +3,7 @@ import { get } from "../api";
 import { NONE, addDays, count, isDay, when } from "../format";
 import { BASE, type Location, navigate, withQuery } from "../router";
 import type { Chat, Paged, Role } from "../types";
-import { Empty, ErrorNote, Loading, NextPage, PageHeader, TagList, useLoad } from "../ui";
+import { DayFields, Empty, ErrorNote, Loading, NextPage, PageHeader, TagList, rangeProblem, useLoad } from "../ui";
 
 const PAGE_SIZE = 25;
 
@@ -91,11 +91,9 @@ function FilterForm(props: { initial: Filters; filtered: boolean }) {
     setFilters({ ...filters, [name]: (event.currentTarget as HTMLInputElement).value });
   const submit = (event: Event) => {
     event.preventDefault();
-    if (filters.from && filters.to && filters.from > filters.to) {
-      setProblem("The start date must be on or before the end date.");
-      return;
-    }
-    setProblem(null);
+    const wrong = rangeProblem(filters.from, filters.to);
+    setProblem(wrong);
+    if (wrong) return;
     navigate(withQuery(`${BASE}/chats`, { ...filters, tag: filters.tag.trim(), user: filters.user.trim() }));
   };
   return (
@@ -108,14 +106,13 @@ function FilterForm(props: { initial: Filters; filtered: boolean }) {
         <label for="filter-user">End user</label>
         <input id="filter-user" value={filters.user} onInput={set("user")} placeholder="visitor-42" />
       </div>
-      <div class="field">
-        <label for="filter-from">From (UTC)</label>
-        <input id="filter-from" type="date" value={filters.from} onInput={set("from")} />
-      </div>
-      <div class="field">
-        <label for="filter-to">To (UTC, included)</label>
-        <input id="filter-to" type="date" value={filters.to} onInput={set("to")} />
-      </div>
+      <DayFields
+        id="filter"
+        from={filters.from}
+        to={filters.to}
+        onFrom={(from) => setFilters({ ...filters, from })}
+        onTo={(to) => setFilters({ ...filters, to })}
+      />
       <div class="field actions">
         <button type="submit" class="primary">
           Apply filters
@@ -126,11 +123,7 @@ function FilterForm(props: { initial: Filters; filtered: boolean }) {
           </a>
         )}
       </div>
-      {problem && (
-        <p class="notice error full" role="alert">
-          {problem}
-        </p>
-      )}
+      <ErrorNote error={problem} class="full" />
     </form>
   );
 }

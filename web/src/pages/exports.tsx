@@ -1,22 +1,15 @@
 import { useEffect, useState } from "preact/hooks";
 import { get, post, url } from "../api";
 import { NONE, addDays, bytes, count, isDay, parseTags, when } from "../format";
-import type { ExportFormat, ExportJob, Paged } from "../types";
-import { Empty, ErrorNote, Loading, NextPage, PageHeader, useLoad } from "../ui";
+import type { ExportFormat, ExportJob } from "../types";
+import { DayFields, Empty, ListStatus, LoadMore, PageHeader, rangeProblem, usePaged, useSubmit } from "../ui";
 
 /** How often running jobs are polled for progress. */
 const POLL_MS = 2000;
 
 export function Exports() {
-  const [jobs, setJobs] = useState<ExportJob[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [more, setMore] = useState<unknown>(null);
-  const first = useLoad(async () => {
-    const page = await get<Paged<ExportJob>>("/exports/orgs/me", { limit: 20 });
-    setJobs(page.items);
-    setCursor(page.next_cursor ?? null);
-    return page;
-  }, "exports");
+  const list = usePaged<ExportJob>("/exports/orgs/me", { limit: 20 }, "exports");
+  const { items: jobs, setItems: setJobs } = list;
 
   // Follow unfinished jobs until they finish.
   const unfinished = jobs.filter((job) => job.status === "queued" || job.status === "running").map((job) => job.id);
@@ -34,17 +27,6 @@ export function Exports() {
     return () => clearInterval(timer);
   }, [watching]);
 
-  const loadMore = async () => {
-    setMore(null);
-    try {
-      const page = await get<Paged<ExportJob>>("/exports/orgs/me", { limit: 20, cursor });
-      setJobs([...jobs, ...page.items]);
-      setCursor(page.next_cursor ?? null);
-    } catch (failure) {
-      setMore(failure);
-    }
-  };
-
   return (
     <>
       <PageHeader title="Exports" />
@@ -55,14 +37,13 @@ export function Exports() {
       <NewExport onCreated={(job) => setJobs([job, ...jobs])} />
       <section aria-labelledby="jobs-title">
         <h2 id="jobs-title">Past and running exports</h2>
-        <ErrorNote error={first.error} onRetry={first.reload} />
-        {first.loading && <Loading what="exports" />}
-        {!first.loading && !first.error && jobs.length === 0 && (
-          <Empty title="No exports yet.">Create one above; it appears here with its progress.</Empty>
-        )}
+        <ListStatus
+          list={list}
+          what="exports"
+          empty={<Empty title="No exports yet.">Create one above; it appears here with its progress.</Empty>}
+        />
         {jobs.length > 0 && <JobTable jobs={jobs} />}
-        <ErrorNote error={more} />
-        {cursor && <NextPage onClick={loadMore} label="Load older exports" />}
+        <LoadMore list={list} label="Load older exports" />
       </section>
     </>
   );
@@ -73,31 +54,22 @@ function NewExport(props: { onCreated: (job: ExportJob) => void }) {
   const [from, setFrom] = useState("");
   const [to, setTo] = useState("");
   const [tags, setTags] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: Event) => {
+  const submit = useSubmit();
+  const start = (event: Event) => {
     event.preventDefault();
-    setError(null);
-    if (isDay(from) && isDay(to) && from > to) {
-      setError(new Error("The start date must be on or before the end date."));
-      return;
-    }
-    setBusy(true);
-    try {
+    const wrong = rangeProblem(from, to);
+    if (wrong) return submit.fail(new Error(wrong));
+    submit.run(async () => {
       const body: Record<string, unknown> = { format };
       if (isDay(from)) body.from = `${from}T00:00:00Z`;
       if (isDay(to)) body.to = `${addDays(to, 1)}T00:00:00Z`;
       const tagList = parseTags(tags);
       if (tagList.length) body.tags = tagList;
       props.onCreated(await post<ExportJob>("/exports/orgs/me", body));
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <form class="card new-export" onSubmit={submit} aria-labelledby="new-export-title">
+    <form class="card new-export" onSubmit={start} aria-labelledby="new-export-title">
       <h2 id="new-export-title">New export</h2>
       <div class="filters">
         <div class="field">
@@ -108,14 +80,7 @@ function NewExport(props: { onCreated: (job: ExportJob) => void }) {
             <option value="ndjson">NDJSON (one object per line)</option>
           </select>
         </div>
-        <div class="field">
-          <label for="export-from">Messages from (UTC)</label>
-          <input id="export-from" type="date" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
-        </div>
-        <div class="field">
-          <label for="export-to">Messages to (UTC, included)</label>
-          <input id="export-to" type="date" value={to} onInput={(e) => setTo(e.currentTarget.value)} />
-        </div>
+        <DayFields id="export" what="Messages" from={from} to={to} onFrom={setFrom} onTo={setTo} />
         <div class="field">
           <label for="export-tags">Chats tagged</label>
           <input
@@ -130,9 +95,9 @@ function NewExport(props: { onCreated: (job: ExportJob) => void }) {
       <p id="export-tags-help" class="help">
         Leave the filters empty to export everything. Tags: separated by commas; a chat with any of them is exported.
       </p>
-      <ErrorNote error={error} />
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? "Starting…" : "Start export"}
+      {submit.status}
+      <button type="submit" class="primary" disabled={submit.busy}>
+        {submit.busy ? "Starting…" : "Start export"}
       </button>
     </form>
   );

@@ -1,24 +1,13 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { del, get, post } from "../api";
+import { del, post } from "../api";
 import { when } from "../format";
-import type { ApiKey, CreatedApiKey, Me, Paged } from "../types";
-import { ConfirmButton, CopyButton, Empty, ErrorNote, Loading, NextPage, PageHeader, useLoad } from "../ui";
+import type { ApiKey, CreatedApiKey, Me } from "../types";
+import { ConfirmButton, CopyButton, Empty, ListStatus, LoadMore, PageHeader, usePaged, useSubmit } from "../ui";
 
 export function Keys(props: { me: Me }) {
-  const [keys, setKeys] = useState<ApiKey[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
+  const list = usePaged<ApiKey>("/orgs/me/apikeys", { limit: 50 }, "keys");
+  const { items: keys, first } = list;
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
-  const first = useLoad(async () => {
-    const page = await get<Paged<ApiKey>>("/orgs/me/apikeys", { limit: 50 });
-    setKeys(page.items);
-    setCursor(page.next_cursor ?? null);
-    return page;
-  }, "keys");
-  const loadMore = async () => {
-    const page = await get<Paged<ApiKey>>("/orgs/me/apikeys", { limit: 50, cursor });
-    setKeys([...keys, ...page.items]);
-    setCursor(page.next_cursor ?? null);
-  };
   const revoke = async (key: ApiKey) => {
     await del(`/orgs/me/apikeys/${key.id}`);
     // The list is the truth: re-read it for the revocation time.
@@ -38,15 +27,13 @@ export function Keys(props: { me: Me }) {
         <CreateKey
           onCreated={(key) => {
             setCreated(key);
-            setKeys([key, ...keys]);
+            list.setItems([key, ...keys]);
           }}
         />
       )}
       <section aria-labelledby="keys-title">
         <h2 id="keys-title">Keys</h2>
-        <ErrorNote error={first.error} onRetry={first.reload} />
-        {first.loading && keys.length === 0 && <Loading what="keys" />}
-        {!first.loading && !first.error && keys.length === 0 && <Empty title="No API keys yet." />}
+        <ListStatus list={list} what="keys" empty={<Empty title="No API keys yet." />} />
         {keys.length > 0 && (
           <div class="table-wrap">
             <table>
@@ -102,7 +89,7 @@ export function Keys(props: { me: Me }) {
             </table>
           </div>
         )}
-        {cursor && <NextPage onClick={loadMore} label="Load more keys" />}
+        <LoadMore list={list} label="Load more keys" />
       </section>
     </>
   );
@@ -110,21 +97,13 @@ export function Keys(props: { me: Me }) {
 
 function CreateKey(props: { onCreated: (key: CreatedApiKey) => void }) {
   const [label, setLabel] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: Event) => {
+  const submit = useSubmit();
+  const create = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      props.onCreated(await post<CreatedApiKey>("/orgs/me/apikeys", { label: label.trim() }));
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
+    submit.run(async () => props.onCreated(await post<CreatedApiKey>("/orgs/me/apikeys", { label: label.trim() })));
   };
   return (
-    <form class="card inline-form" onSubmit={submit} aria-labelledby="new-key-title">
+    <form class="card inline-form" onSubmit={create} aria-labelledby="new-key-title">
       <h2 id="new-key-title">New key</h2>
       <div class="row">
         <div class="field grow">
@@ -138,11 +117,11 @@ function CreateKey(props: { onCreated: (key: CreatedApiKey) => void }) {
             onInput={(e) => setLabel(e.currentTarget.value)}
           />
         </div>
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? "Creating…" : "Create key"}
+        <button type="submit" class="primary" disabled={submit.busy}>
+          {submit.busy ? "Creating…" : "Create key"}
         </button>
       </div>
-      <ErrorNote error={error} />
+      {submit.status}
     </form>
   );
 }

@@ -5,37 +5,7 @@ import { get, patch, post } from "../api";
 import { when } from "../format";
 import { signedIn } from "../session";
 import type { Me, Org, UserProfile } from "../types";
-import { ErrorNote, Loading, PageHeader, useLoad } from "../ui";
-
-/** A form's submit state: busy, the error, the success message. */
-function useSubmit() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState<string | null>(null);
-  const run = async (work: () => Promise<string>) => {
-    setBusy(true);
-    setError(null);
-    setDone(null);
-    try {
-      setDone(await work());
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const status = (
-    <>
-      <ErrorNote error={error} />
-      {done && (
-        <p class="notice success" role="status">
-          {done}
-        </p>
-      )}
-    </>
-  );
-  return { busy, run, status, fail: setError };
-}
+import { ErrorNote, Loading, PageHeader, useLoad, useSubmit } from "../ui";
 
 export function OrgSettings(props: { onChanged: (org: Org) => void }) {
   const org = useLoad(() => get<Org>("/orgs/me"), "org");
@@ -148,7 +118,7 @@ export function Account(props: { me: Me; onChanged: (user: UserProfile) => void;
     password.run(async () => {
       await post("/users/me/password", { current_password: current, new_password: next });
       // The server renewed this session's cookies.
-      signedIn();
+      await signedIn();
       setCurrent("");
       setNext("");
       setAgain("");

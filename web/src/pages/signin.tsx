@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { ApiError, post } from "../api";
 import { waitFor } from "../format";
 import type { Me } from "../types";
-import { describe } from "../ui";
+import { describe, useSubmit } from "../ui";
 
 function problem(error: unknown): string {
   if (error instanceof ApiError) {
@@ -15,27 +15,19 @@ function problem(error: unknown): string {
   return describe(error);
 }
 
-export function SignIn(props: { onSignedIn: (me: Me) => void; expired: boolean }) {
+export function SignIn(props: { onSignedIn: (me: Me) => Promise<void>; expired: boolean }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-
-  const submit = async (event: Event) => {
+  const submit = useSubmit();
+  const signIn = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      props.onSignedIn(await post<Me>("/auth/login", { email: email.trim(), password }));
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
+    submit.run(async () => props.onSignedIn(await post<Me>("/auth/login", { email: email.trim(), password })));
   };
+  const { busy, error } = submit;
 
   return (
     <main id="main" class="signin">
-      <form class="card signin-card" onSubmit={submit} aria-labelledby="page-title">
+      <form class="card signin-card" onSubmit={signIn} aria-labelledby="page-title">
         <p class="brand">
           <span class="logo" aria-hidden="true" />
           chatlogger

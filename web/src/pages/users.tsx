@@ -1,9 +1,9 @@
 import { useState } from "preact/hooks";
-import { del, get, patch, post } from "../api";
+import { del, patch, post } from "../api";
 import { when } from "../format";
-import type { Me, Paged, Role, UserProfile } from "../types";
+import type { Me, Role, UserProfile } from "../types";
 import { grantableRoles } from "../types";
-import { ConfirmButton, Empty, ErrorNote, Loading, NextPage, PageHeader, describe, useLoad } from "../ui";
+import { ConfirmButton, Empty, ListStatus, LoadMore, PageHeader, describe, usePaged, useSubmit } from "../ui";
 
 const ROLE_TEXT: Record<Role, string> = {
   superadmin: "Superadmin (every org)",
@@ -13,20 +13,9 @@ const ROLE_TEXT: Record<Role, string> = {
 };
 
 export function Users(props: { me: Me }) {
-  const [users, setUsers] = useState<UserProfile[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
+  const list = usePaged<UserProfile>("/orgs/me/users", { limit: 50 }, "users");
+  const { items: users, setItems: setUsers } = list;
   const [notice, setNotice] = useState<{ ok: boolean; text: string } | null>(null);
-  const first = useLoad(async () => {
-    const page = await get<Paged<UserProfile>>("/orgs/me/users", { limit: 50 });
-    setUsers(page.items);
-    setCursor(page.next_cursor ?? null);
-    return page;
-  }, "users");
-  const loadMore = async () => {
-    const page = await get<Paged<UserProfile>>("/orgs/me/users", { limit: 50, cursor });
-    setUsers([...users, ...page.items]);
-    setCursor(page.next_cursor ?? null);
-  };
   const replace = (user: UserProfile) => setUsers(users.map((u) => (u.id === user.id ? user : u)));
   const change = async (user: UserProfile, changes: Partial<Pick<UserProfile, "role" | "disabled">>, done: string) => {
     setNotice(null);
@@ -51,9 +40,7 @@ export function Users(props: { me: Me }) {
             {notice.text}
           </p>
         )}
-        <ErrorNote error={first.error} onRetry={first.reload} />
-        {first.loading && users.length === 0 && <Loading what="users" />}
-        {!first.loading && !first.error && users.length === 0 && <Empty title="No users." />}
+        <ListStatus list={list} what="users" empty={<Empty title="No users." />} />
         {users.length > 0 && (
           <div class="table-wrap">
             <table>
@@ -157,7 +144,7 @@ export function Users(props: { me: Me }) {
             </table>
           </div>
         )}
-        {cursor && <NextPage onClick={loadMore} label="Load more users" />}
+        <LoadMore list={list} label="Load more users" />
       </section>
     </>
   );
@@ -166,17 +153,12 @@ export function Users(props: { me: Me }) {
 function CreateUser(props: { roles: Role[]; onCreated: (user: UserProfile) => void }) {
   const blank = { email: "", display_name: "", role: "viewer" as Role, password: "" };
   const [form, setForm] = useState(blank);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [made, setMade] = useState<string | null>(null);
+  const submit = useSubmit();
   const set = (name: keyof typeof blank) => (event: Event) =>
     setForm({ ...form, [name]: (event.currentTarget as HTMLInputElement).value });
-  const submit = async (event: Event) => {
+  const add = (event: Event) => {
     event.preventDefault();
-    setBusy(true);
-    setError(null);
-    setMade(null);
-    try {
+    submit.run(async () => {
       const user = await post<UserProfile>("/orgs/me/users", {
         email: form.email.trim(),
         role: form.role,
@@ -184,16 +166,12 @@ function CreateUser(props: { roles: Role[]; onCreated: (user: UserProfile) => vo
         display_name: form.display_name.trim() || null,
       });
       props.onCreated(user);
-      setMade(`Added ${user.email}. Give them their password through a safe channel.`);
       setForm(blank);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
+      return `Added ${user.email}. Give them their password through a safe channel.`;
+    });
   };
   return (
-    <form class="card" onSubmit={submit} aria-labelledby="new-user-title">
+    <form class="card" onSubmit={add} aria-labelledby="new-user-title">
       <h2 id="new-user-title">Add a user</h2>
       <div class="filters">
         <div class="field">
@@ -231,14 +209,9 @@ function CreateUser(props: { roles: Role[]; onCreated: (user: UserProfile) => vo
       <p id="user-password-help" class="help">
         At least 12 characters. They can change it on their account page.
       </p>
-      <ErrorNote error={error} />
-      {made && (
-        <p class="notice success" role="status">
-          {made}
-        </p>
-      )}
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? "Adding…" : "Add user"}
+      {submit.status}
+      <button type="submit" class="primary" disabled={submit.busy}>
+        {submit.busy ? "Adding…" : "Add user"}
       </button>
     </form>
   );
