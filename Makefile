@@ -1,6 +1,9 @@
 # chatlogger: `make dev` runs the local stack, `make test` runs every check.
 # Python tools (moto, cfn-lint, SAM CLI, cargo-lambda, zig) live in .venv,
-# pinned in tools/requirements.txt; nothing is installed globally.
+# pinned in tools/requirements.txt. The dashboard's npm toolchain lives in
+# web/node_modules, pinned in web/package-lock.json; its built assets
+# (web/dist) are embedded in the web function, so cargo needs them first.
+# Only the browser tests' Chromium is installed system-wide, from Debian.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -8,23 +11,31 @@ VENV_STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev moto test lint fmt bench build sam-build venv clean
+.PHONY: dev moto test lint fmt bench build sam-build venv web clean
+
+# The dashboard: sources, npm's install stamp, and the build's output.
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
+  web/package-lock.json web/tsconfig.json web/vite.config.ts web/scripts/compress.mjs
+WEB_NPM := web/node_modules/.package-lock.json
+WEB_DIST := web/dist/index.html
+# Debian's Chromium, driven over the DevTools protocol by playwright-core.
+CHROMIUM := /usr/bin/chromium
 
 ## dev: local AWS (moto) on :4566 and every route on http://127.0.0.1:3000
-dev: $(VENV_STAMP)
+dev: $(VENV_STAMP) $(WEB_DIST)
 	@scripts/dev.sh
 
 ## moto: only the local AWS, provisioned and seeded (for `cargo lambda watch`)
-moto: $(VENV_STAMP)
+moto: $(VENV_STAMP) $(WEB_DIST)
 	@scripts/moto-only.sh
 
-## test: unit, integration (moto) and end-to-end tests, lints, template checks
-test: $(VENV_STAMP)
+## test: unit, integration (moto), end-to-end and browser tests, lints, template checks
+test: $(VENV_STAMP) $(WEB_DIST) $(CHROMIUM)
 	@scripts/test.sh
 	@$(MAKE) --no-print-directory lint
 
 ## lint: rustfmt and clippy, warnings are errors
-lint:
+lint: $(WEB_DIST)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -32,15 +43,15 @@ fmt:
 	cargo fmt --all
 
 ## bench: binary size, Lambda init time vs hello-world, ingest handler latency
-bench: $(VENV_STAMP)
+bench: $(VENV_STAMP) $(WEB_DIST)
 	@scripts/bench.sh
 
 ## build: the Lambda binaries for arm64, as SAM deploys them
-build: $(VENV_STAMP)
+build: $(VENV_STAMP) $(WEB_DIST)
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --locked
 
-sam-build: $(VENV_STAMP)
+sam-build: $(VENV_STAMP) $(WEB_DIST)
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	sam build
 
@@ -52,6 +63,23 @@ $(VENV_STAMP): tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 
+## web: the dashboard's assets in web/dist (npm ci, type check, Vite build, gzip + brotli)
+web: $(WEB_DIST)
+
+$(WEB_DIST): $(WEB_NPM) $(WEB_SOURCES)
+	cd web && npm run build
+
+$(WEB_NPM): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: the dashboard's build needs Node.js (20.19+ or 22.12+) and npm" >&2; exit 1; }
+	@node web/scripts/check-node.mjs
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update
+	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y chromium chromium-driver
+
 clean:
 	cargo clean
-	rm -rf $(VENV) .local .aws-sam
+	rm -rf $(VENV) .local .aws-sam web/node_modules web/dist

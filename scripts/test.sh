@@ -17,6 +17,10 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 
 cargo test --workspace --locked
 
+echo "== browser tests (web/tests: headless Chromium against chatlogger-local)"
+cargo build --locked -p chatlogger-local -p chatlogger-admin
+(cd web && npm test)
+
 echo "== template checks"
 .venv/bin/cfn-lint template.yaml
 # No telemetry: this must work offline.

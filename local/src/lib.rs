@@ -94,6 +94,7 @@ pub fn function_routers(
             chatlogger_exports::router(ExportsState::new(s(), d(), exports.queue, exports.bucket)),
         ),
         ("docs", chatlogger_docs::router()),
+        ("web", chatlogger_web::router()),
     ]
 }
 

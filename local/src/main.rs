@@ -67,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let base_url = format!("http://{}", args.listen);
     print_seed(&seed_store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
+    println!("Dashboard: {base_url}/");
     println!("the local stream poller's lag: {base_url}/local/health");
 
     // The aggregator, fed from moto's stream in the template's tumbling

@@ -52,7 +52,9 @@ Demo org seeded (shown once; restart `make dev` for a fresh stack):
   admin login:     {email} / {password}
   API key:         {key}
 
-Try it:
+Open the dashboard at {base_url}/ and sign in with the admin login.
+
+Try the API:
   curl -s {base_url}/health
   curl -s -X POST {base_url}/api/v1/orgs/{slug}/chats \
     -H 'content-type: application/json' -H 'x-organization-api-key: {key}' \

@@ -36,6 +36,7 @@ const EVENTS: &[(&str, u16)] = &[
     ("ingest-preflight-batch.json", 204),
     ("ingest-health.json", 200),
     ("docs-openapi.json", 200),
+    ("web-app.json", 200),
     ("auth-login.json", 200),
     ("accounts-get-me.json", 200),
     ("apikeys-create.json", 201),
@@ -158,6 +159,13 @@ async fn every_sample_event_runs_through_its_function() {
             .get("access-control-allow-origin")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        if *file == "web-app.json" {
+            // The page arrives through API Gateway's conversion with its policy.
+            assert!(
+                response.headers().contains_key("content-security-policy"),
+                "{file}: no Content-Security-Policy"
+            );
+        }
         if *file == "auth-login.json" {
             session_cookie = response
                 .headers()

@@ -138,4 +138,8 @@ async fn the_demo_seed_creates_a_working_org_once() {
     let banner = credentials.banner("http://127.0.0.1:3000");
     assert!(banner.contains(credentials.api_key.expose()));
     assert!(banner.contains("curl -s -X POST http://127.0.0.1:3000/api/v1/orgs/demo/chats"));
+    assert!(
+        banner.contains("Open the dashboard at http://127.0.0.1:3000/ "),
+        "{banner}"
+    );
 }

@@ -2,10 +2,15 @@
 //! routers must list the same routes for the same functions, and the OpenAPI
 //! document must describe exactly those routes.
 //!
-//! Each function registers its routes through `utoipa_axum::OpenApiRouter`,
+//! Each API function registers its routes through `utoipa_axum::OpenApiRouter`,
 //! which builds the axum router and the OpenAPI paths from one list; the
 //! probe below checks the built router really answers on every documented
-//! route.
+//! route. The web function serves pages, not API: its routes are its own
+//! list (`chatlogger_web::ROUTES`), probed the same way and kept out of the
+//! OpenAPI document.
+//!
+//! Paths are compared in axum's syntax; template.yaml's greedy parameter
+//! (`{path+}`, API Gateway's) is read as axum's catch-all (`{*path}`).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -55,12 +60,25 @@ fn template_routes() -> Routes {
                     .as_str()
                     .unwrap()
                     .to_uppercase();
-                let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
-                entry.insert((method, path));
+                let path = event["Properties"]["Path"].as_str().unwrap();
+                entry.insert((method, axum_path(path)));
             }
         }
     }
     routes
+}
+
+/// API Gateway's greedy path parameter `{name+}` as axum's catch-all `{*name}`.
+fn axum_path(path: &str) -> String {
+    path.split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                Some(name) => format!("{{*{name}}}"),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Function → (METHOD, path) from `[workspace.metadata.lambda.watch.router]`.
@@ -102,6 +120,14 @@ fn code_routes() -> Routes {
     routes.insert("export-worker".to_owned(), BTreeSet::new());
     // Stream-triggered: no HTTP routes.
     routes.insert("aggregator".to_owned(), BTreeSet::new());
+    // The dashboard's pages and assets: not API routes, so not in the document.
+    routes.insert(
+        "web".to_owned(),
+        chatlogger_web::ROUTES
+            .iter()
+            .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+            .collect(),
+    );
     // Scheduled: no HTTP routes.
     routes.insert("sweeper".to_owned(), BTreeSet::new());
     routes
@@ -147,9 +173,30 @@ fn template_watch_router_and_code_list_the_same_routes() {
     );
 }
 
+/// The dashboard's pages (`/`, `/app/...`) answer HTML: an API route there
+/// would be shadowed by, or shadow, a page.
+#[test]
+fn no_api_route_lives_under_the_dashboards_paths() {
+    for (function, routes) in code_routes() {
+        if function == "web" {
+            continue;
+        }
+        for (method, path) in routes {
+            assert!(
+                path != "/" && path != "/app" && !path.starts_with("/app/"),
+                "{function}: {method} {path} collides with the dashboard's pages"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_served_document_covers_every_function() {
-    let all: BTreeSet<_> = code_routes().into_values().flatten().collect();
+    let all: BTreeSet<_> = code_routes()
+        .into_iter()
+        .filter(|(function, _)| function != "web")
+        .flat_map(|(_, routes)| routes)
+        .collect();
     assert_eq!(document_routes(&chatlogger_docs::full_openapi()), all);
 }
 
@@ -171,7 +218,8 @@ async fn every_documented_route_is_answered_by_its_router() {
                 .replace("{chat_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
                 .replace("{user_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
                 .replace("{key_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
-                .replace("{export_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W");
+                .replace("{export_id}", "01JD8Z3K4M5N6P7Q8R9S0T1V2W")
+                .replace("{*path}", "chats");
             let request = Request::builder()
                 .method(method.as_str())
                 .uri(&uri)

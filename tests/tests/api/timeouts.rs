@@ -202,7 +202,7 @@ fn every_function_is_budgeted_for_its_template_timeout() {
             .unwrap();
         let budgeted = match binary {
             // The docs function makes no AWS calls; it runs with the default.
-            "ingest" | "auth" | "accounts" | "apikeys" | "chats" | "analytics" | "docs" => {
+            "ingest" | "auth" | "accounts" | "apikeys" | "chats" | "analytics" | "docs" | "web" => {
                 lambda_timeout::HTTP
             }
             "exports" => lambda_timeout::EXPORTS,
@@ -231,7 +231,7 @@ fn every_function_is_budgeted_for_its_template_timeout() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 11, "every function of template.yaml is budgeted");
+    assert_eq!(seen, 12, "every function of template.yaml is budgeted");
     // A DynamoDB call never hangs for long, however long the function may
     // run; an S3 part upload gets more.
     let worker = Budget::lambda(lambda_timeout::EXPORT_WORKER);

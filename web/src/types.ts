@@ -1,0 +1,122 @@
+// The API's JSON shapes (GET /openapi.json), as far as the dashboard reads them.
+
+export type Role = "superadmin" | "admin" | "user" | "viewer";
+export type MessageRole = "user" | "assistant" | "system" | "tool";
+export const MESSAGE_ROLES: MessageRole[] = ["user", "assistant", "system", "tool"];
+
+export interface Paged<T> {
+  items: T[];
+  next_cursor?: string | null;
+}
+
+export interface Org {
+  id: string;
+  slug: string;
+  name: string;
+  settings: Record<string, unknown>;
+  created_at: string;
+}
+
+export interface UserProfile {
+  id: string;
+  email: string;
+  role: Role;
+  disabled: boolean;
+  display_name?: string | null;
+  created_at: string;
+}
+
+export interface Me {
+  user: UserProfile;
+  org: Org;
+}
+
+export interface Chat {
+  id: string;
+  title?: string | null;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  user_id?: string | null;
+  created_at: string;
+  // Filled in by the chats listing where the API provides them.
+  message_count?: number;
+  last_message_at?: string | null;
+}
+
+export interface Message {
+  id: string;
+  chat_id: string;
+  role: MessageRole;
+  content: string;
+  metadata: Record<string, unknown>;
+  latency_ms?: number | null;
+  token_count?: number | null;
+  created_at: string;
+}
+
+export interface ApiKey {
+  id: string;
+  label: string;
+  prefix: string;
+  created_at: string;
+  last_used_at?: string | null;
+  revoked_at?: string | null;
+}
+
+export interface CreatedApiKey extends ApiKey {
+  secret: string;
+}
+
+export type ExportFormat = "csv" | "json" | "ndjson";
+export type ExportStatus = "queued" | "running" | "completed" | "failed";
+
+export interface ExportJob {
+  id: string;
+  format: ExportFormat;
+  filters: { from?: string | null; to?: string | null; tags?: string[]; chat_ids?: string[] };
+  status: ExportStatus;
+  rows_written: number;
+  bytes_written: number;
+  attempts: number;
+  error?: string | null;
+  created_at: string;
+  started_at?: string | null;
+  finished_at?: string | null;
+}
+
+export type RoleCounts = Record<MessageRole, number>;
+
+export interface Summary {
+  org_id: string;
+  from: string;
+  to: string;
+  totals: { messages: number; chats: number; tokens: number };
+  days: { date: string; messages: number; chats: number }[];
+  messages_by_role: RoleCounts;
+  tokens: { total: number; by_role: RoleCounts };
+  latency: {
+    count: number;
+    average_ms?: number | null;
+    p50_ms?: number | null;
+    p95_ms?: number | null;
+    p99_ms?: number | null;
+    resolution: string;
+  };
+  top_users: { user_id: string; messages: number }[];
+  top_tags: { tag: string; chats: number }[];
+}
+
+/** What each role may do (README, "The dashboard API"). */
+export const can = {
+  /** Analytics and exports hold the whole org: not for `user`, who sees only their own chats. */
+  seeOrgData: (role: Role) => role !== "user",
+  editChats: (role: Role) => role !== "viewer",
+  deleteChats: (role: Role) => role === "admin" || role === "superadmin",
+  administer: (role: Role) => role === "admin" || role === "superadmin",
+};
+
+/** The roles `role` may grant: its own and those below it. */
+export function grantableRoles(role: Role): Role[] {
+  const order: Role[] = ["superadmin", "admin", "user", "viewer"];
+  return order.slice(order.indexOf(role));
+}
