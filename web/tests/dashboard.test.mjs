@@ -401,7 +401,7 @@ describe("an admin", { timeout: 180_000 }, () => {
     assert.match(download.suggestedFilename(), /^chatlogger-demo-[0-9a-z]{26}\.csv$/i);
     const csv = readFileSync(await download.path(), "utf8");
     const lines = csv.trimEnd().split("\r\n");
-    assert.equal(lines[0], "chat_id,chat_title,tags,message_id,role,content,latency_ms,token_count,created_at,metadata");
+    assert.equal(lines[0], "\"chat_id\",\"chat_title\",\"tags\",\"message_id\",\"role\",\"content\",\"latency_ms\",\"token_count\",\"created_at\",\"metadata\"");
     assert.equal(lines.length, 1 + 5);
     assert.ok(csv.includes("How do I get a refund?"));
     assert.ok(csv.includes(XSS));
