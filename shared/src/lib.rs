@@ -36,6 +36,8 @@ pub mod sqs_batch;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;
-/// The Lambda event types the SQS-triggered functions (and the local
-/// server that imitates their triggers) use.
+/// The Lambda event types the stream- and SQS-triggered functions (and the
+/// local server that imitates their triggers) use. Their handlers take these
+/// types, so every crate names them through this re-export (none depends on
+/// `aws_lambda_events` directly): one version, chosen here.
 pub use aws_lambda_events;

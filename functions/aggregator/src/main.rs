@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::dynamodb::{TimeWindowEvent, TimeWindowEventResponse};
+use chatlogger::aws_lambda_events::event::dynamodb::{TimeWindowEvent, TimeWindowEventResponse};
 use chatlogger::{analytics::handle_window, aws, config, store::DynamoStore, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 

@@ -293,7 +293,7 @@ pub async fn download_export(
     responses(
         (status = 200, description = "The file", content(
             (String = "text/csv"),
-            (String = "application/json"),
+            (Vec<chatlogger::export::format::JsonRow> = "application/json"),
             (String = "application/x-ndjson"),
         )),
         DashboardErrors,

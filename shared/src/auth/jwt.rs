@@ -74,8 +74,9 @@ impl Key {
         }
         Ok(Self {
             id: key_id(secret),
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            // Only an empty secret is refused, and the length check is above.
+            encoding: EncodingKey::from_secret(secret).map_err(|_| JwtConfigError::TooShort)?,
+            decoding: DecodingKey::from_secret(secret).map_err(|_| JwtConfigError::TooShort)?,
         })
     }
 }
@@ -198,7 +199,7 @@ mod tests {
     fn sign(claims: &AccessClaims, alg: Algorithm, secret: &[u8]) -> String {
         let mut header = Header::new(alg);
         header.kid = Some(key_id(SECRET));
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
     }
 
     #[test]
@@ -290,14 +291,15 @@ mod tests {
         let no_kid = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &EncodingKey::from_secret(SECRET),
+            &EncodingKey::from_secret(SECRET).unwrap(),
         )
         .unwrap();
         assert!(after.verify(&no_kid).is_none());
         let mut wrong = Header::new(Algorithm::HS256);
         wrong.kid = Some(key_id(old));
         let mislabelled =
-            jsonwebtoken::encode(&wrong, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+            jsonwebtoken::encode(&wrong, &claims, &EncodingKey::from_secret(SECRET).unwrap())
+                .unwrap();
         assert!(
             after.verify(&mislabelled).is_none(),
             "signed by another key than its kid"

@@ -3,8 +3,7 @@
 //! it in `spawn_blocking`.
 
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version,
-    password_hash::{self, SaltString},
+    Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version, password_hash::phc,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
@@ -62,10 +61,9 @@ impl Password {
     pub fn hash(&self) -> PasswordHash {
         let mut salt_bytes = [0u8; 16];
         getrandom::fill(&mut salt_bytes).expect("the OS random source is available");
-        let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt length");
-        let hash = hasher()
-            .hash_password(self.0.as_bytes(), &salt)
-            .expect("argon2 accepts any password with valid fixed parameters");
+        let hash: phc::PasswordHash = hasher()
+            .hash_password_with_salt(self.0.as_bytes(), &salt_bytes)
+            .expect("argon2 accepts any password and a 16-byte salt with valid fixed parameters");
         PasswordHash(hash.to_string())
     }
 }
@@ -98,7 +96,7 @@ impl PasswordHash {
     /// Like [`Self::verify`], for a sign-in attempt that need not be a valid
     /// new password (every attempt must cost the same).
     pub fn verify_raw(&self, password: &str) -> bool {
-        password_hash::PasswordHash::new(&self.0).is_ok_and(|parsed| {
+        phc::PasswordHash::new(&self.0).is_ok_and(|parsed| {
             hasher()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()

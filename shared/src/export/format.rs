@@ -151,18 +151,22 @@ fn rfc3339(at: time::OffsetDateTime) -> Result<String, ExportError> {
         .map_err(|e| ExportError::Format(e.to_string()))
 }
 
-/// A message as a JSON object (the JSON and NDJSON formats).
-#[derive(Serialize)]
-struct JsonRow<'a> {
+/// A message as a JSON object (the JSON and NDJSON formats). Public for the
+/// OpenAPI document of the inline export (`ExportedMessage`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ExportedMessage)]
+pub struct JsonRow<'a> {
     chat_id: crate::domain::ChatId,
     chat_title: Option<&'a str>,
     tags: Vec<&'a str>,
     message_id: crate::domain::MessageId,
+    #[schema(example = "user")]
     role: &'static str,
     content: &'a str,
     latency_ms: Option<u64>,
     token_count: Option<u64>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: time::OffsetDateTime,
     metadata: &'a crate::domain::Metadata,
 }

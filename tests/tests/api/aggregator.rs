@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use chatlogger::aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent};
 use chatlogger::{
     analytics::{handle_window, replay_parked},
     domain::{

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent};
+use chatlogger::aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent};
 use chatlogger::{
     analytics::handle_window,
     domain::{

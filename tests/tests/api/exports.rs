@@ -912,7 +912,7 @@ async fn another_orgs_export_is_indistinguishable_from_a_missing_one() {
 /// The deployed wiring agrees with what the code assumes.
 #[test]
 fn the_template_runs_the_worker_as_the_code_expects() {
-    let template: serde_yaml::Value = serde_yaml::from_str(
+    let template: serde_norway::Value = serde_norway::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
     )
     .unwrap();

@@ -52,7 +52,7 @@ async fn provisioning_is_idempotent_and_matches_the_template() {
         .collect();
     let stream = table.stream_specification().unwrap();
 
-    let template: serde_yaml::Value = serde_yaml::from_str(
+    let template: serde_norway::Value = serde_norway::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
     )
     .unwrap();

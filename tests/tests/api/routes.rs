@@ -40,7 +40,8 @@ fn project_file(name: &str) -> String {
 
 /// Binary name → (METHOD, path) of each HttpApi event in template.yaml.
 fn template_routes() -> Routes {
-    let template: serde_yaml::Value = serde_yaml::from_str(&project_file("template.yaml")).unwrap();
+    let template: serde_norway::Value =
+        serde_norway::from_str(&project_file("template.yaml")).unwrap();
     let mut routes = Routes::new();
     for (_, resource) in template["Resources"].as_mapping().unwrap() {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
@@ -246,13 +247,14 @@ async fn every_documented_route_is_answered_by_its_router() {
 /// handling rely on (see `chatlogger::analytics::aggregator`).
 #[test]
 fn the_aggregator_is_wired_to_the_tables_stream() {
-    let template: serde_yaml::Value = serde_yaml::from_str(&project_file("template.yaml")).unwrap();
+    let template: serde_norway::Value =
+        serde_norway::from_str(&project_file("template.yaml")).unwrap();
     let function = &template["Resources"]["AggregatorFunction"];
     assert_eq!(
         function["Metadata"]["BuildProperties"]["Binary"].as_str(),
         Some("aggregator")
     );
-    let events: Vec<&serde_yaml::Value> = function["Properties"]["Events"]
+    let events: Vec<&serde_norway::Value> = function["Properties"]["Events"]
         .as_mapping()
         .expect("the aggregator has events")
         .values()
@@ -260,7 +262,7 @@ fn the_aggregator_is_wired_to_the_tables_stream() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["Type"].as_str(), Some("DynamoDB"));
     let mapping = &events[0]["Properties"];
-    let text = |key: &str| serde_yaml::to_string(&mapping[key]).unwrap();
+    let text = |key: &str| serde_norway::to_string(&mapping[key]).unwrap();
     assert!(
         text("Stream").contains("ChatTable.StreamArn"),
         "{}",
@@ -329,7 +331,8 @@ fn the_aggregator_is_wired_to_the_tables_stream() {
 /// Lambda drops its own INFO lines while keeping the request line.
 #[test]
 fn the_template_guards_ingest_and_keeps_logs_small() {
-    let template: serde_yaml::Value = serde_yaml::from_str(&project_file("template.yaml")).unwrap();
+    let template: serde_norway::Value =
+        serde_norway::from_str(&project_file("template.yaml")).unwrap();
     let resources = &template["Resources"];
     for api in ["HttpApi", "PluginApi"] {
         let settings = &resources[api]["Properties"]["DefaultRouteSettings"];
@@ -353,7 +356,7 @@ fn the_template_guards_ingest_and_keeps_logs_small() {
         .unwrap()
     {
         let path = event["Properties"]["Path"].as_str().unwrap();
-        let api = serde_yaml::to_string(&event["Properties"]["ApiId"]).unwrap();
+        let api = serde_norway::to_string(&event["Properties"]["ApiId"]).unwrap();
         if path.starts_with("/api/") {
             assert!(api.contains("PluginApi"), "{name:?} is on {api}");
         }

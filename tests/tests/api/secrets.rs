@@ -13,7 +13,7 @@ use chatlogger::{
     domain::{OrgId, SessionId, UserId, UserRole},
 };
 use serde_json::json;
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 use reqwest::Method;
 
@@ -172,7 +172,7 @@ fn template() -> Yaml {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
     )
     .unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    serde_norway::from_str(&text).unwrap()
 }
 
 /// `!Ref Name` in the template.

@@ -183,14 +183,15 @@ impl std::io::Write for Logs {
 
 #[test]
 fn every_function_is_budgeted_for_its_template_timeout() {
-    let template: serde_yaml::Value = serde_yaml::from_str(
+    let template: serde_norway::Value = serde_norway::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
     )
     .unwrap();
     let default = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
     // Fault injection is for the local stack and tests: never deployed.
-    let environment =
-        |properties: &serde_yaml::Value| serde_yaml::to_string(&properties["Environment"]).unwrap();
+    let environment = |properties: &serde_norway::Value| {
+        serde_norway::to_string(&properties["Environment"]).unwrap()
+    };
     assert!(!environment(&template["Globals"]["Function"]).contains("CHATLOGGER_FAULTS"));
     let mut seen = 0;
     for (name, resource) in template["Resources"].as_mapping().unwrap() {

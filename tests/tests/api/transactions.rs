@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodb::{
     error::ProvideErrorMetadata,
     operation::transact_write_items::TransactWriteItemsError,
@@ -17,6 +16,7 @@ use aws_sdk_dynamodb::{
         TransactWriteItem, Update,
     },
 };
+use chatlogger::aws_lambda_events::event::dynamodb::EventRecord;
 use chatlogger::{
     analytics::handle_window,
     domain::{MessageId, UserRole},
