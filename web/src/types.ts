@@ -38,8 +38,10 @@ export interface Chat {
   metadata: Record<string, unknown>;
   user_id?: string | null;
   created_at: string;
-  // Filled in by the chats listing where the API provides them.
+  // Filled in by the chats listing (GET /chats), not by GET /chats/{id}.
   message_count?: number;
+  // False when the count stopped at its read limit: the chat has more.
+  message_count_exact?: boolean;
   last_message_at?: string | null;
 }
 

@@ -241,6 +241,10 @@ describe("an admin", { timeout: 180_000 }, () => {
     await page.getByRole("button", { name: "Apply filters" }).click();
     await page.waitForURL(/tag=billing/);
     await expectChats(page, ["Refund question"]);
+    // Its three messages, and when the newest was logged.
+    const refund = rows.first().locator("td");
+    assert.equal(await refund.nth(3).innerText(), "3", "the message count");
+    assert.notEqual(await refund.nth(4).innerText(), "—", "the last activity");
     await screenshot(page, "03-chats-filtered");
 
     await page.getByRole("textbox", { name: "Tag", exact: true }).fill("");

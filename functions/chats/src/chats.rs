@@ -11,11 +11,12 @@ use chatlogger::{
         ApiError, ChatAccess, ChatScope, JsonBody, OrgQuery, Paged, QueryParams, SignedIn, need,
         openapi::DashboardErrors, path_id,
     },
-    store::{ChatChanges, ChatFilter, ChatQuery, Page, PageRequest},
+    store::{ChatActivity, ChatChanges, ChatFilter, ChatQuery, Page, PageRequest},
 };
+use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::ChatsState;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::{IntoParams, ToSchema};
 
@@ -90,7 +91,27 @@ impl ChatListQuery {
     }
 }
 
-/// List the org's chats, newest first.
+/// A chat as `GET /chats` lists it: with its message count and last activity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedChat {
+    #[serde(flatten)]
+    pub chat: Chat,
+    /// Messages logged to the chat. Counting reads at most about 4 MB of a
+    /// chat's messages: past that, this is a lower bound and
+    /// `message_count_exact` is false.
+    pub message_count: u64,
+    pub message_count_exact: bool,
+    /// When its newest message was logged; null before the first.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_message_at: Option<OffsetDateTime>,
+}
+
+/// How many chats of a page read their activity at once.
+const ACTIVITY_READS: usize = 10;
+
+/// List the org's chats, newest first, each with its message count and
+/// last activity (read from its messages, eventually consistent).
 #[utoipa::path(
     get,
     path = "/chats",
@@ -98,7 +119,7 @@ impl ChatListQuery {
     params(ChatListQuery),
     security(("session_cookie" = [])),
     responses(
-        (status = 200, description = "A page of chats", body = Paged<Chat>),
+        (status = 200, description = "A page of chats", body = Paged<ListedChat>),
         DashboardErrors,
     )
 )]
@@ -106,7 +127,7 @@ pub async fn list_chats(
     State(state): State<ChatsState>,
     signed_in: SignedIn<need::ReadChats>,
     QueryParams(query): QueryParams<ChatListQuery>,
-) -> Result<Json<Paged<Chat>>, ApiError> {
+) -> Result<Json<Paged<ListedChat>>, ApiError> {
     let mut filter = query.filter()?;
     let page = query.page()?;
     let org = signed_in.org_scope(query.org).await?;
@@ -115,7 +136,7 @@ pub async fn list_chats(
         match (own, &filter.user_id) {
             (Some(own), None) => filter.user_id = Some(own),
             (Some(own), Some(asked)) if *asked == own => {}
-            _ => return Ok(Json(Paged::from_page(Page::<Chat>::empty(), |c| c))),
+            _ => return Ok(Json(Paged::from_page(Page::empty(), |c| c))),
         }
     }
     let query = ChatQuery {
@@ -124,7 +145,27 @@ pub async fn list_chats(
         ..ChatQuery::default()
     };
     let chats = state.chats.list_chats(org, &query, &page).await?;
-    Ok(Json(Paged::from_page(chats, |chat| chat)))
+    let ids: Vec<ChatId> = chats.items.iter().map(|chat| chat.id).collect();
+    let activity: Vec<ChatActivity> = stream::iter(ids)
+        .map(|id| {
+            let messages = state.messages.clone();
+            async move { messages.chat_activity(org, id).await }
+        })
+        .buffered(ACTIVITY_READS)
+        .try_collect()
+        .await?;
+    let listed = Page {
+        items: chats.items.into_iter().zip(activity).collect(),
+        next_cursor: chats.next_cursor,
+    };
+    Ok(Json(Paged::from_page(listed, |(chat, activity)| {
+        ListedChat {
+            chat,
+            message_count: activity.message_count,
+            message_count_exact: activity.message_count_exact,
+            last_message_at: activity.last_message_at,
+        }
+    })))
 }
 
 /// Reads a chat the caller may see: the same 404 for another org's chat, a

@@ -289,6 +289,28 @@ pub trait MessageStore: Send + Sync {
         page: &PageRequest,
         read: Read,
     ) -> StoreResult<Page<Message>>;
+    /// How many messages a chat has and when the newest was logged, read
+    /// from its messages (eventually consistent). Counting stops after
+    /// [`ChatActivity::COUNT_LIMIT_BYTES`] of messages read, so a long
+    /// chat costs a bounded read: its count is then a lower bound.
+    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity>;
+}
+
+/// A chat's message count and last activity (see [`MessageStore::chat_activity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChatActivity {
+    pub message_count: u64,
+    /// False when counting stopped at the read limit: the chat has more.
+    pub message_count_exact: bool,
+    pub last_message_at: Option<OffsetDateTime>,
+}
+
+impl ChatActivity {
+    /// How much of a chat's messages one count reads at most: four `Query`
+    /// pages, about 4,000 messages of 1 KB, 512 read units at most. The
+    /// count is kept on no item because that would be a second write per
+    /// message; reading it costs only when a dashboard lists chats.
+    pub const COUNT_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
 }
 
 /// What claiming a job for a worker attempt found.

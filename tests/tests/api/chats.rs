@@ -618,3 +618,94 @@ async fn another_orgs_chats_are_indistinguishable_from_missing_ones() {
         "globex's message is still there"
     );
 }
+
+#[tokio::test]
+async fn listed_chats_carry_their_message_count_and_last_activity() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let empty = chat(&app, &app.acme, json!({"title": "Empty"})).await;
+    let busy = chat(&app, &app.acme, json!({"title": "Busy"})).await;
+    for i in 0..3 {
+        message(&app, &app.acme, &busy, &format!("message {i}")).await;
+    }
+    let newest = app
+        .send(
+            Method::GET,
+            &format!("/chats/{busy}/messages?limit=3"),
+            &session,
+            None,
+        )
+        .await;
+    let newest_at = newest.body["items"][2]["created_at"].clone();
+    // Another org's messages count for its own chats only.
+    let theirs = chat(&app, &app.globex, json!({"title": "Theirs"})).await;
+    message(&app, &app.globex, &theirs, "not acme's").await;
+
+    let listed = app.send(Method::GET, "/chats", &session, None).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let by_id = |id: &str| {
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let busy = by_id(&busy);
+    assert_eq!(busy["message_count"], 3);
+    assert_eq!(busy["message_count_exact"], true);
+    assert_eq!(busy["last_message_at"], newest_at);
+    assert_eq!(busy["title"], "Busy", "the chat's own fields stay");
+    let empty = by_id(&empty);
+    assert_eq!(empty["message_count"], 0);
+    assert_eq!(empty["message_count_exact"], true);
+    assert!(empty["last_message_at"].is_null(), "{empty}");
+    assert_eq!(ids(&listed.body).len(), 2, "only acme's chats");
+}
+
+/// Counting a long chat stops after a bounded read (about 4 MB): the count
+/// is then a lower bound, and says so.
+#[tokio::test]
+async fn a_long_chats_count_is_a_bounded_read_and_says_it_is_a_lower_bound() {
+    use chatlogger::{
+        domain::{ChatId, Message, MessageContent, MessageId, MessageRole, Metadata},
+        store::{ChatActivity, ChatCheck, MessageStore},
+    };
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let id = chat(&app, &app.acme, json!({"title": "Long"})).await;
+    let chat_id = ChatId::parse(&id).unwrap();
+    // 150 messages at the 32 KB content limit: about 4.9 MB.
+    let content = MessageContent::parse(&"x".repeat(32 * 1024)).unwrap();
+    let messages: Vec<Message> = (0..150)
+        .map(|_| Message {
+            id: MessageId::new(),
+            chat_id,
+            role: MessageRole::User,
+            content: content.clone(),
+            metadata: Metadata::default(),
+            latency_ms: None,
+            token_count: None,
+            created_at: time::OffsetDateTime::now_utc(),
+        })
+        .collect();
+    for message in &messages {
+        app.store
+            .insert_message(app.acme.org.id, message, ChatCheck::KnownToExist)
+            .await
+            .unwrap();
+    }
+    let listed = app.send(Method::GET, "/chats", &session, None).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let long = &listed.body["items"][0];
+    assert_eq!(long["message_count_exact"], false, "{long}");
+    let counted = long["message_count"].as_u64().unwrap();
+    // DynamoDB pages hold 1 MB of items; these are about 33 KB each.
+    let limit = ChatActivity::COUNT_LIMIT_BYTES / (32 * 1024);
+    assert!(
+        (100..=limit).contains(&counted),
+        "counted {counted} of 150; at most {limit} fit in the read limit"
+    );
+    assert!(!long["last_message_at"].is_null());
+}

@@ -23,8 +23,8 @@ use chatlogger::{
         worker::{ExportWorker, STOP_MARGIN},
     },
     store::{
-        ChatCheck, DynamoStore, ExportClaim, ExportJobStore, MessageInsert, MessageStore, Page,
-        PageRequest, Read, StoreError, StoreResult,
+        ChatActivity, ChatCheck, DynamoStore, ExportClaim, ExportJobStore, MessageInsert,
+        MessageStore, Page, PageRequest, Read, StoreError, StoreResult,
     },
 };
 use reqwest::Method;
@@ -87,6 +87,10 @@ impl MessageStore for FlakyReader {
             )));
         }
         self.store.list_messages(org, chat, ids, page, read).await
+    }
+
+    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity> {
+        self.store.chat_activity(org, chat).await
     }
 }
 

@@ -158,7 +158,10 @@ function ChatTable(props: { chats: Chat[]; busy: boolean }) {
               <td>
                 <TagList tags={chat.tags} />
               </td>
-              <td class="num">{count(chat.message_count)}</td>
+              <td class="num">
+                {count(chat.message_count)}
+                {chat.message_count_exact === false ? "+" : ""}
+              </td>
               <td>{when(chat.last_message_at)}</td>
               <td>{when(chat.created_at)}</td>
             </tr>

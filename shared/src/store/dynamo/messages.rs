@@ -19,8 +19,8 @@ use crate::{
         TokenCount,
     },
     store::{
-        ChatCheck, ChatStore, Inserted, MessageInsert, MessageStore, Page, PageRequest, Read,
-        StoreError, StoreResult,
+        ChatActivity, ChatCheck, ChatStore, Inserted, MessageInsert, MessageStore, Page,
+        PageRequest, Read, StoreError, StoreResult,
     },
 };
 
@@ -127,5 +127,26 @@ impl MessageStore for DynamoStore {
             ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
         };
         page_of(self.query_page(&listing, page).await?, message_from)
+    }
+
+    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity> {
+        let messages = || Listing {
+            read: Read::Eventual,
+            ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
+        };
+        let all = messages();
+        let newest = Listing {
+            newest_first: true,
+            ..messages()
+        };
+        let ((message_count, message_count_exact), last) = tokio::try_join!(
+            self.count(&all, ChatActivity::COUNT_LIMIT_BYTES),
+            self.first(&newest),
+        )?;
+        Ok(ChatActivity {
+            message_count,
+            message_count_exact,
+            last_message_at: last.map(message_from).transpose()?.map(|m| m.created_at),
+        })
     }
 }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::types::Select;
+
 use super::{
     DynamoStore, Item,
     expr::{Cond, Placeholders, s},
@@ -149,6 +151,12 @@ impl DynamoStore {
 
     /// Every item of a listing (for bounded partitions: a range of days of
     /// aggregates, a chat's message keys).
+    /// The listing's first item, if any (with `newest_first`, its last).
+    pub(super) async fn first(&self, listing: &Listing) -> StoreResult<Option<Item>> {
+        let (items, _) = self.query(listing, None, Some(1)).await?;
+        Ok(items.into_iter().next())
+    }
+
     pub(super) async fn query_all(&self, listing: &Listing) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
@@ -160,6 +168,46 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
+    }
+
+    /// How many items a listing holds (`Select: COUNT`, no filter), reading
+    /// at most about `max_bytes`: `(count, true)` when it read them all.
+    pub(super) async fn count(
+        &self,
+        listing: &Listing,
+        max_bytes: u64,
+    ) -> StoreResult<(u64, bool)> {
+        // A `Query` page reads at most 1 MB.
+        let pages = max_bytes.div_ceil(1024 * 1024).max(1);
+        let mut p = Placeholders::default();
+        let key_condition = Cond::Eq(listing.partition_attr, s(listing.partition.clone()))
+            .and(listing.sort.condition(listing.sort_attr))
+            .render(&mut p);
+        let (names, values) = p.into_maps();
+        let mut count = 0;
+        let mut start = None;
+        for _ in 0..pages {
+            let output = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .set_index_name(listing.index.map(str::to_owned))
+                .key_condition_expression(&key_condition)
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(values.clone())
+                .set_exclusive_start_key(start)
+                .select(Select::Count)
+                .consistent_read(listing.read == Read::Consistent)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            count += u64::try_from(output.count).unwrap_or(0);
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok((count, true));
+            }
+        }
+        Ok((count, false))
     }
 
     /// One `Query` call: its items and where the next one starts.

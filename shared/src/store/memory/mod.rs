@@ -21,9 +21,10 @@ mod aggregates;
 pub use aggregates::MemoryAggregates;
 
 use super::{
-    ApiKeyChanges, ApiKeyStore, ChatChanges, ChatCheck, ChatInsert, ChatQuery, ChatStore, Claim,
-    Cursor, HealthStore, Inserted, MessageInsert, MessageStore, OrgChanges, OrgStore, Page,
-    PageRequest, Read, StoreError, StoreResult, UsageStore, UserChanges, UserStore, WindowUsage,
+    ApiKeyChanges, ApiKeyStore, ChatActivity, ChatChanges, ChatCheck, ChatInsert, ChatQuery,
+    ChatStore, Claim, Cursor, HealthStore, Inserted, MessageInsert, MessageStore, OrgChanges,
+    OrgStore, Page, PageRequest, Read, StoreError, StoreResult, UsageStore, UserChanges, UserStore,
+    WindowUsage,
 };
 use crate::domain::{
     ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, Message, MessageId, Org, OrgId,
@@ -477,6 +478,19 @@ impl MessageStore for MemoryStore {
             .range((org, chat, *ids.start())..=(org, chat, *ids.end()))
             .map(|((_, _, id), message)| (id.to_string(), message.clone()));
         page_of(messages, page)
+    }
+
+    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity> {
+        let data = self.data();
+        let mut messages = data
+            .messages
+            .range((org, chat, MessageId::MIN)..=(org, chat, MessageId::MAX));
+        let message_count = messages.clone().count() as u64;
+        Ok(ChatActivity {
+            message_count,
+            message_count_exact: true,
+            last_message_at: messages.next_back().map(|(_, m)| m.created_at),
+        })
     }
 }
 
