@@ -58,4 +58,4 @@ target/release/chatlogger-bench transactions --items 1000,100000
 # The aggregator's share of $/million: its write units per message for an
 # org logging 10 messages/s (the aggregator bench above: 0.05-0.06 WRU).
 echo "== ingest cost: requests and billed units per message, \$ per million (against moto)"
-target/release/chatlogger-bench cost --aggregator-wru 0.06
+target/release/chatlogger-bench cost

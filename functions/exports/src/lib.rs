@@ -111,6 +111,7 @@ async fn accept(
     security(("session_cookie" = [])),
     responses(
         (status = 202, description = "Queued", body = ExportJob),
+        (status = 429, description = "`quota_exceeded`: the org has its limit of exports queued or running, or started its daily limit; retry after Retry-After seconds", body = chatlogger::http::ErrorBody),
         DashboardErrors,
     )
 )]

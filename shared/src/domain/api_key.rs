@@ -198,9 +198,10 @@ bounded_int!(
 
 /// What an admin sets on a key besides its label. Everything is optional:
 /// a publishable key needs `allowed_origins`, the rest narrows a key below
-/// the API's own limits.
+/// the API's own limits. Not a request body itself (the key routes'
+/// bodies refuse unknown fields): it is flattened into [`ApiKey`], whose
+/// schema must allow the other fields, and stored as is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ApiKeySettings {
     /// Publishable keys only: the browser origins (1 to 20) it may be used
     /// from; requests from any other origin, or none, are refused.
