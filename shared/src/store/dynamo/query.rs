@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::Select;
+use aws_sdk_dynamodb::{operation::query::builders::QueryFluentBuilder, types::Select};
 
 use super::{
     DynamoStore, Item,
@@ -170,8 +170,8 @@ impl DynamoStore {
         }
     }
 
-    /// How many items a listing holds (`Select: COUNT`, no filter), reading
-    /// at most about `max_bytes`: `(count, true)` when it read them all.
+    /// How many items a listing holds (`Select: COUNT`), reading at most
+    /// about `max_bytes`: `(count, true)` when it read them all.
     pub(super) async fn count(
         &self,
         listing: &Listing,
@@ -179,25 +179,12 @@ impl DynamoStore {
     ) -> StoreResult<(u64, bool)> {
         // A `Query` page reads at most 1 MB.
         let pages = max_bytes.div_ceil(1024 * 1024).max(1);
-        let mut p = Placeholders::default();
-        let key_condition = Cond::Eq(listing.partition_attr, s(listing.partition.clone()))
-            .and(listing.sort.condition(listing.sort_attr))
-            .render(&mut p);
-        let (names, values) = p.into_maps();
         let mut count = 0;
         let mut start = None;
         for _ in 0..pages {
             let output = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .set_index_name(listing.index.map(str::to_owned))
-                .key_condition_expression(&key_condition)
-                .set_expression_attribute_names(names.clone())
-                .set_expression_attribute_values(values.clone())
-                .set_exclusive_start_key(start)
+                .query_request(listing, start)
                 .select(Select::Count)
-                .consistent_read(listing.read == Read::Consistent)
                 .send()
                 .await
                 .map_err(from_sdk)?;
@@ -217,6 +204,18 @@ impl DynamoStore {
         start: Option<Item>,
         limit: Option<usize>,
     ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        let output = self
+            .query_request(listing, start)
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+    }
+
+    /// A `Query` of the listing's key range from `start`, with its filter
+    /// and projection.
+    fn query_request(&self, listing: &Listing, start: Option<Item>) -> QueryFluentBuilder {
         let mut p = Placeholders::default();
         let key_condition = Cond::Eq(listing.partition_attr, s(listing.partition.clone()))
             .and(listing.sort.condition(listing.sort_attr))
@@ -227,8 +226,7 @@ impl DynamoStore {
             names.join(", ")
         });
         let (names, values) = p.into_maps();
-        let output = self
-            .client
+        self.client
             .query()
             .table_name(&*self.table)
             .set_index_name(listing.index.map(str::to_owned))
@@ -239,11 +237,6 @@ impl DynamoStore {
             .set_expression_attribute_values(values)
             .set_exclusive_start_key(start)
             .scan_index_forward(!listing.newest_first)
-            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
             .consistent_read(listing.read == Read::Consistent)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
     }
 }
