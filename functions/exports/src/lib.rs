@@ -34,6 +34,7 @@ use chatlogger::{
         export::{
             ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest, ExportStatus,
         },
+        limits::OrgLimits,
     },
     export::{MemorySink, NoProgress, StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export},
     http::{
@@ -122,9 +123,19 @@ pub async fn create_export(
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
     let (org, format, filters) = accept(&exporter, query, request).await?;
-    check_quotas(&state, org).await?;
+    let limits = state.dashboard.existing_org(org).await?.limits;
+    // Refuses over the quota without writing anything.
+    check_quotas(&state, org, &limits, 0).await?;
     let job = ExportJob::new(format, filters, exporter.user.id);
     state.jobs.create_export_job(org, &job).await?;
+    // Requests at the same moment may all have passed that check: count
+    // again with this job in place (a consistent read), and take it back if
+    // it went over. Of racing requests, none that counted the others passes,
+    // so the quota holds; at worst all of them are refused and retry.
+    if let Err(over) = check_quotas(&state, org, &limits, 1).await {
+        state.jobs.delete_queued_export_job(org, job.id).await?;
+        return Err(over);
+    }
     let message = ExportMessage {
         org_id: org,
         job_id: job.id,
@@ -140,13 +151,19 @@ pub async fn create_export(
 }
 
 /// Refuses a new job over the org's quotas: at most `concurrent_exports`
-/// queued or running, at most `exports_per_day` started per UTC day. (Two
-/// requests at the same moment may both pass: the count is a read, not a
-/// reservation.)
-async fn check_quotas(state: &ExportsState, org: OrgId) -> Result<(), ApiError> {
-    let limits = state.dashboard.existing_org(org).await?.limits;
+/// queued or running, at most `exports_per_day` started per UTC day.
+/// `own` is how many of the counted jobs are the new one itself (0 before
+/// it is written, 1 after).
+async fn check_quotas(
+    state: &ExportsState,
+    org: OrgId,
+    limits: &OrgLimits,
+    own: u64,
+) -> Result<(), ApiError> {
     let now = OffsetDateTime::now_utc();
-    let usage = state.jobs.export_usage(org, now).await?;
+    let mut usage = state.jobs.export_usage(org, now).await?;
+    usage.active = usage.active.saturating_sub(own);
+    usage.today = usage.today.saturating_sub(own);
     let concurrent = limits.concurrent_exports();
     if usage.active >= concurrent {
         return Err(ApiError::QuotaExceeded {

@@ -232,6 +232,50 @@ async fn export_quotas_answer_429_and_create_nothing() {
     create_export(&app, &globex, json!({"format": "csv"})).await;
 }
 
+/// Requests racing for the last places of the quota cannot all get them:
+/// each counts again with its job written and takes it back if over.
+#[tokio::test]
+async fn racing_exports_never_exceed_the_quota() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
+    app.set_limits(
+        app.acme.org.id,
+        serde_json::from_value(json!({"concurrent_exports": 2, "exports_per_day": 20})).unwrap(),
+    )
+    .await;
+    let worker = Worker::new(&app).await;
+    let body = json!({"format": "csv"});
+    let replies = futures::future::join_all(
+        (0..12).map(|_| app.send(Method::POST, "/exports/orgs/me", &admin, Some(&body))),
+    )
+    .await;
+    let accepted = replies.iter().filter(|r| r.status == 202).count();
+    assert!(
+        replies
+            .iter()
+            .all(|r| r.status == 202 || (r.status == 429 && r.error_code() == "quota_exceeded")),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(accepted <= 2, "{accepted} accepted over a quota of 2");
+    let stored = app
+        .store
+        .list_export_jobs(app.acme.org.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        stored.len(),
+        accepted,
+        "refused requests leave no job behind"
+    );
+    assert_eq!(
+        worker.queued_messages().await,
+        accepted,
+        "nor a queued message"
+    );
+}
+
 /// Adds up the items every `Query` response says it read (`ScannedCount`).
 #[derive(Debug, Clone, Default)]
 struct ItemsRead(Arc<Mutex<u64>>);
