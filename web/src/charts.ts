@@ -32,6 +32,18 @@ function followWidth(host: HTMLElement, chart: uPlot, height: number): Drawn {
   };
 }
 
+/**
+ * A value axis's width: its widest label plus the tick and gap, so labels
+ * such as "1,800 ms" are never clipped (uPlot sizes axes in CSS pixels).
+ */
+const measure = document.createElement("canvas").getContext("2d");
+function valueAxisSize(_: uPlot, values: string[] | null): number {
+  if (!measure || !values) return 50;
+  measure.font = FONT;
+  const widest = Math.max(0, ...values.map((value) => measure.measureText(value).width));
+  return Math.ceil(widest) + 20;
+}
+
 const integer = (_: uPlot, value: number | null) => (value === null ? "—" : Math.round(value).toLocaleString());
 
 /** Axis numbers stay short: 950, 12K, 3.4M. */
@@ -75,7 +87,12 @@ export function daily(host: HTMLElement, days: string[], series: Series[], heigh
             return ticks.map((t) => (long ? monthYear : dayMonth).format(new Date(t * 1000)));
           },
         },
-        { ...AXIS, font: FONT, size: 50, values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? short(t) : "")) },
+        {
+          ...AXIS,
+          font: FONT,
+          size: valueAxisSize,
+          values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? short(t) : "")),
+        },
       ],
       cursor: { drag: { x: false, y: false } },
     },
@@ -140,7 +157,7 @@ export function bars(
           ...AXIS,
           font: FONT,
           side: horizontal ? 2 : 3,
-          size: horizontal ? 36 : 56,
+          size: horizontal ? 36 : valueAxisSize,
           space: horizontal ? 60 : 30,
           values: (_, ticks) => ticks.map((t) => (Number.isInteger(t) ? format(t) : "")),
         },

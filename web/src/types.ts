@@ -106,6 +106,10 @@ export interface Summary {
   };
   top_users: { user_id: string; messages: number }[];
   top_tags: { tag: string; chats: number }[];
+  // How far each top count may be below its true count: 0 (exact) unless
+  // some day of the range had more than 32 distinct end users (or tags).
+  top_users_error_bound: number;
+  top_tags_error_bound: number;
 }
 
 /** What each role may do (README, "The dashboard API"). */

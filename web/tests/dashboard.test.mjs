@@ -149,6 +149,9 @@ function busyYear(from, to) {
     latency: { count: byRole.assistant, average_ms: 912.4, p50_ms: 704, p95_ms: 2304, p99_ms: 4608, resolution: "histogram" },
     top_users: Array.from({ length: 10 }, (_, i) => ({ user_id: `customer-${1000 + i}@example.com`, messages: 900 - i * 70 })),
     top_tags: Array.from({ length: 10 }, (_, i) => ({ tag: ["billing", "support", "sales", "onboarding", "bug", "refund", "vip", "feedback", "api", "mobile"][i], chats: 2000 - i * 150 })),
+    // Busy days have more end users than the exact top list tracks.
+    top_users_error_bound: 37,
+    top_tags_error_bound: 0,
   };
 }
 
@@ -366,6 +369,7 @@ describe("an admin", { timeout: 180_000 }, () => {
     };
     // 1. The org's real year, from the API (everything was logged today).
     const real = await renderYear();
+    assert.equal(await page.getByText(/^Approximate/).count(), 0, "the logged year's top lists are exact");
     // 2. A busy year: every day has traffic, ten top users and tags. The
     //    ingest API stamps messages with the current time, so such a year
     //    cannot be logged here; the API's answer is replaced in the browser.
@@ -376,6 +380,10 @@ describe("an admin", { timeout: 180_000 }, () => {
       route.fulfill({ json: busyYear(url.searchParams.get("from"), url.searchParams.get("to")) });
     });
     const busy = await renderYear();
+    // An approximate top list says how far off it may be; an exact one says nothing.
+    const approximate = (id) => page.locator(`#${id}`).locator("..").getByText(/^Approximate/);
+    assert.match(await approximate("top-users").innerText(), /up to 37 messages below/);
+    assert.equal(await approximate("top-tags").count(), 0);
     await page.unroute("**/analytics/orgs/me/summary?*");
     figures.analytics_366_days_script_ms = { logged_year: real, busy_year: busy };
     assert.ok(real < 300, `the logged year took ${real} ms of script`);

@@ -171,6 +171,7 @@ function Report(props: { summary: Summary; stale: boolean }) {
           id="top-users"
           title="Top end users"
           rows={s.top_users.map((u) => [u.user_id, u.messages])}
+          errorBound={s.top_users_error_bound}
           unit="messages"
           empty="No messages from identified end users in this range."
           color={COLORS[3]}
@@ -180,6 +181,7 @@ function Report(props: { summary: Summary; stale: boolean }) {
           id="top-tags"
           title="Top tags"
           rows={s.top_tags.map((t) => [t.tag, t.chats])}
+          errorBound={s.top_tags_error_bound}
           unit="chats"
           empty="No tagged chats were started in this range."
           color={COLORS[1]}
@@ -207,7 +209,7 @@ function RoleChart(props: { data: Summary; id: string; title: string; counts: Re
 
 function TopChart(props: {
   data: Summary;
-  id: string; title: string; rows: [string, number][]; unit: string; empty: string; color: string }) {
+  id: string; title: string; rows: [string, number][]; errorBound: number; unit: string; empty: string; color: string }) {
   return (
     <section class="card chart-card" aria-labelledby={props.id}>
       <h2 id={props.id}>{props.title}</h2>
@@ -227,6 +229,12 @@ function TopChart(props: {
               )
             }
           />
+          {props.errorBound > 0 && (
+            <p class="chart-note">
+              Approximate: some day had more distinct values than are tracked exactly, so each count may be up to{" "}
+              {count(props.errorBound)} {props.unit} below the true one.
+            </p>
+          )}
           <details class="as-table">
             <summary>Show as a table</summary>
             <table class="compact">
