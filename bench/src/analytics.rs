@@ -30,8 +30,8 @@ use aws_smithy_runtime_api::{
 };
 use aws_smithy_types::config_bag::ConfigBag;
 use chatlogger::{
-    analytics::handle_window,
-    aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent},
+    analytics::{handle_window, window_event},
+    aws_lambda_events::event::dynamodb::EventRecord,
     domain::{
         Chat, ChatId, EndUserId, Metadata, OrgId, Tag, Tags,
         analytics::{
@@ -203,20 +203,6 @@ fn record(sequence: u64, image: Value) -> EventRecord {
         },
     }))
     .expect("a stream record")
-}
-
-fn window_event(
-    shard: &str,
-    state: HashMap<String, String>,
-    records: Vec<EventRecord>,
-    is_final: bool,
-) -> TimeWindowEvent {
-    let mut event = TimeWindowEvent::default();
-    event.dynamo_db_event.records = records;
-    event.time_window_properties.shard_id = Some(shard.to_owned());
-    event.time_window_properties.state = state;
-    event.time_window_properties.is_final_invoke_for_window = is_final;
-    event
 }
 
 /// Invokes `windows` windows of `per_window` messages, in batches.

@@ -17,11 +17,12 @@ use std::{
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
-use chatlogger::aws_lambda_events::{
-    event::dynamodb::{Event, EventRecord, StreamRecord, TimeWindowEvent},
-    time_window::TimeWindowProperties,
+use chatlogger::{
+    analytics::{handle_window, window_event},
+    aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord},
+    sdk_error::error_chain,
+    store::AggregatorStore,
 };
-use chatlogger::{analytics::handle_window, sdk_error::error_chain, store::AggregatorStore};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -336,18 +337,12 @@ async fn invoke(
     is_final: bool,
 ) {
     let open = shard.window.as_mut().expect("an open window");
-    let mut event = TimeWindowEvent::default();
-    event.dynamo_db_event = Event::default();
-    event.dynamo_db_event.records = records;
-    let mut properties = TimeWindowProperties::default();
-    properties.window.start = open.start;
-    properties.window.end = open.start + to_delta(mapping.window);
-    properties.shard_id = Some(shard.id.clone());
-    properties.is_final_invoke_for_window = is_final;
+    let mut event = window_event(&shard.id, HashMap::new(), records, is_final);
+    event.time_window_properties.window.start = open.start;
+    event.time_window_properties.window.end = open.start + to_delta(mapping.window);
     let mut delay = RETRY_DELAY;
     for attempt in 0..=mapping.max_retries {
-        properties.state = open.state.clone();
-        event.time_window_properties = properties.clone();
+        event.time_window_properties.state = open.state.clone();
         let response = handle_window(store, &event).await;
         status.lock().unwrap_or_else(|p| p.into_inner()).invocations += 1;
         if response.batch_item_failures.is_empty() {

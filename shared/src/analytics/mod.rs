@@ -11,4 +11,4 @@ pub mod aggregator;
 pub mod window;
 
 pub use aggregator::{CommitReport, ReplayReport, replay_parked};
-pub use window::{WindowReport, handle_window};
+pub use window::{WindowReport, handle_window, window_event};

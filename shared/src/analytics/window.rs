@@ -15,7 +15,7 @@
 //! its first record as failed and returns the state it was given: Lambda
 //! retries it as it was, and what did commit is not counted twice.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_lambda_events::event::{
     dynamodb::{EventRecord, TimeWindowEvent, TimeWindowEventResponse},
@@ -31,6 +31,24 @@ use crate::{
     sdk_error::error_chain,
     store::{AggregatorStore, StoreError, stream_change},
 };
+
+/// One invocation of `shard`'s window as Lambda sends it: its records, the
+/// state the previous invocation returned, and whether the window has
+/// ended. (Lambda's event; the local stream poller, the tests and the
+/// benchmark make them with this.)
+pub fn window_event(
+    shard: &str,
+    state: HashMap<String, String>,
+    records: Vec<EventRecord>,
+    is_final: bool,
+) -> TimeWindowEvent {
+    let mut event = TimeWindowEvent::default();
+    event.dynamo_db_event.records = records;
+    event.time_window_properties.shard_id = Some(shard.to_owned());
+    event.time_window_properties.state = state;
+    event.time_window_properties.is_final_invoke_for_window = is_final;
+    event
+}
 
 /// What one invocation did, for logs, tests and the benchmark.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use std::{
 
 use chatlogger::aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent};
 use chatlogger::{
-    analytics::handle_window,
+    analytics::{handle_window, window_event},
     domain::{
         Chat, ChatId, ChatTitle, EndUserId, LatencyMs, Message, MessageContent, MessageId,
         MessageRole, Metadata, OrgId, Tag, Tags, TokenCount, UserRole,
@@ -267,21 +267,6 @@ async fn run_workload(app: &TestApp, session: &Cookies, org: &TestOrg, rng: &mut
             assert_eq!(reply.status, 204, "{}", reply.body);
         }
     }
-}
-
-/// One invocation of a shard's tumbling window, as Lambda sends it.
-pub(crate) fn window_event(
-    shard: &str,
-    state: HashMap<String, String>,
-    records: Vec<EventRecord>,
-    is_final: bool,
-) -> TimeWindowEvent {
-    let mut event = TimeWindowEvent::default();
-    event.dynamo_db_event.records = records;
-    event.time_window_properties.shard_id = Some(shard.to_owned());
-    event.time_window_properties.state = state;
-    event.time_window_properties.is_final_invoke_for_window = is_final;
-    event
 }
 
 /// Delivers the stream's records in tumbling windows of a few random

@@ -26,10 +26,9 @@ use chatlogger_local::stream::StreamPoller;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{
-    analytics::window_event,
-    helpers::{TestApp, TestOrg, new_table, scan, sdk_config, spawn_app},
-};
+use chatlogger::analytics::window_event;
+
+use crate::helpers::{TestApp, TestOrg, new_table, scan, sdk_config, spawn_app};
 
 type Item = HashMap<String, AttributeValue>;
 
