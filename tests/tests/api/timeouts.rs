@@ -311,9 +311,12 @@ async fn a_database_that_never_answers_is_a_503_in_bounded_time() {
         assert_eq!(status, 503, "{route}: {body}");
         assert_eq!(body["error"]["code"], "unavailable", "{route}");
         assert_eq!(retry_after.as_deref(), Some("1"), "{route}");
-        // Past the operation timeout, well within a 10 s Lambda.
+        // It waited for the database (at least one attempt timed out), and
+        // gave up within about the operation timeout, well within a 10 s
+        // Lambda. (The SDK's third attempt may time out just before the
+        // operation timeout when its retry backoffs are short.)
         assert!(
-            elapsed >= operation && elapsed < operation * 3,
+            elapsed >= operation / 4 && elapsed < operation * 3,
             "{route} took {elapsed:?}"
         );
     }
