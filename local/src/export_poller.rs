@@ -22,6 +22,14 @@ use chatlogger::{
 /// Most messages one receive returns (SQS's maximum).
 const BATCH: i32 = 10;
 
+/// How long a receive hides its messages. A receive whose answer is lost
+/// (a reset connection) would otherwise hide them for the queue's whole
+/// visibility timeout (90 minutes, as on AWS), leaving their jobs queued
+/// all that time. This poller handles one batch at a time, and a message
+/// that shows up again while its job runs meets the job's lease, so a short
+/// value never runs a job twice.
+const RECEIVE_VISIBILITY: Duration = Duration::from_secs(30);
+
 pub struct ExportPoller {
     sqs: Client,
     queue_url: String,
@@ -64,6 +72,7 @@ impl ExportPoller {
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(BATCH)
+            .visibility_timeout(i32::try_from(RECEIVE_VISIBILITY.as_secs()).unwrap_or(30))
             .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .customize();
