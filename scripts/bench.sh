@@ -55,7 +55,8 @@ target/release/chatlogger-bench summary --days 366
 echo "== local DynamoDB transactions (moto through tools/moto_server.py): latency at 1,000 and 100,000 items"
 target/release/chatlogger-bench transactions --items 1000,100000
 
-# The aggregator's share of $/million: its write units per message for an
-# org logging 10 messages/s (the aggregator bench above: 0.05-0.06 WRU).
+# The aggregator's share of $/million is an input: cost's default
+# (AGGREGATOR_INPUT, 0.06 WRU a message) is what the aggregator bench above
+# measures for an org logging 10 messages/s.
 echo "== ingest cost: requests and billed units per message, \$ per million (against moto)"
 target/release/chatlogger-bench cost

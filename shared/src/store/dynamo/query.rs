@@ -149,14 +149,14 @@ impl DynamoStore {
         Ok((items, start.map(cursor_after)))
     }
 
-    /// Every item of a listing (for bounded partitions: a range of days of
-    /// aggregates, a chat's message keys).
     /// The listing's first item, if any (with `newest_first`, its last).
     pub(super) async fn first(&self, listing: &Listing) -> StoreResult<Option<Item>> {
         let (items, _) = self.query(listing, None, Some(1)).await?;
         Ok(items.into_iter().next())
     }
 
+    /// Every item of a listing (for bounded partitions: a range of days of
+    /// aggregates, a chat's message keys).
     pub(super) async fn query_all(&self, listing: &Listing) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
