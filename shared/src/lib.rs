@@ -15,7 +15,8 @@
 //!   case's answer, JSON body extractor, API-key and session extractors,
 //!   CSRF/CORS, request logging, route wrapping);
 //! - [`aws`], [`config`], [`telemetry`], [`sdk_error`]: start-up, done once
-//!   per container, and how AWS failures are described.
+//!   per container, and how AWS failures are described; [`clock`]: the time,
+//!   as code reads it (tests and simulations set it).
 //!
 //! Dependencies point one way, down this list's layers (`domain` <- `store`
 //! <- use cases <- `http`); `tests/tests/api/layers.rs` keeps it so.
@@ -25,6 +26,7 @@ pub mod analytics;
 pub mod auth;
 pub mod aws;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod export;

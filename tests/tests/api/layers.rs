@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     // Start-up and small tools, used anywhere.
     ("aws", 0),
     ("cache", 0),
+    ("clock", 0),
     ("config", 0),
     ("sdk_error", 0),
     ("sqs_batch", 0),
