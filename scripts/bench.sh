@@ -47,8 +47,6 @@ start_moto "$port" target/moto-bench.log
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 \
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 unset AWS_PROFILE AWS_SESSION_TOKEN
-echo "== analytics aggregator: write units per message, sized as billed (against moto)"
-target/release/chatlogger-bench aggregator
 echo "== analytics summary: DynamoDB reads for a 366-day range at the largest items (against moto)"
 target/release/chatlogger-bench summary --days 366
 

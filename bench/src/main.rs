@@ -68,20 +68,6 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         requests: usize,
     },
-    /// The analytics aggregator's write units per message, sized as
-    /// DynamoDB bills them (moto).
-    Aggregator {
-        /// An org's messages per second.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100])]
-        rates: Vec<usize>,
-        /// Distinct end users per org per day.
-        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000])]
-        users: Vec<usize>,
-        #[arg(long, value_delimiter = ',', default_values_t = [25, 100])]
-        batches: Vec<usize>,
-        #[arg(long, default_value_t = 2)]
-        windows: usize,
-    },
     /// Writes per org-day aggregate item per second for a hot org (in memory).
     HotOrg {
         #[arg(long, default_value_t = 1_000)]
@@ -184,12 +170,6 @@ async fn main() {
             }
         }
         Command::Ingest { requests } => ingest(requests).await,
-        Command::Aggregator {
-            rates,
-            users,
-            batches,
-            windows,
-        } => analytics::aggregator(&rates, &users, &batches, windows).await,
         Command::HotOrg {
             rate,
             shards,

@@ -323,16 +323,16 @@ pub async fn run<S: OrgStore + UserStore + ApiKeyStore + AggregatorStore>(
                     "{}",
                     json!({
                         "replayed": report.replayed,
-                        "already_committed": report.already_committed,
+                        "already_replayed": report.already_replayed,
                         "still_failing": report.still_failing,
                     })
                 )?;
             } else {
                 writeln!(
                     out,
-                    "Replayed {} parked analytics commit(s); {} had been written already; {} still failing",
+                    "Replayed {} parked analytics commit(s); {} had been replayed already; {} still failing",
                     report.replayed,
-                    report.already_committed,
+                    report.already_replayed,
                     report.still_failing.len()
                 )?;
                 for (commit, error) in &report.still_failing {

@@ -5,15 +5,15 @@
 //! - [`seed`] creates the demo org, admin login and API key on first start;
 //! - [`app`] merges every function's router into one service, so all routes
 //!   answer on one port through the same handlers Lambda runs;
-//! - [`stream`] feeds the table's stream to the analytics aggregator, as
-//!   Lambda's event source mapping does on AWS;
+//! - [`aggregator`] runs the analytics aggregator's reader on the table's
+//!   stream, round after round, as the scheduled function does on AWS;
 //! - [`export_poller`] feeds the export queue to the export worker's handler,
 //!   as Lambda's SQS trigger does.
 
+pub mod aggregator;
 pub mod export_poller;
 pub mod provision;
 pub mod seed;
-pub mod stream;
 
 use std::sync::Arc;
 
@@ -99,13 +99,13 @@ pub fn function_routers(
 }
 
 /// `GET /local/health`: the local stack's own health, beside the functions'
-/// `/health`: how far the stream poller is behind, and why it last failed.
-pub fn local_health(stream: Arc<std::sync::Mutex<stream::PollerStatus>>) -> Router {
+/// `/health`: how far the analytics aggregator is behind, and why it last failed.
+pub fn local_health(aggregator: Arc<std::sync::Mutex<aggregator::AggregatorStatus>>) -> Router {
     Router::new().route(
         "/local/health",
         axum::routing::get(move || {
-            let stream = stream.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            async move { axum::Json(serde_json::json!({ "stream_poller": stream })) }
+            let status = aggregator.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            async move { axum::Json(serde_json::json!({ "aggregator": status })) }
         }),
     )
 }

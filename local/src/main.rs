@@ -12,7 +12,9 @@ use chatlogger::{
     store::DynamoStore,
     sweep, telemetry,
 };
-use chatlogger_local::{app, export_poller::ExportPoller, provision, seed, stream::StreamPoller};
+use chatlogger_local::{
+    aggregator::LocalAggregator, app, export_poller::ExportPoller, provision, seed,
+};
 use clap::Parser;
 
 /// How often the local stack sweeps deleted chats (more often than on AWS:
@@ -68,16 +70,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_seed(&seed_store, &base_url).await?;
     println!("chatlogger is serving every route on {base_url} (Ctrl-C stops it)");
     println!("Dashboard: {base_url}/");
-    println!("the local stream poller's lag: {base_url}/local/health");
+    println!("the local analytics aggregator's lag: {base_url}/local/health");
 
-    // The aggregator, fed from moto's stream in the template's tumbling
-    // windows: the dashboard's analytics follow ingest within a window.
-    let poller = StreamPoller::open(aws.sdk(), &resources.table)
+    // The aggregator, reading moto's stream with the template's cadence: the
+    // dashboard's analytics follow ingest within 10 to 45 s.
+    let aggregator = LocalAggregator::open(&aws, store.clone())
         .await
         .map_err(|error| format!("cannot read the table's stream: {error}"))?;
-    let stream_status = poller.status();
-    let aggregator_store = store.clone();
-    tokio::spawn(async move { poller.run(&*aggregator_store).await });
+    let aggregator_status = aggregator.status();
+    tokio::spawn(aggregator.run());
 
     // The deleted-chat sweeper, on a timer as EventBridge runs it on AWS.
     let sweeper_store = store.clone();
@@ -106,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(poller.run());
     // Connect info: the sign-in throttle counts failures per client address.
     let service = app(store, keys, browser, exports)
-        .merge(chatlogger_local::local_health(stream_status))
+        .merge(chatlogger_local::local_health(aggregator_status))
         .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async {

@@ -18,3 +18,8 @@ pub fn required(name: &'static str) -> Result<String, MissingSetting> {
 pub fn table_name() -> Result<String, MissingSetting> {
     required("TABLE_NAME")
 }
+
+/// The table's stream, which the analytics aggregator reads.
+pub fn stream_arn() -> Result<String, MissingSetting> {
+    required("STREAM_ARN")
+}

@@ -1,14 +1,21 @@
-//! The stream aggregator: a shard's changes to chats and messages, folded
-//! into per-org per-day aggregates in tumbling windows and committed once
-//! per org per window. What a change counts, the aggregates and the summary
-//! are pure domain logic, in [`crate::domain::analytics`].
+//! The stream aggregator: one reader of the table's whole stream folds
+//! changes to chats and messages into per-org per-day aggregates, and
+//! commits each org once per cadence, whatever the number of shards. What
+//! a change counts, the aggregates and the summary are pure domain logic,
+//! in [`crate::domain::analytics`].
 //!
-//! - [`window`]: the entry point, one window invocation;
-//! - [`aggregator`]: committing each org's share exactly once, parking what
-//!   keeps failing, and replaying it.
+//! - [`reader`]: the run (lease, rounds, journals, reading again after a
+//!   restart);
+//! - [`commit`]: committing an org-day exactly once in one small write,
+//!   folding top changes, parking what keeps failing, and replaying it.
 
-pub mod aggregator;
-pub mod window;
+pub mod commit;
+pub mod reader;
 
-pub use aggregator::{CommitReport, ReplayReport, replay_parked};
-pub use window::{WindowReport, handle_window, window_event};
+#[cfg(test)]
+mod tests;
+
+pub use commit::{CommitReport, ReplayReport, replay_parked};
+pub use reader::{
+    Invocation, Reader, ReaderConfig, ReaderError, RoundReport, Start, run_invocation, run_until,
+};

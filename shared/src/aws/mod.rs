@@ -55,8 +55,9 @@ pub mod lambda_timeout {
     pub const HTTP: Duration = Duration::from_secs(10);
     /// The exports function: the HTTP API's integration limit.
     pub const EXPORTS: Duration = Duration::from_secs(29);
-    /// The analytics aggregator (DynamoDB stream).
-    pub const AGGREGATOR: Duration = Duration::from_secs(60);
+    /// The analytics aggregator: each scheduled run reads the stream for
+    /// as long as a Lambda may run.
+    pub const AGGREGATOR: Duration = Duration::from_secs(900);
     /// The export worker (SQS): the longest a Lambda may run.
     pub const EXPORT_WORKER: Duration = Duration::from_secs(900);
     /// The deleted-chat sweeper (scheduled).
@@ -218,6 +219,11 @@ impl Aws {
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// DynamoDB Streams, which the analytics aggregator reads.
+    pub fn dynamodb_streams(&self) -> aws_sdk_dynamodbstreams::Client {
+        aws_sdk_dynamodbstreams::Client::new(&self.sdk)
     }
 }
 

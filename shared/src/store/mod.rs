@@ -14,8 +14,11 @@ mod memory;
 mod page;
 mod ports;
 
-pub use dynamo::{CHAT_TOMBSTONE_TTL, DynamoStore, keys, stream_change};
-pub use memory::{MemoryAggregates, MemoryStore};
+pub use dynamo::{
+    CHAT_TOMBSTONE_TTL, DynamoStore, DynamoStream, PAGE_RECORDS, item_size, keys, stream_change,
+    value_size,
+};
+pub use memory::{MemoryAggregates, MemoryStore, MemoryStream};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use ports::*;
 

@@ -16,7 +16,10 @@ use crate::domain::{
     ChatTitle, DisplayName, Email, EndUserId, ExportId, Message, MessageId, Metadata, Org, OrgId,
     OrgName, PasswordHash, RefreshTokenHash, Session, SessionId, Slug, Tag, Tags, User, UserId,
     UserRole,
-    analytics::{ChatState, DayAggregate, DayRange, OrgCommit, Orphan, Sequence, TopK, TopKind},
+    analytics::{
+        ChatState, Counters, DayAggregate, DayCounters, DayRange, DayState, DayTops, Journal,
+        Orphan, Round, Sequence, ShardInfo, StreamChange, TopChanges,
+    },
     export::{ExportJob, ExportStatus, Totals},
     limits::OrgLimits,
 };
@@ -409,70 +412,154 @@ pub trait AnalyticsStore: Send + Sync {
     ) -> StoreResult<Vec<(Date, DayAggregate)>>;
 }
 
-/// A day's top summary as stored, and the version a conditional write of
-/// it expects (0: none stored yet).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoredTop {
-    pub top: TopK,
-    pub version: u64,
+/// The table's change stream, read shard by shard: DynamoDB Streams on AWS
+/// and locally; a synthetic stream in tests and the benchmark.
+#[async_trait]
+pub trait StreamSource: Send + Sync {
+    /// The stream's shards, closed parents included while the stream keeps
+    /// them.
+    async fn shards(&self) -> StoreResult<Vec<ShardInfo>>;
+    /// One page of `shard`'s records, from `from`.
+    async fn read(&self, shard: &str, from: &ReadFrom) -> StoreResult<StreamPage>;
 }
 
-/// A top summary to write: the new one, on the condition that the stored
-/// one still has `expected` version.
+/// Where a read of a shard starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopWrite {
+pub enum ReadFrom {
+    /// The oldest record the stream still has.
+    Start,
+    /// This record and those after it.
+    At(Sequence),
+    /// The records after this one.
+    After(Sequence),
+}
+
+/// One page of a shard's records, in order.
+#[derive(Debug, Clone, Default)]
+pub struct StreamPage {
+    pub records: Vec<StreamRecord>,
+    /// The shard is closed and this page holds its last records.
+    pub end_of_shard: bool,
+    /// The page was full: more records may be there already.
+    pub more: bool,
+}
+
+/// A record of the stream: where it is, when it was written, and what it
+/// changed (`Ok(None)` for items analytics do not follow; `Err` with why,
+/// for a chat or message image that cannot be read).
+#[derive(Debug, Clone)]
+pub struct StreamRecord {
+    pub sequence: Sequence,
+    pub at: OffsetDateTime,
+    pub change: Result<Option<StreamChange>, String>,
+}
+
+/// The aggregator's lease: one reader at a time commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Who holds it (a fresh id per run).
+    pub owner: String,
+    /// Runs so far, this one included: it numbers the run's rounds.
+    pub run: u64,
+    /// When it lapses unless renewed.
+    pub expires_at: OffsetDateTime,
+    /// When its holder means to hand over (a successor waits for it).
+    pub ends_at: OffsetDateTime,
+}
+
+/// A day's commit that kept failing, kept to be replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedDay {
+    pub org: OrgId,
     pub day: Date,
-    pub kind: TopKind,
-    pub top: TopK,
-    pub expected: u64,
-}
-
-/// What committing one org's share of a window did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Committed {
-    Done,
-    /// Its marker exists: a retry of a commit that was done.
-    AlreadyDone,
-    /// A top summary changed since it was read (another shard's commit):
-    /// nothing was written; read and try again.
-    TopChanged,
-}
-
-/// A commit the aggregator could not write, kept to be replayed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParkedCommit {
-    pub commit: OrgCommit,
+    /// The round that tried it.
+    pub round: Round,
+    pub counters: Counters,
+    /// Top changes not in the day's tops yet (empty when the failing write
+    /// came after the tops took them).
+    pub changes: TopChanges,
     pub reason: String,
     pub parked_at: OffsetDateTime,
+}
+
+/// What a conditional write of a day's counters found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayWrite {
+    /// Written; the counters item as it is now.
+    Done(DayCounters),
+    /// Its condition did not hold; the counters item as stored (none: no item).
+    Refused(Option<DayCounters>),
+}
+
+/// How the second write of a fold finds the counters item, and what it makes of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndFold {
+    /// The counters' generation and pending entries when the tops were folded.
+    pub generation: u64,
+    pub pending_len: usize,
+    /// The entries the tops hold, dropped from the front of the list.
+    pub folded: usize,
+    /// Counters of the same commit, added in the same write.
+    pub add: Counters,
+    /// The round this write commits (none: it only completes an earlier fold).
+    pub round: Option<Round>,
 }
 
 /// What the stream aggregator reads and writes.
 #[async_trait]
 pub trait AggregatorStore: Send + Sync {
+    /// The lease as stored.
+    async fn lease(&self) -> StoreResult<Option<Lease>>;
+    /// Takes the lease if it is still as `previous` was read: false when
+    /// another reader changed it meanwhile.
+    async fn take_lease(&self, previous: Option<&Lease>, lease: &Lease) -> StoreResult<bool>;
+    /// Moves the lease's expiry on, if `lease.owner` still holds it.
+    async fn renew_lease(&self, lease: &Lease) -> StoreResult<bool>;
+    /// Lets the lease lapse now, if `lease.owner` still holds it.
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()>;
+    async fn save_journal(&self, journal: &Journal) -> StoreResult<()>;
+    /// Journals, newest first, at most `limit`, older than `before` if given.
+    async fn journals(&self, limit: usize, before: Option<Round>) -> StoreResult<Vec<Journal>>;
     /// The owner and deletion state of each chat; chats that do not exist
-    /// are left out.
+    /// are left out. Eventually consistent, then strongly for what that
+    /// did not find (a chat created a moment ago).
     async fn chat_states(
         &self,
         chats: &BTreeSet<(OrgId, ChatId)>,
     ) -> StoreResult<BTreeMap<(OrgId, ChatId), ChatState>>;
-    /// The last record of `shard` whose effect is committed (or parked).
-    async fn checkpoint(&self, shard: &str) -> StoreResult<Option<Sequence>>;
-    async fn save_checkpoint(&self, shard: &str, last: &Sequence) -> StoreResult<()>;
-    /// The stored top summaries of `org` on `days`, strongly consistent.
-    async fn tops(
+    /// The org-days as stored, strongly consistent (a day with nothing
+    /// stored has the default state).
+    async fn days(&self, days: &[(OrgId, Date)]) -> StoreResult<BTreeMap<(OrgId, Date), DayState>>;
+    /// One write of a day's counters: adds `counters`, appends `changes` to
+    /// the pending list, records `round`; refused if the day holds `round`
+    /// or a later one already.
+    async fn add_to_day(
         &self,
         org: OrgId,
-        days: &[Date],
-    ) -> StoreResult<BTreeMap<(Date, TopKind), StoredTop>>;
-    /// In one transaction: the commit's marker (if it is new), its days'
-    /// counters, and `tops` (each if its version is still the expected one).
-    async fn commit(&self, commit: &OrgCommit, tops: &[TopWrite]) -> StoreResult<Committed>;
-    /// Keeps a commit that could not be written, with why, to be replayed.
-    async fn park(&self, commit: &OrgCommit, reason: &str) -> StoreResult<()>;
+        day: Date,
+        round: Round,
+        counters: &Counters,
+        changes: Option<&TopChanges>,
+    ) -> StoreResult<DayWrite>;
+    /// Writes a day's tops, if their stored generation is still
+    /// `expected_generation` (0: none stored): false otherwise.
+    async fn write_tops(
+        &self,
+        org: OrgId,
+        day: Date,
+        tops: &DayTops,
+        expected_generation: u64,
+    ) -> StoreResult<bool>;
+    /// The second write of a fold (see [`EndFold`]), refused if the
+    /// counters moved since (or hold its round already).
+    async fn end_fold(&self, org: OrgId, day: Date, end: &EndFold) -> StoreResult<DayWrite>;
+    /// Keeps a day's commit that could not be written, with why.
+    async fn park(&self, parked: &ParkedDay) -> StoreResult<()>;
     /// Parked commits, oldest first, at most `limit`.
-    async fn parked(&self, limit: u16) -> StoreResult<Vec<ParkedCommit>>;
-    /// Removes a parked commit once it is replayed.
-    async fn unpark(&self, commit: &OrgCommit) -> StoreResult<()>;
+    async fn parked(&self, limit: u16) -> StoreResult<Vec<ParkedDay>>;
+    /// In one transaction: removes the parked commit and adds it to its
+    /// day. False when it was gone (replayed already).
+    async fn replay(&self, parked: &ParkedDay) -> StoreResult<bool>;
     /// Deletes a message (its removal then flows through the stream).
     async fn delete_message(&self, orphan: &Orphan) -> StoreResult<()>;
 }

@@ -1,18 +1,15 @@
 //! Analytics end to end: workloads go through ingest (and the store, for
-//! back-dated data), the table's stream on moto is read and delivered to
-//! the aggregator's handler with retried and duplicated batches, and the
-//! summary route must equal a brute-force count over the stored chats and
-//! messages, for every org.
+//! back-dated data), the table's stream on moto is read, spread over
+//! synthetic shards and aggregated by readers that die at random points
+//! (the next one reads again what may not be committed), with records
+//! delivered twice, and the summary route must equal a brute-force count
+//! over the stored chats and messages, for every org.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    path::Path,
-    time::Duration,
-};
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
-use chatlogger::aws_lambda_events::event::dynamodb::{EventRecord, TimeWindowEvent};
+use chatlogger::aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use chatlogger::{
-    analytics::{handle_window, window_event},
+    aws::{Aws, Budget},
     domain::{
         Chat, ChatId, ChatTitle, EndUserId, LatencyMs, Message, MessageContent, MessageId,
         MessageRole, Metadata, OrgId, Tag, Tags, TokenCount, UserRole,
@@ -22,9 +19,11 @@ use chatlogger::{
             summary::{MAX_RANGE_DAYS, TOP_N},
         },
     },
-    store::{AnalyticsStore, ChatCheck, ChatStore, DynamoStore, MessageStore},
+    store::{
+        AnalyticsStore, ChatCheck, ChatStore, DynamoStore, DynamoStream, MessageStore, StreamRecord,
+    },
 };
-use chatlogger_local::stream::{Mapping, StreamPoller};
+use chatlogger_local::aggregator::LocalAggregator;
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::{Date, Duration as Days, OffsetDateTime, format_description::well_known::Rfc3339};
@@ -32,6 +31,7 @@ use time::{Date, Duration as Days, OffsetDateTime, format_description::well_know
 use crate::{
     dashboard::Cookies,
     events::STREAM_EVENTS,
+    feed::{Feed, quick_config, stream_records},
     helpers::{TestApp, TestOrg, create_org_with_key, new_table, sdk_config, spawn_app},
 };
 
@@ -269,42 +269,33 @@ async fn run_workload(app: &TestApp, session: &Cookies, org: &TestOrg, rng: &mut
     }
 }
 
-/// Delivers the stream's records in tumbling windows of a few random
-/// batches, the way Lambda may: some invocations are retried as they were
-/// (their first answer lost, final ones after they committed), some
-/// batches carry a record that was already delivered, and some are first
-/// delivered in part.
-async fn deliver_unreliably(store: &DynamoStore, records: Vec<EventRecord>, rng: &mut Rng) {
-    const SHARD: &str = "shardId-00000001700000000000-test";
-    let (mut start, mut state, mut batches) = (0, HashMap::new(), 0);
-    let mut window_batches = 1 + rng.below(4);
+/// Spreads records over the feed's shards in random chunks, with some
+/// delivered twice, and aggregates them with readers that now and then die
+/// between rounds (no last journal, the lease left to lapse): the next
+/// reader reads again what may not be committed.
+async fn aggregate_unreliably(feed: &Feed, records: Vec<StreamRecord>, rng: &mut Rng) {
+    let mut reader = feed.reader().await;
+    let mut start = 0;
     while start < records.len() {
         let end = (start + 1 + rng.below(40) as usize).min(records.len());
-        let mut batch = records[start..end].to_vec();
-        if start > 0 && rng.chance(25) {
-            let earlier = records[rng.below(start as u64) as usize].clone();
-            let at = rng.below(batch.len() as u64 + 1) as usize;
-            batch.insert(at, earlier);
+        for record in &records[start..end] {
+            feed.push(record.clone());
+            if rng.chance(10) {
+                feed.push(record.clone());
+            }
         }
-        if rng.chance(25) {
-            let prefix = batch[..rng.below(batch.len() as u64) as usize].to_vec();
-            let response = handle_window(store, &window_event(SHARD, state, prefix, false)).await;
-            assert!(response.batch_item_failures.is_empty(), "{response:?}");
-            state = response.time_window_event_response_properties.state;
-        }
-        batches += 1;
-        let is_final = end == records.len() || batches >= window_batches;
-        let event = window_event(SHARD, state.clone(), batch, is_final);
-        for _ in 0..(1 + u64::from(rng.chance(30))) {
-            let response = handle_window(store, &event).await;
-            assert!(response.batch_item_failures.is_empty(), "{response:?}");
-            state = response.time_window_event_response_properties.state;
-        }
-        if is_final {
-            (batches, window_batches) = (0, 1 + rng.below(4));
+        // A round every few seconds, as the reader runs them.
+        feed.clock
+            .advance(time::Duration::seconds(1 + rng.below(10) as i64));
+        reader.round().await.unwrap();
+        if rng.chance(15) {
+            drop(reader);
+            reader = feed.reader().await;
         }
         start = end;
     }
+    while reader.flush().await.unwrap().records > 0 {}
+    reader.finish().await.unwrap();
 }
 
 #[tokio::test]
@@ -322,17 +313,23 @@ async fn the_summary_equals_a_brute_force_count_for_every_org() {
         run_workload(&app, &session, org, &mut rng).await;
     }
 
-    let sdk = sdk_config().await;
-    let mut poller = StreamPoller::open(&sdk, &app.table).await.unwrap();
-    let records = poller.read_all().await.unwrap();
-    deliver_unreliably(&app.store, records, &mut rng).await;
-    // Orphans and deletes produce more records: deliver until the stream is quiet.
+    let aws = Aws::load_with(Budget::interactive(), None).await;
+    let stream = DynamoStream::of_table(&aws.dynamodb(), aws.dynamodb_streams(), &app.table)
+        .await
+        .unwrap();
+    let feed = Feed::new(app.store.clone(), 4);
+    let mut seen = 0;
+    // Orphans and deletes produce more records: aggregate until the stream
+    // has no new change to chats or messages (the aggregator's own writes
+    // are records too, of items it does not follow).
     loop {
-        let more = poller.read_all().await.unwrap();
-        if more.is_empty() {
+        let records = stream_records(&stream).await;
+        let more = records[seen..].to_vec();
+        seen = records.len();
+        if !more.iter().any(|r| matches!(r.change, Ok(Some(_)))) {
             break;
         }
-        deliver_unreliably(&app.store, more, &mut rng).await;
+        aggregate_unreliably(&feed, more, &mut rng).await;
     }
 
     let today = OffsetDateTime::now_utc().date();
@@ -363,12 +360,12 @@ async fn the_sample_stream_events_count_exactly() {
     let table = new_table(&sdk).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let events_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
-    let read = |file: &str| -> TimeWindowEvent {
+    let read = |file: &str| -> StreamEvent {
         serde_json::from_str(&std::fs::read_to_string(events_dir.join(file)).unwrap()).unwrap()
     };
     // The chat the samples are about, as the table holds it.
     let created = read(STREAM_EVENTS[0]);
-    let image = &created.dynamo_db_event.records[0].change.new_image;
+    let image = &created.records[0].change.new_image;
     let org: OrgId = serde_dynamo::from_attribute_value(image["org_id"].clone()).unwrap();
     let chat = Chat {
         id: serde_dynamo::from_attribute_value(image["id"].clone()).unwrap(),
@@ -390,12 +387,17 @@ async fn the_sample_stream_events_count_exactly() {
         async move { Summary::build(org, range, store.aggregates(org, range).await.unwrap()) }
     };
 
+    let feed = Feed::new(Arc::new(store.clone()), 1);
     for file in STREAM_EVENTS {
-        let response = handle_window(&store, &read(file)).await;
-        assert!(response.batch_item_failures.is_empty(), "{file}");
+        // Every record delivered twice in a row: taken once.
+        for record in &read(file).records {
+            feed.push_event(record);
+            feed.push_event(record);
+        }
+        feed.drain().await;
         let s = summary(&store).await;
         match *file {
-            "aggregator-chat-created.json" => {
+            "stream-chat-created.json" => {
                 assert_eq!((s.totals.chats, s.totals.messages), (1, 0));
                 let tags: Vec<_> = s
                     .top_tags
@@ -404,7 +406,7 @@ async fn the_sample_stream_events_count_exactly() {
                     .collect();
                 assert_eq!(tags, [("billing", 1), ("vip", 1)]);
             }
-            "aggregator-messages-logged.json" => {
+            "stream-messages-logged.json" => {
                 // Three records, one of them delivered twice: two messages.
                 assert_eq!((s.totals.messages, s.totals.tokens), (2, 60));
                 assert_eq!(
@@ -427,32 +429,22 @@ async fn the_sample_stream_events_count_exactly() {
                 assert!(s.top_tags.is_empty() && s.top_users.is_empty());
             }
         }
-        // Lambda retrying the same event changes nothing.
-        assert!(
-            handle_window(&store, &read(file))
-                .await
-                .batch_item_failures
-                .is_empty()
-        );
-        assert_eq!(summary(&store).await, s, "{file} retried");
+        // A later run reads nothing twice.
+        feed.drain().await;
+        assert_eq!(summary(&store).await, s, "{file} read again");
     }
 }
 
 #[tokio::test]
 async fn the_local_server_keeps_the_dashboard_fresh_and_deletes_stay_consistent() {
     let app = spawn_app().await;
-    let sdk = sdk_config().await;
-    // One-second windows instead of the template's 15 s, not to wait.
-    let mapping = Mapping {
-        window: Duration::from_secs(1),
-        ..Mapping::TEMPLATE
-    };
-    let poller = StreamPoller::open(&sdk, &app.table)
+    // A one-second cadence and rounds instead of the template's, not to wait.
+    let aws = Aws::load_with(Budget::interactive(), None).await;
+    let aggregator = LocalAggregator::open(&aws, app.store.clone())
         .await
         .unwrap()
-        .with_mapping(mapping);
-    let store = app.store.clone();
-    tokio::spawn(async move { poller.run(&*store).await });
+        .with_config(quick_config());
+    tokio::spawn(aggregator.run());
     app.create_user(&app.acme, "viewer@acme.example", UserRole::Viewer)
         .await;
     let viewer = app.login("viewer@acme.example").await;
@@ -537,10 +529,13 @@ async fn a_message_logged_after_its_chat_was_deleted_is_removed_and_uncounted() 
         .await
         .unwrap();
 
-    let sdk = sdk_config().await;
-    let mut poller = StreamPoller::open(&sdk, &app.table).await.unwrap();
-    poller.drain(&*app.store).await.unwrap();
-    poller.drain(&*app.store).await.unwrap();
+    let aws = Aws::load_with(Budget::interactive(), None).await;
+    let aggregator = LocalAggregator::open(&aws, app.store.clone())
+        .await
+        .unwrap();
+    aggregator.drain().await.unwrap();
+    // The orphan's removal is a record too: it uncounts the message.
+    aggregator.drain().await.unwrap();
     let pk = chatlogger::store::keys::messages_pk(app.acme.org.id, chat_id);
     let left: Vec<_> = app
         .items_in(&pk)

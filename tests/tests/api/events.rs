@@ -47,21 +47,22 @@ const EVENTS: &[(&str, u16)] = &[
     ("auth-logout.json", 204),
 ];
 
-/// The DynamoDB stream events of the aggregator, in order; they are run by
-/// `analytics::the_sample_stream_events_count_exactly`.
+/// Sample records of the table's stream, as the aggregator reads them, in
+/// order; `analytics::the_sample_stream_events_count_exactly` runs them.
 pub const STREAM_EVENTS: &[&str] = &[
-    "aggregator-chat-created.json",
-    "aggregator-messages-logged.json",
-    "aggregator-chat-deleted.json",
+    "stream-chat-created.json",
+    "stream-messages-logged.json",
+    "stream-chat-deleted.json",
 ];
 
 /// SQS events, run after the API events: the worker runs the export job
 /// that `exports-create.json` queued.
 const SQS_EVENTS: &[&str] = &["export-worker-job.json"];
 
-/// The sweeper's scheduled event (EventBridge); its handler ignores the
-/// payload, so the test checks it is the event Lambda sends.
-const SCHEDULED_EVENTS: &[&str] = &["sweeper-scheduled.json"];
+/// The scheduled events (EventBridge) of the sweeper and the aggregator;
+/// their handlers ignore the payload, so the test checks it is the event
+/// Lambda sends.
+const SCHEDULED_EVENTS: &[&str] = &["sweeper-scheduled.json", "aggregator-scheduled.json"];
 const ORG_PLACEHOLDER: &str = "PASTE_THE_ORG_ID";
 const EXPORT_PLACEHOLDER: &str = "PASTE_THE_EXPORT_ID_FROM_EXPORTS_CREATE";
 

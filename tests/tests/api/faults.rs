@@ -31,7 +31,7 @@ use chatlogger::{
     http::BrowserPolicy,
     store::{DynamoStore, ExportJobStore, PageRequest},
 };
-use chatlogger_local::{LocalExports, stream::StreamPoller};
+use chatlogger_local::{LocalExports, aggregator::LocalAggregator};
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -366,25 +366,25 @@ async fn nothing_is_lost_doubled_or_stuck_when_a_tenth_of_aws_calls_fail() {
     for org in [&app.acme, &app.globex] {
         expected.push(brute_force(&clean_app, &session, org.org.id, range).await);
     }
-    let mut poller = None;
+    let mut aggregator = None;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         assert!(
             Instant::now() < deadline,
             "the analytics never became exact"
         );
-        let reader = match poller.as_mut() {
+        let reader = match aggregator.as_ref() {
             Some(reader) => reader,
-            None => match StreamPoller::open(background.sdk(), &app.table).await {
-                Ok(opened) => poller.insert(opened),
+            None => match LocalAggregator::open(&background, background_store.clone()).await {
+                Ok(opened) => aggregator.insert(opened),
                 Err(error) => {
                     println!("opening the stream failed (retrying): {error}");
                     continue;
                 }
             },
         };
-        if let Err(error) = reader.drain(&*background_store).await {
-            println!("a stream pass failed (retrying from its failed record): {error}");
+        if let Err(error) = reader.drain().await {
+            println!("an aggregator run failed (the next reads on from its last journal): {error}");
             continue;
         }
         if summary(&app.acme).await == expected[0] && summary(&app.globex).await == expected[1] {

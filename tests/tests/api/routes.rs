@@ -243,8 +243,9 @@ async fn every_documented_route_is_answered_by_its_router() {
     }
 }
 
-/// The aggregator's stream mapping: every setting its exactness and failure
-/// handling rely on (see `chatlogger::analytics::aggregator`).
+/// The aggregator: a scheduled reader of the table's stream, with the
+/// permissions, settings and alarms its exactness and failure handling
+/// rely on (see `chatlogger::analytics::reader`).
 #[test]
 fn the_aggregator_is_wired_to_the_tables_stream() {
     let template: serde_norway::Value =
@@ -254,64 +255,55 @@ fn the_aggregator_is_wired_to_the_tables_stream() {
         function["Metadata"]["BuildProperties"]["Binary"].as_str(),
         Some("aggregator")
     );
-    let events: Vec<&serde_norway::Value> = function["Properties"]["Events"]
+    let properties = &function["Properties"];
+    let text = |value: &serde_norway::Value| serde_norway::to_string(value).unwrap();
+    let events: Vec<&serde_norway::Value> = properties["Events"]
         .as_mapping()
         .expect("the aggregator has events")
         .values()
         .collect();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["Type"].as_str(), Some("DynamoDB"));
-    let mapping = &events[0]["Properties"];
-    let text = |key: &str| serde_norway::to_string(&mapping[key]).unwrap();
-    assert!(
-        text("Stream").contains("ChatTable.StreamArn"),
-        "{}",
-        text("Stream")
-    );
-    // The local stream poller emulates exactly these settings.
-    let local = chatlogger_local::stream::Mapping::TEMPLATE;
+    assert_eq!(events[0]["Type"].as_str(), Some("Schedule"));
+    // Every minute: a run ends a minute before its timeout, and the next
+    // invocation waits up to 90 s to take over, so the stream is never
+    // left unread.
     assert_eq!(
-        mapping["TumblingWindowInSeconds"].as_u64(),
-        Some(local.window.as_secs())
+        events[0]["Properties"]["Schedule"].as_str(),
+        Some("rate(1 minute)")
     );
-    assert_eq!(mapping["BatchSize"].as_u64(), Some(local.batch_size as u64));
-    assert_eq!(
-        mapping["MaximumBatchingWindowInSeconds"].as_u64(),
-        Some(local.batching_window.as_secs())
-    );
-    assert_eq!(
-        mapping["MaximumRetryAttempts"].as_u64(),
-        Some(u64::from(local.max_retries))
-    );
-    // A retried invocation must see the records it saw (no bisection), one
-    // at a time per shard.
-    assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(false));
-    assert_eq!(mapping["ParallelizationFactor"].as_u64(), Some(1));
-    assert_eq!(
-        mapping["FunctionResponseTypes"][0].as_str(),
-        Some("ReportBatchItemFailures")
-    );
-    // The parked-commit and unreadable-record alarms watch the fields the
-    // aggregator logs.
+    assert_eq!(properties["Timeout"].as_u64(), Some(900));
+    // One reader and its successor.
+    assert_eq!(properties["ReservedConcurrentExecutions"].as_u64(), Some(2));
+    let stream = text(&properties["Environment"]["Variables"]["STREAM_ARN"]);
+    assert!(stream.contains("ChatTable.StreamArn"), "{stream}");
+    let policies = text(&properties["Policies"]);
+    for action in [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetShardIterator",
+        "dynamodb:GetRecords",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ] {
+        assert!(policies.contains(action), "{action}: {policies}");
+    }
+    // The alarms watch the fields the aggregator logs.
     for (filter, field) in [
         ("AggregatorParkedMetric", "analytics_parked"),
         ("AggregatorUnreadableMetric", "analytics_unreadable"),
+        ("AggregatorRoundsMetric", "aggregator_round"),
+        ("AggregatorLagMetric", "aggregator_round"),
     ] {
         let pattern = template["Resources"][filter]["Properties"]["FilterPattern"]
             .as_str()
             .unwrap();
         assert!(pattern.contains(field), "{filter}: {pattern}");
     }
-    assert!(
-        text("DestinationConfig").contains("AggregatorDeadLetterQueue.Arn"),
-        "{}",
-        text("DestinationConfig")
-    );
-    // Only chats and messages invoke it, so its own writes cannot.
-    let filter = text("FilterCriteria");
-    assert!(
-        filter.contains("CHAT#") && filter.contains("MSG#"),
-        "{filter}"
+    let lag =
+        &template["Resources"]["AggregatorLagMetric"]["Properties"]["MetricTransformations"][0];
+    assert_eq!(lag["MetricValue"].as_str(), Some("$.lag_s"));
+    assert_eq!(
+        template["Resources"]["AggregatorStalledAlarm"]["Properties"]["TreatMissingData"].as_str(),
+        Some("breaching")
     );
     // The template's stream carries both images: edits and deletes are deltas.
     let table = &template["Resources"]["ChatTable"]["Properties"];

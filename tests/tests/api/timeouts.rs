@@ -27,7 +27,7 @@ use chatlogger::{
     http::BrowserPolicy,
     store::{AnalyticsStore, DynamoStore, ExportJobStore},
 };
-use chatlogger_local::{export_poller::ExportPoller, stream::StreamPoller};
+use chatlogger_local::{aggregator::LocalAggregator, export_poller::ExportPoller};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::{
@@ -347,8 +347,13 @@ async fn the_pollers_log_a_hung_endpoint_keep_running_and_catch_up() {
     let relay = Blackhole::start(Some(moto_address()), false).await;
     let sdk = sdk_for(&relay.url(), short_budget(Duration::from_secs(2))).await;
 
-    // Both pollers read through the relay; it answers while they start.
-    let stream = StreamPoller::open(&sdk, &app.table).await.unwrap();
+    // The aggregator reads the stream, and the export poller the queue,
+    // through the relay; it answers while they start.
+    let stream = chatlogger::store::DynamoStream::of_table_with(&sdk, &app.table)
+        .await
+        .unwrap();
+    let aggregator =
+        LocalAggregator::new(app.store.clone(), stream).with_config(crate::feed::quick_config());
     let (queue_url, exports) = export_resources(&clean, &app.table).await;
     let worker = ExportWorker::new(
         app.store.clone(),
@@ -365,8 +370,7 @@ async fn the_pollers_log_a_hung_endpoint_keep_running_and_catch_up() {
     relay.set_hanging(true);
     let logs = Logs::default();
     let _capture = logs.capture();
-    let store = app.store.clone();
-    tokio::spawn(async move { stream.run(&*store).await });
+    tokio::spawn(aggregator.run());
     tokio::spawn(queue.run());
 
     // Work for both: a message to count and an export to run.
@@ -388,14 +392,14 @@ async fn the_pollers_log_a_hung_endpoint_keep_running_and_catch_up() {
         || {
             let logs = logs.clone();
             async move {
-                ["stream poll failed", "export queue poll failed"]
+                ["aggregator run failed", "export queue poll failed"]
                     .iter()
                     .all(|message| logs.find(message).is_some())
             }
         },
     )
     .await;
-    for message in ["stream poll failed", "export queue poll failed"] {
+    for message in ["aggregator run failed", "export queue poll failed"] {
         let line = logs.find(message).unwrap();
         assert!(line.contains("timed out"), "{line}");
     }

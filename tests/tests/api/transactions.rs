@@ -16,19 +16,19 @@ use aws_sdk_dynamodb::{
         TransactWriteItem, Update,
     },
 };
-use chatlogger::aws_lambda_events::event::dynamodb::EventRecord;
 use chatlogger::{
-    analytics::handle_window,
+    aws::{Aws, Budget},
     domain::{MessageId, UserRole},
     store::keys,
 };
-use chatlogger_local::stream::StreamPoller;
+use chatlogger_local::aggregator::LocalAggregator;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use chatlogger::analytics::window_event;
-
-use crate::helpers::{TestApp, TestOrg, new_table, scan, sdk_config, spawn_app};
+use crate::{
+    helpers::{TestApp, TestOrg, new_table, scan, sdk_config, spawn_app},
+    raw_stream::{RawRecord, RawStream},
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -53,14 +53,9 @@ fn key_of(item: &Item) -> Item {
     ])
 }
 
-/// A record's keys, new image and old image as SDK items.
-fn images(record: &EventRecord) -> (Item, Item, Item) {
-    let change = &record.change;
-    (
-        change.keys.clone().into(),
-        change.new_image.clone().into(),
-        change.old_image.clone().into(),
-    )
+/// A record's keys, new image and old image.
+fn images(record: &RawRecord) -> (Item, Item, Item) {
+    (record.1.clone(), record.2.clone(), record.3.clone())
 }
 
 struct Table {
@@ -122,7 +117,7 @@ async fn a_cancelled_transaction_writes_nothing_emits_nothing_and_the_stream_goe
         client: aws_sdk_dynamodb::Client::new(&sdk),
         name: new_table(&sdk).await,
     };
-    let mut reader = StreamPoller::open(&sdk, &table.name).await.unwrap();
+    let mut reader = RawStream::open(&sdk, &table.name).await;
 
     // Three items the transaction reads, updates (nested values too, so a
     // shallow backup would not do) and deletes; one is in the index.
@@ -146,11 +141,7 @@ async fn a_cancelled_transaction_writes_nothing_emits_nothing_and_the_stream_goe
     for existing in [&updated, &deleted, &checked] {
         table.put(existing).await;
     }
-    assert_eq!(
-        reader.read_all().await.unwrap().len(),
-        3,
-        "the set-up's INSERTs"
-    );
+    assert_eq!(reader.read_all().await.len(), 3, "the set-up's INSERTs");
     let before = table.items().await;
     assert_eq!(before.len(), 3);
 
@@ -226,7 +217,7 @@ async fn a_cancelled_transaction_writes_nothing_emits_nothing_and_the_stream_goe
     assert_eq!(table.in_index("G#before").await, ["UPDATED"]);
     assert!(table.in_index("G#new").await.is_empty());
     assert!(
-        reader.read_all().await.unwrap().is_empty(),
+        reader.read_all().await.is_empty(),
         "a cancelled transaction emits no stream record"
     );
 
@@ -243,7 +234,7 @@ async fn a_cancelled_transaction_writes_nothing_emits_nothing_and_the_stream_goe
         .expect_err("two actions on one item");
     assert_eq!(error.code(), Some("ValidationException"), "{error:?}");
     assert_eq!(table.items().await, before);
-    assert!(reader.read_all().await.unwrap().is_empty());
+    assert!(reader.read_all().await.is_empty());
 
     // The reader opened before goes on receiving changes, and the old
     // image shows the restored item.
@@ -260,12 +251,12 @@ async fn a_cancelled_transaction_writes_nothing_emits_nothing_and_the_stream_goe
         .send()
         .await
         .unwrap();
-    let records = reader.read_all().await.unwrap();
+    let records = reader.read_all().await;
     let seen: Vec<_> = records
         .iter()
         .map(|r| {
             let (keys, new, old) = images(r);
-            (r.event_name.clone(), keys, new, old)
+            (r.0.clone(), keys, new, old)
         })
         .collect();
     let mut counted = updated.clone();
@@ -354,11 +345,11 @@ async fn concurrent_writes_survive_cancelled_transactions() {
         .collect();
     let stored = table.items().await;
     assert_each_once("stored items", &written, stored.iter().map(key_text));
-    let mut reader = StreamPoller::open(&sdk, &table.name).await.unwrap();
-    let records = reader.read_all().await.unwrap();
+    let mut reader = RawStream::open(&sdk, &table.name).await;
+    let records = reader.read_all().await;
     let inserts = records
         .iter()
-        .map(|r| format!("{} {}", r.event_name, key_text(&images(r).0)));
+        .map(|r| format!("{} {}", r.0, key_text(&images(r).0)));
     let expected: Vec<String> = written.iter().map(|k| format!("INSERT {k}")).collect();
     assert_each_once("stream records", &expected, inserts);
 }
@@ -415,14 +406,18 @@ async fn totals(app: &TestApp, org: &TestOrg) -> Value {
 }
 
 /// The reproduction from the issue: another org's key posting to a chat it
-/// does not own is refused by a cancelled transaction; the local stream
-/// poller must see no trace of it and go on counting later messages.
+/// does not own is refused by a cancelled transaction; the stream must
+/// carry no trace of it and the aggregator go on counting later messages.
 #[tokio::test]
 async fn a_post_refused_by_a_cancelled_transaction_leaves_the_analytics_exact() {
     let app = spawn_app().await;
     let sdk = sdk_config().await;
-    // Open before anything happens, as `make dev`'s poller is.
-    let mut poller = StreamPoller::open(&sdk, &app.table).await.unwrap();
+    // Open before anything happens, as `make dev`'s aggregator is.
+    let mut raw = RawStream::open(&sdk, &app.table).await;
+    let aws = Aws::load_with(Budget::interactive(), None).await;
+    let aggregator = LocalAggregator::open(&aws, app.store.clone())
+        .await
+        .unwrap();
     let acme_chat = app
         .create_chat(&app.acme, &json!({"tags": ["support"]}))
         .await;
@@ -431,7 +426,7 @@ async fn a_post_refused_by_a_cancelled_transaction_leaves_the_analytics_exact() 
     let globex_chat = app.create_chat(&app.globex, &json!({})).await;
     assert_eq!(globex_chat.status, 201, "{}", globex_chat.body);
     let globex_chat = globex_chat.body["id"].as_str().unwrap().to_owned();
-    poller.drain(&*app.store).await.unwrap();
+    aggregator.drain().await.unwrap();
 
     // Globex's key, under globex's slug, to acme's chat: ingest has not seen
     // (globex, that chat), so it checks the chat in the transaction, which
@@ -457,24 +452,21 @@ async fn a_post_refused_by_a_cancelled_transaction_leaves_the_analytics_exact() 
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
 
-    let records = poller.read_all().await.unwrap();
+    let records = raw.read_all().await;
     let stray_sk = format!("{}{stray}", keys::MESSAGE_SK_PREFIX);
     let message_inserts = records
         .iter()
         .filter(|r| {
             let (keys, _, _) = images(r);
             assert_ne!(keys["sk"], s(&stray_sk), "a record of the refused post");
-            r.event_name == "INSERT"
+            r.0 == "INSERT"
                 && keys["sk"]
                     .as_s()
                     .is_ok_and(|sk| sk.starts_with(keys::MESSAGE_SK_PREFIX))
         })
         .count();
-    assert_eq!(message_inserts, 5, "every later message reached the poller");
-    let window = window_event("shardId-transactions", HashMap::new(), records, true);
-    let response = handle_window(&*app.store, &window).await;
-    assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    poller.drain(&*app.store).await.unwrap();
+    assert_eq!(message_inserts, 5, "every later message reached the stream");
+    aggregator.drain().await.unwrap();
 
     assert!(
         app.all_items()

@@ -108,6 +108,8 @@ pub(super) enum Cond {
     Between(&'static str, AttributeValue, AttributeValue),
     Contains(&'static str, AttributeValue),
     In(&'static str, Vec<AttributeValue>),
+    /// A list (or string, set, map) has this many elements.
+    SizeEq(&'static str, AttributeValue),
     And(Vec<Cond>),
     Or(Vec<Cond>),
 }
@@ -162,6 +164,9 @@ impl Cond {
                     p.value(value.clone())
                 )
             }
+            Cond::SizeEq(attribute, value) => {
+                format!("size({}) = {}", p.name(attribute), p.value(value.clone()))
+            }
             Cond::In(attribute, values) => {
                 let name = p.name(attribute);
                 let values: Vec<String> = values.iter().map(|v| p.value(v.clone())).collect();
@@ -178,7 +183,7 @@ impl Cond {
 pub(super) struct Update {
     set: Vec<(String, Assign)>,
     add: Vec<(String, AttributeValue)>,
-    remove: Vec<String>,
+    remove: Vec<(String, Option<usize>)>,
     condition: Option<Cond>,
 }
 
@@ -189,6 +194,8 @@ enum Assign {
     IfAbsent(AttributeValue),
     /// Adds to a number that starts from zero (`if_not_exists(a, 0) + n`).
     Increment(AttributeValue),
+    /// Appends to a list that starts empty (`list_append(if_not_exists(a, []), l)`).
+    Append(AttributeValue),
 }
 
 impl Update {
@@ -215,6 +222,13 @@ impl Update {
         self
     }
 
+    /// Appends the elements of the list `values` to a list attribute
+    /// (created empty).
+    pub fn append(mut self, attribute: &str, values: AttributeValue) -> Self {
+        self.set.push((attribute.into(), Assign::Append(values)));
+        self
+    }
+
     /// `ADD`: adds to a number (created at zero) or to a set.
     pub fn add(mut self, attribute: impl Into<String>, value: AttributeValue) -> Self {
         self.add.push((attribute.into(), value));
@@ -222,7 +236,14 @@ impl Update {
     }
 
     pub fn remove(mut self, attribute: &str) -> Self {
-        self.remove.push(attribute.into());
+        self.remove.push((attribute.into(), None));
+        self
+    }
+
+    /// Removes element `index` of a list attribute (indexes are those
+    /// before the update: removing several shifts nothing mid-way).
+    pub fn remove_element(mut self, attribute: &str, index: usize) -> Self {
+        self.remove.push((attribute.into(), Some(index)));
         self
     }
 
@@ -255,6 +276,11 @@ impl Update {
                             p.value(number(0)),
                             p.value(by.clone())
                         ),
+                        Assign::Append(values) => format!(
+                            "{name} = list_append(if_not_exists({name}, {}), {})",
+                            p.value(AttributeValue::L(Vec::new())),
+                            p.value(values.clone())
+                        ),
                     }
                 })
                 .collect();
@@ -271,7 +297,14 @@ impl Update {
             clauses.push(format!("ADD {}", adds.join(", ")));
         }
         if !self.remove.is_empty() {
-            let names: Vec<String> = self.remove.iter().map(|a| p.name(a)).collect();
+            let names: Vec<String> = self
+                .remove
+                .iter()
+                .map(|(attribute, index)| match index {
+                    Some(index) => format!("{}[{index}]", p.name(attribute)),
+                    None => p.name(attribute),
+                })
+                .collect();
             clauses.push(format!("REMOVE {}", names.join(", ")));
         }
         let condition = self.condition.as_ref().map(|c| c.render(p));

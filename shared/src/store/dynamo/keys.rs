@@ -8,10 +8,7 @@ use time::Date;
 
 use crate::domain::{
     ApiKeyHash, ApiKeyId, ChatId, Email, ExportId, MessageId, OrgId, SessionId, Slug, UserId,
-    analytics::{
-        TopKind,
-        aggregate::{format_day, parse_day},
-    },
+    analytics::aggregate::{format_day, parse_day},
 };
 
 pub const PK: &str = "pk";
@@ -110,13 +107,9 @@ pub fn day_sk(day: Date) -> String {
     format!("DAY#{}", format_day(day))
 }
 
-/// A day's top end users or tags: `DAY#<yyyy-mm-dd>#USERS` or `#TAGS`.
-pub fn top_sk(day: Date, kind: TopKind) -> String {
-    let part = match kind {
-        TopKind::Users => "USERS",
-        TopKind::Tags => "TAGS",
-    };
-    format!("{}#{part}", day_sk(day))
+/// A day's top end users and tags: `DAY#<yyyy-mm-dd>#TOP`.
+pub fn tops_sk(day: Date) -> String {
+    format!("{}#TOP", day_sk(day))
 }
 
 /// The day of a counters item's sort key.
@@ -124,15 +117,24 @@ pub fn parse_day_sk(sk: &str) -> Option<Date> {
     parse_day(sk.strip_prefix("DAY#")?)
 }
 
-/// The day and kind of a top item's sort key.
-pub fn parse_top_sk(sk: &str) -> Option<(Date, TopKind)> {
-    let (day, part) = sk.strip_prefix("DAY#")?.split_once('#')?;
-    let kind = match part {
-        "USERS" => TopKind::Users,
-        "TAGS" => TopKind::Tags,
-        _ => return None,
-    };
-    Some((parse_day(day)?, kind))
+/// The day of a tops item's sort key.
+pub fn parse_tops_sk(sk: &str) -> Option<Date> {
+    parse_day(sk.strip_prefix("DAY#")?.strip_suffix("#TOP")?)
+}
+
+/// The aggregator's own items (its lease and journals) share one partition.
+pub const AGGREGATOR_PK: &str = "AGGREGATOR";
+pub const LEASE_SK: &str = "LEASE";
+pub const JOURNAL_SK_PREFIX: &str = "ROUND#";
+
+/// A round's journal, sorted by round (zero-padded).
+pub fn journal_sk(round: u64) -> String {
+    format!("{JOURNAL_SK_PREFIX}{round:020}")
+}
+
+/// A parked day's commit, next to the org's aggregates.
+pub fn parked_sk(day: Date, round: u64) -> String {
+    format!("PARKED#{}#{round:020}", format_day(day))
 }
 
 /// A deleted chat's sweep ticket (see `store::DeletedChatStore`): next to

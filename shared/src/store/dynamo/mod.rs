@@ -8,8 +8,10 @@
 //! - one file per entity, each with its item type: [`orgs`], [`users`],
 //!   [`api_keys`], [`sessions`] (and the sign-in throttle), [`chats`],
 //!   [`messages`], [`exports`], [`analytics`] (aggregates), [`usage`] (the
-//!   rate limiter's shared counts), and [`stream`]
-//!   (reading the table's stream records back into domain changes).
+//!   rate limiter's shared counts), [`stream`] (reading the table's stream
+//!   records back into domain changes) and [`streams`] (reading the stream
+//!   itself, for the aggregator);
+//! - [`size`]: an item's size as DynamoDB bills it.
 //!
 //! Each port method is one request to DynamoDB where it can be (multi-item
 //! writes are one `TransactWriteItems`), and writes that claim an id or a
@@ -26,13 +28,17 @@ mod orgs;
 mod query;
 mod requests;
 mod sessions;
+mod size;
 mod stream;
+mod streams;
 mod transaction;
 mod usage;
 mod users;
 
 pub use chats::CHAT_TOMBSTONE_TTL;
+pub use size::{item_size, value_size};
 pub use stream::stream_change;
+pub use streams::{DynamoStream, PAGE_RECORDS};
 
 use std::{collections::HashMap, sync::Arc};
 

@@ -130,6 +130,25 @@ impl DynamoStore {
         }
     }
 
+    /// One `PutItem` on `condition`: false when it did not hold.
+    pub(super) async fn put_when(&self, item: Item, condition: Cond) -> StoreResult<bool> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item));
+        let result = with_condition!(put, Expressions::condition(Some(&condition)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(from_sdk(error)),
+            },
+        }
+    }
+
     /// One `UpdateItem`, conditional when `update` says so.
     pub(super) async fn update(&self, key: Item, update: Update) -> StoreResult<Updated> {
         let (expression, expressions) = Expressions::update(&update);

@@ -81,17 +81,27 @@ impl TryFrom<TrackedImage> for Tracked {
 }
 
 /// Reads a stream record about the table. `Ok(None)` for items analytics
-/// do not follow (users, sessions, aggregates, markers...); an error for a
-/// chat or message image that cannot be read.
+/// do not follow (users, sessions, aggregates, the aggregator's own
+/// items...); an error for a chat or message image that cannot be read.
 pub fn stream_change(record: &EventRecord) -> StoreResult<Option<StreamChange>> {
-    let sequence = record
-        .change
-        .sequence_number
-        .clone()
+    change_of(
+        record.change.sequence_number.clone(),
+        &record.change.old_image,
+        &record.change.new_image,
+    )
+}
+
+/// A change from its sequence number and images, however they were read.
+pub(super) fn change_of(
+    sequence: Option<String>,
+    old_image: &serde_dynamo::Item,
+    new_image: &serde_dynamo::Item,
+) -> StoreResult<Option<StreamChange>> {
+    let sequence = sequence
         .map(Sequence::new)
         .ok_or_else(|| StoreError::Corrupt("a stream record without a sequence number".into()))?;
-    let old = tracked(&record.change.old_image)?;
-    let new = tracked(&record.change.new_image)?;
+    let old = tracked(old_image)?;
+    let new = tracked(new_image)?;
     if old.is_none() && new.is_none() {
         return Ok(None);
     }

@@ -1,29 +1,32 @@
+//! The aggregator's store in memory, with the DynamoDB adapter's semantics
+//! (conditional writes on rounds, generations and pending lengths; the
+//! lease; journals; parked commits replayed all-or-nothing): for the
+//! aggregator's unit tests and its in-memory benchmark. It counts writes,
+//! and can be told to fail every write of an org (a poisoned tenant).
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Mutex, MutexGuard},
 };
 
 use async_trait::async_trait;
-use time::{Date, OffsetDateTime};
+use time::Date;
 
 use super::locked;
 use crate::{
     domain::{
         ChatId, MessageId, OrgId,
         analytics::{
-            ChatState, Counters, DayAggregate, OrgCommit, Orphan, Sequence, TopKind,
-            aggregate::add_counters,
+            ChatState, Counters, DayAggregate, DayCounters, DayRange, DayState, DayTops, Journal,
+            Orphan, Round, TopChanges, TopKind, aggregate::add_counters,
         },
     },
     store::{
-        AggregatorStore, Committed, ParkedCommit, StoreError, StoreResult, StoredTop, TopWrite,
+        AggregatorStore, AnalyticsStore, DayWrite, EndFold, Lease, ParkedDay, StoreError,
+        StoreResult,
     },
 };
 
-/// The aggregator's store in memory, with the DynamoDB adapter's
-/// semantics (all-or-nothing commits, markers, versioned top summaries):
-/// for the aggregator's unit tests and its benchmark. It counts the writes
-/// per item, and can be told to fail every commit of an org.
 #[derive(Default)]
 pub struct MemoryAggregates {
     data: Mutex<AggregateData>,
@@ -31,14 +34,13 @@ pub struct MemoryAggregates {
 
 #[derive(Default)]
 struct AggregateData {
-    markers: BTreeSet<String>,
-    counters: BTreeMap<(OrgId, Date), Counters>,
-    tops: BTreeMap<(OrgId, Date, TopKind), StoredTop>,
+    lease: Option<Lease>,
+    journals: BTreeMap<Round, Journal>,
+    days: BTreeMap<(OrgId, Date), DayState>,
     chats: BTreeMap<(OrgId, ChatId), ChatState>,
-    checkpoints: BTreeMap<String, Sequence>,
-    parked: BTreeMap<String, ParkedCommit>,
+    parked: BTreeMap<(OrgId, Date, Round), ParkedDay>,
     deleted_messages: Vec<MessageId>,
-    commits: usize,
+    writes: usize,
     failing: BTreeSet<OrgId>,
 }
 
@@ -56,7 +58,8 @@ impl MemoryAggregates {
         self.data().chats.insert((org, chat), state);
     }
 
-    /// Every commit of `org` fails (a poisoned tenant) until [`Self::heal`].
+    /// Every write of `org`'s aggregates fails (a poisoned tenant) until
+    /// [`Self::heal`].
     pub fn poison(&self, org: OrgId) {
         self.data().failing.insert(org);
     }
@@ -65,39 +68,121 @@ impl MemoryAggregates {
         self.data().failing.remove(&org);
     }
 
-    /// Every stored aggregate of `org`, as the summary reads them.
-    pub fn aggregates(&self, org: OrgId) -> Vec<(Date, DayAggregate)> {
-        let data = self.data();
-        let counters = data
-            .counters
-            .iter()
-            .filter(|((o, _), _)| *o == org)
-            .map(|((_, day), counters)| (*day, DayAggregate::Counters(counters.clone())));
-        let tops = data
-            .tops
-            .iter()
-            .filter(|((o, _, _), _)| *o == org)
-            .map(|((_, day, kind), stored)| (*day, DayAggregate::Top(*kind, stored.top.clone())));
-        counters.chain(tops).collect()
+    /// Writes of aggregate items so far.
+    pub fn writes(&self) -> usize {
+        self.data().writes
     }
 
+    /// Messages deleted as orphans.
     pub fn deleted_messages(&self) -> Vec<MessageId> {
         self.data().deleted_messages.clone()
     }
 
-    /// Commits written (markers), for the benchmark.
-    pub fn commits(&self) -> usize {
-        self.data().commits
+    /// An org's day items, as the summary reads them.
+    pub fn aggregates(&self, org: OrgId) -> Vec<(Date, DayAggregate)> {
+        let data = self.data();
+        let mut aggregates = Vec::new();
+        for ((_, day), state) in data.days.range((org, Date::MIN)..=(org, Date::MAX)) {
+            let (users, tags) = state.current_tops().expect("consistent in memory");
+            aggregates.push((
+                *day,
+                DayAggregate::Counters(state.counters.counters.clone()),
+            ));
+            aggregates.push((*day, DayAggregate::Top(TopKind::Users, users)));
+            aggregates.push((*day, DayAggregate::Top(TopKind::Tags, tags)));
+        }
+        aggregates
     }
 }
 
-/// A commit's identity across orgs.
-fn marker(commit: &OrgCommit) -> String {
-    format!("{}#{}", commit.org, commit.name())
+impl AggregateData {
+    fn writable(&mut self, org: OrgId) -> StoreResult<()> {
+        if self.failing.contains(&org) {
+            return Err(StoreError::failed(format!(
+                "org {org}'s aggregates are poisoned (test)"
+            )));
+        }
+        self.writes += 1;
+        Ok(())
+    }
+}
+
+/// About the bytes DynamoDB would bill for the counters item.
+fn sized(mut counters: DayCounters) -> DayCounters {
+    counters.pending_bytes = if counters.pending.is_empty() {
+        0
+    } else {
+        4 + counters
+            .pending
+            .iter()
+            .map(|p| p.encode().len() + 1)
+            .sum::<usize>()
+    };
+    let names: usize = counters.counters.keys().map(|n| n.len().min(4) + 4).sum();
+    counters.stored_bytes = 70 + names + counters.pending_bytes;
+    counters
+}
+
+fn before(round: Round, stored: &DayCounters) -> bool {
+    stored.round.is_none_or(|r| r < round)
 }
 
 #[async_trait]
 impl AggregatorStore for MemoryAggregates {
+    async fn lease(&self) -> StoreResult<Option<Lease>> {
+        Ok(self.data().lease.clone())
+    }
+
+    async fn take_lease(&self, previous: Option<&Lease>, lease: &Lease) -> StoreResult<bool> {
+        let mut data = self.data();
+        if data.lease.as_ref() != previous {
+            return Ok(false);
+        }
+        data.lease = Some(lease.clone());
+        Ok(true)
+    }
+
+    async fn renew_lease(&self, lease: &Lease) -> StoreResult<bool> {
+        let mut data = self.data();
+        match data.lease.as_mut() {
+            Some(stored) if stored.owner == lease.owner => {
+                stored.expires_at = lease.expires_at;
+                stored.ends_at = lease.ends_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> StoreResult<()> {
+        let mut data = self.data();
+        if let Some(stored) = data.lease.as_mut()
+            && stored.owner == lease.owner
+        {
+            stored.expires_at = time::OffsetDateTime::UNIX_EPOCH;
+        }
+        Ok(())
+    }
+
+    async fn save_journal(&self, journal: &Journal) -> StoreResult<()> {
+        self.data()
+            .journals
+            .entry(journal.round)
+            .or_insert_with(|| journal.clone());
+        Ok(())
+    }
+
+    async fn journals(&self, limit: usize, before: Option<Round>) -> StoreResult<Vec<Journal>> {
+        let data = self.data();
+        Ok(data
+            .journals
+            .range(..before.unwrap_or(Round::MAX))
+            .rev()
+            .take(limit)
+            .map(|(_, journal)| journal.clone())
+            .collect())
+    }
+
     async fn chat_states(
         &self,
         chats: &BTreeSet<(OrgId, ChatId)>,
@@ -109,101 +194,127 @@ impl AggregatorStore for MemoryAggregates {
             .collect())
     }
 
-    async fn checkpoint(&self, shard: &str) -> StoreResult<Option<Sequence>> {
-        Ok(self.data().checkpoints.get(shard).cloned())
+    async fn days(&self, days: &[(OrgId, Date)]) -> StoreResult<BTreeMap<(OrgId, Date), DayState>> {
+        let data = self.data();
+        Ok(days
+            .iter()
+            .map(|day| (*day, data.days.get(day).cloned().unwrap_or_default()))
+            .collect())
     }
 
-    async fn save_checkpoint(&self, shard: &str, last: &Sequence) -> StoreResult<()> {
-        let mut data = self.data();
-        let stored = data
-            .checkpoints
-            .entry(shard.to_owned())
-            .or_insert(last.clone());
-        if *stored < *last {
-            *stored = last.clone();
-        }
-        Ok(())
-    }
-
-    async fn tops(
+    async fn add_to_day(
         &self,
         org: OrgId,
-        days: &[Date],
-    ) -> StoreResult<BTreeMap<(Date, TopKind), StoredTop>> {
-        let data = self.data();
-        Ok(data
-            .tops
-            .iter()
-            .filter(|((o, day, _), _)| *o == org && days.contains(day))
-            .map(|((_, day, kind), stored)| ((*day, *kind), stored.clone()))
-            .collect())
-    }
-
-    async fn commit(&self, commit: &OrgCommit, tops: &[TopWrite]) -> StoreResult<Committed> {
+        day: Date,
+        round: Round,
+        counters: &Counters,
+        changes: Option<&TopChanges>,
+    ) -> StoreResult<DayWrite> {
         let mut data = self.data();
-        if data.failing.contains(&commit.org) {
-            return Err(StoreError::failed(format!(
-                "injected: org {} is poisoned",
-                commit.org
-            )));
+        data.writable(org)?;
+        let state = data.days.entry((org, day)).or_default();
+        if !before(round, &state.counters) {
+            return Ok(DayWrite::Refused(Some(state.counters.clone())));
         }
-        if data.markers.contains(&marker(commit)) {
-            return Ok(Committed::AlreadyDone);
+        add_counters(&mut state.counters.counters, counters);
+        if let Some(changes) = changes.filter(|c| !c.is_empty()) {
+            state.counters.pending.push(changes.clone());
         }
-        let changed = tops.iter().any(|write| {
-            let stored = data.tops.get(&(commit.org, write.day, write.kind));
-            stored.map_or(0, |s| s.version) != write.expected
-        });
-        if changed {
-            return Ok(Committed::TopChanged);
-        }
-        data.markers.insert(marker(commit));
-        for (day, delta) in &commit.days {
-            add_counters(
-                data.counters.entry((commit.org, *day)).or_default(),
-                &delta.counters,
-            );
-        }
-        for write in tops {
-            data.tops.insert(
-                (commit.org, write.day, write.kind),
-                StoredTop {
-                    top: write.top.clone(),
-                    version: write.expected + 1,
-                },
-            );
-        }
-        data.commits += 1;
-        Ok(Committed::Done)
+        state.counters.round = Some(round);
+        state.counters = sized(std::mem::take(&mut state.counters));
+        Ok(DayWrite::Done(state.counters.clone()))
     }
 
-    async fn park(&self, commit: &OrgCommit, reason: &str) -> StoreResult<()> {
-        let parked = ParkedCommit {
-            commit: commit.clone(),
-            reason: reason.to_owned(),
-            parked_at: OffsetDateTime::now_utc(),
-        };
-        self.data().parked.entry(marker(commit)).or_insert(parked);
-        Ok(())
+    async fn write_tops(
+        &self,
+        org: OrgId,
+        day: Date,
+        tops: &DayTops,
+        expected_generation: u64,
+    ) -> StoreResult<bool> {
+        let mut data = self.data();
+        data.writable(org)?;
+        let state = data.days.entry((org, day)).or_default();
+        if state.tops.generation != expected_generation {
+            return Ok(false);
+        }
+        state.tops = tops.clone();
+        Ok(true)
     }
 
-    async fn parked(&self, limit: u16) -> StoreResult<Vec<ParkedCommit>> {
-        let data = self.data();
-        Ok(data
+    async fn end_fold(&self, org: OrgId, day: Date, end: &EndFold) -> StoreResult<DayWrite> {
+        let mut data = self.data();
+        data.writable(org)?;
+        let state = data.days.entry((org, day)).or_default();
+        let stored = &state.counters;
+        let holds = stored.generation == end.generation
+            && stored.pending.len() == end.pending_len
+            && end.round.is_none_or(|round| before(round, stored));
+        if !holds {
+            return Ok(DayWrite::Refused(Some(stored.clone())));
+        }
+        let counters = &mut state.counters;
+        add_counters(&mut counters.counters, &end.add);
+        counters.pending.drain(..end.folded.min(end.pending_len));
+        counters.generation += 1;
+        if let Some(round) = end.round {
+            counters.round = Some(round);
+        }
+        state.counters = sized(std::mem::take(&mut state.counters));
+        Ok(DayWrite::Done(state.counters.clone()))
+    }
+
+    async fn park(&self, parked: &ParkedDay) -> StoreResult<()> {
+        self.data()
             .parked
-            .values()
-            .take(usize::from(limit))
-            .cloned()
-            .collect())
+            .entry((parked.org, parked.day, parked.round))
+            .or_insert_with(|| parked.clone());
+        Ok(())
     }
 
-    async fn unpark(&self, commit: &OrgCommit) -> StoreResult<()> {
-        self.data().parked.remove(&marker(commit));
-        Ok(())
+    async fn parked(&self, limit: u16) -> StoreResult<Vec<ParkedDay>> {
+        let data = self.data();
+        let mut parked: Vec<ParkedDay> = data.parked.values().cloned().collect();
+        parked.sort_by_key(|p| p.parked_at);
+        parked.truncate(limit as usize);
+        Ok(parked)
+    }
+
+    async fn replay(&self, parked: &ParkedDay) -> StoreResult<bool> {
+        let mut data = self.data();
+        data.writable(parked.org)?;
+        if data
+            .parked
+            .remove(&(parked.org, parked.day, parked.round))
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let state = data.days.entry((parked.org, parked.day)).or_default();
+        add_counters(&mut state.counters.counters, &parked.counters);
+        if !parked.changes.is_empty() {
+            state.counters.pending.push(parked.changes.clone());
+        }
+        state.counters = sized(std::mem::take(&mut state.counters));
+        Ok(true)
     }
 
     async fn delete_message(&self, orphan: &Orphan) -> StoreResult<()> {
         self.data().deleted_messages.push(orphan.id);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AnalyticsStore for MemoryAggregates {
+    async fn aggregates(
+        &self,
+        org: OrgId,
+        range: DayRange,
+    ) -> StoreResult<Vec<(Date, DayAggregate)>> {
+        Ok(MemoryAggregates::aggregates(self, org)
+            .into_iter()
+            .filter(|(day, _)| range.from <= *day && *day <= range.to)
+            .collect())
     }
 }

@@ -5,7 +5,7 @@
 //! messages, usage counts and health: what ingest, the rate limiter, the
 //! account use cases and the API-key check use. Sessions, the sign-in throttle, export jobs and analytics are
 //! only tested against DynamoDB (moto). [`MemoryAggregates`] is the
-//! aggregator's store.
+//! aggregator's store, [`MemoryStream`] a synthetic change stream.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -17,8 +17,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 mod aggregates;
+mod stream;
 
 pub use aggregates::MemoryAggregates;
+pub use stream::MemoryStream;
 
 use super::{
     ApiKeyChanges, ApiKeyStore, ChatActivity, ChatChanges, ChatCheck, ChatInsert, ChatQuery,
