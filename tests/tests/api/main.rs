@@ -19,6 +19,7 @@ mod ingest_input;
 mod layers;
 mod limits;
 mod local_stack;
+mod lookups;
 mod publishable;
 mod roles;
 mod routes;
