@@ -14,7 +14,8 @@
 //! Feed entries are numbered, and each cache remembers the last number it
 //! applied, so no clocks are compared across machines. When the feed no
 //! longer holds every entry since (the container missed more than its
-//! capacity, or was idle past its retention), the cache forgets everything.
+//! capacity, was idle past its retention, or the feed was deleted and begun
+//! again), the cache forgets everything.
 //! A lookup that was in flight while a newer entry naming it was applied
 //! is used for its request but not cached.
 
@@ -188,7 +189,7 @@ impl<K: Hash + Eq + Clone, V: Clone> FollowedCache<K, V> {
                 return;
             }
         };
-        let since = newer.feed.changes_after(started.feed.seq);
+        let since = newer.feed.changes_after(started.feed.position());
         let named = since.is_none_or(|entries| {
             entries
                 .iter()
@@ -210,7 +211,7 @@ impl<K: Hash + Eq + Clone, V: Clone> FollowedCache<K, V> {
         if last.generation >= snapshot.generation {
             return;
         }
-        match snapshot.feed.changes_after(last.feed.seq) {
+        match snapshot.feed.changes_after(last.feed.position()) {
             Some(entries) => {
                 for key in entries
                     .iter()
@@ -332,6 +333,19 @@ mod tests {
         clock.advance(time::Duration::seconds(5));
         assert_eq!(followed.get(&a).await, None);
         assert_eq!(followed.get(&b).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_feed_deleted_and_begun_again_forgets_everything() {
+        let (feed, clock, followed) = setup();
+        let a = OrgId::new();
+        feed.note(OrgId::new());
+        cache(&followed, a, 1).await;
+        // The item is deleted, and as many changes as before are noted.
+        *feed.feed.lock().unwrap() = ChangeFeed::default();
+        feed.note(OrgId::new());
+        clock.advance(time::Duration::seconds(5));
+        assert_eq!(followed.get(&a).await, None);
     }
 
     #[tokio::test]

@@ -3,13 +3,14 @@
 //! org's limits changed), so that containers can cache key grants and org
 //! limits for minutes and still apply such a change within seconds.
 //!
-//! Entries are numbered without gaps (`seq` 1, 2, ...). Writers append one
-//! in the same transaction as the change it names and drop the oldest past
-//! [`FEED_RETENTION`] or [`FEED_CAPACITY`]; a reader remembers the last
-//! number it applied, and if the entries after it are no longer all there
-//! (dropped, or the feed was reset) it cannot tell what changed and
-//! forgets everything it cached. No clocks are compared: a number says
-//! what a reader has seen.
+//! Entries are numbered without gaps (`seq` 1, 2, ...) within the feed's
+//! `epoch` (a random id given when the feed is first written). Writers
+//! append one in the same transaction as the change it names and drop the
+//! oldest past [`FEED_RETENTION`] or [`FEED_CAPACITY`]; a reader remembers
+//! the [`Position`] it applied last, and if the entries after it are no
+//! longer all there (dropped, or the feed was deleted and begun again) it
+//! cannot tell what changed and forgets everything it cached. No clocks
+//! are compared: a number says what a reader has seen.
 //!
 //! It holds key hashes and org ids only (nothing a tenant wrote), and is
 //! never shown to anyone.
@@ -17,6 +18,7 @@
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use ulid::Ulid;
 
 use super::{ApiKeyHash, OrgId};
 
@@ -45,19 +47,37 @@ pub struct ChangeEntry {
     pub change: IngestChange,
 }
 
-/// The feed: the number of the last entry ever appended, and the entries
-/// kept, oldest first, numbered consecutively up to `seq`.
+/// The feed: its epoch (none before its first entry), the number of the
+/// last entry ever appended, and the entries kept, oldest first, numbered
+/// consecutively up to `seq`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeFeed {
+    pub epoch: Option<Ulid>,
     pub seq: u64,
     pub entries: Vec<ChangeEntry>,
 }
 
+/// Where a reader is in the feed: the last entry it applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    pub epoch: Option<Ulid>,
+    pub seq: u64,
+}
+
 impl ChangeFeed {
+    /// Where a reader that has applied this feed is.
+    pub fn position(&self) -> Position {
+        Position {
+            epoch: self.epoch,
+            seq: self.seq,
+        }
+    }
+
     /// Appends `change` as the next entry, then drops the oldest entries
     /// older than [`FEED_RETENTION`] at `at`, or beyond [`FEED_CAPACITY`].
     /// Only the oldest go, so the kept entries stay consecutive.
     pub fn record(&mut self, change: IngestChange, at: OffsetDateTime) {
+        self.epoch.get_or_insert_with(Ulid::new);
         self.seq += 1;
         self.entries.push(ChangeEntry {
             seq: self.seq,
@@ -74,10 +94,16 @@ impl ChangeFeed {
         self.entries.drain(..too_old.max(too_many));
     }
 
-    /// The changes after entry `seen`, if the feed still has all of them;
-    /// `None` when some were dropped (or the feed restarted below `seen`):
-    /// then anything cached may be stale.
-    pub fn changes_after(&self, seen: u64) -> Option<&[ChangeEntry]> {
+    /// The changes after `seen`, if the feed still has all of them; `None`
+    /// when some were dropped, or the feed is not the one `seen` was in
+    /// (it was deleted and begun again): then anything cached may be stale.
+    /// A reader that saw no feed at all has every entry still to see.
+    pub fn changes_after(&self, seen: Position) -> Option<&[ChangeEntry]> {
+        let seen = match (seen.epoch, self.epoch) {
+            (None, _) => 0,
+            (Some(seen_in), Some(epoch)) if seen_in == epoch => seen.seq,
+            _ => return None,
+        };
         if seen > self.seq {
             return None;
         }
@@ -112,24 +138,47 @@ mod tests {
         IngestChange::Org(OrgId::new())
     }
 
+    fn at(feed: &ChangeFeed, seq: u64) -> Position {
+        Position {
+            epoch: feed.epoch,
+            seq,
+        }
+    }
+
+    fn seqs(entries: Option<&[ChangeEntry]>) -> Option<Vec<u64>> {
+        entries.map(|entries| entries.iter().map(|entry| entry.seq).collect())
+    }
+
     #[test]
     fn a_reader_gets_what_came_after_what_it_saw() {
         let mut feed = ChangeFeed::default();
-        assert_eq!(feed.changes_after(0), Some(&[][..]));
+        let empty = feed.position();
+        assert_eq!(seqs(feed.changes_after(empty)), Some(vec![]));
         for _ in 0..3 {
             feed.record(org(), T0);
         }
         assert!(feed.is_consistent());
         assert_eq!(feed.seq, 3);
-        let after_one: Vec<u64> = feed
-            .changes_after(1)
-            .unwrap()
-            .iter()
-            .map(|e| e.seq)
-            .collect();
-        assert_eq!(after_one, [2, 3]);
-        assert_eq!(feed.changes_after(3), Some(&[][..]));
-        assert_eq!(feed.changes_after(4), None, "a feed that went back");
+        assert_eq!(seqs(feed.changes_after(at(&feed, 1))), Some(vec![2, 3]));
+        assert_eq!(seqs(feed.changes_after(at(&feed, 3))), Some(vec![]));
+        assert_eq!(
+            feed.changes_after(at(&feed, 4)),
+            None,
+            "a feed that went back"
+        );
+        assert_eq!(
+            seqs(feed.changes_after(empty)),
+            Some(vec![1, 2, 3]),
+            "a reader that saw no feed has all of it to see"
+        );
+        let mut again = ChangeFeed::default();
+        again.record(org(), T0);
+        assert_ne!(again.epoch, feed.epoch);
+        assert_eq!(
+            again.changes_after(at(&feed, 0)),
+            None,
+            "a feed deleted and begun again is another"
+        );
     }
 
     #[test]
@@ -141,8 +190,8 @@ mod tests {
         feed.record(org(), T0 + FEED_RETENTION + Duration::from_secs(1));
         assert_eq!(feed.entries.first().map(|e| e.seq), Some(2));
         assert!(feed.is_consistent());
-        assert_eq!(feed.changes_after(0), None, "entry 1 is gone");
-        assert_eq!(feed.changes_after(1).map(<[_]>::len), Some(2));
+        assert_eq!(feed.changes_after(at(&feed, 0)), None, "entry 1 is gone");
+        assert_eq!(seqs(feed.changes_after(at(&feed, 1))), Some(vec![2, 3]));
 
         let later = T0 + Duration::from_secs(3600);
         for _ in 0..(FEED_CAPACITY + 5) {
@@ -150,9 +199,10 @@ mod tests {
         }
         assert_eq!(feed.entries.len(), FEED_CAPACITY);
         assert!(feed.is_consistent());
-        assert_eq!(feed.changes_after(feed.seq - 201), None);
+        assert_eq!(feed.changes_after(at(&feed, feed.seq - 201)), None);
         assert_eq!(
-            feed.changes_after(feed.seq - 200).map(<[_]>::len),
+            feed.changes_after(at(&feed, feed.seq - 200))
+                .map(<[_]>::len),
             Some(FEED_CAPACITY)
         );
     }

@@ -457,6 +457,8 @@ where
     assert_eq!(updated.limits, limited.limits.unwrap());
     assert_eq!(updated.name.as_str(), "Acme 2");
     assert_eq!(last().await, (1, Some((IngestChange::Org(org.id), NOON))));
+    let epoch = store.change_feed().await.unwrap().epoch;
+    assert!(epoch.is_some(), "the first entry begins the feed");
 
     clock.advance(Duration::seconds(1));
     let settings = ApiKeyChanges {
@@ -490,6 +492,7 @@ where
     let nobody = chatlogger::domain::OrgId::new();
     assert_eq!(store.update_org(nobody, &limited).await.unwrap(), None);
     assert_eq!(last().await.0, 3);
+    assert_eq!(store.change_feed().await.unwrap().epoch, epoch, "one feed");
 }
 
 #[tokio::test]

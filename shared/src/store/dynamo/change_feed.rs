@@ -5,6 +5,11 @@
 //! or change an org's limits append to it in their own transaction, with a
 //! condition on the number they read, so concurrent writers never lose each
 //! other's entries.
+//!
+//! An item that cannot be read stops those writes (a 500, with the cause in
+//! the log) and makes ingest look keys and limits up on every request; the
+//! way out is to delete it: the next change begins a new feed (a new
+//! epoch), and every container forgets what it cached.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -35,6 +40,9 @@ struct ChangeFeedItem {
     pk: String,
     sk: String,
     kind: String,
+    /// Given when the item is first written: a feed deleted and begun
+    /// again is another feed, whatever its numbers.
+    epoch: String,
     /// The number of the last entry ever appended.
     seq: u64,
     entries: Vec<EntryItem>,
@@ -58,6 +66,10 @@ impl From<&ChangeFeed> for ChangeFeedItem {
             pk: keys::CHANGE_FEED_PK.into(),
             sk: keys::CHANGE_FEED_SK.into(),
             kind: "ingest_changes".into(),
+            epoch: feed
+                .epoch
+                .map(|epoch| epoch.to_string())
+                .unwrap_or_default(),
             seq: feed.seq,
             entries: feed
                 .entries
@@ -102,7 +114,9 @@ impl TryFrom<ChangeFeedItem> for ChangeFeed {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        let epoch = ulid::Ulid::from_string(&item.epoch).map_err(|_| corrupt("a bad epoch"))?;
         let feed = ChangeFeed {
+            epoch: Some(epoch),
             seq: item.seq,
             entries,
         };
