@@ -475,9 +475,10 @@ async fn credentials(logins: usize, keys: usize) {
         per_key.as_secs_f64() * 1e6
     );
     println!(
-        "one login costs about {:.0}x one key verification in CPU; DynamoDB per login: BatchGetItem (throttle) + 2 GetItem (email, user) + PutItem (session) + GetItem (org); per key: 1 GetItem per {} s per container",
+        "one login costs about {:.0}x one key verification in CPU; DynamoDB per login: BatchGetItem (throttle) + 2 GetItem (email, user) + PutItem (session) + GetItem (org); per key: 1 GetItem per {} s per container, and per container 1 GetItem of the change feed per {} s (every key's)",
         right.as_secs_f64() / per_key.as_secs_f64(),
-        chatlogger::http::API_KEY_CACHE_TTL.as_secs()
+        chatlogger::http::API_KEY_CACHE_TTL.as_secs(),
+        chatlogger::lookups::FEED_REFRESH.as_secs()
     );
 }
 

@@ -15,6 +15,7 @@ use futures_util::{StreamExt, stream};
 
 use crate::{
     cache::TtlCache,
+    clock::{self, SharedClock},
     domain::{Chat, ChatId, Message, OrgId},
     store::{ChatCheck, ChatInsert, ChatStore, Inserted, MessageInsert, MessageStore, StoreError},
 };
@@ -61,11 +62,20 @@ pub struct Ingest {
 }
 
 impl Ingest {
+    /// On the system clock.
     pub fn new<S: ChatStore + MessageStore + 'static>(store: Arc<S>) -> Self {
+        Self::with_clock(store, clock::system())
+    }
+
+    /// With `clock` timing the chat cache.
+    pub fn with_clock<S: ChatStore + MessageStore + 'static>(
+        store: Arc<S>,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             chats: store.clone(),
             messages: store,
-            known_chats: Arc::new(TtlCache::new(KNOWN_CHAT_TTL, KNOWN_CHAT_CAPACITY)),
+            known_chats: Arc::new(TtlCache::new(KNOWN_CHAT_TTL, KNOWN_CHAT_CAPACITY, clock)),
         }
     }
 

@@ -9,8 +9,10 @@
 //! - the use cases, on the ports: [`ingest`] (chat plugins), [`accounts`]
 //!   (orgs, users, API keys), [`auth`] (sign-in, sessions, permissions),
 //!   [`analytics`] (the stream aggregator), [`export`] (the export pipeline
-//!   and worker), [`sweep`] (deleted chats' second purge), [`limits`] (rate
-//!   limiting ingest per org and per key);
+//!   and worker), [`sweep`] (deleted chats' second purge), [`lookups`]
+//!   (ingest's cached key grants and org limits, kept right by the change
+//!   feed), [`limits`] (rate limiting ingest per org and per key, above
+//!   `lookups`);
 //! - [`http`]: the HTTP glue every function shares (error type and every use
 //!   case's answer, JSON body extractor, API-key and session extractors,
 //!   CSRF/CORS, request logging, route wrapping);
@@ -33,6 +35,7 @@ pub mod export;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod lookups;
 pub mod sdk_error;
 pub mod sqs_batch;
 pub mod store;

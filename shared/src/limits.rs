@@ -31,17 +31,20 @@ use std::{
 use lru::LruCache;
 
 use crate::{
-    cache::TtlCache,
+    clock::{self, SharedClock},
     domain::{
         ApiKeyId, OrgId,
+        ingest_changes::IngestChange,
         limits::{Meter, OrgLimits, RateLimit, Verdict, window_of},
     },
-    store::{OrgStore, StoreError, UsageStore},
+    lookups::{FeedWatch, FollowedCache},
+    store::{ChangeFeedStore, OrgStore, StoreError, UsageStore},
 };
 
-/// How long a container uses an org's limits before reading them again:
-/// the longest a changed limit takes to apply.
-pub const ORG_LIMITS_TTL: Duration = Duration::from_secs(60);
+/// How long a container uses an org's limits before reading them again.
+/// Not how long a change takes: the change feed evicts changed limits
+/// within [`crate::lookups::CHANGES_APPLY_WITHIN`] (5 s).
+pub const ORG_LIMITS_TTL: Duration = Duration::from_secs(5 * 60);
 /// Orgs whose meters and limits a container keeps (least recently used go).
 const ORGS_TRACKED: usize = 4096;
 
@@ -102,35 +105,47 @@ struct OrgMeters {
     keys: HashMap<ApiKeyId, Meter>,
 }
 
-type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
-
 /// The rate limiter, built once per container.
 #[derive(Clone)]
 pub struct RateLimiter {
     usage: Arc<dyn UsageStore>,
     orgs: Arc<dyn OrgStore>,
-    org_limits: Arc<TtlCache<OrgId, OrgLimits>>,
+    org_limits: Arc<FollowedCache<OrgId, OrgLimits>>,
     meters: Arc<Mutex<LruCache<OrgId, OrgMeters>>>,
-    clock: Clock,
+    clock: SharedClock,
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64())
+/// The org a feed entry names, if it names one.
+fn org_named(change: &IngestChange) -> Option<OrgId> {
+    match change {
+        IngestChange::Org(org) => Some(*org),
+        IngestChange::ApiKey(_) => None,
+    }
 }
 
 impl RateLimiter {
-    pub fn new<S: UsageStore + OrgStore + 'static>(store: Arc<S>) -> Self {
-        Self::with_clock(store, Arc::new(unix_now))
+    /// A limiter on the system clock, following the feed on its own.
+    pub fn new<S: UsageStore + OrgStore + ChangeFeedStore + 'static>(store: Arc<S>) -> Self {
+        let watch = Arc::new(FeedWatch::new(store.clone(), clock::system()));
+        Self::following(store, watch)
     }
 
-    /// With another clock (Unix seconds): for tests.
-    pub fn with_clock<S: UsageStore + OrgStore + 'static>(store: Arc<S>, clock: Clock) -> Self {
+    /// A limiter that follows the change feed through `watch` (shared with
+    /// the container's other caches) and reads the time from its clock.
+    pub fn following<S: UsageStore + OrgStore + 'static>(
+        store: Arc<S>,
+        watch: Arc<FeedWatch>,
+    ) -> Self {
+        let clock = watch.clock().clone();
         Self {
             usage: store.clone(),
             orgs: store,
-            org_limits: Arc::new(TtlCache::new(ORG_LIMITS_TTL, ORGS_TRACKED)),
+            org_limits: Arc::new(FollowedCache::new(
+                watch,
+                ORG_LIMITS_TTL,
+                ORGS_TRACKED,
+                org_named,
+            )),
             meters: Arc::new(Mutex::new(LruCache::new(
                 NonZeroUsize::new(ORGS_TRACKED).expect("not zero"),
             ))),
@@ -138,11 +153,18 @@ impl RateLimiter {
         }
     }
 
-    /// The org's limits, read at most once per [`ORG_LIMITS_TTL`].
+    /// Now, in Unix seconds: the meters' time.
+    fn now(&self) -> f64 {
+        self.clock.now().unix_timestamp_nanos() as f64 / 1e9
+    }
+
+    /// The org's limits: cached up to [`ORG_LIMITS_TTL`], and evicted by
+    /// the change feed when they change.
     pub async fn org_limits(&self, org: OrgId) -> Result<OrgLimits, StoreError> {
-        if let Some(limits) = self.org_limits.get(&org) {
+        if let Some(limits) = self.org_limits.get(&org).await {
             return Ok(limits);
         }
+        let started = self.org_limits.lookup_starts().await;
         // An org that is gone has no keys either; defaults are harmless.
         let limits = self
             .orgs
@@ -150,7 +172,9 @@ impl RateLimiter {
             .await?
             .map(|org| org.limits)
             .unwrap_or_default();
-        self.org_limits.insert(org, limits);
+        if let Some(started) = started {
+            self.org_limits.insert(org, limits, &started);
+        }
         Ok(limits)
     }
 
@@ -166,7 +190,7 @@ impl RateLimiter {
         let org_rate = self.org_limits(caller.org).await?.rate();
         self.report_if_due(caller.org, org_rate.report_every())
             .await;
-        let now = (self.clock)();
+        let now = self.now();
         let mut policies = vec![(Scope::Org, org_rate)];
         policies.extend(caller.key_rate.map(|rate| (Scope::Key, rate)));
 
@@ -243,7 +267,7 @@ impl RateLimiter {
                 .collect();
             (meters.org.start_report(), key_units)
         };
-        let window = window_of((self.clock)());
+        let window = window_of(self.now());
         let reported = self
             .usage
             .add_usage(org, window, org_units, &key_units)
@@ -276,10 +300,9 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
     use super::*;
     use crate::{
+        clock::{Clock, ManualClock},
         domain::{
             Org, OrgName, Slug,
             limits::{REPORT_EVERY, WINDOW_SECS},
@@ -287,15 +310,19 @@ mod tests {
         store::{MemoryStore, OrgChanges},
     };
 
-    /// A clock the test moves, in milliseconds from the start of a window.
-    struct TestClock(AtomicU64);
+    /// A clock the test moves, starting at the start of a window.
+    struct TestClock(Arc<ManualClock>);
 
     impl TestClock {
+        fn new() -> Self {
+            let start = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+            Self(ManualClock::shared(start))
+        }
         fn at(&self) -> f64 {
-            1_800_000_000.0 + self.0.load(Ordering::SeqCst) as f64 / 1000.0
+            self.0.now().unix_timestamp_nanos() as f64 / 1e9
         }
         fn advance(&self, millis: u64) {
-            self.0.fetch_add(millis, Ordering::SeqCst);
+            self.0.advance(time::Duration::milliseconds(millis as i64));
         }
     }
 
@@ -316,15 +343,15 @@ mod tests {
         org.id
     }
 
-    fn limiter(store: &Arc<MemoryStore>, clock: &Arc<TestClock>) -> RateLimiter {
-        let clock = clock.clone();
-        RateLimiter::with_clock(store.clone(), Arc::new(move || clock.at()))
+    fn limiter(store: &Arc<MemoryStore>, clock: &TestClock) -> RateLimiter {
+        let watch = Arc::new(FeedWatch::new(store.clone(), clock.0.clone()));
+        RateLimiter::following(store.clone(), watch)
     }
 
     #[tokio::test]
     async fn the_org_and_the_key_limit_and_say_which() {
         let store = Arc::new(MemoryStore::new());
-        let clock = Arc::new(TestClock(AtomicU64::new(0)));
+        let clock = TestClock::new();
         let org = org(&store, RateLimit::new(100, Some(100))).await;
         let limiter = limiter(&store, &clock);
         let caller = Caller {
@@ -354,7 +381,7 @@ mod tests {
     #[tokio::test]
     async fn containers_share_a_window_through_reports_of_twenty() {
         let store = Arc::new(MemoryStore::new());
-        let clock = Arc::new(TestClock(AtomicU64::new(0)));
+        let clock = TestClock::new();
         // 2 a second and a burst of 50: 70 a window.
         let org = org(&store, RateLimit::new(2, Some(50))).await;
         let caller = Caller {
@@ -384,5 +411,103 @@ mod tests {
         assert_eq!(total.unwrap().org, 70, "50 from b and 20 from a");
         clock.advance(WINDOW_SECS * 1000);
         assert!(a.admit(&caller, 1).await.is_ok(), "a new window opens");
+    }
+
+    /// Counts the reads of org items.
+    struct CountingOrgs {
+        inner: MemoryStore,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl OrgStore for CountingOrgs {
+        async fn create_org(&self, org: &Org) -> crate::store::StoreResult<crate::store::Claim> {
+            self.inner.create_org(org).await
+        }
+        async fn org(&self, id: OrgId) -> crate::store::StoreResult<Option<Org>> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.org(id).await
+        }
+        async fn org_by_slug(&self, slug: &Slug) -> crate::store::StoreResult<Option<Org>> {
+            self.inner.org_by_slug(slug).await
+        }
+        async fn list_orgs(
+            &self,
+            page: &crate::store::PageRequest,
+        ) -> crate::store::StoreResult<crate::store::Page<Org>> {
+            self.inner.list_orgs(page).await
+        }
+        async fn update_org(
+            &self,
+            id: OrgId,
+            changes: &OrgChanges,
+        ) -> crate::store::StoreResult<Option<Org>> {
+            self.inner.update_org(id, changes).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl UsageStore for CountingOrgs {
+        async fn add_usage(
+            &self,
+            org: OrgId,
+            window: u64,
+            org_units: u64,
+            keys: &[(ApiKeyId, u64)],
+        ) -> crate::store::StoreResult<crate::store::WindowUsage> {
+            self.inner.add_usage(org, window, org_units, keys).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ChangeFeedStore for CountingOrgs {
+        async fn change_feed(
+            &self,
+        ) -> crate::store::StoreResult<crate::domain::ingest_changes::ChangeFeed> {
+            self.inner.change_feed().await
+        }
+    }
+
+    #[tokio::test]
+    async fn org_limits_are_read_once_in_minutes_and_a_change_applies_within_5_s() {
+        let clock = TestClock::new();
+        let store = Arc::new(CountingOrgs {
+            inner: MemoryStore::with_clock(clock.0.clone()),
+            reads: Default::default(),
+        });
+        let org = org(&store.inner, RateLimit::new(100, Some(100))).await;
+        let watch = Arc::new(FeedWatch::new(store.clone(), clock.0.clone()));
+        let limiter = RateLimiter::following(store.clone(), watch);
+        let reads = || store.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let rate = |limiter: &RateLimiter| {
+            let limiter = limiter.clone();
+            async move { limiter.org_limits(org).await.unwrap().rate().per_second() }
+        };
+        // A quiet org: a request every 50 s for four minutes, one read.
+        for _ in 0..5 {
+            assert_eq!(rate(&limiter).await, 100);
+            clock.advance(50_000);
+        }
+        assert_eq!(reads(), 1);
+        let changes = OrgChanges {
+            limits: Some(OrgLimits {
+                rate_limit: Some(RateLimit::new(7, Some(70))),
+                ..OrgLimits::default()
+            }),
+            ..OrgChanges::default()
+        };
+        store.update_org(org, &changes).await.unwrap();
+        clock.advance(5_000);
+        assert_eq!(rate(&limiter).await, 7, "applied within 5 s");
+        assert_eq!(reads(), 2);
+        // A change of the org's name is nothing ingest reads.
+        let renamed = OrgChanges {
+            name: Some(OrgName::parse("Acme 2").unwrap()),
+            ..OrgChanges::default()
+        };
+        store.update_org(org, &renamed).await.unwrap();
+        clock.advance(5_000);
+        assert_eq!(rate(&limiter).await, 7);
+        assert_eq!(reads(), 2);
     }
 }

@@ -97,7 +97,7 @@ pub struct UpdateOrgRequest {
     pub settings: Option<Metadata>,
     /// Replaces the org's limits (`rate_limit`, `concurrent_exports`,
     /// `exports_per_day`); each left out takes its default. Ingest applies
-    /// a change within a minute.
+    /// a change within 5 seconds.
     pub limits: Option<OrgLimits>,
 }
 

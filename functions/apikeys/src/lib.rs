@@ -24,9 +24,10 @@ use chatlogger::{
         MaxMetadataBytes, Origin, limits::RateLimit,
     },
     http::{
-        API_KEY_CACHE_TTL, ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams,
-        SignedIn, need, openapi::DashboardErrors, path_id,
+        ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
+        openapi::DashboardErrors, path_id,
     },
+    lookups::CHANGES_APPLY_WITHIN,
     store::{ApiKeyChanges, ApiKeyStore},
 };
 use serde::{Deserialize, Serialize};
@@ -191,7 +192,7 @@ pub struct UpdateApiKeyRequest {
 }
 
 /// Change a key's label or settings (its type never changes). Ingest uses
-/// the new settings within the API-key cache bound (5 seconds).
+/// the new settings within 5 seconds.
 #[utoipa::path(
     patch,
     path = "/orgs/me/apikeys/{key_id}",
@@ -240,12 +241,12 @@ pub async fn update_api_key(
         .update_api_key(org, key_id, &changes)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
-    tracing::info!(key_id = %key.id, cache_bound_secs = API_KEY_CACHE_TTL.as_secs(), "API key updated");
+    tracing::info!(key_id = %key.id, applies_within_secs = CHANGES_APPLY_WITHIN.as_secs(), "API key updated");
     Ok(Json(key))
 }
 
-/// Revoke an API key. Ingest refuses it within the API-key cache bound
-/// (5 seconds). Revoking twice is harmless and keeps the first `revoked_at`.
+/// Revoke an API key. Ingest refuses it within 5 seconds. Revoking twice is
+/// harmless and keeps the first `revoked_at`.
 #[utoipa::path(
     delete,
     path = "/orgs/me/apikeys/{key_id}",
@@ -270,6 +271,6 @@ pub async fn revoke_api_key(
         .revoke_api_key(org, key_id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
-    tracing::info!(key_id = %key.id, cache_bound_secs = API_KEY_CACHE_TTL.as_secs(), "API key revoked");
+    tracing::info!(key_id = %key.id, applies_within_secs = CHANGES_APPLY_WITHIN.as_secs(), "API key revoked");
     Ok(Json(key))
 }

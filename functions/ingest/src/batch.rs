@@ -195,17 +195,18 @@ pub async fn log_batch(
     JsonBody(request): JsonBody<BatchRequest, MAX_BATCH_BYTES>,
 ) -> Result<(StatusCode, RateHeaders, Json<BatchResponse>), ApiError> {
     check_counts(&request)?;
+    let now = state.clock.now();
     let chats: Vec<Result<Chat, ApiError>> = request
         .chats
         .into_iter()
-        .map(|item| parse_json::<CreateChatRequest>(item)?.into_chat(&key))
+        .map(|item| parse_json::<CreateChatRequest>(item)?.into_chat(&key, now))
         .collect();
     let messages: Vec<Result<Message, ApiError>> = request
         .messages
         .into_iter()
         .map(|item| {
             let BatchMessage { chat_id, message } = BatchMessage::parse(item)?;
-            message.into_message(chat_id, &key)
+            message.into_message(chat_id, &key, now)
         })
         .collect();
     let units = chats.iter().filter(|chat| chat.is_ok()).count()

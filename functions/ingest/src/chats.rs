@@ -28,8 +28,8 @@ pub struct CreateChatRequest {
 }
 
 impl CreateChatRequest {
-    /// The chat, if the key's restrictions allow it.
-    pub fn into_chat(self, key: &OrgApiKey) -> Result<Chat, ApiError> {
+    /// The chat, created `now`, if the key's restrictions allow it.
+    pub fn into_chat(self, key: &OrgApiKey, now: OffsetDateTime) -> Result<Chat, ApiError> {
         key.settings
             .check_metadata(&self.metadata)
             .map_err(|e| ApiError::InvalidBody(e.0))?;
@@ -39,7 +39,7 @@ impl CreateChatRequest {
             tags: self.tags,
             metadata: self.metadata,
             user_id: self.user_id,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: now,
         })
     }
 }
@@ -63,7 +63,7 @@ pub async fn create_chat(
     key: OrgApiKey,
     JsonBody(request): JsonBody<CreateChatRequest>,
 ) -> Result<(StatusCode, RateHeaders, Json<Chat>), ApiError> {
-    let chat = request.into_chat(&key)?;
+    let chat = request.into_chat(&key, state.clock.now())?;
     let rate = state.limiter.admit(&key.caller(), 1).await?;
     let logged = state.ingest.log_chat(key.org_id, chat).await?;
     let (status, body) = replay::respond(logged);

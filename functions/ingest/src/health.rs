@@ -1,11 +1,9 @@
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{Json, extract::State};
-use chatlogger::store::HealthStore;
+use chatlogger::{clock::SharedClock, store::HealthStore};
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
@@ -33,13 +31,15 @@ pub struct Health {
 #[derive(Clone)]
 pub struct HealthCheck {
     store: Arc<dyn HealthStore>,
-    last: Arc<Mutex<Option<(Instant, bool)>>>,
+    clock: SharedClock,
+    last: Arc<Mutex<Option<(OffsetDateTime, bool)>>>,
 }
 
 impl HealthCheck {
-    pub fn new(store: Arc<dyn HealthStore>) -> Self {
+    pub fn new(store: Arc<dyn HealthStore>, clock: SharedClock) -> Self {
         Self {
             store,
+            clock,
             last: Arc::new(Mutex::new(None)),
         }
     }
@@ -47,16 +47,19 @@ impl HealthCheck {
     /// Whether the table answers, as last checked at most [`HEALTH_CHECK_TTL`] ago.
     pub async fn table_answers(&self) -> bool {
         let mut last = self.last.lock().await;
+        let now = self.clock.now();
         if let Some((at, answered)) = *last
-            && at.elapsed() < HEALTH_CHECK_TTL
+            && at <= now
+            && now - at < HEALTH_CHECK_TTL
         {
             return answered;
         }
+        // A guard against a hung call, not a reading of the time.
         let answered = matches!(
             tokio::time::timeout(TABLE_TIMEOUT, self.store.ping()).await,
             Ok(Ok(()))
         );
-        *last = Some((Instant::now(), answered));
+        *last = Some((now, answered));
         answered
     }
 }

@@ -35,8 +35,13 @@ pub struct CreateMessageRequest {
 }
 
 impl CreateMessageRequest {
-    /// The message, if the key's restrictions allow it.
-    pub fn into_message(self, chat_id: ChatId, key: &OrgApiKey) -> Result<Message, ApiError> {
+    /// The message, logged `now`, if the key's restrictions allow it.
+    pub fn into_message(
+        self,
+        chat_id: ChatId,
+        key: &OrgApiKey,
+        now: OffsetDateTime,
+    ) -> Result<Message, ApiError> {
         let message = Message {
             id: self.id.unwrap_or_default(),
             chat_id,
@@ -45,7 +50,7 @@ impl CreateMessageRequest {
             metadata: self.metadata,
             latency_ms: self.latency_ms,
             token_count: self.token_count,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: now,
         };
         key.settings
             .check_message(&message)
@@ -84,7 +89,7 @@ pub async fn create_message(
 ) -> Result<(StatusCode, RateHeaders, Json<Message>), ApiError> {
     let chat_id = ChatId::parse(&chat_id)
         .map_err(|_| ApiError::InvalidPath("chat_id must be a ULID".into()))?;
-    let message = request.into_message(chat_id, &key)?;
+    let message = request.into_message(chat_id, &key, state.clock.now())?;
     let rate = state.limiter.admit(&key.caller(), 1).await?;
     let logged = state.ingest.log_message(key.org_id, message).await?;
     let (status, body) = replay::respond(logged);

@@ -2,10 +2,14 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use chatlogger::{
+    clock::{self, SharedClock},
     http::ApiKeyVerifier,
     ingest::Ingest,
     limits::RateLimiter,
-    store::{ApiKeyStore, ChatStore, HealthStore, MessageStore, OrgStore, UsageStore},
+    lookups::FeedWatch,
+    store::{
+        ApiKeyStore, ChangeFeedStore, ChatStore, HealthStore, MessageStore, OrgStore, UsageStore,
+    },
 };
 
 use crate::health::HealthCheck;
@@ -17,18 +21,50 @@ pub struct IngestState {
     pub health: HealthCheck,
     pub api_keys: ApiKeyVerifier,
     pub limiter: RateLimiter,
+    /// The only time ingest reads: cache lifetimes, the change feed's
+    /// cadence, rate windows, `last_used_at` and `created_at` stamps.
+    pub clock: SharedClock,
 }
 
 impl IngestState {
+    /// A container on the system clock.
     pub fn new<S>(store: Arc<S>) -> Self
     where
-        S: ChatStore + MessageStore + ApiKeyStore + HealthStore + OrgStore + UsageStore + 'static,
+        S: ChatStore
+            + MessageStore
+            + ApiKeyStore
+            + HealthStore
+            + OrgStore
+            + UsageStore
+            + ChangeFeedStore
+            + 'static,
     {
+        Self::with_clock(store, clock::system())
+    }
+
+    /// A container that reads the time only from `clock`: several of them
+    /// on one manual clock are a simulation of warm containers (each with
+    /// its own caches) in simulated time.
+    pub fn with_clock<S>(store: Arc<S>, clock: SharedClock) -> Self
+    where
+        S: ChatStore
+            + MessageStore
+            + ApiKeyStore
+            + HealthStore
+            + OrgStore
+            + UsageStore
+            + ChangeFeedStore
+            + 'static,
+    {
+        // One read of the change feed every few seconds serves both the
+        // key cache and the org-limits cache.
+        let watch = Arc::new(FeedWatch::new(store.clone(), clock.clone()));
         Self {
-            ingest: Ingest::new(store.clone()),
-            health: HealthCheck::new(store.clone()),
-            api_keys: ApiKeyVerifier::new(store.clone()),
-            limiter: RateLimiter::new(store),
+            ingest: Ingest::with_clock(store.clone(), clock.clone()),
+            health: HealthCheck::new(store.clone(), clock.clone()),
+            api_keys: ApiKeyVerifier::following(store.clone(), watch.clone()),
+            limiter: RateLimiter::following(store, watch),
+            clock,
         }
     }
 }

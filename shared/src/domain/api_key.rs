@@ -137,6 +137,14 @@ impl ApiKeyHash {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// The hash from its hex form (as items store it); `None` if it is not
+    /// 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
 }
 
 /// A key's label, 1..=100 characters ("website widget", "support bot").
@@ -312,8 +320,9 @@ pub struct ApiKey {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
-    /// When ingest last accepted the key, to within
-    /// [`crate::http::API_KEY_LAST_USED_RESOLUTION`].
+    /// When ingest last accepted the key, to within an hour: each ingest
+    /// container stamps it at most once an hour per key
+    /// (`chatlogger::http::API_KEY_LAST_USED_RESOLUTION`).
     #[serde(with = "time::serde::rfc3339::option", default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<OffsetDateTime>,

@@ -7,6 +7,7 @@ mod api_key;
 mod chat;
 pub mod export;
 mod ids;
+pub mod ingest_changes;
 pub mod limits;
 mod message;
 mod org;

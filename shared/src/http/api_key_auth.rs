@@ -1,12 +1,16 @@
 //! Authentication for chat plugins: the `x-organization-api-key` header.
 //!
 //! One `GetItem` on the key's SHA-256 resolves it to its org, kind and
-//! settings; the answer is cached in the warm container for at most
-//! [`API_KEY_CACHE_TTL`], which is therefore the longest a revoked key (or
-//! an old setting) keeps working. Unknown keys are remembered as unknown for
-//! as long, in a cache of their own, so a flood of random keys costs one
-//! read per distinct key and cannot push live keys out. Every failure is
-//! the same 401, so a caller learns nothing about which check failed.
+//! settings; the answer is cached in the warm container for up to
+//! [`API_KEY_CACHE_TTL`] (5 minutes), and followed by the ingest change
+//! feed ([`crate::lookups`]): a revoked key (or a changed setting) is
+//! refused (applied) within [`CHANGES_APPLY_WITHIN`](crate::lookups::CHANGES_APPLY_WITHIN)
+//! (5 s) all the same.
+//! Unknown keys are remembered as unknown for as long, in a cache of their
+//! own (a hash nobody has cannot become a key: keys are random), so a flood
+//! of random keys costs one read per distinct key and cannot push live keys
+//! out. Every failure is the same 401, so a caller learns nothing about
+//! which check failed.
 //!
 //! Browsers: a request with an `Origin` header comes from a browser. A
 //! secret key is refused there (403) before it is even looked up; a
@@ -23,18 +27,26 @@ use axum::{
 use super::{ApiError, plugin_cors::CorsGrant};
 use crate::{
     cache::TtlCache,
-    domain::{ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyKind, ApiKeySecret, ApiKeySettings, OrgId},
+    clock,
+    domain::{
+        ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyKind, ApiKeySecret, ApiKeySettings, OrgId,
+        ingest_changes::IngestChange,
+    },
     limits::Caller,
-    store::ApiKeyStore,
+    lookups::{FeedWatch, FollowedCache},
+    store::{ApiKeyStore, ChangeFeedStore},
 };
 
 pub const API_KEY_HEADER: &str = "x-organization-api-key";
-/// Upper bound on how long a key lookup is reused, and so on revocation delay.
-pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a container reuses a key lookup. Not the revocation delay: the
+/// change feed evicts a revoked or changed key within
+/// [`crate::lookups::CHANGES_APPLY_WITHIN`]; this bounds what a container keeps, and is
+/// the longest anything the feed could not say would last.
+pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5 * 60);
 /// How often a container records a key's `last_used_at`: at most one
-/// `UpdateItem` per key per container per this interval, so ingest stays at
-/// one write per message in all but one request every few minutes.
-pub const API_KEY_LAST_USED_RESOLUTION: Duration = Duration::from_secs(5 * 60);
+/// `UpdateItem` per key per container per hour, so a key's stamps cost
+/// nothing next to its messages even for an org that logs one a minute.
+pub const API_KEY_LAST_USED_RESOLUTION: Duration = Duration::from_secs(60 * 60);
 const CACHE_CAPACITY: usize = 4096;
 /// Unknown keys remembered per container (least recently seen go first).
 const UNKNOWN_CAPACITY: usize = 1024;
@@ -43,38 +55,68 @@ const UNKNOWN_CAPACITY: usize = 1024;
 #[derive(Clone)]
 pub struct ApiKeyVerifier {
     store: Arc<dyn ApiKeyStore>,
-    known: Arc<TtlCache<ApiKeyHash, ApiKeyGrant>>,
+    clock: clock::SharedClock,
+    known: Arc<FollowedCache<ApiKeyHash, ApiKeyGrant>>,
     unknown: Arc<TtlCache<ApiKeyHash, ()>>,
-    /// Keys whose `last_used_at` this container recorded recently.
+    /// Keys whose `last_used_at` this container recorded within the hour.
     recently_touched: Arc<TtlCache<ApiKeyId, ()>>,
 }
 
+/// The key a feed entry names, if it names one.
+fn key_named(change: &IngestChange) -> Option<ApiKeyHash> {
+    match change {
+        IngestChange::ApiKey(hash) => Some(*hash),
+        IngestChange::Org(_) => None,
+    }
+}
+
 impl ApiKeyVerifier {
-    pub fn new(store: Arc<dyn ApiKeyStore>) -> Self {
-        Self::with_ttl(store, API_KEY_CACHE_TTL)
+    /// A verifier on the system clock, following the feed on its own.
+    pub fn new<S: ApiKeyStore + ChangeFeedStore + 'static>(store: Arc<S>) -> Self {
+        let watch = Arc::new(FeedWatch::new(store.clone(), clock::system()));
+        Self::following(store, watch)
     }
 
-    pub fn with_ttl(store: Arc<dyn ApiKeyStore>, ttl: Duration) -> Self {
+    /// A verifier that follows the change feed through `watch` (shared with
+    /// the container's other caches) and reads the time from its clock.
+    pub fn following(store: Arc<dyn ApiKeyStore>, watch: Arc<FeedWatch>) -> Self {
+        let clock = watch.clock().clone();
         Self {
             store,
-            known: Arc::new(TtlCache::new(ttl, CACHE_CAPACITY)),
-            unknown: Arc::new(TtlCache::new(ttl, UNKNOWN_CAPACITY)),
-            recently_touched: Arc::new(TtlCache::new(API_KEY_LAST_USED_RESOLUTION, CACHE_CAPACITY)),
+            known: Arc::new(FollowedCache::new(
+                watch,
+                API_KEY_CACHE_TTL,
+                CACHE_CAPACITY,
+                key_named,
+            )),
+            unknown: Arc::new(TtlCache::new(
+                API_KEY_CACHE_TTL,
+                UNKNOWN_CAPACITY,
+                clock.clone(),
+            )),
+            recently_touched: Arc::new(TtlCache::new(
+                API_KEY_LAST_USED_RESOLUTION,
+                CACHE_CAPACITY,
+                clock.clone(),
+            )),
+            clock,
         }
     }
 
     /// The grant of a key hash: cached, negatively too.
     async fn grant(&self, hash: ApiKeyHash) -> Result<Option<ApiKeyGrant>, ApiError> {
-        if let Some(grant) = self.known.get(&hash) {
+        if let Some(grant) = self.known.get(&hash).await {
             return Ok(Some(grant));
         }
         if self.unknown.get(&hash).is_some() {
             return Ok(None);
         }
+        let started = self.known.lookup_starts().await;
         let fresh = self.store.api_key_grant(&hash).await?;
-        match &fresh {
-            Some(grant) => self.known.insert(hash, grant.clone()),
-            None => self.unknown.insert(hash, ()),
+        match (&fresh, started) {
+            (Some(grant), Some(started)) => self.known.insert(hash, grant.clone(), &started),
+            (Some(_), None) => {}
+            (None, _) => self.unknown.insert(hash, ()),
         }
         Ok(fresh)
     }
@@ -129,7 +171,7 @@ impl ApiKeyVerifier {
             return;
         }
         self.recently_touched.insert(key, ());
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.clock.now();
         if let Err(error) = self.store.touch_api_key(org, key, now).await {
             tracing::warn!(error = %crate::sdk_error::error_chain(&error), key_id = %key, "could not record the key's last use");
         }
@@ -199,11 +241,21 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use time::{OffsetDateTime, macros::datetime};
+
     use super::*;
     use crate::{
-        domain::{ApiKey, ApiKeyLabel, Org, OrgName, Slug},
-        store::{MemoryStore, OrgStore},
+        clock::{Clock, ManualClock},
+        domain::{
+            ApiKey, ApiKeyLabel, Org, OrgName, Slug, ingest_changes::FEED_CAPACITY,
+            limits::RateLimit,
+        },
+        store::{ApiKeyChanges, MemoryStore, OrgStore},
     };
+
+    const NOON: OffsetDateTime = datetime!(2026-11-22 12:00:00 UTC);
 
     async fn org_with_key(store: &MemoryStore, slug: &str) -> (Org, ApiKeySecret) {
         let org = Org::new(Slug::parse(slug).unwrap(), OrgName::parse(slug).unwrap());
@@ -214,6 +266,19 @@ mod tests {
             .await
             .unwrap();
         (org, secret)
+    }
+
+    /// A container's verifier on `clock`.
+    fn container<S: ApiKeyStore + ChangeFeedStore + 'static>(
+        store: &Arc<S>,
+        clock: &Arc<ManualClock>,
+    ) -> ApiKeyVerifier {
+        let watch = Arc::new(FeedWatch::new(store.clone(), clock.clone()));
+        ApiKeyVerifier::following(store.clone(), watch)
+    }
+
+    fn seconds(n: i64) -> time::Duration {
+        time::Duration::seconds(n)
     }
 
     #[tokio::test]
@@ -244,44 +309,122 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revocation_takes_effect_once_the_cache_entry_expires() {
-        let store = Arc::new(MemoryStore::new());
+    async fn a_revoked_key_is_refused_within_5_s_by_a_container_that_cached_it() {
+        let clock = ManualClock::shared(NOON);
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
         let (acme, secret) = org_with_key(&store, "acme").await;
-        let verifier = ApiKeyVerifier::with_ttl(store.clone(), Duration::from_millis(50));
-        verifier
-            .verify(Some(secret.expose()), "acme", None)
-            .await
-            .unwrap();
-
-        // Revoke by re-storing the key's grant as revoked.
-        let (mut key, _) = ApiKey::generate(ApiKeyLabel::parse("test").unwrap());
-        key.revoked_at = Some(time::OffsetDateTime::now_utc());
-        store
-            .create_api_key(&acme, &key, &secret.hash())
-            .await
-            .unwrap();
-
-        assert!(
-            verifier
-                .verify(Some(secret.expose()), "acme", None)
-                .await
-                .is_ok(),
-            "cached within the TTL"
-        );
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(
-            verifier
-                .verify(Some(secret.expose()), "acme", None)
-                .await
-                .is_err(),
-            "revoked after the TTL"
-        );
+        let (_, other) = org_with_key(&store, "other").await;
+        let verifier = container(&store, &clock);
+        let verify = |secret: &ApiKeySecret, slug: &'static str| {
+            let (verifier, secret) = (verifier.clone(), secret.clone());
+            async move { verifier.verify(Some(secret.expose()), slug, None).await }
+        };
+        // Cached minutes ago, and in use since.
+        for _ in 0..10 {
+            verify(&secret, "acme").await.unwrap();
+            verify(&other, "other").await.unwrap();
+            clock.advance(seconds(20));
+        }
+        let key_id = verify(&secret, "acme").await.unwrap().key_id;
+        store.revoke_api_key(acme.id, key_id).await.unwrap();
+        // Within 5 s, and from then on, it is refused; the other org's key
+        // is not.
+        clock.advance(seconds(5));
+        let refused = verify(&secret, "acme").await.unwrap_err();
+        assert!(matches!(refused, ApiError::Unauthorized));
+        verify(&other, "other").await.unwrap();
+        clock.advance(seconds(600));
+        assert!(verify(&secret, "acme").await.is_err());
     }
 
-    /// Counts lookups, to see what the caches save.
+    #[tokio::test]
+    async fn a_changed_origin_or_rate_applies_within_5_s() {
+        let clock = ManualClock::shared(NOON);
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let (org, _) = org_with_key(&store, "acme").await;
+        let shop = crate::domain::Origin::parse("https://shop.example").unwrap();
+        let settings = ApiKeySettings {
+            allowed_origins: vec![shop.clone()],
+            ..ApiKeySettings::default()
+        };
+        let (key, publishable) = ApiKey::generate_with(
+            ApiKeyLabel::parse("widget").unwrap(),
+            ApiKeyKind::Publishable,
+            settings,
+        );
+        store
+            .create_api_key(&org, &key, &publishable.hash())
+            .await
+            .unwrap();
+        let verifier = container(&store, &clock);
+        let from = |origin: &'static str| {
+            let (verifier, key) = (verifier.clone(), publishable.clone());
+            async move {
+                verifier
+                    .verify(Some(key.expose()), "acme", Some(origin))
+                    .await
+            }
+        };
+        let before = from("https://shop.example").await.unwrap();
+        assert_eq!(before.caller().key_rate.map(|r| r.per_second()), Some(20));
+        assert!(from("https://new.example").await.is_err());
+
+        let moved = ApiKeySettings {
+            allowed_origins: vec![crate::domain::Origin::parse("https://new.example").unwrap()],
+            rate_limit: Some(RateLimit::new(3, Some(10))),
+            ..ApiKeySettings::default()
+        };
+        let changes = ApiKeyChanges {
+            settings: Some(moved),
+            ..ApiKeyChanges::default()
+        };
+        store
+            .update_api_key(org.id, key.id, &changes)
+            .await
+            .unwrap();
+        clock.advance(seconds(5));
+        let after = from("https://new.example").await.unwrap();
+        assert_eq!(after.caller().key_rate.map(|r| r.per_second()), Some(3));
+        let refused = from("https://shop.example").await.unwrap_err();
+        assert_eq!(refused.code(), "origin_not_allowed");
+    }
+
+    /// Counts the reads and writes a verifier sends, to see what the caches save.
     struct CountingStore {
         inner: MemoryStore,
-        lookups: std::sync::atomic::AtomicUsize,
+        lookups: AtomicUsize,
+        feed_reads: AtomicUsize,
+        touches: AtomicUsize,
+    }
+
+    impl CountingStore {
+        fn new(clock: &Arc<ManualClock>) -> Self {
+            Self {
+                inner: MemoryStore::with_clock(clock.clone()),
+                lookups: AtomicUsize::new(0),
+                feed_reads: AtomicUsize::new(0),
+                touches: AtomicUsize::new(0),
+            }
+        }
+
+        /// (key lookups, feed reads, last-used stamps) so far.
+        fn counts(&self) -> (usize, usize, usize) {
+            (
+                self.lookups.load(Ordering::SeqCst),
+                self.feed_reads.load(Ordering::SeqCst),
+                self.touches.load(Ordering::SeqCst),
+            )
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ChangeFeedStore for CountingStore {
+        async fn change_feed(
+            &self,
+        ) -> crate::store::StoreResult<crate::domain::ingest_changes::ChangeFeed> {
+            self.feed_reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.change_feed().await
+        }
     }
 
     #[async_trait::async_trait]
@@ -298,16 +441,16 @@ mod tests {
             &self,
             hash: &ApiKeyHash,
         ) -> crate::store::StoreResult<Option<ApiKeyGrant>> {
-            self.lookups
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.lookups.fetch_add(1, Ordering::SeqCst);
             self.inner.api_key_grant(hash).await
         }
         async fn touch_api_key(
             &self,
             org: OrgId,
             key: ApiKeyId,
-            at: time::OffsetDateTime,
+            at: OffsetDateTime,
         ) -> crate::store::StoreResult<()> {
+            self.touches.fetch_add(1, Ordering::SeqCst);
             self.inner.touch_api_key(org, key, at).await
         }
         async fn list_api_keys(
@@ -328,7 +471,7 @@ mod tests {
             &self,
             org: OrgId,
             key: ApiKeyId,
-            changes: &crate::store::ApiKeyChanges,
+            changes: &ApiKeyChanges,
         ) -> crate::store::StoreResult<Option<ApiKey>> {
             self.inner.update_api_key(org, key, changes).await
         }
@@ -342,14 +485,120 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_keys_are_remembered_and_cannot_push_live_keys_out() {
-        let store = Arc::new(CountingStore {
-            inner: MemoryStore::new(),
-            lookups: Default::default(),
-        });
+    async fn a_cached_key_is_served_for_minutes_on_feed_reads_alone() {
+        let clock = ManualClock::shared(NOON);
+        let store = Arc::new(CountingStore::new(&clock));
         let (_, secret) = org_with_key(&store.inner, "acme").await;
-        let verifier = ApiKeyVerifier::new(store.clone());
-        let lookups = || store.lookups.load(std::sync::atomic::Ordering::SeqCst);
+        let verifier = container(&store, &clock);
+        verifier
+            .verify(Some(secret.expose()), "acme", None)
+            .await
+            .unwrap();
+        assert_eq!(store.counts(), (1, 1, 1), "a lookup, the feed, a stamp");
+        // A quiet org: a message every 50 s for four minutes.
+        for _ in 0..5 {
+            clock.advance(seconds(50));
+            verifier
+                .verify(Some(secret.expose()), "acme", None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.counts(),
+            (1, 6, 1),
+            "no new lookup: one feed read per request (none was within 4 s)"
+        );
+        // Requests within 4 s of a feed read read nothing at all.
+        for _ in 0..10 {
+            clock.advance(time::Duration::milliseconds(300));
+            verifier
+                .verify(Some(secret.expose()), "acme", None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.counts(), (1, 6, 1));
+        // Past the cache's 5 minutes the key is read again (and nothing
+        // cached is served, so the feed is not).
+        clock.advance(seconds(60));
+        verifier
+            .verify(Some(secret.expose()), "acme", None)
+            .await
+            .unwrap();
+        assert_eq!(store.counts(), (2, 6, 1));
+    }
+
+    #[tokio::test]
+    async fn a_feed_that_overflowed_since_the_last_read_flushes_the_cache() {
+        let clock = ManualClock::shared(NOON);
+        let store = Arc::new(CountingStore::new(&clock));
+        let (org, secret) = org_with_key(&store.inner, "acme").await;
+        let verifier = container(&store, &clock);
+        let verify = || async {
+            verifier
+                .verify(Some(secret.expose()), "acme", None)
+                .await
+                .unwrap()
+        };
+        verify().await;
+        // More changes than the feed keeps, none about this key.
+        for _ in 0..=FEED_CAPACITY {
+            let (key, other) = ApiKey::generate(ApiKeyLabel::parse("churn").unwrap());
+            store
+                .inner
+                .create_api_key(&org, &key, &other.hash())
+                .await
+                .unwrap();
+            store.inner.revoke_api_key(org.id, key.id).await.unwrap();
+        }
+        clock.advance(seconds(5));
+        verify().await;
+        assert_eq!(store.counts().0, 2, "the key was looked up again");
+        clock.advance(seconds(5));
+        verify().await;
+        assert_eq!(store.counts().0, 2, "and cached again");
+    }
+
+    #[tokio::test]
+    async fn last_used_is_stamped_once_an_hour_per_container() {
+        let clock = ManualClock::shared(NOON);
+        let store = Arc::new(CountingStore::new(&clock));
+        let (org, secret) = org_with_key(&store.inner, "acme").await;
+        let (a, b) = (container(&store, &clock), container(&store, &clock));
+        let key_id = a
+            .verify(Some(secret.expose()), "acme", None)
+            .await
+            .unwrap()
+            .key_id;
+        b.verify(Some(secret.expose()), "acme", None).await.unwrap();
+        assert_eq!(store.counts().2, 2, "each container stamps once");
+        for _ in 0..59 {
+            clock.advance(seconds(60));
+            for verifier in [&a, &b] {
+                verifier
+                    .verify(Some(secret.expose()), "acme", None)
+                    .await
+                    .unwrap();
+            }
+        }
+        assert_eq!(store.counts().2, 2, "not again within the hour");
+        clock.advance(seconds(60));
+        a.verify(Some(secret.expose()), "acme", None).await.unwrap();
+        assert_eq!(store.counts().2, 3, "an hour on, once more");
+        let stamped = store.inner.api_key(org.id, key_id).await.unwrap().unwrap();
+        assert_eq!(
+            stamped.last_used_at,
+            Some(clock.now()),
+            "at the clock's time"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_keys_are_remembered_and_cannot_push_live_keys_out() {
+        let clock = ManualClock::shared(NOON);
+        let store = Arc::new(CountingStore::new(&clock));
+        let (_, secret) = org_with_key(&store.inner, "acme").await;
+        let verifier = container(&store, &clock);
+        let lookups = || store.counts().0;
         verifier
             .verify(Some(secret.expose()), "acme", None)
             .await

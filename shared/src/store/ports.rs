@@ -21,6 +21,7 @@ use crate::domain::{
         Orphan, Round, Sequence, ShardInfo, StreamChange, TopChanges,
     },
     export::{ExportJob, ExportStatus, Totals},
+    ingest_changes::ChangeFeed,
     limits::OrgLimits,
 };
 
@@ -32,7 +33,9 @@ pub trait OrgStore: Send + Sync {
     async fn org_by_slug(&self, slug: &Slug) -> StoreResult<Option<Org>>;
     /// Every org, oldest first (the superadmin's directory).
     async fn list_orgs(&self, page: &PageRequest) -> StoreResult<Page<Org>>;
-    /// Applies `changes`; `None` when the org does not exist.
+    /// Applies `changes`; `None` when the org does not exist. A change of
+    /// limits is noted in the ingest change feed in the same write
+    /// ([`ChangeFeedStore`]).
     async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>>;
 }
 
@@ -101,14 +104,16 @@ pub trait ApiKeyStore: Send + Sync {
     async fn list_api_keys(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
     async fn api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>>;
     /// Applies `changes` to the key's metadata and its hash lookup,
-    /// atomically; `None` when the org has no such key.
+    /// atomically, with (when the settings change) an entry in the ingest
+    /// change feed ([`ChangeFeedStore`]); `None` when the org has no such key.
     async fn update_api_key(
         &self,
         org: OrgId,
         key: ApiKeyId,
         changes: &ApiKeyChanges,
     ) -> StoreResult<Option<ApiKey>>;
-    /// Marks the key revoked in its metadata and its hash lookup, atomically;
+    /// Marks the key revoked in its metadata and its hash lookup, with an
+    /// entry in the ingest change feed ([`ChangeFeedStore`]), atomically;
     /// revoking twice keeps the first `revoked_at`. `None` when the org has
     /// no such key.
     async fn revoke_api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>>;
@@ -585,6 +590,18 @@ pub trait UsageStore: Send + Sync {
 pub struct WindowUsage {
     pub org: u64,
     pub keys: BTreeMap<ApiKeyId, u64>,
+}
+
+/// The ingest change feed (see [`crate::domain::ingest_changes`]): what
+/// ingest containers read to know which of their cached key grants and org
+/// limits changed. Its writers are [`ApiKeyStore::revoke_api_key`],
+/// [`ApiKeyStore::update_api_key`] (settings) and [`OrgStore::update_org`]
+/// (limits): each appends its entry in the same transaction as its change,
+/// so a change is never stored without its entry.
+#[async_trait]
+pub trait ChangeFeedStore: Send + Sync {
+    /// The feed, strongly consistent (empty when nothing was ever noted).
+    async fn change_feed(&self) -> StoreResult<ChangeFeed>;
 }
 
 #[async_trait]

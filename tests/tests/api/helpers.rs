@@ -163,8 +163,8 @@ impl TestApp {
         format!("{}/api/v1/orgs/{}/chats", self.base_url, org.slug())
     }
 
-    /// Sets an org's limits in the store (before its first ingest request:
-    /// containers read them once a minute).
+    /// Sets an org's limits in the store (ingest applies them within 5 s,
+    /// through the change feed).
     pub async fn set_limits(
         &self,
         org: chatlogger::domain::OrgId,

@@ -14,22 +14,26 @@ use std::{
 const LAYERS: &[(&str, u8)] = &[
     // Start-up and small tools, used anywhere.
     ("aws", 0),
-    ("cache", 0),
     ("clock", 0),
     ("config", 0),
     ("sdk_error", 0),
     ("sqs_batch", 0),
     ("telemetry", 0),
     ("domain", 1),
+    // Per-container caches, timed by a clock.
+    ("cache", 1),
     ("store", 2),
     ("accounts", 3),
     ("analytics", 3),
     ("auth", 3),
     ("export", 3),
     ("ingest", 3),
-    ("limits", 3),
+    // Ingest's cached lookups, followed by the change feed; the rate
+    // limiter caches org limits through them.
+    ("lookups", 3),
     ("sweep", 3),
-    ("http", 4),
+    ("limits", 4),
+    ("http", 5),
 ];
 
 fn source_files(dir: &Path, files: &mut Vec<PathBuf>) {

@@ -20,6 +20,7 @@ mod ingest_input;
 mod layers;
 mod limits;
 mod local_stack;
+mod lookups;
 mod publishable;
 mod raw_stream;
 mod roles;

@@ -1,7 +1,8 @@
 //! Proves the cost rule by recording every request the SDK puts on the
-//! wire (its `X-Amz-Target` operation): one write per ingested message, a
-//! read of the chat only in a container that has not seen it, the (cached)
-//! API-key lookup and org limits, and one rate-limit report per 20 or more
+//! wire (its `X-Amz-Target` operation, and the item it names): one write
+//! per ingested message, a read of the chat only in a container that has
+//! not seen it, the (cached) API-key lookup and org limits with the change
+//! feed that keeps them right, and one rate-limit report per 20 or more
 //! messages.
 
 use std::sync::{Arc, Mutex};
@@ -15,21 +16,48 @@ use aws_smithy_runtime_api::{
 };
 use aws_smithy_types::config_bag::ConfigBag;
 use axum::{body::Body, http::Request};
-use chatlogger::store::DynamoStore;
+use chatlogger::{
+    clock::{ManualClock, SharedClock},
+    store::DynamoStore,
+};
+use chatlogger_ingest::IngestState;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::helpers::{create_org_with_key, new_table, sdk_config};
 
-/// Records the operation of every request sent to DynamoDB (retries included).
+/// Records the operation of every request sent to DynamoDB (retries
+/// included), with the first part of the partition key it names (`ORG`,
+/// `KEYHASH`, `INGEST`...; none for batches and transactions).
 #[derive(Debug, Clone, Default)]
-struct OperationLog(Arc<Mutex<Vec<String>>>);
+pub(crate) struct OperationLog(Arc<Mutex<Vec<String>>>);
 
 impl OperationLog {
-    fn take(&self) -> Vec<String> {
+    /// The operations since the last take.
+    pub(crate) fn take(&self) -> Vec<String> {
+        self.take_keyed()
+            .into_iter()
+            .map(|entry| entry.split(' ').next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The same, each as `"GetItem KEYHASH"`: the operation and its item's kind.
+    pub(crate) fn take_keyed(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
+}
+
+/// The first part (up to `#`) of the partition key a single-item request names.
+fn pk_kind(body: Option<&[u8]>) -> Option<String> {
+    let body: Value = serde_json::from_slice(body?).ok()?;
+    let pk = body
+        .get("Key")
+        .or_else(|| body.get("Item"))?
+        .get("pk")?
+        .get("S")?
+        .as_str()?;
+    Some(pk.split('#').next().unwrap_or(pk).to_owned())
 }
 
 impl Intercept for OperationLog {
@@ -51,13 +79,20 @@ impl Intercept for OperationLog {
             .get("x-amz-target")
             .unwrap_or("missing");
         let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-        self.0.lock().unwrap().push(operation);
+        let call = match pk_kind(context.request().body().bytes()) {
+            Some(pk) => format!("{operation} {pk}"),
+            None => operation,
+        };
+        self.0.lock().unwrap().push(call);
         Ok(())
     }
 }
 
 /// A store on `table` whose DynamoDB calls are recorded in the log.
-fn counted_store(sdk: &aws_config::SdkConfig, table: String) -> (Arc<DynamoStore>, OperationLog) {
+pub(crate) fn counted_store(
+    sdk: &aws_config::SdkConfig,
+    table: String,
+) -> (Arc<DynamoStore>, OperationLog) {
     let log = OperationLog::default();
     let counted = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(sdk)
@@ -67,7 +102,14 @@ fn counted_store(sdk: &aws_config::SdkConfig, table: String) -> (Arc<DynamoStore
     (Arc::new(DynamoStore::new(counted, table)), log)
 }
 
-async fn call(app: &axum::Router, uri: &str, key: &str, body: Value) -> (u16, Value) {
+/// An ingest container on `clock`, as `main.rs` serves it.
+pub(crate) fn ingest_container(store: Arc<DynamoStore>, clock: SharedClock) -> axum::Router {
+    chatlogger::http::app(chatlogger_ingest::router(IngestState::with_clock(
+        store, clock,
+    )))
+}
+
+pub(crate) async fn call(app: &axum::Router, uri: &str, key: &str, body: Value) -> (u16, Value) {
     let request = Request::post(uri)
         .header("content-type", "application/json")
         .header("x-organization-api-key", key)
@@ -88,11 +130,12 @@ async fn ingesting_a_message_is_one_dynamodb_write() {
     let key = acme.key.expose();
 
     let (store, log) = counted_store(&sdk, table);
-    let container = crate::helpers::local_app(store.clone()).await;
+    let clock = ManualClock::shared(time::macros::datetime!(2026-11-22 12:00:00 UTC));
+    let container = ingest_container(store.clone(), clock.clone());
 
-    // Creating a chat: the key lookup and the key's last-used stamp (first
-    // use in this container; the stamp repeats at most every 5 minutes),
-    // the org's limits (read once a minute), and one put.
+    // Creating a chat in a new container: the change feed (first read), the
+    // key lookup and the key's last-used stamp (the stamp repeats at most
+    // once an hour), the org's limits (cached for minutes), and one put.
     let (status, chat) = call(
         &container,
         "/api/v1/orgs/acme/chats",
@@ -101,7 +144,16 @@ async fn ingesting_a_message_is_one_dynamodb_write() {
     )
     .await;
     assert_eq!(status, 201);
-    assert_eq!(log.take(), ["GetItem", "UpdateItem", "GetItem", "PutItem"]);
+    assert_eq!(
+        log.take_keyed(),
+        [
+            "GetItem INGEST",
+            "GetItem KEYHASH",
+            "UpdateItem ORG",
+            "GetItem ORG",
+            "PutItem ORG"
+        ]
+    );
     let messages = format!(
         "/api/v1/orgs/acme/chats/{}/messages",
         chat["id"].as_str().unwrap()
@@ -125,13 +177,18 @@ async fn ingesting_a_message_is_one_dynamodb_write() {
     let body = json!({"id": chatlogger::domain::MessageId::new().to_string(), "role": "user", "content": "once"});
     assert_eq!(call(&container, &messages, key, body.clone()).await.0, 201);
     assert_eq!(log.take(), ["PutItem"]);
+    // (A moment later: at the same instant the retry's item would be
+    // byte for byte the stored one, which the store takes for its own
+    // write retried by the SDK.)
+    clock.advance(time::Duration::milliseconds(10));
     assert_eq!(call(&container, &messages, key, body).await.0, 200);
     assert_eq!(log.take(), ["PutItem"]);
 
-    // A fresh container that has not seen the chat: the key lookup, stamp
-    // and org limits, then a read of the chat (eventually consistent, half
-    // a unit) and the conditional put; after that, one PutItem again.
-    let cold = crate::helpers::local_app(store).await;
+    // A fresh container that has not seen the chat: the feed, the key
+    // lookup, stamp and org limits, then a read of the chat (eventually
+    // consistent, half a unit) and the conditional put; after that, one
+    // PutItem again.
+    let cold = ingest_container(store, clock.clone());
     let (status, _) = call(
         &cold,
         &messages,
@@ -142,7 +199,14 @@ async fn ingesting_a_message_is_one_dynamodb_write() {
     assert_eq!(status, 201);
     assert_eq!(
         log.take(),
-        ["GetItem", "UpdateItem", "GetItem", "GetItem", "PutItem"]
+        [
+            "GetItem",
+            "GetItem",
+            "UpdateItem",
+            "GetItem",
+            "GetItem",
+            "PutItem"
+        ]
     );
     let (status, _) = call(
         &cold,
@@ -175,6 +239,19 @@ async fn ingesting_a_message_is_one_dynamodb_write() {
     .await;
     assert_eq!(status, 201);
     assert_eq!(log.take(), ["UpdateItem", "PutItem"]);
+
+    // Seconds later, the caches are checked against the change feed: one
+    // read of it serves the key and the org's limits alike.
+    clock.advance(time::Duration::seconds(5));
+    let (status, _) = call(
+        &container,
+        &messages,
+        key,
+        json!({"role": "user", "content": "later"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(log.take_keyed(), ["GetItem INGEST", "PutItem ORG"]);
 }
 
 /// The analytics summary never reads messages: past the session check (one
@@ -231,7 +308,8 @@ async fn health_checks_the_table_at_most_once_per_ttl_per_container() {
     let sdk = sdk_config().await;
     let table = new_table(&sdk).await;
     let (store, log) = counted_store(&sdk, table);
-    let container = crate::helpers::local_app(store).await;
+    let clock = ManualClock::shared(time::macros::datetime!(2026-11-22 12:00:00 UTC));
+    let container = ingest_container(store, clock.clone());
     // An unauthenticated loop, part of it concurrent: one table check.
     let mut concurrent = tokio::task::JoinSet::new();
     for _ in 0..10 {
@@ -245,7 +323,7 @@ async fn health_checks_the_table_at_most_once_per_ttl_per_container() {
     }
     assert_eq!(log.take(), ["DescribeTable"]);
     // After the TTL, the next request checks again.
-    tokio::time::sleep(chatlogger_ingest::health::HEALTH_CHECK_TTL).await;
+    clock.advance(time::Duration::try_from(chatlogger_ingest::health::HEALTH_CHECK_TTL).unwrap());
     assert_eq!(health(container).await["table"], true);
     assert_eq!(log.take(), ["DescribeTable"]);
 }

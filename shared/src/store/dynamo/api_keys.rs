@@ -20,7 +20,7 @@ use super::{
 use crate::{
     domain::{
         ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyKind, ApiKeyLabel, ApiKeySettings, Org,
-        OrgId, Slug,
+        OrgId, Slug, ingest_changes::IngestChange,
     },
     store::{ApiKeyChanges, ApiKeyStore, Claim, Page, PageRequest, Read, StoreError, StoreResult},
 };
@@ -138,6 +138,12 @@ impl From<KeyHashItem> for ApiKeyGrant {
     }
 }
 
+/// The hash a key's metadata item points to.
+fn stored_hash(item: &ApiKeyItem) -> StoreResult<ApiKeyHash> {
+    ApiKeyHash::from_hex(&item.key_hash)
+        .ok_or_else(|| StoreError::Corrupt(format!("API key {}: a bad key hash", item.id)))
+}
+
 fn api_key_key(org: OrgId, id: ApiKeyId) -> Item {
     key(keys::org_pk(org), keys::api_key_sk(id))
 }
@@ -205,7 +211,8 @@ impl ApiKeyStore for DynamoStore {
         let Some(stored) = self.api_key_item(org, id).await? else {
             return Ok(None);
         };
-        let hash_key = key(keys::key_hash_pk_hex(&stored.key_hash), keys::KEY_HASH_SK);
+        let hash = stored_hash(&stored)?;
+        let hash_key = key(keys::key_hash_pk(&hash), keys::KEY_HASH_SK);
         let mut updated = ApiKey::from(stored);
         let (mut metadata, mut lookup) = (Update::default(), Update::default());
         if let Some(label) = &changes.label {
@@ -224,15 +231,20 @@ impl ApiKeyStore for DynamoStore {
             key: api_key_key(org, id),
             update: metadata.when(Cond::Exists),
         }];
-        if !lookup.is_empty() {
-            // The lookup is what ingest reads: the new settings apply there
-            // within the key cache's bound.
+        let outcome = if lookup.is_empty() {
+            // A label only: ingest never reads it.
+            self.transact(steps).await?
+        } else {
+            // The lookup is what ingest reads; the feed entry tells the
+            // containers that cached it.
             steps.push(Step::Update {
                 key: hash_key,
                 update: lookup.when(Cond::Exists),
             });
-        }
-        match self.transact(steps).await? {
+            self.transact_noting(steps, IngestChange::ApiKey(hash))
+                .await?
+        };
+        match outcome {
             Transaction::Committed => Ok(Some(updated)),
             // Revoked keys keep both items, so only a concurrent delete of
             // the org could get here.
@@ -244,27 +256,27 @@ impl ApiKeyStore for DynamoStore {
         let Some(stored) = self.api_key_item(org, id).await? else {
             return Ok(None);
         };
-        let hash_key = key(keys::key_hash_pk_hex(&stored.key_hash), keys::KEY_HASH_SK);
+        let hash = stored_hash(&stored)?;
+        let hash_key = key(keys::key_hash_pk(&hash), keys::KEY_HASH_SK);
         let mut revoked = ApiKey::from(stored);
-        let at = *revoked
-            .revoked_at
-            .get_or_insert_with(OffsetDateTime::now_utc);
+        let at = *revoked.revoked_at.get_or_insert_with(|| self.clock.now());
+        let steps = vec![
+            // Keeps the first revocation time when revoked twice.
+            Step::Update {
+                key: api_key_key(org, id),
+                update: Update::default()
+                    .set_if_absent("revoked_at", rfc3339(at)?)
+                    .when(Cond::Exists),
+            },
+            Step::Update {
+                key: hash_key,
+                update: Update::default()
+                    .set("revoked", AttributeValue::Bool(true))
+                    .when(Cond::Exists),
+            },
+        ];
         let outcome = self
-            .transact(vec![
-                // Keeps the first revocation time when revoked twice.
-                Step::Update {
-                    key: api_key_key(org, id),
-                    update: Update::default()
-                        .set_if_absent("revoked_at", rfc3339(at)?)
-                        .when(Cond::Exists),
-                },
-                Step::Update {
-                    key: hash_key,
-                    update: Update::default()
-                        .set("revoked", AttributeValue::Bool(true))
-                        .when(Cond::Exists),
-                },
-            ])
+            .transact_noting(steps, IngestChange::ApiKey(hash))
             .await?;
         match outcome {
             Transaction::Committed => Ok(Some(revoked)),

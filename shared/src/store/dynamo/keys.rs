@@ -156,6 +156,11 @@ pub fn due_prefix(due: i64) -> String {
     format!("{:012}", due.max(0))
 }
 
+/// The ingest change feed (`store::ChangeFeedStore`): one global item
+/// that holds key hashes and org ids only.
+pub const CHANGE_FEED_PK: &str = "INGEST#CHANGES";
+pub const CHANGE_FEED_SK: &str = "FEED";
+
 /// The rate limiter's shared count of one org for one window (it expires).
 pub fn usage_sk(window: u64) -> String {
     format!("USAGE#{window}")

@@ -8,9 +8,10 @@
 //! - one file per entity, each with its item type: [`orgs`], [`users`],
 //!   [`api_keys`], [`sessions`] (and the sign-in throttle), [`chats`],
 //!   [`messages`], [`exports`], [`analytics`] (aggregates), [`usage`] (the
-//!   rate limiter's shared counts), [`stream`] (reading the table's stream
-//!   records back into domain changes) and [`streams`] (reading the stream
-//!   itself, for the aggregator);
+//!   rate limiter's shared counts), [`change_feed`] (what ingest caches
+//!   follow), [`stream`] (reading the table's stream records back into
+//!   domain changes) and [`streams`] (reading the stream itself, for the
+//!   aggregator);
 //! - [`size`]: an item's size as DynamoDB bills it.
 //!
 //! Each port method is one request to DynamoDB where it can be (multi-item
@@ -19,6 +20,7 @@
 
 mod analytics;
 mod api_keys;
+mod change_feed;
 mod chats;
 mod exports;
 mod expr;
@@ -52,7 +54,10 @@ use aws_smithy_runtime_api::http::Response;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{HealthStore, StoreError, StoreResult};
-use crate::sdk_error::SdkFailure;
+use crate::{
+    clock::{self, SharedClock},
+    sdk_error::SdkFailure,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -60,6 +65,9 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: Arc<str>,
+    /// The time of the changes this store stamps itself (a key's
+    /// revocation, an entry of the ingest change feed).
+    clock: SharedClock,
 }
 
 impl DynamoStore {
@@ -67,7 +75,14 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            clock: clock::system(),
         }
+    }
+
+    /// The same store, stamping changes with `clock`'s time (tests and
+    /// simulations).
+    pub fn with_clock(self, clock: SharedClock) -> Self {
+        Self { clock, ..self }
     }
 
     pub fn table(&self) -> &str {

@@ -1,5 +1,7 @@
 //! Orgs: `ORG#<org>` / `ORG`, their slug claims `SLUG#<slug>` / `SLUG`, and
 //! the org directory on the sparse `gsi1` index (only org items are in it).
+//! A change of an org's limits (which ingest caches) is noted in the ingest
+//! change feed in the same transaction.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -12,9 +14,12 @@ use super::{
     query::{Listing, page_of},
     requests::key,
     to_item,
+    transaction::{Step, Transaction},
 };
 use crate::{
-    domain::{Metadata, Org, OrgId, OrgName, Slug, limits::OrgLimits},
+    domain::{
+        Metadata, Org, OrgId, OrgName, Slug, ingest_changes::IngestChange, limits::OrgLimits,
+    },
     store::{Claim, OrgChanges, OrgStore, Page, PageRequest, Read, StoreError, StoreResult},
 };
 
@@ -152,10 +157,25 @@ impl OrgStore for DynamoStore {
         if update.is_empty() {
             return self.org(id).await;
         }
-        self.update(org_key(id), update.when(Cond::Exists))
-            .await?
-            .applied()
-            .map(org_from)
-            .transpose()
+        let update = update.when(Cond::Exists);
+        if changes.limits.is_none() {
+            // Nothing ingest reads: one conditional update.
+            return self
+                .update(org_key(id), update)
+                .await?
+                .applied()
+                .map(org_from)
+                .transpose();
+        }
+        // Ingest caches the limits: the change goes with its feed entry.
+        let steps = vec![Step::Update {
+            key: org_key(id),
+            update,
+        }];
+        match self.transact_noting(steps, IngestChange::Org(id)).await? {
+            // A transaction returns no item: read the org as it is now.
+            Transaction::Committed => self.org(id).await,
+            Transaction::Refused(_) => Ok(None),
+        }
     }
 }

@@ -20,6 +20,7 @@ use crate::{
 };
 
 /// One action of a transaction.
+#[derive(Clone)]
 pub(super) enum Step {
     Put { item: Item, condition: Option<Cond> },
     Update { key: Item, update: Update },

@@ -2,8 +2,8 @@
 //! tests and benchmarks of the domain; never used in production.
 //!
 //! [`MemoryStore`] implements the ports of orgs, users, API keys, chats,
-//! messages, usage counts and health: what ingest, the rate limiter, the
-//! account use cases and the API-key check use. Sessions, the sign-in throttle, export jobs and analytics are
+//! messages, usage counts, the ingest change feed and health: what ingest,
+//! the rate limiter, the account use cases and the API-key check use. Sessions, the sign-in throttle, export jobs and analytics are
 //! only tested against DynamoDB (moto). [`MemoryAggregates`] is the
 //! aggregator's store, [`MemoryStream`] a synthetic change stream.
 
@@ -23,14 +23,18 @@ pub use aggregates::MemoryAggregates;
 pub use stream::MemoryStream;
 
 use super::{
-    ApiKeyChanges, ApiKeyStore, ChatActivity, ChatChanges, ChatCheck, ChatInsert, ChatQuery,
-    ChatStore, Claim, Cursor, HealthStore, Inserted, MessageInsert, MessageStore, OrgChanges,
-    OrgStore, Page, PageRequest, Read, StoreError, StoreResult, UsageStore, UserChanges, UserStore,
-    WindowUsage,
+    ApiKeyChanges, ApiKeyStore, ChangeFeedStore, ChatActivity, ChatChanges, ChatCheck, ChatInsert,
+    ChatQuery, ChatStore, Claim, Cursor, HealthStore, Inserted, MessageInsert, MessageStore,
+    OrgChanges, OrgStore, Page, PageRequest, Read, StoreError, StoreResult, UsageStore,
+    UserChanges, UserStore, WindowUsage,
 };
-use crate::domain::{
-    ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, Message, MessageId, Org, OrgId,
-    PasswordHash, Session, Slug, User, UserId,
+use crate::{
+    clock::{self, SharedClock},
+    domain::{
+        ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, Message, MessageId, Org,
+        OrgId, PasswordHash, Session, Slug, User, UserId,
+        ingest_changes::{ChangeFeed, IngestChange},
+    },
 };
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,9 +43,17 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-#[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,
+    /// The time of the changes the store stamps itself (a revocation, a
+    /// feed entry), as [`super::DynamoStore`] does.
+    clock: SharedClock,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_clock(clock::system())
+    }
 }
 
 #[derive(Default)]
@@ -56,11 +68,20 @@ struct Data {
     chats: BTreeMap<(OrgId, ChatId), (Chat, bool)>,
     messages: BTreeMap<(OrgId, ChatId, MessageId), Message>,
     usage: BTreeMap<(OrgId, u64), WindowUsage>,
+    changes: ChangeFeed,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that stamps changes with `clock`'s time.
+    pub fn with_clock(clock: SharedClock) -> Self {
+        Self {
+            data: Mutex::default(),
+            clock,
+        }
     }
 
     fn data(&self) -> MutexGuard<'_, Data> {
@@ -148,6 +169,7 @@ impl OrgStore for MemoryStore {
 
     async fn update_org(&self, id: OrgId, changes: &OrgChanges) -> StoreResult<Option<Org>> {
         let mut data = self.data();
+        let data = &mut *data;
         let Some(org) = data.orgs.get_mut(&id) else {
             return Ok(None);
         };
@@ -159,6 +181,8 @@ impl OrgStore for MemoryStore {
         }
         if let Some(limits) = changes.limits {
             org.limits = limits;
+            // Ingest caches the limits: noted with the change, as in the table.
+            data.changes.record(IngestChange::Org(id), self.clock.now());
         }
         Ok(Some(org.clone()))
     }
@@ -315,8 +339,13 @@ impl ApiKeyStore for MemoryStore {
             stored.settings = settings.clone();
         }
         let updated = stored.clone();
-        for grant in data.grants.values_mut().filter(|g| g.key_id == key) {
-            grant.settings = updated.settings.clone();
+        if changes.settings.is_some() {
+            let now = self.clock.now();
+            let data = &mut *data;
+            for (hash, grant) in data.grants.iter_mut().filter(|(_, g)| g.key_id == key) {
+                grant.settings = updated.settings.clone();
+                data.changes.record(IngestChange::ApiKey(*hash), now);
+            }
         }
         Ok(Some(updated))
     }
@@ -326,12 +355,13 @@ impl ApiKeyStore for MemoryStore {
         let Some(stored) = data.api_keys.get_mut(&(org, key)) else {
             return Ok(None);
         };
-        stored
-            .revoked_at
-            .get_or_insert_with(OffsetDateTime::now_utc);
+        let now = self.clock.now();
+        stored.revoked_at.get_or_insert(now);
         let revoked = stored.clone();
-        for grant in data.grants.values_mut().filter(|g| g.key_id == key) {
+        let data = &mut *data;
+        for (hash, grant) in data.grants.iter_mut().filter(|(_, g)| g.key_id == key) {
             grant.revoked = true;
+            data.changes.record(IngestChange::ApiKey(*hash), now);
         }
         Ok(Some(revoked))
     }
@@ -519,6 +549,13 @@ impl UsageStore for MemoryStore {
             answer.keys.insert(*key, usage.keys[key]);
         }
         Ok(answer)
+    }
+}
+
+#[async_trait]
+impl ChangeFeedStore for MemoryStore {
+    async fn change_feed(&self) -> StoreResult<ChangeFeed> {
+        Ok(self.data().changes.clone())
     }
 }
 
