@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("accounts", 3),
     ("analytics", 3),
     ("auth", 3),
+    ("chats", 3),
     ("export", 3),
     ("ingest", 3),
     ("limits", 3),

@@ -31,7 +31,10 @@ mod transaction;
 mod usage;
 mod users;
 
-pub use chats::CHAT_TOMBSTONE_TTL;
+pub(super) use chats::chat_item_size;
+pub use chats::{CHAT_TOMBSTONE_TTL, largest_chat_item};
+pub use messages::largest_message_item;
+pub(super) use messages::message_item_size;
 pub use stream::stream_change;
 
 use std::{collections::HashMap, sync::Arc};
