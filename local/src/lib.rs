@@ -8,10 +8,13 @@
 //! - [`stream`] feeds the table's stream to the analytics aggregator, as
 //!   Lambda's event source mapping does on AWS;
 //! - [`export_poller`] feeds the export queue to the export worker's handler,
-//!   as Lambda's SQS trigger does.
+//!   as Lambda's SQS trigger does;
+//! - [`read_meter`] bills what DynamoDB reads would cost, for the benches
+//!   and tests that run against moto.
 
 pub mod export_poller;
 pub mod provision;
+pub mod read_meter;
 pub mod seed;
 pub mod stream;
 
