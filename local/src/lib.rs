@@ -9,9 +9,11 @@
 //!   Lambda's event source mapping does on AWS;
 //! - [`export_poller`] feeds the export queue to the export worker's handler,
 //!   as Lambda's SQS trigger does;
-//! - [`read_meter`] bills what DynamoDB reads would cost, for the benches
-//!   and tests that run against moto.
+//! - [`read_meter`] bills what DynamoDB reads would cost, and [`bulk`]
+//!   writes many items at once, for the benches and tests that run against
+//!   moto.
 
+pub mod bulk;
 pub mod export_poller;
 pub mod provision;
 pub mod read_meter;

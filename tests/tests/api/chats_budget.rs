@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chatlogger::{
     chats::{ChatActivity, LISTING_READ_BUDGET, list_chats},
     domain::{
@@ -17,15 +17,15 @@ use chatlogger::{
         billing::item_size, keys, largest_message_item,
     },
 };
-use chatlogger_local::read_meter::ReadMeter;
-use futures::{StreamExt, stream};
+use chatlogger_local::{
+    bulk::{Item, message_copy, put_all},
+    read_meter::ReadMeter,
+};
 use reqwest::Method;
 use serde_json::json;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::helpers::{TestApp, sdk_config, spawn_app};
-
-type Item = HashMap<String, AttributeValue>;
 
 /// Messages of the long chats: more than 1 MB each, of the largest items.
 const LONG: u64 = 26;
@@ -74,50 +74,17 @@ async fn largest_message(store: &DynamoStore, app: &TestApp, chat: ChatId) -> It
 
 /// `count` messages of `chat` like `template`, the `n`th at [`at`]`(n)`.
 fn messages_like(template: &Item, app: &TestApp, chat: ChatId, count: u64) -> Vec<Item> {
-    let org = app.acme.org.id;
     (0..count)
         .map(|n| {
-            let id = MessageId::at(at(n));
-            let mut item = template.clone();
-            let s = |text: String| AttributeValue::S(text);
-            item.insert(keys::PK.into(), s(keys::messages_pk(org, chat)));
-            item.insert(keys::SK.into(), s(keys::message_sk(id)));
-            item.insert("id".into(), s(id.to_string()));
-            item.insert("chat_id".into(), s(chat.to_string()));
-            item.insert(
-                "created_at".into(),
-                s(logged_at(n).format(&Rfc3339).unwrap()),
-            );
-            item
+            message_copy(
+                template,
+                app.acme.org.id,
+                chat,
+                MessageId::at(at(n)),
+                logged_at(n),
+            )
         })
         .collect()
-}
-
-/// Writes items 25 to a `BatchWriteItem` (moto is slow at single writes).
-async fn write_all(client: &aws_sdk_dynamodb::Client, table: &str, items: Vec<Item>) {
-    let batches: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
-    stream::iter(batches)
-        .for_each_concurrent(4, |batch| async move {
-            let mut pending: Vec<WriteRequest> = batch
-                .into_iter()
-                .map(|item| {
-                    let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
-                    WriteRequest::builder().put_request(put).build()
-                })
-                .collect();
-            while !pending.is_empty() {
-                pending = client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .unwrap()
-                    .unprocessed_items
-                    .and_then(|mut tables| tables.remove(table))
-                    .unwrap_or_default();
-            }
-        })
-        .await;
 }
 
 #[tokio::test]
@@ -160,7 +127,7 @@ async fn a_listing_of_long_chats_stays_within_its_read_budget_and_says_which_cou
             items.extend(messages_like(&template, &app, *chat, count));
         }
     }
-    write_all(&client, &app.table, items).await;
+    put_all(&client, &app.table, items).await.unwrap();
     meter.take();
 
     let query = ChatQuery {
