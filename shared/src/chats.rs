@@ -244,18 +244,16 @@ mod tests {
 
     use super::*;
     use crate::{
-        domain::{
-            MAX_CONTENT_BYTES, Message, MessageContent, MessageRole, Metadata, OrgName, Slug,
-        },
+        domain::{MAX_CONTENT_BYTES, Message, MessageContent, MessageRole, Metadata},
         store::{
             ChatCheck, MemoryStore, MessageInsert, Read,
             billing::{PAGE_BYTES, PageCost},
         },
     };
 
-    /// A store of chats that are only sizes: `chat i` holds `counts[i]`
-    /// messages of `bytes[i]` bytes each (as DynamoDB sizes items), ids
-    /// counting down from the newest. Reads are billed as DynamoDB bills
+    /// A store of chats that are only sizes: each holds `count` messages
+    /// of `bytes` bytes each (as DynamoDB sizes items), the `n`th (0 the
+    /// oldest) with the id [`nth`]`(n)`. Reads are billed as DynamoDB bills
     /// them, pages stop at their limit (with a cursor even if nothing is
     /// left, as DynamoDB does) or after 1 MB.
     struct Synthetic {
@@ -497,14 +495,7 @@ mod tests {
     #[tokio::test]
     async fn the_in_memory_store_keeps_the_same_contract() {
         let store = MemoryStore::new();
-        let org = crate::accounts::create_org(
-            &store,
-            Slug::parse("acme").unwrap(),
-            OrgName::parse("Acme").unwrap(),
-        )
-        .await
-        .unwrap()
-        .id;
+        let org = OrgId::new();
         let content = MessageContent::parse(&"x".repeat(MAX_CONTENT_BYTES)).unwrap();
         let (small, big) = (ChatId::new(), ChatId::new());
         for (chat, count) in [(small, 3), (big, 300)] {
@@ -538,5 +529,55 @@ mod tests {
         );
         assert!(!activity[1].message_count_exact);
         assert!((1..300).contains(&activity[1].message_count));
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_chat_listing_stops_within_its_budget_and_goes_on_from_its_cursor() {
+        let store = MemoryStore::new();
+        let org = OrgId::new();
+        let metadata = Metadata::parse(serde_json::json!({"k": "x".repeat(8_000)})).unwrap();
+        let mut made = Vec::new();
+        for n in 0..30 {
+            let chat = Chat {
+                id: ChatId::at(at(n)),
+                title: None,
+                tags: crate::domain::Tags::default(),
+                metadata: metadata.clone(),
+                user_id: None,
+                created_at: at(n),
+            };
+            store.insert_chat(org, &chat).await.unwrap();
+            made.push(chat.id);
+        }
+        made.reverse();
+        let query = ChatQuery {
+            newest_first: true,
+            ..ChatQuery::default()
+        };
+        let budget = ReadUnits::whole(20);
+        let (mut listed, mut cursor) = (Vec::new(), None);
+        loop {
+            let page = PageRequest {
+                limit: 100,
+                cursor: cursor.take(),
+            };
+            let (page, read) = store
+                .list_chats_within(org, &query, &page, budget)
+                .await
+                .unwrap();
+            assert!(read <= budget, "{read}");
+            assert!(page.items.len() < 30, "8 KB chats: about 10 in 20 units");
+            listed.extend(page.items.iter().map(|chat| chat.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed, made, "every chat once, newest first");
+        let unbounded = store
+            .list_chats(org, &query, &PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(unbounded.items.len(), 30);
     }
 }

@@ -225,3 +225,59 @@ async fn a_listing_of_long_chats_stays_within_its_read_budget_and_says_which_cou
         );
     }
 }
+
+/// The chats of a page are read within what the page gives them: a listing
+/// of large chat items stops early, with a cursor, and goes on from it.
+#[tokio::test]
+async fn a_listing_of_large_chats_stops_within_its_share_and_goes_on_from_its_cursor() {
+    let sdk = sdk_config().await;
+    let table = crate::helpers::new_table(&sdk).await;
+    let meter = ReadMeter::default();
+    let store = DynamoStore::new(meter.client(&sdk), table);
+    let org = chatlogger::domain::OrgId::new();
+    let metadata = Metadata::parse(json!({"k": "x".repeat(MAX_METADATA_BYTES - 8)})).unwrap();
+    let mut made = Vec::new();
+    for n in 0..30 {
+        let chat = Chat {
+            id: ChatId::at(at(n)),
+            title: None,
+            tags: Tags::default(),
+            metadata: metadata.clone(),
+            user_id: None,
+            created_at: at(n),
+        };
+        store.insert_chat(org, &chat).await.unwrap();
+        made.push(chat.id);
+    }
+    made.reverse();
+    meter.take();
+    let query = ChatQuery {
+        newest_first: true,
+        ..ChatQuery::default()
+    };
+    // About ten 8 KB chats, read consistently.
+    let budget = chatlogger::store::ReadUnits::whole(25);
+    let (mut listed, mut cursor, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = PageRequest {
+            limit: 100,
+            cursor: cursor.take(),
+        };
+        let (page, read) = store
+            .list_chats_within(org, &query, &page, budget)
+            .await
+            .unwrap();
+        let reading = meter.take();
+        assert_eq!(reading.unknown, 0);
+        assert_eq!(read, reading.read, "DynamoDB's figure is the meter's");
+        assert!(read <= budget, "{read} of {budget}");
+        listed.extend(page.items.iter().map(|chat| chat.id));
+        pages += 1;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, made, "every chat once, newest first");
+    assert!(pages >= 3, "{pages} pages");
+}
