@@ -19,7 +19,12 @@
 //!    for the chats still waiting for their first read (one message each,
 //!    so every chat gets its `last_message_at`). What a read did bill
 //!    (DynamoDB's `ConsumedCapacity`) goes back to the pool, so a chat not
-//!    counted to its end reads on while the budget lasts.
+//!    counted to its end reads on while the budget lasts, three reads at
+//!    most. Ordinary messages (1 KB, a fortieth of the largest) bill far
+//!    less than the reads hold, so a page of ordinary chats is counted
+//!    exactly; when the messages are as large as they get, the first reads
+//!    spend most of the budget and the page's last chats are read one
+//!    message each.
 //!
 //! The newest message gives `last_message_at`, always exact. The count is
 //! exact when the reads reached the chat's first message, else a lower
@@ -53,7 +58,8 @@ const MAX_READS_PER_CHAT: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChatActivity {
     /// Messages counted: all of them when `message_count_exact`, else a
-    /// lower bound (the listing's read budget ran out first).
+    /// lower bound (the listing's budget, or the chat's reads, ran out
+    /// before its first message).
     pub message_count: u64,
     pub message_count_exact: bool,
     /// When the newest message (by id) was logged; `None` before the first.
