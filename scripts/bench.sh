@@ -4,7 +4,7 @@
 # (both x86_64 release builds, same profile, run against a local runtime
 # API), in-process ingest handler latency, the analytics aggregator's
 # write units per message (sized as billed), writes per item per second for
-# a hot org, the summary's reads for 366 days,
+# a hot org, the summary's reads for 366 days, one chat listing's reads,
 # the export pipeline's throughput and peak memory at 100k and 1M rows,
 # one local (moto) DynamoDB transaction's latency at 1,000 and 100,000 items,
 # and what ingest costs: DynamoDB requests and billed units per message,
@@ -49,6 +49,8 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1 \
 unset AWS_PROFILE AWS_SESSION_TOKEN
 echo "== analytics summary: DynamoDB reads for a 366-day range at the largest items (against moto)"
 target/release/chatlogger-bench summary --days 366
+echo "== chats list: read units of one 100-chat page, chats of more than 4 MiB and ordinary ones, metered (against moto)"
+target/release/chatlogger-bench chats-list
 
 echo "== local DynamoDB transactions (moto through tools/moto_server.py): latency at 1,000 and 100,000 items"
 target/release/chatlogger-bench transactions --items 1000,100000

@@ -27,13 +27,23 @@ What changes here (nothing else does; answers and errors are moto's own):
   under concurrent writes.) Requests run under the interpreter lock anyway,
   so this costs little throughput.
 
+Also, a `Query` asked for `ReturnConsumedCapacity` reports what DynamoDB
+would bill it, where moto answers 1.0 whatever it read: the items the
+query read (before its filter and projection, which do not reduce the bill),
+sized as DynamoDB sizes items, summed and rounded up to 4 KB, a unit per
+4 KB consistent and half of one eventually consistent. The dashboard's chat
+listing spends a read budget by these figures, as it does on AWS.
+
 Drop this launcher (and go back to `.venv/bin/moto_server` in
-scripts/moto.sh) once moto's transact_write_items stops deep-copying tables.
+scripts/moto.sh) once moto's transact_write_items stops deep-copying tables
+and its Query reports the capacity it consumed.
 It refuses to run on any other moto version than the one it was written for.
 """
 
+import base64
 import copy
 import functools
+import math
 import sys
 import threading
 from importlib.metadata import version
@@ -124,6 +134,102 @@ def _transact_write_items(original):
     return transact_write_items
 
 
+def _value_size(value):
+    """A DynamoType's size as DynamoDB counts it (as shared/src/store/billing.rs)."""
+    kind, raw = value.type, value.value
+    if kind == "S":
+        return len(raw.encode())
+    if kind == "N":
+        return math.ceil(sum(c.isdigit() for c in raw) / 2) + 1
+    if kind == "B":
+        return len(base64.b64decode(raw)) if isinstance(raw, str) else len(raw)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in raw)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in raw.items())
+    if kind == "SS":
+        return sum(len(v.encode()) for v in raw)
+    if kind == "NS":
+        return sum(math.ceil(sum(c.isdigit() for c in v) / 2) + 1 for v in raw)
+    if kind == "BS":
+        return sum(len(base64.b64decode(v)) if isinstance(v, str) else len(v) for v in raw)
+    return 0
+
+
+def _item_size(item):
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.attrs.items())
+
+
+# The bytes the last Query read (requests run one at a time, see _serialised).
+_query_read = {"bytes": None}
+
+
+def _sized_query(original):
+    """Table.query, run without its filter and projection so the items it read
+    can be sized, which are then applied as moto applies them."""
+
+    @functools.wraps(original)
+    def query(
+        self,
+        hash_key,
+        range_comparison,
+        range_objs,
+        limit,
+        exclusive_start_key,
+        scan_index_forward,
+        projection_expressions,
+        index_name=None,
+        consistent_read=False,
+        filter_expression=None,
+        **kwargs,
+    ):
+        items, scanned_count, last_evaluated_key = original(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            None,
+            index_name,
+            consistent_read,
+            None,
+            **kwargs,
+        )
+        _query_read["bytes"] = sum(_item_size(item) for item in items)
+        if filter_expression is not None:
+            items = [item for item in items if filter_expression.expr(item)]
+        if projection_expressions:
+            items = [item.project(projection_expressions) for item in items]
+        return items, scanned_count, last_evaluated_key
+
+    return query
+
+
+def _billed_query(original):
+    """DynamoHandler.query, its ConsumedCapacity (when asked for) set to what
+    DynamoDB bills for the bytes read."""
+
+    @functools.wraps(original)
+    def query(self):
+        _query_read["bytes"] = None
+        result = original(self)
+        consumed = result.result.get("ConsumedCapacity")
+        read = _query_read["bytes"]
+        if consumed is not None and read is not None:
+            blocks = max(1, math.ceil(read / 4096))
+            units = blocks * (1.0 if self.body.get("ConsistentRead") else 0.5)
+            consumed["CapacityUnits"] = units
+            if "Table" in consumed:
+                consumed["Table"] = {"CapacityUnits": units}
+        return result
+
+    return query
+
+
 def _serialised(call_action, lock):
     @functools.wraps(call_action)
     def locked(self):
@@ -137,6 +243,8 @@ def patch():
     dynamodb_models.copy = _TablesByReference
     backend = dynamodb_models.DynamoDBBackend
     backend.transact_write_items = _transact_write_items(backend.transact_write_items)
+    Table.query = _sized_query(Table.query)
+    DynamoHandler.query = _billed_query(DynamoHandler.query)
     lock = threading.RLock()
     for handler in (DynamoHandler, DynamoDBStreamsHandler):
         handler.call_action = _serialised(handler.call_action, lock)

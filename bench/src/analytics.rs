@@ -208,7 +208,7 @@ pub async fn summary_reads(days: i64) {
             .send()
             .await
             .unwrap();
-        bytes += output.items().iter().map(item_size).sum::<usize>();
+        bytes += output.items().iter().map(item_size).sum::<u64>() as usize;
         start = output.last_evaluated_key;
         if start.is_none() {
             break;

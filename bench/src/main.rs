@@ -13,7 +13,11 @@
 //! - `cost`: ingest's DynamoDB requests and billed units per message, its
 //!   handler time and log bytes, and $ per million messages, single and in
 //!   batches of 100, cold and warm (see [`cost`]; against moto).
+//! - `chats-list`: the read units one dashboard chat listing of 100 chats
+//!   bills, for chats of more than 4 MiB and for ordinary ones (see
+//!   [`chats_list`]; against moto).
 
+mod chats_list;
 mod cost;
 mod exports;
 mod transactions;
@@ -121,6 +125,12 @@ enum Command {
         #[arg(long, default_value_t = cost::AGGREGATOR_INPUT)]
         aggregator_wru: f64,
     },
+    /// The read units one chat listing bills, metered (moto).
+    ChatsList {
+        /// Chats on the page (and of each kind).
+        #[arg(long, default_value_t = 100)]
+        chats: usize,
+    },
     /// One export run (what `exports` starts per format and size).
     ExportRun {
         #[arg(long, value_parser = parse_format)]
@@ -176,6 +186,7 @@ async fn main() {
             seconds,
         } => analytics::hot_org(rate, shards, seconds).await,
         Command::Summary { days } => analytics::summary_reads(days).await,
+        Command::ChatsList { chats } => chats_list::run(chats).await,
         Command::Exports { rows } => exports::compare(&rows),
         Command::ExportRun { format, rows } => exports::run(format, rows).await,
         Command::Transactions {

@@ -8,11 +8,16 @@
 //! - [`aggregator`] runs the analytics aggregator's reader on the table's
 //!   stream, round after round, as the scheduled function does on AWS;
 //! - [`export_poller`] feeds the export queue to the export worker's handler,
-//!   as Lambda's SQS trigger does.
+//!   as Lambda's SQS trigger does;
+//! - [`read_meter`] bills what DynamoDB reads would cost, and [`bulk`]
+//!   writes many items at once, for the benches and tests that run against
+//!   moto.
 
 pub mod aggregator;
+pub mod bulk;
 pub mod export_poller;
 pub mod provision;
+pub mod read_meter;
 pub mod seed;
 
 use std::sync::Arc;

@@ -7,7 +7,8 @@
 //! - [`store`]: one storage port per entity, with the DynamoDB adapter and an
 //!   in-memory one for fast unit tests;
 //! - the use cases, on the ports: [`ingest`] (chat plugins), [`accounts`]
-//!   (orgs, users, API keys), [`auth`] (sign-in, sessions, permissions),
+//!   (orgs, users, API keys), [`chats`] (the dashboard's chat listing,
+//!   within its read budget), [`auth`] (sign-in, sessions, permissions),
 //!   [`analytics`] (the stream aggregator), [`export`] (the export pipeline
 //!   and worker), [`sweep`] (deleted chats' second purge), [`lookups`]
 //!   (ingest's cached key grants and org limits, kept right by the change
@@ -28,6 +29,7 @@ pub mod analytics;
 pub mod auth;
 pub mod aws;
 pub mod cache;
+pub mod chats;
 pub mod clock;
 pub mod config;
 pub mod domain;

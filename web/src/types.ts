@@ -40,7 +40,8 @@ export interface Chat {
   created_at: string;
   // Filled in by the chats listing (GET /chats), not by GET /chats/{id}.
   message_count?: number;
-  // False when the count stopped at its read limit: the chat has more.
+  // False when the count is a lower bound: the listing's read budget (1,000
+  // units a page) ran out before the chat's first message. Shown as "60+".
   message_count_exact?: boolean;
   last_message_at?: string | null;
 }

@@ -11,9 +11,8 @@ use chatlogger::{
         ApiError, ChatAccess, ChatScope, JsonBody, OrgQuery, Paged, QueryParams, SignedIn, need,
         openapi::DashboardErrors, path_id,
     },
-    store::{ChatActivity, ChatChanges, ChatFilter, ChatQuery, Page, PageRequest},
+    store::{ChatChanges, ChatFilter, ChatQuery, Page, PageRequest},
 };
-use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::ChatsState;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -96,22 +95,23 @@ impl ChatListQuery {
 pub struct ListedChat {
     #[serde(flatten)]
     pub chat: Chat,
-    /// Messages logged to the chat. Counting reads at most about 4 MB of a
-    /// chat's messages: past that, this is a lower bound and
-    /// `message_count_exact` is false.
+    /// Messages logged to the chat, counted from its newest within the
+    /// listing's read budget (1,000 read units for the page): when
+    /// `message_count_exact` is false, the chat has more than this.
     pub message_count: u64,
+    /// True when every message was counted; false when `message_count` is
+    /// a lower bound.
     pub message_count_exact: bool,
-    /// When its newest message was logged; null before the first.
+    /// When its newest message was logged (always exact); null before the first.
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_message_at: Option<OffsetDateTime>,
 }
 
-/// How many chats of a page read their activity at once.
-const ACTIVITY_READS: usize = 10;
-
 /// List the org's chats, newest first, each with its message count and
-/// last activity (read from its messages, eventually consistent).
+/// last activity (read from its messages, eventually consistent). One page
+/// reads at most 1,000 read units, whatever the chats hold: a long chat's
+/// count is then a lower bound (`message_count_exact: false`).
 #[utoipa::path(
     get,
     path = "/chats",
@@ -144,21 +144,15 @@ pub async fn list_chats(
         newest_first: true,
         ..ChatQuery::default()
     };
-    let chats = state.chats.list_chats(org, &query, &page).await?;
-    let ids: Vec<ChatId> = chats.items.iter().map(|chat| chat.id).collect();
-    let activity: Vec<ChatActivity> = stream::iter(ids)
-        .map(|id| {
-            let messages = state.messages.clone();
-            async move { messages.chat_activity(org, id).await }
-        })
-        .buffered(ACTIVITY_READS)
-        .try_collect()
-        .await?;
-    let listed = Page {
-        items: chats.items.into_iter().zip(activity).collect(),
-        next_cursor: chats.next_cursor,
-    };
-    Ok(Json(Paged::from_page(listed, |(chat, activity)| {
+    let listing = chatlogger::chats::list_chats(
+        state.chats.as_ref(),
+        state.messages.as_ref(),
+        org,
+        &query,
+        &page,
+    )
+    .await?;
+    Ok(Json(Paged::from_page(listing.page, |(chat, activity)| {
         ListedChat {
             chat,
             message_count: activity.message_count,

@@ -14,6 +14,10 @@ pub const MAX_TAGS: usize = 20;
 pub const MAX_TAG_CHARS: usize = 64;
 /// Largest `metadata` object, as compact JSON, in bytes.
 pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+/// Longest chat title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest end-user id, in characters.
+pub const MAX_END_USER_ID_CHARS: usize = 128;
 
 /// A chat's title, 1..=200 characters.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
@@ -23,7 +27,7 @@ string_newtype_serde!(ChatTitle);
 
 impl ChatTitle {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        single_line(raw, "title", 200).map(Self)
+        single_line(raw, "title", MAX_TITLE_CHARS).map(Self)
     }
 }
 
@@ -128,7 +132,7 @@ string_newtype_serde!(EndUserId);
 
 impl EndUserId {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let ok = (1..=128).contains(&raw.chars().count())
+        let ok = (1..=MAX_END_USER_ID_CHARS).contains(&raw.chars().count())
             && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
         if !ok {
             return Err(ValidationError::new(

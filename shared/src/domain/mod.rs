@@ -22,8 +22,8 @@ pub use api_key::{
     PUBLISHABLE_KEY_PREFIX,
 };
 pub use chat::{
-    CHAT_SWEEP_DELAY, Chat, ChatTitle, EndUserId, MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS,
-    Metadata, Tag, Tags,
+    CHAT_SWEEP_DELAY, Chat, ChatTitle, EndUserId, MAX_END_USER_ID_CHARS, MAX_METADATA_BYTES,
+    MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, Metadata, Tag, Tags,
 };
 pub use ids::{ApiKeyId, ChatId, ExportId, InvalidId, MessageId, OrgId, SessionId, UserId};
 pub use message::{

@@ -9,14 +9,16 @@
 //!
 //! [`OrgId`]: crate::domain::OrgId
 
+pub mod billing;
 mod dynamo;
 mod memory;
 mod page;
 mod ports;
 
+pub use billing::{ReadUnits, item_size, value_size};
 pub use dynamo::{
-    CHAT_TOMBSTONE_TTL, DynamoStore, DynamoStream, PAGE_RECORDS, item_size, keys, stream_change,
-    value_size,
+    CHAT_TOMBSTONE_TTL, DynamoStore, DynamoStream, PAGE_RECORDS, keys, largest_chat_item,
+    largest_message_item, stream_change,
 };
 pub use memory::{MemoryAggregates, MemoryStore, MemoryStream};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
@@ -83,6 +85,25 @@ pub enum Read {
     #[default]
     Consistent,
     Eventual,
+}
+
+/// The most one [`MessageStore::activity_page`] can bill for a `limit`:
+/// every message read counts at its full size, so at most
+/// [`largest_message_item`] bytes each, read eventually consistent.
+pub fn message_page_cost() -> billing::PageCost {
+    billing::PageCost {
+        largest_item: largest_message_item(),
+        read: Read::Eventual,
+    }
+}
+
+/// The most one query of a chat listing can bill (see
+/// [`ChatStore::list_chats_within`]).
+pub fn chat_page_cost(read: Read) -> billing::PageCost {
+    billing::PageCost {
+        largest_item: largest_chat_item(),
+        read,
+    }
 }
 
 /// The outcome of an insert keyed by a client-chosen id.

@@ -10,7 +10,10 @@ use std::{
 use async_trait::async_trait;
 use time::{Date, OffsetDateTime};
 
-use super::{ChatCheck, ChatInsert, Claim, MessageInsert, Page, PageRequest, Read, StoreResult};
+use super::{
+    ChatCheck, ChatInsert, Claim, MessageInsert, Page, PageRequest, Read, StoreResult,
+    billing::ReadUnits,
+};
 use crate::domain::{
     ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, ApiKeyLabel, ApiKeySettings, Chat, ChatId,
     ChatTitle, DisplayName, Email, EndUserId, ExportId, Message, MessageId, Metadata, Org, OrgId,
@@ -194,6 +197,18 @@ pub trait ChatStore: Send + Sync {
         query: &ChatQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Chat>>;
+    /// The same listing, reading at most `max_read` (chat items counted at
+    /// their largest, [`largest_chat_item`](super::largest_chat_item)
+    /// bytes, until read): it stops early, with a cursor, rather than send
+    /// a query that could bill more. Its first query reads at least one
+    /// chat, so a listing always moves on. Answers what it billed.
+    async fn list_chats_within(
+        &self,
+        org: OrgId,
+        query: &ChatQuery,
+        page: &PageRequest,
+        max_read: ReadUnits,
+    ) -> StoreResult<(Page<Chat>, ReadUnits)>;
     /// Applies `changes`; `None` when the org has no such live chat.
     async fn update_chat(
         &self,
@@ -297,28 +312,39 @@ pub trait MessageStore: Send + Sync {
         page: &PageRequest,
         read: Read,
     ) -> StoreResult<Page<Message>>;
-    /// How many messages a chat has and when the newest was logged, read
-    /// from its messages (eventually consistent). Counting stops after
-    /// [`ChatActivity::COUNT_LIMIT_BYTES`] of messages read, so a long
-    /// chat costs a bounded read: its count is then a lower bound.
-    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity>;
+    /// One page of a chat's message ids, newest first, for counting them
+    /// (`crate::chats::chat_activity`): at most `limit` messages older than
+    /// `after` (the previous page's last id; `None` starts at the newest),
+    /// read eventually consistent, without their content. The read is
+    /// billed as DynamoDB bills it: every message read counts at its full
+    /// size (at most [`largest_message_item`](super::largest_message_item)
+    /// bytes), and a page stops after 1 MB, so it never bills more than
+    /// [`message_page_cost`](super::message_page_cost)`.at_most(limit)`.
+    async fn activity_page(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<ActivityPage>;
 }
 
-/// A chat's message count and last activity (see [`MessageStore::chat_activity`]).
+/// One read of a chat's messages toward its activity (see
+/// [`MessageStore::activity_page`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ChatActivity {
-    pub message_count: u64,
-    /// False when counting stopped at the read limit: the chat has more.
-    pub message_count_exact: bool,
-    pub last_message_at: Option<OffsetDateTime>,
-}
-
-impl ChatActivity {
-    /// How much of a chat's messages one count reads at most: four `Query`
-    /// pages, about 4,000 messages of 1 KB, 512 read units at most. The
-    /// count is kept on no item because that would be a second write per
-    /// message; reading it costs only when a dashboard lists chats.
-    pub const COUNT_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
+pub struct ActivityPage {
+    /// When the page's first (newest) message was logged.
+    pub newest_at: Option<OffsetDateTime>,
+    /// Messages on the page.
+    pub count: u64,
+    /// The page's last (oldest) id, when the chat may hold older messages
+    /// (the page stopped at its limit or at 1 MB); `None` when the page
+    /// reached the chat's first message.
+    pub more_after: Option<MessageId>,
+    /// What the read billed, when the store says (DynamoDB's
+    /// `ConsumedCapacity`); without it, a caller counts the most it could
+    /// have billed.
+    pub read: Option<ReadUnits>,
 }
 
 /// What claiming a job for a worker attempt found.

@@ -455,7 +455,7 @@ async fn a_shard_split_counts_every_record_once_across_parent_and_children() {
 }
 
 /// The largest item of a partition, in bytes of attribute names and values.
-async fn largest_item(store: &DynamoStore, org: OrgId) -> (String, usize) {
+async fn largest_item(store: &DynamoStore, org: OrgId) -> (String, u64) {
     let client = store_client(store).await;
     let mut start = None;
     let mut largest = (String::new(), 0);

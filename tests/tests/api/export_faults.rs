@@ -23,7 +23,7 @@ use chatlogger::{
         worker::{ExportWorker, STOP_MARGIN},
     },
     store::{
-        ChatActivity, ChatCheck, DynamoStore, ExportClaim, ExportJobStore, MessageInsert,
+        ActivityPage, ChatCheck, DynamoStore, ExportClaim, ExportJobStore, MessageInsert,
         MessageStore, Page, PageRequest, Read, StoreError, StoreResult,
     },
 };
@@ -89,8 +89,14 @@ impl MessageStore for FlakyReader {
         self.store.list_messages(org, chat, ids, page, read).await
     }
 
-    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity> {
-        self.store.chat_activity(org, chat).await
+    async fn activity_page(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        after: Option<chatlogger::domain::MessageId>,
+        limit: u32,
+    ) -> StoreResult<ActivityPage> {
+        self.store.activity_page(org, chat, after, limit).await
     }
 }
 

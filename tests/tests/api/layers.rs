@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("accounts", 3),
     ("analytics", 3),
     ("auth", 3),
+    ("chats", 3),
     ("export", 3),
     ("ingest", 3),
     // Ingest's cached lookups, followed by the change feed; the rate

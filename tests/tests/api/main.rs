@@ -9,6 +9,7 @@ mod analytics;
 mod auth;
 mod batch;
 mod chats;
+mod chats_budget;
 mod cli;
 mod dashboard;
 mod events;

@@ -158,7 +158,14 @@ function ChatTable(props: { chats: Chat[]; busy: boolean }) {
               <td>
                 <TagList tags={chat.tags} />
               </td>
-              <td class="num">
+              <td
+                class="num"
+                title={
+                  chat.message_count_exact === false
+                    ? `At least ${count(chat.message_count)}: a listing counts long chats only so far`
+                    : undefined
+                }
+              >
                 {count(chat.message_count)}
                 {chat.message_count_exact === false ? "+" : ""}
               </td>

@@ -22,7 +22,6 @@ use super::{
     from_item, keys,
     query::{Listing, SortKey, page_of},
     requests::{Updated, key},
-    size::{item_size, value_size},
     to_item,
     transaction::{Step, Transaction},
 };
@@ -38,6 +37,7 @@ use crate::{
     store::{
         AggregatorStore, AnalyticsStore, DayWrite, EndFold, Lease, PageRequest, ParkedDay, Read,
         StoreError, StoreResult,
+        billing::{item_size, value_size},
     },
 };
 
@@ -161,7 +161,7 @@ fn day_counters(item: &Item) -> StoreResult<DayCounters> {
     let mut pending = Vec::new();
     let mut pending_bytes = 0;
     if let Some(list) = item.get(PENDING) {
-        pending_bytes = PENDING.len() + value_size(list);
+        pending_bytes = PENDING.len() + value_size(list) as usize;
         let entries = list
             .as_l()
             .map_err(|_| StoreError::Corrupt("pending top changes: not a list".into()))?;
@@ -180,7 +180,7 @@ fn day_counters(item: &Item) -> StoreResult<DayCounters> {
         pending,
         generation: number_of(item, GENERATION)?.unwrap_or(0),
         round: number_of(item, ROUND)?,
-        stored_bytes: item_size(item),
+        stored_bytes: item_size(item) as usize,
         pending_bytes,
     })
 }

@@ -3,9 +3,12 @@
 //! chat is a tombstone (`deleted_at`, expiring after two days) that every
 //! read skips; deleting one also deletes its messages.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
@@ -18,12 +21,14 @@ use super::{
 };
 use crate::{
     domain::{
-        CHAT_SWEEP_DELAY, Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags,
+        CHAT_SWEEP_DELAY, Chat, ChatId, ChatTitle, EndUserId, MAX_END_USER_ID_CHARS,
+        MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, Metadata, OrgId, Tag, Tags,
         ValidationError,
     },
     store::{
         ChatChanges, ChatFilter, ChatInsert, ChatQuery, ChatStore, ChatSweep, DeletedChatStore,
-        Inserted, Page, PageRequest, Read, StoreError, StoreResult,
+        Inserted, Page, PageRequest, Read, ReadUnits, StoreError, StoreResult, billing::item_size,
+        chat_page_cost,
     },
 };
 
@@ -179,6 +184,75 @@ fn chat_filter(filter: &ChatFilter) -> Cond {
     condition
 }
 
+/// The query of a chat listing: the org's chats, or an end user's
+/// (`gsi1`), newest or oldest first, tombstones and filtered chats skipped.
+fn chat_listing(org: OrgId, query: &ChatQuery) -> Listing {
+    let mut listing = match &query.filter.user_id {
+        Some(user) => Listing::gsi1(
+            keys::end_user_gsi1pk(org, user.as_str()),
+            keys::CHAT_SK_PREFIX,
+        ),
+        None => Listing {
+            read: query.read,
+            sort: match query.last_id {
+                Some(last) => SortKey::Between(keys::chat_sk(ChatId::MIN), keys::chat_sk(last)),
+                None => SortKey::Prefix(keys::CHAT_SK_PREFIX.to_owned()),
+            },
+            ..Listing::partition(keys::org_pk(org), keys::CHAT_SK_PREFIX)
+        },
+    };
+    listing.newest_first = query.newest_first;
+    listing.filter = Some(chat_filter(&query.filter));
+    listing
+}
+
+/// A chat's item size, as DynamoDB bills reading it (the in-memory store
+/// bills its reads the same way): a tombstone's as it is after the delete.
+pub(in crate::store) fn chat_item_size(org: OrgId, chat: &Chat, deleted: bool) -> u64 {
+    let mut item = ChatItem::new(org, chat);
+    if deleted {
+        item.deleted_at = Some(chat.created_at);
+        item.gsi1pk = None;
+        item.gsi1sk = None;
+    }
+    to_item(&item).map_or(0, |item| item_size(&item))
+}
+
+/// The largest chat item the API can store, in bytes as DynamoDB bills it:
+/// every field at its limit in 4-byte characters, on its end user's index
+/// and a tombstone at once (a real one is one or the other).
+pub fn largest_chat_item() -> u64 {
+    static LARGEST: LazyLock<u64> = LazyLock::new(|| {
+        let wide = |chars: usize| "\u{1F600}".repeat(chars);
+        let tags = (0..MAX_TAGS)
+            .map(|n| Tag::parse(&format!("{n:02}{}", wide(MAX_TAG_CHARS - 2))))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(Tags::parse)
+            .expect("tags at their limit");
+        let chat = Chat {
+            id: ChatId::MAX,
+            title: Some(ChatTitle::parse(&wide(MAX_TITLE_CHARS)).expect("a title at its limit")),
+            tags,
+            metadata: Metadata::parse(json!({ "k": "x".repeat(MAX_METADATA_BYTES - 8) }))
+                .expect("metadata at its limit"),
+            user_id: Some(
+                EndUserId::parse(&wide(MAX_END_USER_ID_CHARS)).expect("a user id at its limit"),
+            ),
+            created_at: time::macros::datetime!(9999-12-31 23:59:59.999_999_999 UTC),
+        };
+        let at = chat.created_at;
+        let tombstone = ChatItem {
+            revision: u64::MAX,
+            deleted_at: Some(at),
+            ..ChatItem::new(OrgId::MAX, &chat)
+        };
+        let mut item = to_item(&tombstone).expect("a chat item");
+        item.insert("expires_at".into(), number(i64::MAX));
+        item_size(&item)
+    });
+    *LARGEST
+}
+
 /// Every change to a chat bumps its revision (see `domain::analytics::change`).
 fn bump_revision(update: Update) -> Update {
     update.increment("revision", 1)
@@ -232,23 +306,25 @@ impl ChatStore for DynamoStore {
         query: &ChatQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Chat>> {
-        let mut listing = match &query.filter.user_id {
-            Some(user) => Listing::gsi1(
-                keys::end_user_gsi1pk(org, user.as_str()),
-                keys::CHAT_SK_PREFIX,
-            ),
-            None => Listing {
-                read: query.read,
-                sort: match query.last_id {
-                    Some(last) => SortKey::Between(keys::chat_sk(ChatId::MIN), keys::chat_sk(last)),
-                    None => SortKey::Prefix(keys::CHAT_SK_PREFIX.to_owned()),
-                },
-                ..Listing::partition(keys::org_pk(org), keys::CHAT_SK_PREFIX)
-            },
-        };
-        listing.newest_first = query.newest_first;
-        listing.filter = Some(chat_filter(&query.filter));
-        page_of(self.query_page(&listing, page).await?, chat_from)
+        page_of(
+            self.query_page(&chat_listing(org, query), page).await?,
+            chat_from,
+        )
+    }
+
+    async fn list_chats_within(
+        &self,
+        org: OrgId,
+        query: &ChatQuery,
+        page: &PageRequest,
+        max_read: ReadUnits,
+    ) -> StoreResult<(Page<Chat>, ReadUnits)> {
+        let listing = chat_listing(org, query);
+        let cost = chat_page_cost(listing.read);
+        let (items, cursor, read) = self
+            .query_page_within(&listing, page, Some((max_read, cost)))
+            .await?;
+        Ok((page_of((items, cursor), chat_from)?, read))
     }
 
     async fn update_chat(
@@ -388,7 +464,7 @@ impl DynamoStore {
     /// 25 deletes per `BatchWriteItem`. How many it deleted.
     async fn purge_messages(&self, org: OrgId, chat: ChatId) -> StoreResult<usize> {
         let listing = Listing {
-            keys_only: true,
+            project: Some(&[]),
             read: Read::Consistent,
             ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
         };

@@ -2,25 +2,27 @@
 //! sorted by (time-ordered) id. Logging one is one conditional write (after
 //! a read of its chat, when the caller does not know the chat exists).
 
-use std::ops::RangeInclusive;
+use std::{ops::RangeInclusive, sync::LazyLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
     DynamoStore, Item, from_item, keys,
     query::{Listing, SortKey, page_of},
+    requests::key,
     to_item,
 };
 use crate::{
     domain::{
-        ChatId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, OrgId,
-        TokenCount,
+        ChatId, LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_METADATA_BYTES, MAX_TOKEN_COUNT,
+        Message, MessageContent, MessageId, MessageRole, Metadata, OrgId, TokenCount,
     },
     store::{
-        ChatActivity, ChatCheck, ChatStore, Inserted, MessageInsert, MessageStore, Page,
-        PageRequest, Read, StoreError, StoreResult,
+        ActivityPage, ChatCheck, ChatStore, Inserted, MessageInsert, MessageStore, Page,
+        PageRequest, Read, StoreError, StoreResult, billing::item_size,
     },
 };
 
@@ -129,24 +131,82 @@ impl MessageStore for DynamoStore {
         page_of(self.query_page(&listing, page).await?, message_from)
     }
 
-    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity> {
-        let messages = || Listing {
+    async fn activity_page(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<ActivityPage> {
+        let listing = Listing {
             read: Read::Eventual,
+            newest_first: true,
+            project: Some(&["id", "created_at"]),
             ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
         };
-        let all = messages();
-        let newest = Listing {
-            newest_first: true,
-            ..messages()
-        };
-        let ((message_count, message_count_exact), last) = tokio::try_join!(
-            self.count(&all, ChatActivity::COUNT_LIMIT_BYTES),
-            self.first(&newest),
-        )?;
-        Ok(ChatActivity {
-            message_count,
-            message_count_exact,
-            last_message_at: last.map(message_from).transpose()?.map(|m| m.created_at),
+        let start = after.map(|id| key(keys::messages_pk(org, chat), keys::message_sk(id)));
+        let found = self
+            .query(&listing, start, Some(limit.max(1)), true)
+            .await?;
+        let times = found
+            .items
+            .into_iter()
+            .map(from_item::<MessageTime>)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(ActivityPage {
+            newest_at: times.first().map(|m| m.created_at),
+            count: times.len() as u64,
+            more_after: found.next.and(times.last().map(|m| m.id)),
+            read: found.read,
         })
     }
+}
+
+/// What an activity page reads back of a message.
+#[derive(Deserialize)]
+struct MessageTime {
+    id: MessageId,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+/// A message's item size, as DynamoDB bills reading it (the in-memory
+/// store bills its reads the same way).
+pub(in crate::store) fn message_item_size(org: OrgId, message: &Message) -> u64 {
+    to_item(&MessageItem::new(org, message)).map_or(0, |item| item_size(&item))
+}
+
+/// The largest message item ingest can store, in bytes as DynamoDB bills
+/// it: the item of a message at every limit ingest validates (content,
+/// metadata, latency, token count), with the longest role and timestamp.
+pub fn largest_message_item() -> u64 {
+    static LARGEST: LazyLock<u64> = LazyLock::new(|| {
+        let metadata_text = |len: usize| json!({ "k": "x".repeat(len) });
+        // `{"k":""}` is 8 bytes of compact JSON.
+        let metadata =
+            Metadata::parse(metadata_text(MAX_METADATA_BYTES - 8)).expect("metadata at its limit");
+        let longest_role = MessageRole::ALL
+            .into_iter()
+            .max_by_key(|role| role.as_str().len())
+            .expect("roles");
+        let message = Message {
+            id: MessageId::MAX,
+            chat_id: ChatId::MAX,
+            role: longest_role,
+            content: MessageContent::parse(&"x".repeat(MAX_CONTENT_BYTES))
+                .expect("content at its limit"),
+            metadata,
+            latency_ms: Some(
+                LatencyMs::parse(MAX_LATENCY_MS.into()).expect("latency at its limit"),
+            ),
+            token_count: Some(
+                TokenCount::parse(MAX_TOKEN_COUNT.into()).expect("tokens at their limit"),
+            ),
+            // Nanoseconds: the longest RFC 3339 form.
+            created_at: time::macros::datetime!(9999-12-31 23:59:59.999_999_999 UTC),
+        };
+        let item = to_item(&MessageItem::new(OrgId::MAX, &message)).expect("a message item");
+        item_size(&item)
+    });
+    *LARGEST
 }

@@ -11,8 +11,7 @@
 //!   rate limiter's shared counts), [`change_feed`] (what ingest caches
 //!   follow), [`stream`] (reading the table's stream records back into
 //!   domain changes) and [`streams`] (reading the stream itself, for the
-//!   aggregator);
-//! - [`size`]: an item's size as DynamoDB bills it.
+//!   aggregator).
 //!
 //! Each port method is one request to DynamoDB where it can be (multi-item
 //! writes are one `TransactWriteItems`), and writes that claim an id or a
@@ -30,15 +29,16 @@ mod orgs;
 mod query;
 mod requests;
 mod sessions;
-mod size;
 mod stream;
 mod streams;
 mod transaction;
 mod usage;
 mod users;
 
-pub use chats::CHAT_TOMBSTONE_TTL;
-pub use size::{item_size, value_size};
+pub(super) use chats::chat_item_size;
+pub use chats::{CHAT_TOMBSTONE_TTL, largest_chat_item};
+pub use messages::largest_message_item;
+pub(super) use messages::message_item_size;
 pub use stream::stream_change;
 pub use streams::{DynamoStream, PAGE_RECORDS};
 

@@ -3,14 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::{operation::query::builders::QueryFluentBuilder, types::Select};
+use aws_sdk_dynamodb::{
+    operation::query::builders::QueryFluentBuilder, types::ReturnConsumedCapacity,
+};
 
 use super::{
     DynamoStore, Item,
     expr::{Cond, Placeholders, s},
     from_sdk, keys,
 };
-use crate::store::{Cursor, Page, PageRequest, Read, StoreError, StoreResult};
+use crate::store::{
+    Cursor, Page, PageRequest, Read, StoreError, StoreResult,
+    billing::{PageCost, ReadUnits},
+};
 
 /// How many `Query` calls one filtered page may spend looking for matches
 /// before it returns what it found, with a cursor.
@@ -54,8 +59,9 @@ pub(super) struct Listing {
     pub filter: Option<Cond>,
     /// An index can only be read eventually consistent.
     pub read: Read,
-    /// Read only the key attributes.
-    pub keys_only: bool,
+    /// Return only the key attributes and these (DynamoDB bills the
+    /// items read whole all the same; this only trims the answer).
+    pub project: Option<&'static [&'static str]>,
 }
 
 impl Listing {
@@ -71,7 +77,7 @@ impl Listing {
             newest_first: false,
             filter: None,
             read: Read::Consistent,
-            keys_only: false,
+            project: None,
         }
     }
 
@@ -121,6 +127,15 @@ pub(super) fn page_of<T>(
     Ok(Page { items, next_cursor })
 }
 
+/// What one `Query` call found.
+pub(super) struct Found {
+    pub items: Vec<Item>,
+    /// Where the next call starts; `None` at the end of the listing.
+    pub next: Option<Item>,
+    /// What DynamoDB says the call billed (only when asked to meter).
+    pub read: Option<ReadUnits>,
+}
+
 impl DynamoStore {
     /// One page of a listing. With a filter, it queries on (each call
     /// reading at most what is still missing, so the cursor never skips a
@@ -131,28 +146,55 @@ impl DynamoStore {
         listing: &Listing,
         page: &PageRequest,
     ) -> StoreResult<(Vec<Item>, Option<Cursor>)> {
+        let (items, cursor, _) = self.query_page_within(listing, page, None).await?;
+        Ok((items, cursor))
+    }
+
+    /// [`Self::query_page`], and with `max_read` also a read budget: each
+    /// call's `Limit` is cut to what the budget can pay for if every item
+    /// were `cost.largest_item` bytes (what was billed so far known from
+    /// each answer's `ConsumedCapacity`, or taken at its most), and the
+    /// page stops, with a cursor, when not one more item fits. The first
+    /// call reads at least one item. Answers what the calls billed (only
+    /// counted with a budget).
+    pub(super) async fn query_page_within(
+        &self,
+        listing: &Listing,
+        page: &PageRequest,
+        max_read: Option<(ReadUnits, PageCost)>,
+    ) -> StoreResult<(Vec<Item>, Option<Cursor>, ReadUnits)> {
         let mut start = page
             .cursor
             .as_ref()
             .map(|cursor| listing.start_key(cursor))
             .transpose()?;
         let mut items = Vec::new();
-        for _ in 0..MAX_FILTERED_QUERIES {
-            let missing = usize::from(page.limit) - items.len();
-            let (found, next) = self.query(listing, start.take(), Some(missing)).await?;
-            items.extend(found);
-            start = next;
+        let mut read = ReadUnits::ZERO;
+        for call in 0..MAX_FILTERED_QUERIES {
+            let missing = u32::from(page.limit) - items.len() as u32;
+            let limit = match max_read {
+                None => missing,
+                Some((max, cost)) => {
+                    let affordable = cost.items_within(max.saturating_sub(read));
+                    if affordable == 0 && call > 0 {
+                        break;
+                    }
+                    missing.min(affordable.max(1))
+                }
+            };
+            let found = self
+                .query(listing, start.take(), Some(limit), max_read.is_some())
+                .await?;
+            if let Some((_, cost)) = max_read {
+                read += found.read.unwrap_or_else(|| cost.at_most(limit));
+            }
+            items.extend(found.items);
+            start = found.next;
             if start.is_none() || items.len() >= usize::from(page.limit) {
                 break;
             }
         }
-        Ok((items, start.map(cursor_after)))
-    }
-
-    /// The listing's first item, if any (with `newest_first`, its last).
-    pub(super) async fn first(&self, listing: &Listing) -> StoreResult<Option<Item>> {
-        let (items, _) = self.query(listing, None, Some(1)).await?;
-        Ok(items.into_iter().next())
+        Ok((items, start.map(cursor_after), read))
     }
 
     /// Every item of a listing (for bounded partitions: a range of days of
@@ -161,56 +203,40 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let (found, next) = self.query(listing, start, None).await?;
-            items.extend(found);
-            start = next;
+            let found = self.query(listing, start, None, false).await?;
+            items.extend(found.items);
+            start = found.next;
             if start.is_none() {
                 return Ok(items);
             }
         }
     }
 
-    /// How many items a listing holds (`Select: COUNT`), reading at most
-    /// about `max_bytes`: `(count, true)` when it read them all.
-    pub(super) async fn count(
-        &self,
-        listing: &Listing,
-        max_bytes: u64,
-    ) -> StoreResult<(u64, bool)> {
-        // A `Query` page reads at most 1 MB.
-        let pages = max_bytes.div_ceil(1024 * 1024).max(1);
-        let mut count = 0;
-        let mut start = None;
-        for _ in 0..pages {
-            let output = self
-                .query_request(listing, start)
-                .select(Select::Count)
-                .send()
-                .await
-                .map_err(from_sdk)?;
-            count += u64::try_from(output.count).unwrap_or(0);
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok((count, true));
-            }
-        }
-        Ok((count, false))
-    }
-
-    /// One `Query` call: its items and where the next one starts.
-    async fn query(
+    /// One `Query` call: its items, where the next one starts, and (when
+    /// `metered`) what DynamoDB says it billed.
+    pub(super) async fn query(
         &self,
         listing: &Listing,
         start: Option<Item>,
-        limit: Option<usize>,
-    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
+        limit: Option<u32>,
+        metered: bool,
+    ) -> StoreResult<Found> {
         let output = self
             .query_request(listing, start)
             .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .set_return_consumed_capacity(metered.then_some(ReturnConsumedCapacity::Total))
             .send()
             .await
             .map_err(from_sdk)?;
-        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
+        let read = output
+            .consumed_capacity()
+            .and_then(|consumed| consumed.capacity_units())
+            .map(ReadUnits::from_capacity);
+        Ok(Found {
+            items: output.items.unwrap_or_default(),
+            next: output.last_evaluated_key,
+            read,
+        })
     }
 
     /// A `Query` of the listing's key range from `start`, with its filter
@@ -221,8 +247,13 @@ impl DynamoStore {
             .and(listing.sort.condition(listing.sort_attr))
             .render(&mut p);
         let filter = listing.filter.as_ref().map(|f| f.render(&mut p));
-        let projection = listing.keys_only.then(|| {
-            let names: Vec<String> = listing.key_attrs.iter().map(|a| p.name(a)).collect();
+        let projection = listing.project.map(|also| {
+            let names: Vec<String> = listing
+                .key_attrs
+                .iter()
+                .chain(also)
+                .map(|a| p.name(a))
+                .collect();
             names.join(", ")
         });
         let (names, values) = p.into_maps();

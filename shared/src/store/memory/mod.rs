@@ -23,10 +23,13 @@ pub use aggregates::MemoryAggregates;
 pub use stream::MemoryStream;
 
 use super::{
-    ApiKeyChanges, ApiKeyStore, ChangeFeedStore, ChatActivity, ChatChanges, ChatCheck, ChatInsert,
+    ActivityPage, ApiKeyChanges, ApiKeyStore, ChangeFeedStore, ChatChanges, ChatCheck, ChatInsert,
     ChatQuery, ChatStore, Claim, Cursor, HealthStore, Inserted, MessageInsert, MessageStore,
-    OrgChanges, OrgStore, Page, PageRequest, Read, StoreError, StoreResult, UsageStore,
+    OrgChanges, OrgStore, Page, PageRequest, Read, ReadUnits, StoreError, StoreResult, UsageStore,
     UserChanges, UserStore, WindowUsage,
+    billing::PAGE_BYTES,
+    chat_page_cost,
+    dynamo::{chat_item_size, message_item_size},
 };
 use crate::{
     clock::{self, SharedClock},
@@ -69,6 +72,80 @@ struct Data {
     messages: BTreeMap<(OrgId, ChatId, MessageId), Message>,
     usage: BTreeMap<(OrgId, u64), WindowUsage>,
     changes: ChangeFeed,
+}
+
+impl Data {
+    /// A chat listing as DynamoDB reads it: the chats of the key range in
+    /// order (an end user's live chats, through the index; else all of the
+    /// org's, tombstones included), each read billed at its item size,
+    /// those the filters rule out read and skipped; with `max_read`, it
+    /// stops before a chat that could take the bill past it (after the
+    /// first). The cursor is the last chat read.
+    fn chat_page(
+        &self,
+        org: OrgId,
+        query: &ChatQuery,
+        page: &PageRequest,
+        max_read: Option<ReadUnits>,
+    ) -> StoreResult<(Page<Chat>, ReadUnits)> {
+        let filter = &query.filter;
+        let read = if filter.user_id.is_some() {
+            Read::Eventual
+        } else {
+            query.read
+        };
+        let mut in_range: Vec<&(Chat, bool)> = self
+            .chats
+            .range((org, ChatId::MIN)..=(org, query.last_id.unwrap_or(ChatId::MAX)))
+            .map(|(_, chat)| chat)
+            .filter(|(chat, deleted)| {
+                filter.user_id.is_none() || (!deleted && chat.user_id == filter.user_id)
+            })
+            .collect();
+        if query.newest_first {
+            in_range.reverse();
+        }
+        let start = match &page.cursor {
+            None => 0,
+            Some(cursor) => {
+                let after = cursor.key().get("id").ok_or(StoreError::InvalidCursor)?;
+                1 + in_range
+                    .iter()
+                    .position(|(chat, _)| chat.id.to_string() == *after)
+                    .ok_or(StoreError::InvalidCursor)?
+            }
+        };
+        let largest = chat_page_cost(read).largest_item;
+        let (mut items, mut bytes, mut last, mut stopped) = (Vec::new(), 0, None, false);
+        for (chat, deleted) in &in_range[start..] {
+            let over_budget = max_read.is_some_and(|max| {
+                last.is_some() && ReadUnits::of_bytes(bytes + largest, read) > max
+            });
+            if items.len() == usize::from(page.limit) || over_budget {
+                stopped = true;
+                break;
+            }
+            bytes += chat_item_size(org, chat, *deleted);
+            last = Some(chat.id);
+            let kept = !deleted
+                && filter.from.is_none_or(|from| chat.created_at >= from)
+                && filter.to.is_none_or(|to| chat.created_at < to)
+                && filter
+                    .tag
+                    .as_ref()
+                    .is_none_or(|tag| chat.tags.iter().any(|t| t == tag));
+            if kept {
+                items.push(chat.clone());
+            }
+        }
+        let next_cursor = last
+            .filter(|_| stopped)
+            .map(|id| Cursor::from_key(BTreeMap::from([("id".to_owned(), id.to_string())])));
+        Ok((
+            Page { items, next_cursor },
+            ReadUnits::of_bytes(bytes, read),
+        ))
+    }
 }
 
 impl MemoryStore {
@@ -415,29 +492,17 @@ impl ChatStore for MemoryStore {
         query: &ChatQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Chat>> {
-        let data = self.data();
-        let filter = &query.filter;
-        let mut chats: Vec<(String, Chat)> = data
-            .chats
-            .range((org, ChatId::MIN)..=(org, ChatId::MAX))
-            .filter(|(_, (_, deleted))| !deleted)
-            .map(|(_, (chat, _))| chat)
-            .filter(|chat| query.last_id.is_none_or(|last| chat.id <= last))
-            .filter(|chat| filter.from.is_none_or(|from| chat.created_at >= from))
-            .filter(|chat| filter.to.is_none_or(|to| chat.created_at < to))
-            .filter(|chat| {
-                filter
-                    .tag
-                    .as_ref()
-                    .is_none_or(|tag| chat.tags.iter().any(|t| t == tag))
-            })
-            .filter(|chat| filter.user_id.is_none() || chat.user_id == filter.user_id)
-            .map(|chat| (chat.id.to_string(), chat.clone()))
-            .collect();
-        if query.newest_first {
-            chats.reverse();
-        }
-        page_of(chats.into_iter(), page)
+        Ok(self.data().chat_page(org, query, page, None)?.0)
+    }
+
+    async fn list_chats_within(
+        &self,
+        org: OrgId,
+        query: &ChatQuery,
+        page: &PageRequest,
+        max_read: ReadUnits,
+    ) -> StoreResult<(Page<Chat>, ReadUnits)> {
+        self.data().chat_page(org, query, page, Some(max_read))
     }
 
     async fn update_chat(
@@ -512,17 +577,38 @@ impl MessageStore for MemoryStore {
         page_of(messages, page)
     }
 
-    async fn chat_activity(&self, org: OrgId, chat: ChatId) -> StoreResult<ChatActivity> {
+    async fn activity_page(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> StoreResult<ActivityPage> {
         let data = self.data();
-        let mut messages = data
-            .messages
-            .range((org, chat, MessageId::MIN)..=(org, chat, MessageId::MAX));
-        let message_count = messages.clone().count() as u64;
-        Ok(ChatActivity {
-            message_count,
-            message_count_exact: true,
-            last_message_at: messages.next_back().map(|(_, m)| m.created_at),
-        })
+        let older = match after {
+            Some(after) => data
+                .messages
+                .range((org, chat, MessageId::MIN)..(org, chat, after)),
+            None => data
+                .messages
+                .range((org, chat, MessageId::MIN)..=(org, chat, MessageId::MAX)),
+        };
+        // As a DynamoDB page: newest first, up to `limit`, or until 1 MB is read.
+        let (mut page, mut bytes, mut last, mut stopped) =
+            (ActivityPage::default(), 0, None, false);
+        for (_, message) in older.rev() {
+            if page.count == u64::from(limit.max(1)) || bytes >= PAGE_BYTES {
+                stopped = true;
+                break;
+            }
+            bytes += message_item_size(org, message);
+            page.count += 1;
+            page.newest_at.get_or_insert(message.created_at);
+            last = Some(message.id);
+        }
+        page.more_after = if stopped { last } else { None };
+        page.read = Some(ReadUnits::of_bytes(bytes, Read::Eventual));
+        Ok(page)
     }
 }
 
