@@ -313,7 +313,7 @@ const PROFILES: [(&str, u64, u64); 3] = [
 #[tokio::test]
 async fn quiet_typical_and_busy_orgs_count_once_through_duplicates_a_crash_and_a_split() {
     let store = Arc::new(new_store().await);
-    let feed = Feed::new(store.clone(), 4);
+    let mut feed = Feed::new(store.clone(), 4);
     let mut records = Records::default();
     let orgs: Vec<(OrgId, TestChat)> = PROFILES
         .iter()
@@ -353,12 +353,7 @@ async fn quiet_typical_and_busy_orgs_count_once_through_duplicates_a_crash_and_a
         }
         // A shard splits: the parent closes, its children carry on.
         if second == 60 {
-            let parent = feed.shards[3].clone();
-            feed.stream.close(&parent);
-            for child in ["a", "b"] {
-                feed.stream
-                    .open(&format!("{parent}-{child}"), Some(&parent));
-            }
+            feed.split(3);
         }
         feed.clock.advance(time::Duration::SECOND);
         if second % 3 == 2 {

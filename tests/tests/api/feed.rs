@@ -75,6 +75,20 @@ impl Feed {
         &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
     }
 
+    /// Splits shard `index`: it closes, and its records go on to two
+    /// children (DynamoDB splits a partition the same way).
+    pub fn split(&mut self, index: usize) -> [String; 2] {
+        let parent = self.shards[index].clone();
+        self.stream.close(&parent);
+        let children = ["a", "b"].map(|child| format!("{parent}-{child}"));
+        for child in &children {
+            self.stream.open(child, Some(&parent));
+        }
+        self.shards[index] = children[0].clone();
+        self.shards.push(children[1].clone());
+        children
+    }
+
     pub fn push(&self, record: StreamRecord) {
         let shard = self.shard_of(&record).to_owned();
         self.stream.push(&shard, record);
