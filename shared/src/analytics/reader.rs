@@ -71,8 +71,9 @@ impl ReaderConfig {
     };
 }
 
-/// Chats whose owner the reader remembers.
-const CACHED_CHATS: usize = 200_000;
+/// Chats whose owner the reader remembers (about 100 bytes each): one
+/// evicted costs an eventually consistent read when it is seen again.
+const CACHED_CHATS: usize = 100_000;
 /// Journals read per request while finding those a new run needs.
 const JOURNAL_PAGE: usize = 50;
 
