@@ -418,7 +418,7 @@ impl Reader {
         }
         let mut orgs = Vec::with_capacity(due.len());
         for org in due {
-            if let Some(pending) = self.pending.take(org) {
+            if let Some(pending) = self.pending.take_to_commit(org, now, &self.config.cadence) {
                 for at in self.written.remove(&org).unwrap_or_default() {
                     report.waited.push((now - at).as_seconds_f64().max(0.0));
                 }

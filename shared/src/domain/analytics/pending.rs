@@ -5,9 +5,10 @@
 //! An org is committed when it is due ([`Cadence`]): its commit costs the
 //! same whatever it holds, so a quiet org waits up to
 //! [`Cadence::quiet_after`] to gather several changes into one commit,
-//! and an org logging steadily is committed every
-//! [`Cadence::active_after`]. One commit per org whatever the number of
-//! shards its records came from.
+//! and an org logging steadily (this round, or at its last commit) is
+//! committed every [`Cadence::active_after`]: the tail of a busy org's
+//! traffic does not wait as long as a quiet org. One commit per org
+//! whatever the number of shards its records came from.
 
 use std::{
     collections::{BTreeMap, btree_map::Entry},
@@ -108,13 +109,14 @@ impl OrgPending {
         }
     }
 
-    fn is_due(&self, now: OffsetDateTime, cadence: &Cadence) -> bool {
+    fn is_due(&self, now: OffsetDateTime, cadence: &Cadence, was_active: bool) -> bool {
         let Some(oldest) = self.oldest else {
             return false;
         };
         let age = now - oldest;
+        let active = was_active || self.changes >= cadence.active_changes;
         age >= cadence.quiet_after
-            || (age >= cadence.active_after && self.changes >= cadence.active_changes)
+            || (age >= cadence.active_after && active)
             || self.bytes >= cadence.max_bytes
     }
 }
@@ -130,6 +132,8 @@ fn delta_bytes(delta: &DayDelta) -> usize {
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
     orgs: BTreeMap<OrgId, OrgPending>,
+    /// Orgs whose last commit held at least `active_changes`, and when.
+    active: BTreeMap<OrgId, OffsetDateTime>,
 }
 
 impl Pending {
@@ -178,11 +182,36 @@ impl Pending {
 
     /// The orgs due for a commit at `now`.
     pub fn due(&self, now: OffsetDateTime, cadence: &Cadence) -> Vec<OrgId> {
+        let recent = |org: &OrgId| {
+            self.active
+                .get(org)
+                .is_some_and(|at| now - *at <= cadence.quiet_after)
+        };
         self.orgs
             .iter()
-            .filter(|(_, pending)| pending.is_due(now, cadence))
+            .filter(|(org, pending)| pending.is_due(now, cadence, recent(org)))
             .map(|(org, _)| *org)
             .collect()
+    }
+
+    /// Takes an org's changes to commit them at `now`, remembering whether
+    /// it was active (for the cadence of its next changes).
+    pub fn take_to_commit(
+        &mut self,
+        org: OrgId,
+        now: OffsetDateTime,
+        cadence: &Cadence,
+    ) -> Option<OrgPending> {
+        let pending = self.orgs.remove(&org)?;
+        if pending.changes >= cadence.active_changes {
+            self.active.insert(org, now);
+        } else {
+            self.active.remove(&org);
+        }
+        // What no longer counts as recent is forgotten: bounded by the
+        // orgs active within the last `quiet_after`.
+        self.active.retain(|_, at| now - *at <= cadence.quiet_after);
+        Some(pending)
     }
 
     /// Every org with pending changes.
@@ -313,6 +342,38 @@ mod tests {
         assert_eq!(day.users["ann"], 3);
         assert_eq!(quiet_days.oldest, Some(start));
         assert_eq!(pending.changes(), 12);
+    }
+
+    #[test]
+    fn the_tail_of_an_active_orgs_traffic_does_not_wait_like_a_quiet_org() {
+        let (org, chat) = (OrgId::new(), ChatId::new());
+        let start = datetime!(2026-11-22 10:00:00 UTC);
+        let at = |secs: i64| start + time::Duration::seconds(secs);
+        let mut pending = Pending::default();
+        let add = |pending: &mut Pending, n: u64, secs: i64| {
+            let s = Sequence::new(n.to_string());
+            let origin = Origin {
+                shard: "s",
+                sequence: &s,
+                at: at(secs),
+            };
+            pending.add(origin, &message(org, chat), &BTreeMap::new());
+        };
+        for n in 0..20 {
+            add(&mut pending, n, 0);
+        }
+        assert_eq!(pending.due(at(10), &CADENCE), [org]);
+        pending.take_to_commit(org, at(10), &CADENCE).unwrap();
+        // Three more, the last of its traffic: due after 10 s, not 40.
+        for n in 20..23 {
+            add(&mut pending, n, 11);
+        }
+        assert_eq!(pending.due(at(21), &CADENCE), [org]);
+        pending.take_to_commit(org, at(21), &CADENCE).unwrap();
+        // A quiet spell later it waits as a quiet org does.
+        add(&mut pending, 30, 100);
+        assert!(pending.due(at(110), &CADENCE).is_empty());
+        assert_eq!(pending.due(at(140), &CADENCE), [org]);
     }
 
     #[test]
