@@ -25,7 +25,7 @@ use axum::{Router, middleware};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use state::IngestState;
+pub use state::{IngestState, IngestStore};
 
 #[derive(OpenApi)]
 #[openapi(tags((name = "ingest", description = "For chat plugins: log chats and messages with an org API key")))]

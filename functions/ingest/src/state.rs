@@ -14,6 +14,31 @@ use chatlogger::{
 
 use crate::health::HealthCheck;
 
+/// The ports ingest uses: a store that has them all.
+pub trait IngestStore:
+    ChatStore
+    + MessageStore
+    + ApiKeyStore
+    + HealthStore
+    + OrgStore
+    + UsageStore
+    + ChangeFeedStore
+    + 'static
+{
+}
+
+impl<S> IngestStore for S where
+    S: ChatStore
+        + MessageStore
+        + ApiKeyStore
+        + HealthStore
+        + OrgStore
+        + UsageStore
+        + ChangeFeedStore
+        + 'static
+{
+}
+
 /// Everything the ingest handlers use, built once per container.
 #[derive(Clone, FromRef)]
 pub struct IngestState {
@@ -28,34 +53,14 @@ pub struct IngestState {
 
 impl IngestState {
     /// A container on the system clock.
-    pub fn new<S>(store: Arc<S>) -> Self
-    where
-        S: ChatStore
-            + MessageStore
-            + ApiKeyStore
-            + HealthStore
-            + OrgStore
-            + UsageStore
-            + ChangeFeedStore
-            + 'static,
-    {
+    pub fn new<S: IngestStore>(store: Arc<S>) -> Self {
         Self::with_clock(store, clock::system())
     }
 
     /// A container that reads the time only from `clock`: several of them
     /// on one manual clock are a simulation of warm containers (each with
     /// its own caches) in simulated time.
-    pub fn with_clock<S>(store: Arc<S>, clock: SharedClock) -> Self
-    where
-        S: ChatStore
-            + MessageStore
-            + ApiKeyStore
-            + HealthStore
-            + OrgStore
-            + UsageStore
-            + ChangeFeedStore
-            + 'static,
-    {
+    pub fn with_clock<S: IngestStore>(store: Arc<S>, clock: SharedClock) -> Self {
         // One read of the change feed every few seconds serves both the
         // key cache and the org-limits cache.
         let watch = Arc::new(FeedWatch::new(store.clone(), clock.clone()));

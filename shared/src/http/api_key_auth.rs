@@ -268,6 +268,25 @@ mod tests {
         (org, secret)
     }
 
+    /// A publishable key of `org`, for a shop's pages.
+    async fn publishable_key(store: &MemoryStore, org: &Org) -> (ApiKey, ApiKeySecret) {
+        let shop = crate::domain::Origin::parse("https://shop.example").unwrap();
+        let settings = ApiKeySettings {
+            allowed_origins: vec![shop],
+            ..ApiKeySettings::default()
+        };
+        let (key, publishable) = ApiKey::generate_with(
+            ApiKeyLabel::parse("widget").unwrap(),
+            ApiKeyKind::Publishable,
+            settings,
+        );
+        store
+            .create_api_key(org, &key, &publishable.hash())
+            .await
+            .unwrap();
+        (key, publishable)
+    }
+
     /// A container's verifier on `clock`.
     fn container<S: ApiKeyStore + ChangeFeedStore + 'static>(
         store: &Arc<S>,
@@ -342,20 +361,7 @@ mod tests {
         let clock = ManualClock::shared(NOON);
         let store = Arc::new(MemoryStore::with_clock(clock.clone()));
         let (org, _) = org_with_key(&store, "acme").await;
-        let shop = crate::domain::Origin::parse("https://shop.example").unwrap();
-        let settings = ApiKeySettings {
-            allowed_origins: vec![shop.clone()],
-            ..ApiKeySettings::default()
-        };
-        let (key, publishable) = ApiKey::generate_with(
-            ApiKeyLabel::parse("widget").unwrap(),
-            ApiKeyKind::Publishable,
-            settings,
-        );
-        store
-            .create_api_key(&org, &key, &publishable.hash())
-            .await
-            .unwrap();
+        let (key, publishable) = publishable_key(&store, &org).await;
         let verifier = container(&store, &clock);
         let from = |origin: &'static str| {
             let (verifier, key) = (verifier.clone(), publishable.clone());
@@ -634,19 +640,7 @@ mod tests {
     async fn browsers_need_a_publishable_key_for_their_origin() {
         let store = Arc::new(MemoryStore::new());
         let (org, secret) = org_with_key(&store, "acme").await;
-        let settings = ApiKeySettings {
-            allowed_origins: vec![crate::domain::Origin::parse("https://shop.example").unwrap()],
-            ..ApiKeySettings::default()
-        };
-        let (key, publishable) = ApiKey::generate_with(
-            ApiKeyLabel::parse("widget").unwrap(),
-            ApiKeyKind::Publishable,
-            settings,
-        );
-        store
-            .create_api_key(&org, &key, &publishable.hash())
-            .await
-            .unwrap();
+        let (_, publishable) = publishable_key(&store, &org).await;
         let verifier = ApiKeyVerifier::new(store.clone());
         let check = |key: &ApiKeySecret, origin: Option<&'static str>| {
             let (verifier, key) = (verifier.clone(), key.clone());
