@@ -66,7 +66,8 @@ pub struct OrgPending {
     pub oldest: Option<OffsetDateTime>,
     /// Records folded in.
     pub changes: usize,
-    /// About the bytes the days hold (names and numbers).
+    /// About the bytes the days hold (names and numbers): what a commit
+    /// writes, and what the reader keeps in memory.
     pub bytes: usize,
     pub orphans: Vec<Orphan>,
     /// Per shard, its first record folded in.
@@ -101,9 +102,11 @@ impl OrgPending {
     }
 
     fn add_day(&mut self, day: Date, delta: &DayDelta) {
-        self.bytes += delta_bytes(delta);
         let total = self.days.entry(day).or_default();
+        let before = delta_bytes(total);
         total.add(delta);
+        let after = delta_bytes(total);
+        self.bytes = self.bytes + after - before;
         if total.is_empty() {
             self.days.remove(&day);
         }
@@ -342,6 +345,10 @@ mod tests {
         assert_eq!(day.users["ann"], 3);
         assert_eq!(quiet_days.oldest, Some(start));
         assert_eq!(pending.changes(), 12);
+        // Its size is what its days hold, not the sum of its changes.
+        let active_days = pending.take(active).unwrap();
+        let day = &active_days.days[&date!(2026 - 11 - 22)];
+        assert_eq!(active_days.bytes, delta_bytes(day));
     }
 
     #[test]
