@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --locked -p chatlogger-local -p chatlogger-load
+# make load also times how long messages take to reach their summary, for a
+# quiet org (a message every 10 s) and an active one (one a second).
+export LOAD_FRESHNESS_MESSAGES="${LOAD_FRESHNESS_MESSAGES:-12}"
 
 if [[ -n "${LOAD_BASE_URL:-}" ]]; then
   set -a

@@ -190,6 +190,12 @@ impl Dashboard {
         }
     }
 
+    /// The messages the org's summary counts now (its default range).
+    pub async fn summary_messages(&mut self) -> Result<u64, LoadError> {
+        let summary = self.get("analytics/orgs/me/summary", &[]).await?;
+        Ok(Counted::from_summary(&summary).messages)
+    }
+
     /// Polls the org's summary (its default range: the last 30 days, today
     /// included) until it equals `expected` or `timeout` passes.
     pub async fn wait_for_analytics(

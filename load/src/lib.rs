@@ -11,9 +11,12 @@
 //!   acknowledged ones blindly, every request bounded in time;
 //! - [`dashboard`] signs in as the org's admin, pages the messages back and
 //!   polls the analytics summary;
+//! - [`freshness`] probes how long a message takes to reach the summary,
+//!   for a quiet org and an active one, beside the load;
 //! - [`stats`] and [`report`] turn it into figures and a pass/fail verdict.
 
 pub mod dashboard;
+pub mod freshness;
 pub mod plugin;
 pub mod report;
 pub mod setup;

@@ -15,6 +15,7 @@ use chatlogger::{
 use chatlogger_load::{
     LoadError,
     dashboard::{AnalyticsOutcome, Counted, Dashboard},
+    freshness,
     plugin::{Plugin, PluginReport, PluginSettings},
     report::{self, Report, Targets},
     setup,
@@ -63,6 +64,18 @@ struct Args {
     /// Target: analytics exact within this many seconds of the last acknowledgement.
     #[arg(long, default_value_t = 30)]
     target_analytics_secs: u64,
+    /// Freshness probes beside the load: a quiet org logging a message
+    /// every 10 s and an active one logging a message a second, this many
+    /// messages each, every message timed until its summary counts it
+    /// (0: no probes).
+    #[arg(long, env = "LOAD_FRESHNESS_MESSAGES", default_value_t = 0)]
+    freshness_messages: usize,
+    /// Target: p99 of a message's wait for its summary, any org.
+    #[arg(long, default_value_t = 60)]
+    target_freshness_secs: u64,
+    /// Target: the same, for an org logging a message a second or more.
+    #[arg(long, default_value_t = 20)]
+    target_active_freshness_secs: u64,
 }
 
 #[tokio::main]
@@ -71,6 +84,8 @@ async fn main() -> ExitCode {
     let targets = Targets {
         p99: Duration::from_millis(args.target_p99_ms),
         analytics_lag: Duration::from_secs(args.target_analytics_secs),
+        freshness_p99: Duration::from_secs(args.target_freshness_secs),
+        active_freshness_p99: Duration::from_secs(args.target_active_freshness_secs),
     };
     match run(&args).await {
         Ok(report) => {
@@ -114,6 +129,23 @@ async fn run(args: &Args) -> Result<Report, LoadError> {
         org.admin_password.clone(),
     );
     dashboard.sign_in_now().await?;
+
+    // The probes run beside the load, each with an org of its own.
+    let mut probes = Vec::new();
+    if args.freshness_messages > 0 {
+        for (name, rate) in [("quiet", 0.1), ("active", 1.0)] {
+            let org = setup::create_load_org(&store).await?;
+            probes.push(tokio::spawn(freshness::probe(
+                name,
+                client.clone(),
+                base.clone(),
+                org,
+                rate,
+                args.freshness_messages,
+                Duration::from_secs(args.analytics_timeout_secs),
+            )));
+        }
+    }
 
     let started = Instant::now();
     let settings = PluginSettings {
@@ -165,6 +197,11 @@ async fn run(args: &Args) -> Result<Report, LoadError> {
         stored.extend(dashboard.messages(chat).await?);
     }
 
+    let mut freshness = Vec::new();
+    for probe in probes {
+        freshness.push(probe.await.expect("a probe task does not panic")?);
+    }
+
     let mut requests = Recorder::default();
     let mut blind_retry_surprises = Vec::new();
     let mut refusals = Vec::new();
@@ -192,5 +229,6 @@ async fn run(args: &Args) -> Result<Report, LoadError> {
         read_back: report::compare(&acked, &stored),
         expected_analytics: expected,
         analytics,
+        freshness,
     })
 }

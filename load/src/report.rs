@@ -6,7 +6,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{dashboard::Counted, dashboard::StoredMessage, plugin::Acked, stats::Recorder};
+use crate::{
+    dashboard::Counted, dashboard::StoredMessage, freshness::Freshness, plugin::Acked,
+    stats::Recorder,
+};
 
 /// What the read-back found, compared with what was acknowledged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +50,10 @@ pub fn compare(acked: &[Acked], stored: &[StoredMessage]) -> ReadBack {
 pub struct Targets {
     pub p99: Duration,
     pub analytics_lag: Duration,
+    /// p99 of a message's wait for its summary: any org, and an org
+    /// logging a message a second or more.
+    pub freshness_p99: Duration,
+    pub active_freshness_p99: Duration,
 }
 
 /// Everything a run measured.
@@ -67,6 +74,8 @@ pub struct Report {
     /// Seconds from the last acknowledgement until the summary was exact,
     /// or what it still said when the poll gave up.
     pub analytics: Result<Duration, Counted>,
+    /// The freshness probes (none unless asked for).
+    pub freshness: Vec<Freshness>,
 }
 
 impl Report {
@@ -126,6 +135,26 @@ impl Report {
                     .is_ok_and(|lag| *lag <= targets.analytics_lag),
             ),
         ]
+        .into_iter()
+        .chain(self.freshness.iter().map(|probe| {
+            let bound = if probe.rate >= 1.0 {
+                targets.active_freshness_p99
+            } else {
+                targets.freshness_p99
+            };
+            let p99 = probe.p(99.0);
+            (
+                format!(
+                    "{} org's messages in its summary within {} s, p99 ({:.1} s; {} not counted)",
+                    probe.name,
+                    bound.as_secs(),
+                    p99.as_secs_f64(),
+                    probe.missing
+                ),
+                probe.missing == 0 && p99 <= bound,
+            )
+        }))
+        .collect()
     }
 
     pub fn render(&self, targets: &Targets) -> String {
@@ -189,6 +218,18 @@ impl Report {
                     self.expected_analytics, last
                 );
             }
+        }
+        for probe in &self.freshness {
+            let _ = writeln!(
+                out,
+                "  freshness        {} org ({} msg/s): p50 {:.1} s, p99 {:.1} s, max {:.1} s from acknowledgement to summary ({} messages)",
+                probe.name,
+                probe.rate,
+                probe.p(50.0).as_secs_f64(),
+                probe.p(99.0).as_secs_f64(),
+                probe.p(100.0).as_secs_f64(),
+                probe.waits.len()
+            );
         }
         for detail in self
             .refusals
