@@ -814,7 +814,9 @@ where
             }
             Start::Held(lease) => {
                 let now = clock.now();
-                if lease.ends_at.min(lease.expires_at) > now + wait || now + wait >= ends_at {
+                // A reader that died lets its lease lapse within a minute:
+                // the next scheduled invocation takes over then.
+                if lease.ends_at > now + wait || now + wait >= ends_at {
                     return Ok(Invocation::Busy(lease));
                 }
                 sleep(Duration::from_secs(1)).await;

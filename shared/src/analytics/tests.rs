@@ -314,3 +314,62 @@ async fn a_poisoned_org_is_parked_alone_and_replayed_once_healed() {
     assert_eq!((summary.totals.messages, summary.totals.chats), (3, 1));
     assert_eq!(summary.top_users[0].user_id, "bob");
 }
+
+#[tokio::test]
+async fn a_scheduled_invocation_returns_at_once_unless_the_reader_hands_over_soon() {
+    use super::{Invocation, run_invocation};
+    let world = World::new(2);
+    let started = |ends_in: i64| {
+        let world = &world;
+        async move {
+            match Reader::start(
+                world.store.clone(),
+                world.stream.clone(),
+                world.clock.clone(),
+                ReaderConfig::DEFAULT,
+                world.clock.now() + time::Duration::seconds(ends_in),
+            )
+            .await
+            .unwrap()
+            {
+                Start::Reading(reader) => *reader,
+                Start::Held(_) => panic!("held"),
+            }
+        }
+    };
+    // Sleeping moves the manual clock on.
+    let clock = world.clock.clone();
+    let sleep = move |wait: Duration| {
+        clock.advance(time::Duration::try_from(wait).unwrap());
+        std::future::ready(())
+    };
+    let invoke = |until: OffsetDateTime| {
+        run_invocation(
+            world.store.clone(),
+            world.stream.clone(),
+            world.clock.clone(),
+            ReaderConfig::DEFAULT,
+            until,
+            sleep.clone(),
+        )
+    };
+
+    // A reader with 10 minutes to go: the invocation leaves it be.
+    let running = started(600).await;
+    let before = world.clock.now();
+    let outcome = invoke(before + time::Duration::minutes(14)).await.unwrap();
+    assert!(matches!(outcome, Invocation::Busy(_)));
+    assert_eq!(world.clock.now(), before, "it returned at once");
+    running.finish().await.unwrap();
+
+    // One that hands over within 90 s (here: dies, its lease lapsing): the
+    // invocation waits, takes over, and reads until its own end.
+    let dying = started(30).await;
+    drop(dying);
+    let outcome = invoke(world.clock.now() + time::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Invocation::Ran);
+    let lease = world.store.lease().await.unwrap().unwrap();
+    assert_eq!(lease.run, 3, "a third run took the lease");
+}
