@@ -5,7 +5,8 @@
 //!
 //! Logs are billed by the byte ($0.50 per GB ingested), and every request
 //! writes one line (`chatlogger::http::request_log`), so the line is kept
-//! short: flat fields, no span names, milliseconds in the timestamp, and no
+//! short: flat fields, no span names, no timestamp (CloudWatch Logs stamps
+//! every event it ingests, to the millisecond: `@timestamp`), and no
 //! `level` on INFO lines (Lambda reads a missing level as INFO).
 
 use std::{fmt, io::IsTerminal};
@@ -55,9 +56,10 @@ fn env_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// One flat JSON object per event: `timestamp` (RFC 3339, milliseconds),
-/// `level` (left out for INFO), `msg` (if the event has a message), the
-/// event's fields, then the fields of the spans it is in (innermost wins).
+/// One flat JSON object per event: `level` (left out for INFO), `msg` (if
+/// the event has a message), the event's fields, then the fields of the
+/// spans it is in (innermost wins). No timestamp: CloudWatch Logs keeps
+/// each event's own.
 pub struct CompactJson;
 
 impl<S, N> FormatEvent<S, N> for CompactJson
@@ -72,13 +74,6 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let mut line = Map::new();
-        let now = time::OffsetDateTime::now_utc();
-        let timestamp = now
-            .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
-            .unwrap_or(now)
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|_| fmt::Error)?;
-        line.insert("timestamp".into(), Value::String(timestamp));
         let level = *event.metadata().level();
         if level != Level::INFO {
             line.insert("level".into(), Value::String(level.as_str().into()));
