@@ -7,8 +7,10 @@
 # a hot org, the summary's reads for 366 days, one chat listing's reads,
 # the export pipeline's throughput and peak memory at 100k and 1M rows,
 # one local (moto) DynamoDB transaction's latency at 1,000 and 100,000 items,
-# and what ingest costs: DynamoDB requests and billed units per message,
-# single and in batches of 100, and $ per million messages (against moto).
+# and what a logged message costs, everything billed: $ per million
+# messages for three tenant profiles, single and in batches of 100, at 1, 4
+# and 32 stream shards, beside the floor (a simulation through the real
+# ingest and aggregator against moto; writes target/bench/cost.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -55,8 +57,13 @@ target/release/chatlogger-bench chats-list
 echo "== local DynamoDB transactions (moto through tools/moto_server.py): latency at 1,000 and 100,000 items"
 target/release/chatlogger-bench transactions --items 1000,100000
 
-# The aggregator's share of $/million is an input: cost's default
-# (AGGREGATOR_INPUT, 0.06 WRU a message) is what the aggregator bench above
-# measures for an org logging 10 messages/s.
-echo "== ingest cost: requests and billed units per message, \$ per million (against moto)"
-target/release/chatlogger-bench cost
+# The cost simulations (see bench/src/cost.rs) are bound by moto, which
+# serves one request at a time: a second moto server runs every other
+# simulation, so both cores work.
+echo "== cost: \$ per million messages, everything billed, per profile, mode and shard count (simulated, against moto)"
+cost_port=$(free_port)
+.venv/bin/python tools/moto_server.py -H 127.0.0.1 -p "$cost_port" >target/moto-bench-cost.log 2>&1 &
+COST_MOTO_PID=$!
+trap 'kill "$MOTO_PID" "$COST_MOTO_PID" 2>/dev/null; wait "$MOTO_PID" "$COST_MOTO_PID" 2>/dev/null || true' EXIT
+wait_for_port "$cost_port" "$COST_MOTO_PID" moto target/moto-bench-cost.log 10
+target/release/chatlogger-bench cost --endpoints "$AWS_ENDPOINT_URL,http://127.0.0.1:$cost_port"

@@ -10,9 +10,10 @@
 //!   and peak RSS per run (see [`exports`]).
 //! - `transactions`: one local (moto) DynamoDB transaction's latency at
 //!   1,000 and 100,000 items in the table (see [`transactions`]).
-//! - `cost`: ingest's DynamoDB requests and billed units per message, its
-//!   handler time and log bytes, and $ per million messages, single and in
-//!   batches of 100, cold and warm (see [`cost`]; against moto).
+//! - `cost`: $ per million messages, everything billed, for three tenant
+//!   profiles, single and in batches of 100, at 1, 4 and 32 stream shards:
+//!   a simulation through the real ingest and aggregator (see [`cost`];
+//!   against moto).
 //! - `chats-list`: the read units one dashboard chat listing of 100 chats
 //!   bills, for chats of more than 4 MiB and for ordinary ones (see
 //!   [`chats_list`]; against moto).
@@ -20,6 +21,13 @@
 mod chats_list;
 mod cost;
 mod exports;
+mod logs;
+mod meter;
+mod pricing;
+mod readers;
+mod report;
+mod simulation;
+mod traffic;
 mod transactions;
 
 use std::{
@@ -108,7 +116,8 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         transactions: usize,
     },
-    /// Ingest's billed units and $ per million messages (moto).
+    /// $ per million messages, everything billed, per profile, mode and
+    /// shard count: a simulation against moto (writes target/bench/cost.json).
     Cost {
         /// The ingest function's memory (template.yaml's MemorySize).
         #[arg(long, default_value_t = 128)]
@@ -117,13 +126,24 @@ enum Command {
         /// moto's latency says nothing about DynamoDB's).
         #[arg(long, default_value_t = 6.0)]
         dynamodb_ms: f64,
-        /// Warm containers a chat's messages are spread over.
-        #[arg(long, default_value_t = 20)]
-        containers: usize,
-        /// The analytics aggregator's write units per message (its own
-        /// bench measures it; the default is its budget).
-        #[arg(long, default_value_t = cost::AGGREGATOR_INPUT)]
-        aggregator_wru: f64,
+        /// Simulated seconds billed, after the warm-up.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Simulated seconds of traffic before the bill starts (at least
+        /// the ingest caches' 5 minutes).
+        #[arg(long, default_value_t = 300)]
+        warmup: u64,
+        #[arg(long, value_delimiter = ',', default_values_t = ["quiet".to_owned(), "typical".to_owned(), "busy".to_owned()])]
+        profiles: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_values_t = ["single".to_owned(), "batch".to_owned()])]
+        modes: Vec<String>,
+        /// The simulation's random seed (phases, containers, contents).
+        #[arg(long, default_value_t = 18)]
+        seed: u64,
+        /// moto servers to spread the simulations over, one at a time
+        /// each (default: `AWS_ENDPOINT_URL`).
+        #[arg(long, value_delimiter = ',')]
+        endpoints: Vec<String>,
     },
     /// The read units one chat listing bills, metered (moto).
     ChatsList {
@@ -196,14 +216,22 @@ async fn main() {
         Command::Cost {
             memory_mb,
             dynamodb_ms,
-            containers,
-            aggregator_wru,
+            seconds,
+            warmup,
+            profiles,
+            modes,
+            seed,
+            endpoints,
         } => {
             cost::run(cost::CostArgs {
                 memory_mb,
                 dynamodb_ms,
-                containers,
-                aggregator_wru,
+                warmup_s: warmup,
+                seconds,
+                profiles,
+                modes,
+                seed,
+                endpoints,
             })
             .await
         }
