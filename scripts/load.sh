@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make load`: concurrent chat plugins against the local stack (see README,
-# "Load"). By default on a stack of its own (moto and chatlogger-local on free
-# ports); with LOAD_BASE_URL set, against a running `make dev` (settings from
-# .env.local). Arguments go to chatlogger-load (`--help` lists them).
+# `make load`: concurrent chat plugins against the local stack (see
+# docs/local-aws.md, "Load"). By default on a stack of its own (moto and
+# chatlogger-local on free ports); with LOAD_BASE_URL set, against a running
+# `make dev` (settings from .env.local). Arguments go to chatlogger-load
+# (`--help` lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --locked -p chatlogger-local -p chatlogger-load

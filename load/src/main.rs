@@ -1,5 +1,5 @@
-//! `chatlogger-load`: see the crate docs (`lib.rs`) and `make load` in the
-//! README. Exit status: 0 every target met, 1 a target missed, 2 the run
+//! `chatlogger-load`: see the crate docs (`lib.rs`) and docs/local-aws.md,
+//! "Load". Exit status: 0 every target met, 1 a target missed, 2 the run
 //! could not be carried out.
 
 use std::{

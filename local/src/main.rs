@@ -45,7 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init();
 
     // Provisioning and seeding never see injected faults; everything that
-    // serves does, when CHATLOGGER_FAULTS asks for them (README: faults).
+    // serves does, when CHATLOGGER_FAULTS asks for them (docs/operations.md,
+    // "Fault injection").
     let setup = Aws::load_with(Budget::interactive(), None).await;
     let resources = provision::Resources::from_env()?;
     provision::provision(&setup, &resources).await?;

@@ -32,9 +32,9 @@ use crate::{
 
 /// How long a container serves from its caches on one read of the feed.
 pub const FEED_REFRESH: Duration = Duration::from_secs(4);
-/// What the README promises: a revoked key is refused, and a changed key
-/// setting or org limit applies, for every request that begins this long
-/// after the change was saved.
+/// What docs/ingest-api.md promises ("The change feed"): a revoked key is
+/// refused, and a changed key setting or org limit applies, for every
+/// request that begins this long after the change was saved.
 pub const CHANGES_APPLY_WITHIN: Duration = Duration::from_secs(5);
 
 /// One read of the feed, numbered in the order this container read them.

@@ -113,7 +113,7 @@ export interface Summary {
   top_tags_error_bound: number;
 }
 
-/** What each role may do (README, "The dashboard API"). */
+/** What each role may do (docs/dashboard-api.md, "Who may call what"). */
 export const can = {
   /** Analytics and exports hold the whole org: not for `user`, who sees only their own chats. */
   seeOrgData: (role: Role) => role !== "user",

@@ -1,5 +1,5 @@
 //! Domain types. Each newtype has one way in (`parse`, or serde through it),
-//! so a value you hold is valid. Limits are constants here so the README, the
+//! so a value you hold is valid. Limits are constants here so the docs, the
 //! OpenAPI document and the tests all quote the same numbers.
 
 pub mod analytics;

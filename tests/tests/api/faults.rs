@@ -1,9 +1,9 @@
 //! The whole product with a tenth of its AWS calls failing: ingest (with
-//! plugins retrying as the README says), the analytics aggregator (fed from
-//! the table's stream) and the export worker (fed from the queue) all run on
-//! an AWS set-up with fault injection on: HTTP 500s, throttling, calls that
-//! never answer and reset connections, half of them after the call took
-//! effect (the answer is lost). Checked around the faults, on a clean set-up:
+//! plugins retrying as docs/ingest-api.md says), the analytics aggregator
+//! (fed from the table's stream) and the export worker (fed from the queue)
+//! all run on an AWS set-up with fault injection on: HTTP 500s, throttling,
+//! calls that never answer and reset connections, half of them after the
+//! call took effect (the answer is lost). Checked around the faults, on a clean set-up:
 //! - every acknowledged message is stored exactly once, as sent, and
 //!   nothing else is (0 lost, 0 duplicated);
 //! - the analytics summary is exact;
@@ -76,9 +76,10 @@ struct Acknowledged {
     retried: usize,
 }
 
-/// POSTs `body` like a plugin following the README's retry rules: after a
-/// 503 the same body (with its id) again, until it is acknowledged (201,
-/// or 200 when a retry finds it stored). Anything else fails the test.
+/// POSTs `body` like a plugin following the retry rules of
+/// docs/ingest-api.md: after a 503 the same body (with its id) again, until
+/// it is acknowledged (201, or 200 when a retry finds it stored). Anything
+/// else fails the test.
 async fn post_until_acknowledged(
     http: &reqwest::Client,
     url: &str,

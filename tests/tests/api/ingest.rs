@@ -40,7 +40,7 @@ async fn a_plugin_logs_a_chat_and_its_messages() {
     assert_eq!(message.body["token_count"], 42);
     let message_id = MessageId::parse(message.body["id"].as_str().unwrap()).unwrap();
 
-    // Stored under the org's partitions, as the README's "Data layout" lays them out.
+    // Stored under the org's partitions, as docs/data-layout.md lays them out.
     let chat_id = ChatId::parse(&chat_id).unwrap();
     let chats = app.items_in(&keys::org_pk(app.acme.org.id)).await;
     assert!(

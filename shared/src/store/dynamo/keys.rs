@@ -1,4 +1,4 @@
-//! The single-table key layout (the README's "Data layout" table). Tenant
+//! The single-table key layout (docs/data-layout.md). Tenant
 //! items live under a partition key that begins `ORG#<org>`; global lookups
 //! hold pointers only.
 
