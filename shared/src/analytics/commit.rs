@@ -231,6 +231,10 @@ struct DayCommit {
     changes: TopChanges,
     /// Set once the tops hold `changes`: only the counters' write is left.
     tops_written: Option<EndFold>,
+    /// A write of the tops was sent and its outcome is unknown: it may
+    /// have taken effect with its answer lost (a timeout, or an SDK retry
+    /// refused by the condition the first try had met).
+    tops_unsure: bool,
     folded: bool,
 }
 
@@ -255,6 +259,7 @@ impl DayCommit {
                 tags: delta.tags,
             },
             tops_written: None,
+            tops_unsure: false,
             folded: false,
         }
     }
@@ -331,6 +336,20 @@ impl DayCommit {
                 }
             });
         }
+        if self.tops_unsure {
+            let state = store
+                .days(&[(org, day)])
+                .await?
+                .remove(&(org, day))
+                .unwrap_or_default();
+            self.tops_unsure = false;
+            cache.set_state(org, day, state.clone());
+            if let Some(end) = self.own_fold(&state) {
+                self.folded = true;
+                self.tops_written = Some(end);
+                return Ok(Step::Next);
+            }
+        }
         let known = cache.get(org, day);
         let as_known = known
             .as_ref()
@@ -396,12 +415,14 @@ impl DayCommit {
         let tops = state
             .folded(&self.changes, round)
             .map_err(|e| StoreError::Corrupt(format!("org {org} day {day}: {e}")))?;
+        self.tops_unsure = true;
         if !store
             .write_tops(org, day, &tops, state.tops.generation)
             .await?
         {
             return Ok(Step::Stale("the tops' generation"));
         }
+        self.tops_unsure = false;
         self.folded = true;
         self.tops_written = Some(EndFold {
             generation: state.counters.generation,
@@ -414,6 +435,19 @@ impl DayCommit {
         Ok(Step::Next)
     }
 
+    /// When `state`'s tops are this commit's own (written by an attempt
+    /// whose answer was lost), what is left to end its fold: they hold its
+    /// changes, so folding them again would count them twice.
+    fn own_fold(&self, state: &DayState) -> Option<EndFold> {
+        (state.fold_incomplete() && state.tops.round == Some(self.round)).then(|| EndFold {
+            generation: state.counters.generation,
+            pending_len: state.counters.pending.len(),
+            folded: state.tops.folded,
+            add: self.counters.clone(),
+            round: Some(self.round),
+        })
+    }
+
     /// Keeps what could not be written, unless a timed-out attempt wrote it
     /// after all. Fails only when the store cannot be read or written.
     async fn park(
@@ -423,15 +457,17 @@ impl DayCommit {
         now: OffsetDateTime,
     ) -> Result<Outcome, StoreError> {
         let (org, day, round) = (self.org, self.day, self.round);
-        if matches!(error, StoreError::Transient(_)) {
-            let stored = store.days(&[(org, day)]).await?;
-            if stored
-                .get(&(org, day))
-                .and_then(|s| s.counters.round)
-                .is_some_and(|r| r >= round)
-            {
+        let mut tops_hold_changes = self.tops_written.is_some();
+        if matches!(error, StoreError::Transient(_)) || self.tops_unsure {
+            let stored = store
+                .days(&[(org, day)])
+                .await?
+                .remove(&(org, day))
+                .unwrap_or_default();
+            if stored.counters.round.is_some_and(|r| r >= round) {
                 return Ok(Outcome::Committed);
             }
+            tops_hold_changes |= self.own_fold(&stored).is_some();
         }
         let reason = error_chain(&error);
         let parked = ParkedDay {
@@ -439,8 +475,9 @@ impl DayCommit {
             day,
             round,
             counters: self.counters.clone(),
-            // Once the tops hold the changes, only the counters are missing.
-            changes: if self.tops_written.is_some() {
+            // Once the tops hold the changes, only the counters are missing
+            // (the next commit of the day ends the fold).
+            changes: if tops_hold_changes {
                 TopChanges::default()
             } else {
                 self.changes.clone()

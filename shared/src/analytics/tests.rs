@@ -284,6 +284,44 @@ async fn top_changes_fold_into_the_tops_and_stay_exact() {
     assert!(listed <= 60);
 }
 
+/// A write of the tops that took effect but answered with a timeout (or
+/// whose SDK retry was refused by the condition the first try met) is the
+/// commit's own: retried, it ends that fold instead of folding again.
+#[tokio::test]
+async fn a_fold_whose_answer_was_lost_is_not_counted_twice() {
+    let mut world = World::new(2);
+    let org = OrgId::new();
+    let users: Vec<String> = (0..20)
+        .map(|n| format!("visitor-{n:02}-with-a-longer-id"))
+        .collect();
+    let chats: Vec<ChatId> = users.iter().map(|u| world.chat(org, u, &["t"])).collect();
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reader = world.reader().await;
+    let mut folds = 0;
+    for round in 0..30 {
+        for index in [round % chats.len(), (round * 7) % chats.len()] {
+            world.message(org, chats[index]);
+            *expected.entry(users[index].clone()).or_default() += 1;
+        }
+        world.store.lose_tops_answers(1);
+        folds += reader.flush().await.unwrap().commits.folds;
+    }
+    assert!(folds >= 2, "the pending list was folded ({folds} folds)");
+    assert!(world.store.parked(10).await.unwrap().is_empty());
+    let summary = world.summary(org);
+    assert_eq!(summary.totals.messages, 60);
+    assert_eq!(summary.top_users_error_bound, 0);
+    assert!(!summary.top_users.is_empty());
+    for user in &summary.top_users {
+        assert_eq!(
+            Some(&user.messages),
+            expected.get(&user.user_id),
+            "{}",
+            user.user_id
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_poisoned_org_is_parked_alone_and_replayed_once_healed() {
     let mut world = World::new(4);

@@ -42,6 +42,8 @@ struct AggregateData {
     deleted_messages: Vec<MessageId>,
     writes: usize,
     failing: BTreeSet<OrgId>,
+    /// Writes of the tops that take effect but answer with a timeout.
+    lost_tops_answers: usize,
 }
 
 impl MemoryAggregates {
@@ -66,6 +68,12 @@ impl MemoryAggregates {
 
     pub fn heal(&self, org: OrgId) {
         self.data().failing.remove(&org);
+    }
+
+    /// The next `writes` writes of the tops take effect, but their answer
+    /// is lost (a timeout after DynamoDB applied the write).
+    pub fn lose_tops_answers(&self, writes: usize) {
+        self.data().lost_tops_answers = writes;
     }
 
     /// Writes of aggregate items so far.
@@ -239,6 +247,12 @@ impl AggregatorStore for MemoryAggregates {
             return Ok(false);
         }
         state.tops = tops.clone();
+        if data.lost_tops_answers > 0 {
+            data.lost_tops_answers -= 1;
+            return Err(StoreError::transient(
+                "the write of the tops timed out after it took effect (test)",
+            ));
+        }
         Ok(true)
     }
 
