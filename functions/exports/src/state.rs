@@ -12,7 +12,8 @@ use chatlogger::{
         queue::{ExportQueue, SqsExportQueue},
         s3::ExportBucket,
     },
-    http::{Dashboard, DashboardSetup},
+    http::Dashboard,
+    startup::DashboardSetup,
     store::{ChatStore, ExportJobStore, MessageStore},
 };
 

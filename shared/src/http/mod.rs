@@ -28,7 +28,7 @@ pub use api_key_auth::{
 };
 pub use browser::{BrowserPolicy, CSRF_HEADER, InvalidOrigin};
 pub use client_ip::ClientIp;
-pub use dashboard::{AccountsState, Dashboard, DashboardSetup, run_dashboard_lambda};
+pub use dashboard::{AccountsState, Dashboard};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use json::{JsonBody, MAX_BODY_BYTES, parse_json};
 pub use query::{OrgQuery, PageQuery, Paged, QueryParams};
