@@ -29,6 +29,10 @@
 //! The newest message gives `last_message_at`, always exact. The count is
 //! exact when the reads reached the chat's first message, else a lower
 //! bound, with `message_count_exact: false`.
+//!
+//! Who sees which chats is a [`ChatScope`]: [`list_visible_chats`] lists
+//! what a scope lets its user see, [`visible_chat`] reads one chat only if
+//! the scope allows it.
 
 use std::collections::VecDeque;
 
@@ -36,9 +40,9 @@ use futures::{StreamExt, stream::FuturesUnordered};
 use time::OffsetDateTime;
 
 use crate::{
-    domain::{Chat, ChatId, MessageId, OrgId},
+    domain::{Chat, ChatId, ChatScope, MessageId, OrgId},
     store::{
-        ActivityPage, ChatQuery, ChatStore, MessageStore, Page, PageRequest, ReadUnits,
+        ActivityPage, ChatFilter, ChatQuery, ChatStore, MessageStore, Page, PageRequest, ReadUnits,
         StoreResult, message_page_cost,
     },
 };
@@ -71,6 +75,51 @@ pub struct ChatActivity {
 pub struct ChatListing {
     pub page: Page<(Chat, ChatActivity)>,
     pub read: ReadUnits,
+}
+
+/// The dashboard's listing: the org's chats that `scope` lets its user
+/// see, narrowed by `filter`, newest first, each with its activity (see
+/// [`list_chats`]). A user limited to their own chats gets their own; one
+/// who asks for another end user's chats, or who owns none, gets an empty
+/// page, and nothing is read.
+pub async fn list_visible_chats(
+    chats: &dyn ChatStore,
+    messages: &dyn MessageStore,
+    org: OrgId,
+    scope: &ChatScope,
+    mut filter: ChatFilter,
+    page: &PageRequest,
+) -> StoreResult<ChatListing> {
+    if let ChatScope::OwnChats(own) = scope {
+        match (own, &filter.user_id) {
+            (Some(own), None) => filter.user_id = Some(own.clone()),
+            (Some(own), Some(asked)) if asked == own => {}
+            _ => {
+                return Ok(ChatListing {
+                    page: Page::empty(),
+                    read: ReadUnits::ZERO,
+                });
+            }
+        }
+    }
+    let query = ChatQuery {
+        filter,
+        newest_first: true,
+        ..ChatQuery::default()
+    };
+    list_chats(chats, messages, org, &query, page).await
+}
+
+/// One of the org's chats, if `scope` lets its user see it: `None` alike
+/// for a chat outside the scope, a deleted chat and a missing one, so the
+/// answer tells nothing about chats the user may not see.
+pub async fn visible_chat(
+    chats: &dyn ChatStore,
+    org: OrgId,
+    scope: &ChatScope,
+    id: ChatId,
+) -> StoreResult<Option<Chat>> {
+    Ok(chats.chat(org, id).await?.filter(|chat| scope.allows(chat)))
 }
 
 /// Lists the org's chats for `query`, each with its activity, within
@@ -250,7 +299,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        domain::{MAX_CONTENT_BYTES, Message, MessageContent, MessageRole, Metadata},
+        domain::{EndUserId, MAX_CONTENT_BYTES, Message, MessageContent, MessageRole, Metadata},
         store::{
             ChatCheck, MemoryStore, MessageInsert, Read,
             billing::{PAGE_BYTES, PageCost},
@@ -585,5 +634,152 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(unbounded.items.len(), 30);
+    }
+
+    /// An org with a chat of ann's (two messages), one of bob's and an
+    /// anonymous one, oldest first.
+    async fn three_chats(store: &MemoryStore, org: OrgId) -> [ChatId; 3] {
+        let mut ids = [ChatId::new(); 3];
+        for (n, user) in [Some("ann@acme.example"), Some("bob@acme.example"), None]
+            .into_iter()
+            .enumerate()
+        {
+            let chat = Chat {
+                id: ChatId::at(at(n as u64)),
+                title: None,
+                tags: crate::domain::Tags::default(),
+                metadata: Metadata::default(),
+                user_id: user.map(|u| EndUserId::parse(u).unwrap()),
+                created_at: at(n as u64),
+            };
+            store.insert_chat(org, &chat).await.unwrap();
+            ids[n] = chat.id;
+        }
+        for m in 0..2 {
+            let message = Message {
+                id: MessageId::at(at(10 + m)),
+                chat_id: ids[0],
+                role: MessageRole::User,
+                content: MessageContent::parse("hello").unwrap(),
+                metadata: Metadata::default(),
+                latency_ms: None,
+                token_count: None,
+                created_at: at(10 + m),
+            };
+            store
+                .insert_message(org, &message, ChatCheck::Verify)
+                .await
+                .unwrap();
+        }
+        ids
+    }
+
+    fn own(email: &str) -> ChatScope {
+        ChatScope::OwnChats(Some(EndUserId::parse(email).unwrap()))
+    }
+
+    async fn visible(
+        store: &MemoryStore,
+        org: OrgId,
+        scope: &ChatScope,
+        filter: ChatFilter,
+    ) -> Vec<ChatId> {
+        list_visible_chats(store, store, org, scope, filter, &PageRequest::default())
+            .await
+            .unwrap()
+            .page
+            .items
+            .iter()
+            .map(|(chat, _)| chat.id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_whole_org_sees_every_chat_newest_first_with_its_activity() {
+        let store = MemoryStore::new();
+        let org = OrgId::new();
+        let [ann, bob, anonymous] = three_chats(&store, org).await;
+        let listing = list_visible_chats(
+            &store,
+            &store,
+            org,
+            &ChatScope::WholeOrg,
+            ChatFilter::default(),
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+        let ids: Vec<ChatId> = listing.page.items.iter().map(|(chat, _)| chat.id).collect();
+        assert_eq!(ids, [anonymous, bob, ann]);
+        let anns = listing.page.items[2].1;
+        assert_eq!((anns.message_count, anns.message_count_exact), (2, true));
+        assert_eq!(anns.last_message_at, Some(at(11)));
+        assert_eq!(listing.page.items[0].1.last_message_at, None);
+        let filtered = ChatFilter {
+            user_id: Some(EndUserId::parse("bob@acme.example").unwrap()),
+            ..ChatFilter::default()
+        };
+        assert_eq!(
+            visible(&store, org, &ChatScope::WholeOrg, filtered).await,
+            [bob]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_sees_only_their_own_chats_whatever_they_ask_for() {
+        let store = MemoryStore::new();
+        let org = OrgId::new();
+        let [ann, _, _] = three_chats(&store, org).await;
+        let scope = own("ann@acme.example");
+        assert_eq!(
+            visible(&store, org, &scope, ChatFilter::default()).await,
+            [ann]
+        );
+        let asking_for_own = ChatFilter {
+            user_id: Some(EndUserId::parse("ann@acme.example").unwrap()),
+            ..ChatFilter::default()
+        };
+        assert_eq!(visible(&store, org, &scope, asking_for_own).await, [ann]);
+        let asking_for_bobs = ChatFilter {
+            user_id: Some(EndUserId::parse("bob@acme.example").unwrap()),
+            ..ChatFilter::default()
+        };
+        let listing = list_visible_chats(
+            &store,
+            &store,
+            org,
+            &scope,
+            asking_for_bobs,
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+        assert!(listing.page.items.is_empty() && listing.page.next_cursor.is_none());
+        assert_eq!(
+            listing.read,
+            ReadUnits::ZERO,
+            "nothing is read for an empty scope"
+        );
+        let nobody = ChatScope::OwnChats(None);
+        assert!(
+            visible(&store, org, &nobody, ChatFilter::default())
+                .await
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chat_outside_the_scope_reads_as_missing() {
+        let store = MemoryStore::new();
+        let org = OrgId::new();
+        let [ann, bob, anonymous] = three_chats(&store, org).await;
+        let scope = own("ann@acme.example");
+        let read = |id| visible_chat(&store, org, &scope, id);
+        assert_eq!(read(ann).await.unwrap().map(|chat| chat.id), Some(ann));
+        assert_eq!(read(bob).await.unwrap(), None);
+        assert_eq!(read(anonymous).await.unwrap(), None);
+        assert_eq!(read(ChatId::new()).await.unwrap(), None);
+        let other_org = visible_chat(&store, OrgId::new(), &ChatScope::WholeOrg, ann).await;
+        assert_eq!(other_org.unwrap(), None);
     }
 }

@@ -17,12 +17,14 @@
 //! - [`http`]: the HTTP glue every function shares (error type and every use
 //!   case's answer, JSON body extractor, API-key and session extractors,
 //!   CSRF/CORS, request logging, route wrapping);
+//! - [`startup`]: the `main` of every dashboard Lambda (clients, store,
+//!   state, `lambda_http`), on top of `http`;
 //! - [`aws`], [`config`], [`telemetry`], [`sdk_error`]: start-up, done once
 //!   per container, and how AWS failures are described; [`clock`]: the time,
 //!   as code reads it (tests and simulations set it).
 //!
 //! Dependencies point one way, down this list's layers (`domain` <- `store`
-//! <- use cases <- `http`); `tests/tests/api/layers.rs` keeps it so.
+//! <- use cases <- `http` <- `startup`); `tests/tests/api/layers.rs` keeps it so.
 
 pub mod accounts;
 pub mod analytics;
@@ -40,6 +42,7 @@ pub mod limits;
 pub mod lookups;
 pub mod sdk_error;
 pub mod sqs_batch;
+pub mod startup;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;

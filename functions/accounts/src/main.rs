@@ -1,11 +1,11 @@
-//! The accounts Lambda: see `chatlogger::http::run_dashboard_lambda`.
+//! The accounts Lambda: see `chatlogger::startup::run_dashboard_lambda`.
 
 use chatlogger::http::AccountsState;
 use chatlogger_accounts::router;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::http::run_dashboard_lambda(chatlogger::aws::lambda_timeout::HTTP, |setup| {
+    chatlogger::startup::run_dashboard_lambda(chatlogger::aws::lambda_timeout::HTTP, |setup| {
         Ok(router(AccountsState::new(setup.store, setup.dashboard)))
     })
     .await

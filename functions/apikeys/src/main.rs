@@ -1,10 +1,10 @@
-//! The API-keys Lambda: see `chatlogger::http::run_dashboard_lambda`.
+//! The API-keys Lambda: see `chatlogger::startup::run_dashboard_lambda`.
 
 use chatlogger_apikeys::{ApiKeysState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::http::run_dashboard_lambda(chatlogger::aws::lambda_timeout::HTTP, |setup| {
+    chatlogger::startup::run_dashboard_lambda(chatlogger::aws::lambda_timeout::HTTP, |setup| {
         Ok(router(ApiKeysState::new(setup.store, setup.dashboard)))
     })
     .await

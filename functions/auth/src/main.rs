@@ -1,11 +1,11 @@
-//! The auth Lambda: see `chatlogger::http::run_dashboard_lambda`.
+//! The auth Lambda: see `chatlogger::startup::run_dashboard_lambda`.
 
 use chatlogger::http::AccountsState;
 use chatlogger_auth::router;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::http::run_dashboard_lambda(chatlogger::aws::lambda_timeout::HTTP, |setup| {
+    chatlogger::startup::run_dashboard_lambda(chatlogger::aws::lambda_timeout::HTTP, |setup| {
         Ok(router(AccountsState::new(setup.store, setup.dashboard)))
     })
     .await

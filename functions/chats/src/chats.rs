@@ -8,10 +8,10 @@ use axum::{
 use chatlogger::{
     domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags},
     http::{
-        ApiError, ChatAccess, ChatScope, JsonBody, OrgQuery, Paged, QueryParams, SignedIn, need,
+        ApiError, ChatAccess, JsonBody, OrgQuery, Paged, QueryParams, SignedIn, need,
         openapi::DashboardErrors, path_id,
     },
-    store::{ChatChanges, ChatFilter, ChatQuery, Page, PageRequest},
+    store::{ChatChanges, ChatFilter, PageRequest},
 };
 
 use crate::ChatsState;
@@ -128,27 +128,15 @@ pub async fn list_chats(
     signed_in: SignedIn<need::ReadChats>,
     QueryParams(query): QueryParams<ChatListQuery>,
 ) -> Result<Json<Paged<ListedChat>>, ApiError> {
-    let mut filter = query.filter()?;
+    let filter = query.filter()?;
     let page = query.page()?;
     let org = signed_in.org_scope(query.org).await?;
-    if let ChatScope::OwnChats(own) = signed_in.chat_scope() {
-        // A user's listing is their own chats, narrowed by any filter.
-        match (own, &filter.user_id) {
-            (Some(own), None) => filter.user_id = Some(own),
-            (Some(own), Some(asked)) if *asked == own => {}
-            _ => return Ok(Json(Paged::from_page(Page::empty(), |c| c))),
-        }
-    }
-    let query = ChatQuery {
-        filter,
-        newest_first: true,
-        ..ChatQuery::default()
-    };
-    let listing = chatlogger::chats::list_chats(
+    let listing = chatlogger::chats::list_visible_chats(
         state.chats.as_ref(),
         state.messages.as_ref(),
         org,
-        &query,
+        &signed_in.chat_scope(),
+        filter,
         &page,
     )
     .await?;
@@ -172,10 +160,11 @@ pub(crate) async fn visible_chat<N: ChatAccess>(
 ) -> Result<(OrgId, Chat), ApiError> {
     let id = path_id(raw_id, "chat_id", ChatId::parse)?;
     let org = signed_in.org_scope(org).await?;
-    match state.chats.chat(org, id).await? {
-        Some(chat) if signed_in.chat_scope().allows(&chat) => Ok((org, chat)),
-        _ => Err(ApiError::NotFound("chat")),
-    }
+    let scope = signed_in.chat_scope();
+    let chat = chatlogger::chats::visible_chat(state.chats.as_ref(), org, &scope, id)
+        .await?
+        .ok_or(ApiError::NotFound("chat"))?;
+    Ok((org, chat))
 }
 
 /// Read a chat.

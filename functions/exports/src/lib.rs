@@ -31,19 +31,14 @@ use axum::{
 use chatlogger::{
     domain::{
         ExportId, OrgId,
-        export::{
-            ExportFilters, ExportFormat, ExportJob, ExportMessage, ExportRequest, ExportStatus,
-        },
-        limits::OrgLimits,
+        export::{ExportFilters, ExportFormat, ExportJob, ExportRequest, ExportStatus},
     },
     export::{MemorySink, NoProgress, StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export},
     http::{
         ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
         openapi::DashboardErrors, path_id,
     },
-    sdk_error::error_chain,
 };
-use time::OffsetDateTime;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -124,68 +119,9 @@ pub async fn create_export(
 ) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
     let (org, format, filters) = accept(&exporter, query, request).await?;
     let limits = state.dashboard.existing_org(org).await?.limits;
-    // Refuses over the quota without writing anything.
-    check_quotas(&state, org, &limits, 0).await?;
     let job = ExportJob::new(format, filters, exporter.user.id);
-    state.jobs.create_export_job(org, &job).await?;
-    // Requests at the same moment may all have passed that check: count
-    // again with this job in place (a consistent read), and take it back if
-    // it went over. Of racing requests, none that counted the others passes,
-    // so the quota holds; at worst all of them are refused and retry.
-    if let Err(over) = check_quotas(&state, org, &limits, 1).await {
-        state.jobs.delete_queued_export_job(org, job.id).await?;
-        return Err(over);
-    }
-    let message = ExportMessage {
-        org_id: org,
-        job_id: job.id,
-    };
-    if let Err(error) = state.queue.enqueue(&message).await {
-        // Without its message the job would stay queued forever: take it back.
-        tracing::error!(error = %error_chain(&error), export_id = %job.id, "could not queue an export");
-        state.jobs.delete_queued_export_job(org, job.id).await?;
-        return Err(ApiError::Unavailable(None));
-    }
-    tracing::info!(export_id = %job.id, format = format.as_str(), "export queued");
+    state.starter.start(org, &limits, &job).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
-}
-
-/// Refuses a new job over the org's quotas: at most `concurrent_exports`
-/// queued or running, at most `exports_per_day` started per UTC day.
-/// `own` is how many of the counted jobs are the new one itself (0 before
-/// it is written, 1 after).
-async fn check_quotas(
-    state: &ExportsState,
-    org: OrgId,
-    limits: &OrgLimits,
-    own: u64,
-) -> Result<(), ApiError> {
-    let now = OffsetDateTime::now_utc();
-    let mut usage = state.jobs.export_usage(org, now).await?;
-    usage.active = usage.active.saturating_sub(own);
-    usage.today = usage.today.saturating_sub(own);
-    let concurrent = limits.concurrent_exports();
-    if usage.active >= concurrent {
-        return Err(ApiError::QuotaExceeded {
-            message: format!(
-                "the org already has {} exports queued or running, its limit of {concurrent}; wait for one to finish",
-                usage.active
-            ),
-            retry_after_secs: 30,
-        });
-    }
-    let per_day = limits.exports_per_day();
-    if usage.today >= per_day {
-        let midnight = (now + time::Duration::days(1)).replace_time(time::Time::MIDNIGHT);
-        return Err(ApiError::QuotaExceeded {
-            message: format!(
-                "the org has started {} exports today (UTC), its daily limit of {per_day}",
-                usage.today
-            ),
-            retry_after_secs: (midnight - now).whole_seconds().max(1) as u64,
-        });
-    }
-    Ok(())
 }
 
 /// The org's exports, newest first.

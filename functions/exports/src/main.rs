@@ -1,10 +1,10 @@
-//! The exports Lambda: see `chatlogger::http::run_dashboard_lambda`.
+//! The exports Lambda: see `chatlogger::startup::run_dashboard_lambda`.
 
 use chatlogger_exports::{ExportsState, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatlogger::http::run_dashboard_lambda(chatlogger::aws::lambda_timeout::EXPORTS, |setup| {
+    chatlogger::startup::run_dashboard_lambda(chatlogger::aws::lambda_timeout::EXPORTS, |setup| {
         Ok(router(ExportsState::from_setup(setup)?))
     })
     .await

@@ -1,6 +1,6 @@
 //! The exports function's state, built once per container: the dashboard
-//! (sessions, orgs, CSRF/CORS), the job store, what an inline export reads,
-//! the export queue and the export bucket.
+//! (sessions, orgs, CSRF/CORS), the job store, what starts an export (on
+//! the export queue), what an inline export reads and the export bucket.
 
 use std::sync::Arc;
 
@@ -8,11 +8,12 @@ use axum::extract::FromRef;
 use chatlogger::{
     config,
     export::{
-        ExportReader,
+        ExportReader, ExportStarter,
         queue::{ExportQueue, SqsExportQueue},
         s3::ExportBucket,
     },
-    http::{Dashboard, DashboardSetup},
+    http::Dashboard,
+    startup::DashboardSetup,
     store::{ChatStore, ExportJobStore, MessageStore},
 };
 
@@ -20,8 +21,8 @@ use chatlogger::{
 pub struct ExportsState {
     pub dashboard: Dashboard,
     pub jobs: Arc<dyn ExportJobStore>,
+    pub starter: ExportStarter,
     pub reader: ExportReader,
-    pub queue: Arc<dyn ExportQueue>,
     pub bucket: ExportBucket,
 }
 
@@ -38,8 +39,8 @@ impl ExportsState {
         Self {
             dashboard,
             jobs: store.clone(),
+            starter: ExportStarter::new(store.clone(), queue),
             reader: ExportReader::new(store),
-            queue,
             bucket,
         }
     }

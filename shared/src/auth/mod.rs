@@ -9,14 +9,16 @@
 //! - [`cookies`]: how the access and refresh tokens travel, and why;
 //! - [`sessions`]: starting, refreshing (rotation with reuse detection) and ending sessions;
 //! - [`login`]: password checks in constant cost, and the failed-login throttle;
-//! - [`permissions`]: what each role may do, and who may grant which role.
+//! - [`permissions`]: what each role may do, and who may grant which role
+//!   (pure rules, so they live in [`crate::domain::permissions`]; re-exported here).
 
 pub mod cookies;
 pub mod jwt;
 pub mod keyring;
 pub mod login;
-pub mod permissions;
 pub mod sessions;
+
+pub use crate::domain::permissions;
 
 pub use jwt::JwtKeys;
 pub use keyring::JwtKeyring;

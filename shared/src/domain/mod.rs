@@ -12,6 +12,7 @@ pub mod limits;
 mod message;
 mod org;
 mod password;
+pub mod permissions;
 mod session;
 mod text;
 mod user;
@@ -32,6 +33,7 @@ pub use message::{
 };
 pub use org::{Org, OrgName, Slug};
 pub use password::{Password, PasswordHash};
+pub use permissions::{ChatScope, Permission, Permissions};
 pub use session::{
     ACCESS_TOKEN_TTL, RefreshCheck, RefreshToken, RefreshTokenHash, SESSION_TTL, Session,
 };

@@ -8,6 +8,7 @@
 //! - [`source`]: the org's chats and messages from the store, page by page;
 //! - [`s3`]: the multipart-upload sink and presigned downloads;
 //! - [`queue`]: the export queue (SQS);
+//! - [`start`]: starting an export within the org's quotas;
 //! - [`worker`]: what the export worker does with one queue message.
 
 pub mod format;
@@ -15,6 +16,7 @@ pub mod pipeline;
 pub mod queue;
 pub mod s3;
 pub mod source;
+pub mod start;
 pub mod worker;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub use pipeline::{
     RowSource, stream_export,
 };
 pub use source::{ExportReader, StoreRowSource};
+pub use start::{ExportQuotaExceeded, ExportStarter, StartExportError};
 
 use crate::{
     domain::{Chat, Message},

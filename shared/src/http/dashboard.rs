@@ -1,7 +1,7 @@
 //! What every dashboard function shares: [`Dashboard`], the part of each
 //! function's state that signs requests in (JWT keys, sessions, orgs) and
-//! guards them in browsers (CSRF, CORS); and [`run_dashboard_lambda`], the
-//! `main` of every dashboard Lambda.
+//! guards them in browsers (CSRF, CORS). The `main` of every dashboard
+//! Lambda, which builds it, is `crate::startup::run_dashboard_lambda`.
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use super::{ApiError, BrowserPolicy, browser::InvalidOrigin};
 use crate::{
     auth::{JwtKeyring, jwt::JwtConfigError},
     domain::{Org, OrgId},
-    store::{DynamoStore, LoginThrottleStore, OrgStore, SessionStore, StoreError, UserStore},
+    store::{LoginThrottleStore, OrgStore, SessionStore, StoreError, UserStore},
 };
 
 /// A dashboard start-up setting is missing or invalid.
@@ -110,38 +110,4 @@ impl AccountsState {
             throttle: store,
         }
     }
-}
-
-/// What a dashboard function's state is built from.
-pub struct DashboardSetup {
-    pub aws: crate::aws::Aws,
-    pub store: Arc<DynamoStore>,
-    pub dashboard: Dashboard,
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The `main` of every dashboard Lambda: tracing, then the state once per
-/// container (refusing to start without valid JWT keys), then serve
-/// the function's routes with the common layers and CORS. `lambda_timeout`
-/// is the function's timeout in template.yaml (one of
-/// [`crate::aws::lambda_timeout`]): its AWS calls are sized to it.
-pub async fn run_dashboard_lambda(
-    lambda_timeout: std::time::Duration,
-    routes: impl FnOnce(DashboardSetup) -> Result<Router, BoxError>,
-) -> Result<(), lambda_http::Error> {
-    crate::telemetry::init();
-    let aws = crate::aws::Aws::load(crate::aws::Budget::lambda(lambda_timeout)).await?;
-    let store = Arc::new(DynamoStore::new(
-        aws.dynamodb(),
-        crate::config::table_name()?,
-    ));
-    let dashboard = Dashboard::load(store.clone(), aws.sdk()).await?;
-    let cors = dashboard.browser.cors();
-    let routes = routes(DashboardSetup {
-        aws,
-        store,
-        dashboard,
-    })?;
-    lambda_http::run(super::app(routes).layer(cors)).await
 }

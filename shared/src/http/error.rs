@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use crate::{
     accounts::AccountError,
     auth::{login::LoginError, sessions::RefreshError},
-    export::ExportError,
+    export::{ExportError, StartExportError},
     ingest::IngestError,
     limits::{AdmitError, RateLimited},
     sdk_error::error_chain,
@@ -238,6 +238,20 @@ impl From<ExportError> for ApiError {
             ExportError::ReadsTooMuch { max_items } => Self::ExportReadsTooMuch { max_items },
             ExportError::Store(error) => error.into(),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<StartExportError> for ApiError {
+    fn from(error: StartExportError) -> Self {
+        match error {
+            StartExportError::Store(error) => error.into(),
+            // The cause was logged where it happened.
+            StartExportError::Queue(_) => Self::Unavailable(None),
+            StartExportError::Quota(quota) => Self::QuotaExceeded {
+                message: quota.to_string(),
+                retry_after_secs: quota.retry_after_secs(),
+            },
         }
     }
 }

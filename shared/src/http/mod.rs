@@ -21,16 +21,18 @@ mod signed_in;
 use axum::{Router, extract::DefaultBodyLimit, http::Method, http::Uri, response::IntoResponse};
 use tower_http::catch_panic::CatchPanicLayer;
 
+// `ChatScope` lives beside the permissions, in the domain; its old path stays.
+pub use crate::domain::ChatScope;
 pub use api_key_auth::{
     API_KEY_CACHE_TTL, API_KEY_HEADER, API_KEY_LAST_USED_RESOLUTION, ApiKeyVerifier, OrgApiKey,
 };
 pub use browser::{BrowserPolicy, CSRF_HEADER, InvalidOrigin};
 pub use client_ip::ClientIp;
-pub use dashboard::{AccountsState, Dashboard, DashboardSetup, run_dashboard_lambda};
+pub use dashboard::{AccountsState, Dashboard};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use json::{JsonBody, MAX_BODY_BYTES, parse_json};
 pub use query::{OrgQuery, PageQuery, Paged, QueryParams};
-pub use signed_in::{ChatAccess, ChatScope, Need, SignedIn, need};
+pub use signed_in::{ChatAccess, Need, SignedIn, need};
 
 /// Parses a ULID path parameter, or answers 400 naming it.
 pub fn path_id<T>(

@@ -28,7 +28,7 @@ use crate::{
         cookies::SESSION_COOKIE,
         permissions::{self, may_grant},
     },
-    domain::{Chat, EndUserId, OrgId, Session, User, UserRole},
+    domain::{ChatScope, OrgId, Session, User, UserRole},
     store::OrgStore,
 };
 
@@ -152,34 +152,10 @@ impl<N: Need> SignedIn<N> {
     }
 }
 
-/// Which of its org's chats a signed-in user may see (or edit).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatScope {
-    /// Every chat of the org.
-    WholeOrg,
-    /// Only the chats whose `user_id` is their email address (`None` when
-    /// the address cannot be an end-user id: over 128 characters; such a
-    /// user owns no chats).
-    OwnChats(Option<EndUserId>),
-}
-
-impl ChatScope {
-    pub fn allows(&self, chat: &Chat) -> bool {
-        match self {
-            ChatScope::WholeOrg => true,
-            ChatScope::OwnChats(own) => own.is_some() && chat.user_id == *own,
-        }
-    }
-}
-
 impl<N: ChatAccess> SignedIn<N> {
     /// Which chats this request may see (or, for [`need::EditChats`], edit).
     pub fn chat_scope(&self) -> ChatScope {
-        if self.may(N::WHOLE_ORG) {
-            ChatScope::WholeOrg
-        } else {
-            ChatScope::OwnChats(EndUserId::parse(self.user.email.as_str()).ok())
-        }
+        ChatScope::of(&self.user, N::WHOLE_ORG)
     }
 }
 
@@ -231,32 +207,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use time::OffsetDateTime;
-
     use super::*;
-    use crate::domain::{ChatId, Metadata, Tags};
-
-    fn chat(user_id: Option<&str>) -> Chat {
-        Chat {
-            id: ChatId::new(),
-            title: None,
-            tags: Tags::default(),
-            metadata: Metadata::default(),
-            user_id: user_id.map(|u| EndUserId::parse(u).unwrap()),
-            created_at: OffsetDateTime::now_utc(),
-        }
-    }
-
-    #[test]
-    fn a_users_scope_is_their_own_chats_only() {
-        let own = ChatScope::OwnChats(Some(EndUserId::parse("ann@acme.example").unwrap()));
-        assert!(own.allows(&chat(Some("ann@acme.example"))));
-        assert!(!own.allows(&chat(Some("bob@acme.example"))));
-        assert!(!own.allows(&chat(None)), "an anonymous chat is nobody's");
-        let nobody = ChatScope::OwnChats(None);
-        assert!(!nobody.allows(&chat(None)));
-        assert!(ChatScope::WholeOrg.allows(&chat(None)));
-    }
 
     #[test]
     fn needs_follow_the_permission_table() {

@@ -35,6 +35,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("sweep", 3),
     ("limits", 4),
     ("http", 5),
+    // A dashboard Lambda's main: builds the clients and state, runs `http`.
+    ("startup", 6),
 ];
 
 fn source_files(dir: &Path, files: &mut Vec<PathBuf>) {

@@ -37,6 +37,7 @@ mod users;
 
 pub(super) use chats::chat_item_size;
 pub use chats::{CHAT_TOMBSTONE_TTL, largest_chat_item};
+pub(super) use exports::EXPORT_JOB_RETENTION;
 pub use messages::largest_message_item;
 pub(super) use messages::message_item_size;
 pub use stream::stream_change;

@@ -2,9 +2,10 @@
 //! tests and benchmarks of the domain; never used in production.
 //!
 //! [`MemoryStore`] implements the ports of orgs, users, API keys, chats,
-//! messages, usage counts, the ingest change feed and health: what ingest,
-//! the rate limiter, the account use cases and the API-key check use. Sessions, the sign-in throttle, export jobs and analytics are
-//! only tested against DynamoDB (moto). [`MemoryAggregates`] is the
+//! messages, export jobs, usage counts, the ingest change feed and health:
+//! what ingest, the rate limiter, the account use cases, starting an export
+//! and the API-key check use. Sessions, the sign-in throttle and analytics
+//! are only tested against DynamoDB (moto). [`MemoryAggregates`] is the
 //! aggregator's store, [`MemoryStream`] a synthetic change stream.
 
 use std::{
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 mod aggregates;
+mod exports;
 mod stream;
 
 pub use aggregates::MemoryAggregates;
@@ -34,8 +36,8 @@ use super::{
 use crate::{
     clock::{self, SharedClock},
     domain::{
-        ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, Message, MessageId, Org,
-        OrgId, PasswordHash, Session, Slug, User, UserId,
+        ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, ExportId, Message,
+        MessageId, Org, OrgId, PasswordHash, Session, Slug, User, UserId,
         ingest_changes::{ChangeFeed, IngestChange},
     },
 };
@@ -72,6 +74,7 @@ struct Data {
     messages: BTreeMap<(OrgId, ChatId, MessageId), Message>,
     usage: BTreeMap<(OrgId, u64), WindowUsage>,
     changes: ChangeFeed,
+    exports: BTreeMap<(OrgId, ExportId), exports::StoredJob>,
 }
 
 impl Data {

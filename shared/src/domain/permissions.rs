@@ -16,8 +16,10 @@
 //! | `ManageAllOrgs` (the org directory, `?org=`) | yes | | | |
 //!
 //! Everyone signed in reads their own org's profile and manages themselves.
+//!
+//! [`ChatScope`] is what the chat permissions leave a signed-in user to see.
 
-use crate::domain::{User, UserRole};
+use super::{Chat, EndUserId, User, UserRole};
 
 /// One thing a role may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,9 +108,64 @@ pub fn may_manage(manager: &User, target: &User) -> bool {
     may_grant(manager.role, target.role)
 }
 
+/// Which of its org's chats a signed-in user may see (or edit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatScope {
+    /// Every chat of the org.
+    WholeOrg,
+    /// Only the chats whose `user_id` is their email address (`None` when
+    /// the address cannot be an end-user id: over 128 characters; such a
+    /// user owns no chats).
+    OwnChats(Option<EndUserId>),
+}
+
+impl ChatScope {
+    /// The scope of `user` where the whole org takes `whole_org` (reading
+    /// or editing every chat); without it, their own chats.
+    pub fn of(user: &User, whole_org: Permission) -> Self {
+        if permissions(user.role).has(whole_org) {
+            ChatScope::WholeOrg
+        } else {
+            ChatScope::OwnChats(EndUserId::parse(user.email.as_str()).ok())
+        }
+    }
+
+    pub fn allows(&self, chat: &Chat) -> bool {
+        match self {
+            ChatScope::WholeOrg => true,
+            ChatScope::OwnChats(own) => own.is_some() && chat.user_id == *own,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use time::OffsetDateTime;
+
     use super::*;
+    use crate::domain::{ChatId, Metadata, Tags};
+
+    fn chat(user_id: Option<&str>) -> Chat {
+        Chat {
+            id: ChatId::new(),
+            title: None,
+            tags: Tags::default(),
+            metadata: Metadata::default(),
+            user_id: user_id.map(|u| EndUserId::parse(u).unwrap()),
+            created_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn a_users_scope_is_their_own_chats_only() {
+        let own = ChatScope::OwnChats(Some(EndUserId::parse("ann@acme.example").unwrap()));
+        assert!(own.allows(&chat(Some("ann@acme.example"))));
+        assert!(!own.allows(&chat(Some("bob@acme.example"))));
+        assert!(!own.allows(&chat(None)), "an anonymous chat is nobody's");
+        let nobody = ChatScope::OwnChats(None);
+        assert!(!nobody.allows(&chat(None)));
+        assert!(ChatScope::WholeOrg.allows(&chat(None)));
+    }
 
     #[test]
     fn a_user_is_not_above_a_viewer_nor_below() {
