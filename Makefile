@@ -31,6 +31,11 @@ WEB_NPM := web/node_modules/.package-lock.json
 WEB_DIST := web/dist/index.html
 # Debian's Chromium, driven over the DevTools protocol by playwright-core.
 CHROMIUM := /usr/bin/chromium
+# The test targets `make check` runs besides every crate's unit tests: all
+# but tests/api, which needs moto (tests/drift/make_check.rs keeps this whole).
+# One cargo invocation over the whole workspace, as `make test`'s, so both
+# build the same artifacts.
+CHECK_TESTS := drift request_log
 
 ## dev: local AWS (moto) on :4566 and every route on http://127.0.0.1:3000
 dev: $(VENV_STAMP) $(WEB_DIST)
@@ -44,8 +49,7 @@ moto: $(VENV_STAMP) $(WEB_DIST)
 ## the unit tests and the drift checks (tests/drift: template, routes,
 ## OpenAPI, events, layers). `make test` runs these and everything else.
 check: lint
-	cargo test --workspace --locked --exclude chatlogger-tests
-	cargo test --locked -p chatlogger-tests --test drift
+	cargo test --workspace --locked --lib $(addprefix --test ,$(CHECK_TESTS))
 
 ## test: unit, integration (moto), end-to-end and browser tests, a small load
 ## run, API fuzzing, lints, template and supply-chain checks

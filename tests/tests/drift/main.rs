@@ -3,12 +3,13 @@
 //! layers agree with each other and with the code.
 //!
 //! They read files and build routers but call no AWS, so they need no moto:
-//! `make check` runs them (`cargo test -p chatlogger-tests --test drift`),
-//! and `make test` with everything else. A test that needs AWS belongs in
-//! `tests/api/`, never here.
+//! `make check` runs them (`cargo test --test drift`), and `make test` with
+//! everything else. A test that needs AWS belongs in `tests/api/`, never
+//! here. `make_check.rs` keeps `make check` running every such target.
 
 mod events;
 mod layers;
+mod make_check;
 mod routes;
 mod template;
 
