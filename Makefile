@@ -1,11 +1,12 @@
-# chatlogger: `make dev` runs the local stack, `make test` runs every check.
+# chatlogger: `make dev` runs the local stack, `make test` runs every check,
+# `make check` the fast ones that need only cargo.
 # Python tools (moto, cfn-lint, SAM CLI, cargo-lambda, zig, schemathesis)
 # live in .venv, pinned in tools/requirements.txt; the cargo tools
 # (cargo-deny, cargo-machete) in .tools, pinned below. The dashboard's npm
 # toolchain lives in web/node_modules, pinned in web/package-lock.json; its
-# built assets (web/dist) are embedded in the web function, so cargo needs
-# them first. Only the browser tests' Chromium is installed system-wide, from
-# Debian.
+# built assets (web/dist) are embedded in the web function, so a release
+# build needs them first (a debug build without them embeds a placeholder
+# page). Only the browser tests' Chromium comes from the system, from Debian.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -21,7 +22,7 @@ CARGO_MACHETE_STAMP := $(TOOLS)/.cargo-machete-$(CARGO_MACHETE_VERSION)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev moto test lint supply-chain fmt bench load build sam-build venv web clean
+.PHONY: dev moto check test lint supply-chain fmt bench load build sam-build venv web clean
 
 # The dashboard: sources, npm's install stamp, and the build's output.
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
@@ -30,6 +31,11 @@ WEB_NPM := web/node_modules/.package-lock.json
 WEB_DIST := web/dist/index.html
 # Debian's Chromium, driven over the DevTools protocol by playwright-core.
 CHROMIUM := /usr/bin/chromium
+# The test targets `make check` runs besides every crate's unit tests: all
+# but tests/api, which needs moto (tests/drift/make_check.rs keeps this whole).
+# One cargo invocation over the whole workspace, as `make test`'s, so both
+# build the same artifacts.
+CHECK_TESTS := drift request_log
 
 ## dev: local AWS (moto) on :4566 and every route on http://127.0.0.1:3000
 dev: $(VENV_STAMP) $(WEB_DIST)
@@ -39,6 +45,12 @@ dev: $(VENV_STAMP) $(WEB_DIST)
 moto: $(VENV_STAMP) $(WEB_DIST)
 	@scripts/moto-only.sh
 
+## check: before a push, without moto, Node.js or Chromium: rustfmt, clippy,
+## the unit tests and the drift checks (tests/drift: template, routes,
+## OpenAPI, events, layers). `make test` runs these and everything else.
+check: lint
+	cargo test --workspace --locked --lib $(addprefix --test ,$(CHECK_TESTS))
+
 ## test: unit, integration (moto), end-to-end and browser tests, a small load
 ## run, API fuzzing, lints, template and supply-chain checks
 test: $(VENV_STAMP) $(WEB_DIST) $(CHROMIUM)
@@ -46,7 +58,7 @@ test: $(VENV_STAMP) $(WEB_DIST) $(CHROMIUM)
 	@$(MAKE) --no-print-directory lint supply-chain
 
 ## lint: rustfmt and clippy, warnings are errors
-lint: $(WEB_DIST)
+lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -107,10 +119,13 @@ $(WEB_NPM): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
+# As root (CI: .ci/run) it is installed; anyone else is told how.
 $(CHROMIUM):
+	@[ "$$(id -u)" -eq 0 ] || { echo "error: the browser tests need Debian's Chromium ($(CHROMIUM)). Install it with:" >&2; \
+	  echo "  sudo apt-get install chromium" >&2; exit 1; }
 	@echo "Installing Debian's chromium for the browser tests"
-	$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update
-	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y chromium chromium-driver
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 
 clean:
 	cargo clean

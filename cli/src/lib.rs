@@ -343,3 +343,47 @@ pub async fn run<S: OrgStore + UserStore + ApiKeyStore + AggregatorStore>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn the_cli_refuses_invalid_arguments_before_doing_anything() {
+        for args in [
+            vec!["org", "create", "--name", "Acme", "--slug", "Bad Slug"],
+            vec!["org", "create", "--name", "", "--slug", "acme"],
+            vec![
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "not-an-email",
+                "--role",
+                "admin",
+            ],
+            vec![
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "a@example.com",
+                "--role",
+                "owner",
+            ],
+            vec!["apikey", "create", "--org", "acme"],
+            vec!["apikey", "revoke", "--org", "acme", "--id", "not-a-ulid"],
+            vec!["user", "disable", "--email", "not-an-email"],
+            vec!["user", "revoke-sessions"],
+        ] {
+            let parsed = Cli::try_parse_from(
+                std::iter::once("chatlogger-admin").chain(args.iter().copied()),
+            );
+            assert!(parsed.is_err(), "{args:?}");
+        }
+    }
+}

@@ -67,7 +67,7 @@ pub fn app(
 
 /// Every HTTP function's routes, by the name of its binary, each built as
 /// its Lambda builds it. A new function is added here (and to
-/// `chatlogger_docs::function_documents`); `tests/tests/api/routes.rs`
+/// `chatlogger_docs::function_documents`); `tests/tests/drift/routes.rs`
 /// checks both lists against template.yaml and the watch router.
 pub fn function_routers(
     store: Arc<DynamoStore>,

@@ -24,7 +24,7 @@
 //!   as code reads it (tests and simulations set it).
 //!
 //! Dependencies point one way, down this list's layers (`domain` <- `store`
-//! <- use cases <- `http` <- `startup`); `tests/tests/api/layers.rs` keeps it so.
+//! <- use cases <- `http` <- `startup`); `tests/tests/drift/layers.rs` keeps it so.
 
 pub mod accounts;
 pub mod analytics;

@@ -31,7 +31,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every HTTP function's OpenAPI paths, by the name of its binary. A new
 /// function is added here (and to `chatlogger_local::function_routers`);
-/// `tests/tests/api/routes.rs` checks both lists against template.yaml and
+/// `tests/tests/drift/routes.rs` checks both lists against template.yaml and
 /// the watch router.
 pub fn function_documents() -> Vec<(&'static str, utoipa::openapi::OpenApi)> {
     vec![

@@ -14,6 +14,9 @@
 //!
 //! Each file is embedded with its gzip and brotli variants (made at build
 //! time, best compression), chosen per request by `Accept-Encoding`.
+//!
+//! A debug build made without `web/dist` embeds a placeholder page instead
+//! (see `build.rs`): `cfg(dashboard_placeholder)`.
 
 use axum::{
     Router,
@@ -253,7 +256,10 @@ mod tests {
             assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
             assert_eq!(headers[REFERRER_POLICY], "no-referrer");
             let html = String::from_utf8(body(response).await).unwrap();
+            #[cfg(not(dashboard_placeholder))]
             assert!(html.contains("<div id=\"app\""), "{html}");
+            #[cfg(dashboard_placeholder)]
+            assert!(html.contains("<code>make web</code>"), "{html}");
             // Only external scripts: the policy would block an inline one.
             for script in html.split("<script").skip(1) {
                 let tag = &script[..script.find('>').unwrap()];
@@ -262,6 +268,9 @@ mod tests {
         }
     }
 
+    /// Needs the real build: `make test` always has it (the Makefile builds
+    /// `web/dist` first); `make check` runs it when `web/dist` is there.
+    #[cfg(not(dashboard_placeholder))]
     #[tokio::test]
     async fn assets_are_hashed_immutable_and_precompressed() {
         let script = FILES
@@ -287,6 +296,16 @@ mod tests {
             assert_eq!(body(response).await, bytes);
         }
         assert!(script.br.unwrap().len() < script.identity.len());
+    }
+
+    #[cfg(dashboard_placeholder)]
+    #[test]
+    fn without_web_dist_the_one_page_says_how_to_build_the_dashboard() {
+        assert_eq!(FILES.len(), 1);
+        assert_eq!(FILES[0].path, "index.html");
+        let page = std::str::from_utf8(FILES[0].identity).unwrap();
+        assert!(page.contains("<code>make web</code>"), "{page}");
+        assert!(page.contains("<code>make dev</code>"), "{page}");
     }
 
     #[tokio::test]

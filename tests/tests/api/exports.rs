@@ -11,8 +11,7 @@ use chatlogger::{
     aws::Aws,
     domain::{
         Chat, ChatId, ChatTitle, LatencyMs, Message, MessageContent, MessageId, MessageRole,
-        Metadata, Tag, Tags, TokenCount, UserRole,
-        export::{ExportFormat, ExportJob},
+        Metadata, Tag, Tags, TokenCount, UserRole, export::ExportFormat,
     },
     export::{CSV_COLUMNS, ExportReader, s3::ExportBucket, worker::ExportWorker},
     store::{ChatCheck, ChatStore, DynamoStore, ExportJobStore, MessageStore},
@@ -907,64 +906,4 @@ async fn another_orgs_export_is_indistinguishable_from_a_missing_one() {
             assert_eq!(foreign.body, absent.body, "{role} {suffix}");
         }
     }
-}
-
-/// The deployed wiring agrees with what the code assumes.
-#[test]
-fn the_template_runs_the_worker_as_the_code_expects() {
-    let template: serde_norway::Value = serde_norway::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
-    )
-    .unwrap();
-    let resources = &template["Resources"];
-    let worker = &resources["ExportWorkerFunction"]["Properties"];
-    let queue = &resources["ExportQueue"]["Properties"];
-    let timeout = worker["Timeout"].as_u64().unwrap();
-    assert_eq!(
-        timeout,
-        chatlogger::export::worker::JOB_LEASE.as_secs(),
-        "the job lease is the worker's longest run"
-    );
-    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
-    let max_receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
-    assert_eq!(
-        worker["Environment"]["Variables"]["EXPORT_MAX_RECEIVE_COUNT"].as_str(),
-        Some(max_receives.to_string().as_str())
-    );
-    assert_eq!(
-        max_receives,
-        u64::from(chatlogger_local::EXPORT_MAX_RECEIVE_COUNT)
-    );
-    let trigger = &worker["Events"]["ExportJobs"]["Properties"];
-    assert_eq!(
-        trigger["FunctionResponseTypes"][0].as_str(),
-        Some("ReportBatchItemFailures")
-    );
-    let bucket = &resources["ExportBucket"]["Properties"];
-    for flag in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(
-            bucket["PublicAccessBlockConfiguration"][flag].as_bool(),
-            Some(true)
-        );
-    }
-    assert!(bucket["BucketEncryption"].is_mapping());
-    // Export objects live under the prefix the lifecycle rule expires.
-    let expiry = &bucket["LifecycleConfiguration"]["Rules"][0];
-    assert_eq!(expiry["Status"].as_str(), Some("Enabled"));
-    assert!(!expiry["ExpirationInDays"].is_null());
-    let job = ExportJob::new(
-        ExportFormat::Csv,
-        Default::default(),
-        chatlogger::domain::UserId::new(),
-    );
-    assert!(
-        job.object_key(chatlogger::domain::OrgId::new())
-            .starts_with(expiry["Prefix"].as_str().unwrap())
-    );
-    assert!(resources["ExportDeadLetterAlarm"].is_mapping());
 }

@@ -3,6 +3,10 @@
 //! They talk to DynamoDB, S3 and SQS through the real AWS SDK against the
 //! moto server that `make test` starts (found through `AWS_ENDPOINT_URL`);
 //! every test gets its own table, so tests are isolated and run in parallel.
+//! Without `AWS_ENDPOINT_URL` they fail, never skip.
+//!
+//! Checks that need no AWS (template, routes, events, layers) are in
+//! `tests/drift/`, which `make check` runs without moto.
 
 mod aggregator;
 mod analytics;
@@ -18,14 +22,12 @@ mod feed;
 mod helpers;
 mod ingest;
 mod ingest_input;
-mod layers;
 mod limits;
 mod local_stack;
 mod lookups;
 mod publishable;
 mod raw_stream;
 mod roles;
-mod routes;
 mod sdk_calls;
 mod secrets;
 mod timeouts;

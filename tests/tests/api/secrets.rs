@@ -1,6 +1,7 @@
 //! Secrets: the JWT signing keys come from Secrets Manager (on moto), with
-//! rotation; the template passes only the secret's ARN and grants reading
-//! that one secret; responses with secrets or a user's data are not cached.
+//! rotation; responses with secrets or a user's data are not cached. (That
+//! the template passes only the secret's ARN and grants reading that one
+//! secret is checked in `tests/drift/template.rs`.)
 
 use std::time::Duration;
 
@@ -13,7 +14,6 @@ use chatlogger::{
     domain::{OrgId, SessionId, UserId, UserRole},
 };
 use serde_json::json;
-use serde_norway::Value as Yaml;
 
 use reqwest::Method;
 
@@ -165,81 +165,6 @@ async fn futures_of<const N: usize>(
         errors.push(outcome.err().expect("refused").to_string());
     }
     errors
-}
-
-fn template() -> Yaml {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
-    )
-    .unwrap();
-    serde_norway::from_str(&text).unwrap()
-}
-
-/// `!Ref Name` in the template.
-fn is_ref(value: &Yaml, name: &str) -> bool {
-    match value {
-        Yaml::Tagged(tagged) => tagged.tag == "Ref" && tagged.value.as_str() == Some(name),
-        _ => false,
-    }
-}
-
-#[test]
-fn functions_get_the_secrets_arn_and_may_read_only_that_secret() {
-    let template = template();
-    let dashboard_functions = [
-        "auth",
-        "accounts",
-        "apikeys",
-        "chats",
-        "analytics",
-        "exports",
-    ];
-    let mut seen = Vec::new();
-    for (name, resource) in template["Resources"].as_mapping().unwrap() {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let name = name.as_str().unwrap();
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap();
-        let env = &resource["Properties"]["Environment"]["Variables"];
-        assert!(
-            env.get(SECRET_VARIABLE).is_none(),
-            "{name}: the key itself must not be in the configuration"
-        );
-        let statements: Vec<&Yaml> = resource["Properties"]["Policies"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
-            .collect();
-        let secret_statements: Vec<&&Yaml> = statements
-            .iter()
-            .filter(|s| format!("{:?}", s["Action"]).contains("secretsmanager"))
-            .collect();
-        match env.get(SECRET_ID_VARIABLE) {
-            Some(secret_id) => {
-                assert!(is_ref(secret_id, "JwtSecret"), "{name}: {secret_id:?}");
-                assert_eq!(secret_statements.len(), 1, "{name}");
-                let statement = secret_statements[0];
-                let actions = statement["Action"].as_sequence().unwrap();
-                assert_eq!(actions.len(), 1, "{name}: read only");
-                assert_eq!(actions[0].as_str(), Some("secretsmanager:GetSecretValue"));
-                assert!(
-                    is_ref(&statement["Resource"], "JwtSecret"),
-                    "{name}: that one secret"
-                );
-                assert_eq!(statement["Effect"].as_str(), Some("Allow"));
-                seen.push(binary.to_owned());
-            }
-            None => assert!(secret_statements.is_empty(), "{name} reads no secret"),
-        }
-    }
-    seen.sort();
-    let mut expected: Vec<String> = dashboard_functions.iter().map(|f| f.to_string()).collect();
-    expected.sort();
-    assert_eq!(seen, expected);
 }
 
 #[tokio::test]

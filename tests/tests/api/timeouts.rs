@@ -17,7 +17,7 @@ use std::{
 use axum::{body::Body, http::Request};
 use chatlogger::{
     auth::JwtKeys,
-    aws::{Aws, Budget, Timeouts, lambda_timeout},
+    aws::{Aws, Budget, Timeouts},
     domain::{
         OrgId, SessionId, UserId, UserRole,
         analytics::{DayRange, Summary},
@@ -179,65 +179,6 @@ impl std::io::Write for Logs {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-#[test]
-fn every_function_is_budgeted_for_its_template_timeout() {
-    let template: serde_norway::Value = serde_norway::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap(),
-    )
-    .unwrap();
-    let default = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
-    // Fault injection is for the local stack and tests: never deployed.
-    let environment = |properties: &serde_norway::Value| {
-        serde_norway::to_string(&properties["Environment"]).unwrap()
-    };
-    assert!(!environment(&template["Globals"]["Function"]).contains("CHATLOGGER_FAULTS"));
-    let mut seen = 0;
-    for (name, resource) in template["Resources"].as_mapping().unwrap() {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap();
-        let budgeted = match binary {
-            // The docs function makes no AWS calls; it runs with the default.
-            "ingest" | "auth" | "accounts" | "apikeys" | "chats" | "analytics" | "docs" | "web" => {
-                lambda_timeout::HTTP
-            }
-            "exports" => lambda_timeout::EXPORTS,
-            "aggregator" => lambda_timeout::AGGREGATOR,
-            "export-worker" => lambda_timeout::EXPORT_WORKER,
-            "sweeper" => lambda_timeout::SWEEPER,
-            other => panic!("{other} has no AWS budget: add it to chatlogger::aws::lambda_timeout"),
-        };
-        let properties = &resource["Properties"];
-        let timeout = properties["Timeout"].as_u64().unwrap_or(default);
-        assert_eq!(
-            Duration::from_secs(timeout),
-            budgeted,
-            "{name:?}: template.yaml and lambda_timeout disagree"
-        );
-        assert!(
-            !environment(properties).contains("CHATLOGGER_FAULTS"),
-            "{name:?}"
-        );
-        // A hung call fails, with time to answer, well before Lambda stops the function.
-        let budget = Budget::lambda(budgeted);
-        for timeouts in [budget.requests, budget.transfers] {
-            assert!(timeouts.operation * 4 <= budgeted, "{name:?}");
-            assert!(timeouts.attempt * 4 <= timeouts.operation);
-            assert!(timeouts.connect <= timeouts.attempt);
-        }
-        seen += 1;
-    }
-    assert_eq!(seen, 12, "every function of template.yaml is budgeted");
-    // A DynamoDB call never hangs for long, however long the function may
-    // run; an S3 part upload gets more.
-    let worker = Budget::lambda(lambda_timeout::EXPORT_WORKER);
-    assert_eq!(worker.requests.operation, Duration::from_secs(15));
-    assert_eq!(worker.transfers.operation, Duration::from_secs(120));
 }
 
 /// One request through the merged routers; the status, the JSON body and

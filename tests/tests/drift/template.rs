@@ -1,0 +1,310 @@
+//! template.yaml agrees with what the code assumes: each function's wiring,
+//! timeouts, permissions and guards.
+
+use std::time::Duration;
+
+use chatlogger::{
+    auth::jwt::{SECRET_ID_VARIABLE, SECRET_VARIABLE},
+    aws::{Budget, lambda_timeout},
+    domain::export::{ExportFormat, ExportJob},
+};
+use serde_norway::Value as Yaml;
+
+use crate::template;
+
+/// The aggregator: a scheduled reader of the table's stream, with the
+/// permissions, settings and alarms its exactness and failure handling
+/// rely on (see `chatlogger::analytics::reader`).
+#[test]
+fn the_aggregator_is_wired_to_the_tables_stream() {
+    let template = template();
+    let function = &template["Resources"]["AggregatorFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("aggregator")
+    );
+    let properties = &function["Properties"];
+    let text = |value: &Yaml| serde_norway::to_string(value).unwrap();
+    let events: Vec<&Yaml> = properties["Events"]
+        .as_mapping()
+        .expect("the aggregator has events")
+        .values()
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["Type"].as_str(), Some("Schedule"));
+    // Every minute: a run ends a minute before its timeout, and the next
+    // invocation waits up to 90 s to take over, so the stream is never
+    // left unread.
+    assert_eq!(
+        events[0]["Properties"]["Schedule"].as_str(),
+        Some("rate(1 minute)")
+    );
+    assert_eq!(properties["Timeout"].as_u64(), Some(900));
+    // One reader and its successor.
+    assert_eq!(properties["ReservedConcurrentExecutions"].as_u64(), Some(2));
+    let stream = text(&properties["Environment"]["Variables"]["STREAM_ARN"]);
+    assert!(stream.contains("ChatTable.StreamArn"), "{stream}");
+    let policies = text(&properties["Policies"]);
+    for action in [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetShardIterator",
+        "dynamodb:GetRecords",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ] {
+        assert!(policies.contains(action), "{action}: {policies}");
+    }
+    // The alarms watch the fields the aggregator logs.
+    for (filter, field) in [
+        ("AggregatorParkedMetric", "analytics_parked"),
+        ("AggregatorUnreadableMetric", "analytics_unreadable"),
+        ("AggregatorRoundsMetric", "aggregator_round"),
+        ("AggregatorLagMetric", "aggregator_round"),
+    ] {
+        let pattern = template["Resources"][filter]["Properties"]["FilterPattern"]
+            .as_str()
+            .unwrap();
+        assert!(pattern.contains(field), "{filter}: {pattern}");
+    }
+    let lag =
+        &template["Resources"]["AggregatorLagMetric"]["Properties"]["MetricTransformations"][0];
+    assert_eq!(lag["MetricValue"].as_str(), Some("$.lag_s"));
+    assert_eq!(
+        template["Resources"]["AggregatorStalledAlarm"]["Properties"]["TreatMissingData"].as_str(),
+        Some("breaching")
+    );
+    // The template's stream carries both images: edits and deletes are deltas.
+    let table = &template["Resources"]["ChatTable"]["Properties"];
+    assert_eq!(
+        table["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expires_at")
+    );
+}
+
+/// The outer guards: API Gateway throttles both APIs before any function
+/// runs; ingest and the export worker have reserved (and capped)
+/// concurrency, so neither can take the dashboard functions' share; and
+/// Lambda drops its own INFO lines while keeping the request line.
+#[test]
+fn the_template_guards_ingest_and_keeps_logs_small() {
+    let template = template();
+    let resources = &template["Resources"];
+    for api in ["HttpApi", "PluginApi"] {
+        let settings = &resources[api]["Properties"]["DefaultRouteSettings"];
+        for limit in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+            assert!(!settings[limit].is_null(), "{api} has no {limit}");
+        }
+    }
+    // The plugin API answers its own CORS (per publishable key), so it has
+    // no CorsConfiguration; the dashboard's has.
+    assert!(resources["PluginApi"]["Properties"]["CorsConfiguration"].is_null());
+    assert!(!resources["HttpApi"]["Properties"]["CorsConfiguration"].is_null());
+    for function in ["IngestFunction", "ExportWorkerFunction"] {
+        assert!(
+            !resources[function]["Properties"]["ReservedConcurrentExecutions"].is_null(),
+            "{function} has no reserved concurrency"
+        );
+    }
+    // Every ingest route is on the plugin API.
+    for (name, event) in resources["IngestFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap()
+    {
+        let path = event["Properties"]["Path"].as_str().unwrap();
+        let api = serde_norway::to_string(&event["Properties"]["ApiId"]).unwrap();
+        if path.starts_with("/api/") {
+            assert!(api.contains("PluginApi"), "{name:?} is on {api}");
+        }
+    }
+    let logging = &template["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+    assert_eq!(logging["SystemLogLevel"].as_str(), Some("WARN"));
+    assert_eq!(logging["ApplicationLogLevel"].as_str(), Some("INFO"));
+}
+
+/// The export worker's queue, lease, retries and bucket, as the code assumes them.
+#[test]
+fn the_template_runs_the_worker_as_the_code_expects() {
+    let template = template();
+    let resources = &template["Resources"];
+    let worker = &resources["ExportWorkerFunction"]["Properties"];
+    let queue = &resources["ExportQueue"]["Properties"];
+    let timeout = worker["Timeout"].as_u64().unwrap();
+    assert_eq!(
+        timeout,
+        chatlogger::export::worker::JOB_LEASE.as_secs(),
+        "the job lease is the worker's longest run"
+    );
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
+    let max_receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
+    assert_eq!(
+        worker["Environment"]["Variables"]["EXPORT_MAX_RECEIVE_COUNT"].as_str(),
+        Some(max_receives.to_string().as_str())
+    );
+    assert_eq!(
+        max_receives,
+        u64::from(chatlogger_local::EXPORT_MAX_RECEIVE_COUNT)
+    );
+    let trigger = &worker["Events"]["ExportJobs"]["Properties"];
+    assert_eq!(
+        trigger["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    let bucket = &resources["ExportBucket"]["Properties"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            bucket["PublicAccessBlockConfiguration"][flag].as_bool(),
+            Some(true)
+        );
+    }
+    assert!(bucket["BucketEncryption"].is_mapping());
+    // Export objects live under the prefix the lifecycle rule expires.
+    let expiry = &bucket["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(expiry["Status"].as_str(), Some("Enabled"));
+    assert!(!expiry["ExpirationInDays"].is_null());
+    let job = ExportJob::new(
+        ExportFormat::Csv,
+        Default::default(),
+        chatlogger::domain::UserId::new(),
+    );
+    assert!(
+        job.object_key(chatlogger::domain::OrgId::new())
+            .starts_with(expiry["Prefix"].as_str().unwrap())
+    );
+    assert!(resources["ExportDeadLetterAlarm"].is_mapping());
+}
+
+/// Each function's AWS budget ([`Budget::lambda`]) is sized for its
+/// timeout in the template, and no function is deployed with faults.
+#[test]
+fn every_function_is_budgeted_for_its_template_timeout() {
+    let template = template();
+    let default = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    // Fault injection is for the local stack and tests: never deployed.
+    let environment =
+        |properties: &Yaml| serde_norway::to_string(&properties["Environment"]).unwrap();
+    assert!(!environment(&template["Globals"]["Function"]).contains("CHATLOGGER_FAULTS"));
+    let mut seen = 0;
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let budgeted = match binary {
+            // The docs function makes no AWS calls; it runs with the default.
+            "ingest" | "auth" | "accounts" | "apikeys" | "chats" | "analytics" | "docs" | "web" => {
+                lambda_timeout::HTTP
+            }
+            "exports" => lambda_timeout::EXPORTS,
+            "aggregator" => lambda_timeout::AGGREGATOR,
+            "export-worker" => lambda_timeout::EXPORT_WORKER,
+            "sweeper" => lambda_timeout::SWEEPER,
+            other => panic!("{other} has no AWS budget: add it to chatlogger::aws::lambda_timeout"),
+        };
+        let properties = &resource["Properties"];
+        let timeout = properties["Timeout"].as_u64().unwrap_or(default);
+        assert_eq!(
+            Duration::from_secs(timeout),
+            budgeted,
+            "{name:?}: template.yaml and lambda_timeout disagree"
+        );
+        assert!(
+            !environment(properties).contains("CHATLOGGER_FAULTS"),
+            "{name:?}"
+        );
+        // A hung call fails, with time to answer, well before Lambda stops the function.
+        let budget = Budget::lambda(budgeted);
+        for timeouts in [budget.requests, budget.transfers] {
+            assert!(timeouts.operation * 4 <= budgeted, "{name:?}");
+            assert!(timeouts.attempt * 4 <= timeouts.operation);
+            assert!(timeouts.connect <= timeouts.attempt);
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 12, "every function of template.yaml is budgeted");
+    // A DynamoDB call never hangs for long, however long the function may
+    // run; an S3 part upload gets more.
+    let worker = Budget::lambda(lambda_timeout::EXPORT_WORKER);
+    assert_eq!(worker.requests.operation, Duration::from_secs(15));
+    assert_eq!(worker.transfers.operation, Duration::from_secs(120));
+}
+
+/// `!Ref Name` in the template.
+fn is_ref(value: &Yaml, name: &str) -> bool {
+    match value {
+        Yaml::Tagged(tagged) => tagged.tag == "Ref" && tagged.value.as_str() == Some(name),
+        _ => false,
+    }
+}
+
+/// The dashboard functions get the JWT secret's ARN, never the key, and
+/// may read that one secret; the others may read none.
+#[test]
+fn functions_get_the_secrets_arn_and_may_read_only_that_secret() {
+    let template = template();
+    let dashboard_functions = [
+        "auth",
+        "accounts",
+        "apikeys",
+        "chats",
+        "analytics",
+        "exports",
+    ];
+    let mut seen = Vec::new();
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let env = &resource["Properties"]["Environment"]["Variables"];
+        assert!(
+            env.get(SECRET_VARIABLE).is_none(),
+            "{name}: the key itself must not be in the configuration"
+        );
+        let statements: Vec<&Yaml> = resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+            .collect();
+        let secret_statements: Vec<&&Yaml> = statements
+            .iter()
+            .filter(|s| format!("{:?}", s["Action"]).contains("secretsmanager"))
+            .collect();
+        match env.get(SECRET_ID_VARIABLE) {
+            Some(secret_id) => {
+                assert!(is_ref(secret_id, "JwtSecret"), "{name}: {secret_id:?}");
+                assert_eq!(secret_statements.len(), 1, "{name}");
+                let statement = secret_statements[0];
+                let actions = statement["Action"].as_sequence().unwrap();
+                assert_eq!(actions.len(), 1, "{name}: read only");
+                assert_eq!(actions[0].as_str(), Some("secretsmanager:GetSecretValue"));
+                assert!(
+                    is_ref(&statement["Resource"], "JwtSecret"),
+                    "{name}: that one secret"
+                );
+                assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+                seen.push(binary.to_owned());
+            }
+            None => assert!(secret_statements.is_empty(), "{name} reads no secret"),
+        }
+    }
+    seen.sort();
+    let mut expected: Vec<String> = dashboard_functions.iter().map(|f| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
