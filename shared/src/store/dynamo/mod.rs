@@ -6,7 +6,8 @@
 //! - [`expr`]: the one expression builder (conditions, updates, filters);
 //! - [`keys`]: the single-table key layout;
 //! - one file per entity, each with its item type: [`orgs`], [`users`],
-//!   [`api_keys`], [`sessions`] (and the sign-in throttle), [`chats`],
+//!   [`api_keys`], [`sessions`] (and the sign-in throttle; the session item
+//!   is in [`session_item`], which [`users`] writes too), [`chats`],
 //!   [`messages`], [`exports`], [`analytics`] (aggregates), [`usage`] (the
 //!   rate limiter's shared counts), [`change_feed`] (what ingest caches
 //!   follow), [`stream`] (reading the table's stream records back into
@@ -28,6 +29,7 @@ mod messages;
 mod orgs;
 mod query;
 mod requests;
+mod session_item;
 mod sessions;
 mod stream;
 mod streams;

@@ -12,7 +12,7 @@ use super::{
     from_item, keys,
     query::{Listing, page_of},
     requests::key,
-    sessions::SessionItem,
+    session_item::SessionItem,
     to_item,
     transaction::{Step, Transaction},
 };
