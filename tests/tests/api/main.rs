@@ -10,7 +10,6 @@
 
 mod aggregator;
 mod analytics;
-mod auth;
 mod batch;
 mod chats;
 mod chats_budget;
@@ -32,6 +31,13 @@ mod sdk_calls;
 mod secrets;
 mod timeouts;
 mod transactions;
+// The dashboard's sign-in and administration.
+mod csrf_cors;
+mod keys;
+mod sessions;
+mod signin;
+mod throttle;
+mod users;
 // Exports.
 mod export_faults;
 mod exports;
