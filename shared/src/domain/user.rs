@@ -39,8 +39,8 @@ impl Email {
     }
 }
 
-/// Dashboard roles, highest first. `Ord` follows privilege: a role compares
-/// greater than the roles it includes.
+/// Dashboard roles. They are not ranked: what each may do, and who may grant
+/// which, is in [`super::permissions`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UserRole {
@@ -57,15 +57,6 @@ pub enum UserRole {
 impl UserRole {
     pub const ALL: [UserRole; 4] = [Self::Superadmin, Self::Admin, Self::User, Self::Viewer];
 
-    fn rank(self) -> u8 {
-        match self {
-            Self::Viewer => 0,
-            Self::User => 1,
-            Self::Admin => 2,
-            Self::Superadmin => 3,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Superadmin => "superadmin",
@@ -73,18 +64,6 @@ impl UserRole {
             Self::User => "user",
             Self::Viewer => "viewer",
         }
-    }
-}
-
-impl PartialOrd for UserRole {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for UserRole {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.rank().cmp(&other.rank())
     }
 }
 
@@ -202,13 +181,6 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn roles_are_ordered_by_privilege() {
-        assert!(UserRole::Superadmin > UserRole::Admin);
-        assert!(UserRole::Admin > UserRole::User);
-        assert!(UserRole::User > UserRole::Viewer);
     }
 
     #[test]
