@@ -30,10 +30,7 @@ pub async fn get_me(
     signed_in: SignedIn<need::Anyone>,
 ) -> Result<Json<Me>, ApiError> {
     let org = state.dashboard.existing_org(signed_in.org_id).await?;
-    Ok(Json(Me {
-        user: UserProfile::from(&signed_in.user),
-        org,
-    }))
+    Ok(Json(Me::new(&signed_in.user, org)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -10,7 +10,7 @@ use axum::{Json, Router, extract::State, http::StatusCode};
 use axum_extra::extract::cookie::CookieJar;
 use chatlogger::{
     auth::{Me, cookies::clear_session, login, sessions},
-    domain::{Email, Password, UserProfile},
+    domain::{Email, Password},
     http::{AccountsState, ApiError, ClientIp, Dashboard, JsonBody, openapi::DashboardErrors},
 };
 use serde::Deserialize;
@@ -106,11 +106,7 @@ pub async fn login(
     let org = dashboard.existing_org(org_id).await?;
     let issued = sessions::start(&*dashboard.sessions, &dashboard.keys, org_id, &user).await?;
     tracing::info!(org_id = %org_id, user_id = %user.id, "signed in");
-    let me = Me {
-        user: UserProfile::from(&user),
-        org,
-    };
-    Ok((issued.set_cookies(jar), Json(me)))
+    Ok((issued.set_cookies(jar), Json(Me::new(&user, org))))
 }
 
 /// Renew the session: a new access token and a new refresh token (the old

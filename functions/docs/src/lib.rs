@@ -71,3 +71,24 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
 pub async fn openapi_json() -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::{RefOr, schema::Schema};
+
+    /// The dashboard reads what the signed-in user may do from `Me`.
+    #[test]
+    fn the_signed_in_users_permissions_are_documented() {
+        let doc = super::full_openapi();
+        let json = doc.to_json().unwrap();
+        assert!(json.contains("\"manage_all_orgs\""), "Permission's names");
+        let schemas = &doc.components.expect("components").schemas;
+        let Some(RefOr::T(Schema::Object(me))) = schemas.get("Me") else {
+            panic!("no Me schema");
+        };
+        for field in ["user", "org", "permissions", "grantable_roles"] {
+            assert!(me.required.iter().any(|r| r == field), "Me.{field}");
+        }
+        assert!(schemas.contains_key("Permission"));
+    }
+}

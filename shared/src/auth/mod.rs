@@ -29,4 +29,20 @@ pub use permissions::{Permission, Permissions};
 pub struct Me {
     pub user: crate::domain::UserProfile,
     pub org: crate::domain::Org,
+    /// What the user's role may do, so a dashboard need not know the rules.
+    pub permissions: Vec<Permission>,
+    /// The roles the user may give to others (and the roles of the users
+    /// they may manage).
+    pub grantable_roles: Vec<crate::domain::UserRole>,
+}
+
+impl Me {
+    pub fn new(user: &crate::domain::User, org: crate::domain::Org) -> Self {
+        Self {
+            user: crate::domain::UserProfile::from(user),
+            org,
+            permissions: permissions::permissions(user.role).list(),
+            grantable_roles: permissions::grantable_roles(user.role),
+        }
+    }
 }

@@ -21,8 +21,12 @@
 
 use super::{Chat, EndUserId, User, UserRole};
 
-/// One thing a role may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One thing a role may do. The API names them in snake_case
+/// (`read_all_chats`), as `GET /users/me` lists them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 #[repr(u16)]
 pub enum Permission {
     /// Every chat of the org, and its messages.
@@ -41,6 +45,22 @@ pub enum Permission {
     ManageOrg = 1 << 9,
     /// Every org: the directory, creating orgs, acting on any org with `?org=`.
     ManageAllOrgs = 1 << 10,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 11] = [
+        Permission::ReadAllChats,
+        Permission::ReadOwnChats,
+        Permission::EditAllChats,
+        Permission::EditOwnChats,
+        Permission::DeleteChats,
+        Permission::ReadAnalytics,
+        Permission::Export,
+        Permission::ManageKeys,
+        Permission::ManageUsers,
+        Permission::ManageOrg,
+        Permission::ManageAllOrgs,
+    ];
 }
 
 /// A set of permissions.
@@ -65,6 +85,14 @@ impl Permissions {
     /// Every permission of `other` is also in `self`.
     pub const fn includes(self, other: Permissions) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// The permissions in the set, in [`Permission::ALL`]'s order.
+    pub fn list(self) -> Vec<Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(|p| self.has(*p))
+            .collect()
     }
 
     const fn with(self, other: Permissions) -> Self {
@@ -101,6 +129,14 @@ pub const fn permissions(role: UserRole) -> Permissions {
 /// manages viewers, users and admins, never a superadmin.
 pub fn may_grant(granter: UserRole, role: UserRole) -> bool {
     permissions(granter).includes(permissions(role))
+}
+
+/// The roles `granter` may give (see [`may_grant`]), in [`UserRole::ALL`]'s order.
+pub fn grantable_roles(granter: UserRole) -> Vec<UserRole> {
+    UserRole::ALL
+        .into_iter()
+        .filter(|role| may_grant(granter, *role))
+        .collect()
 }
 
 /// See [`may_grant`]: managing a user is granting their role again.
@@ -177,6 +213,20 @@ mod tests {
     }
 
     #[test]
+    fn every_permission_is_listed_once() {
+        let all = Permissions::of(&Permission::ALL);
+        assert_eq!(all.list(), Permission::ALL);
+        assert_eq!(
+            permissions(UserRole::User).list(),
+            [ReadOwnChats, EditOwnChats]
+        );
+        assert_eq!(
+            serde_json::to_value(ManageAllOrgs).unwrap(),
+            serde_json::json!("manage_all_orgs")
+        );
+    }
+
+    #[test]
     fn org_wide_reads_go_with_reading_every_chat() {
         for role in UserRole::ALL {
             let p = permissions(role);
@@ -192,12 +242,7 @@ mod tests {
     #[test]
     fn grants_never_reach_above_the_granter() {
         use UserRole::*;
-        let allowed = |granter| {
-            UserRole::ALL
-                .into_iter()
-                .filter(|role| may_grant(granter, *role))
-                .collect::<Vec<_>>()
-        };
+        let allowed = grantable_roles;
         assert_eq!(allowed(Superadmin), [Superadmin, Admin, User, Viewer]);
         assert_eq!(allowed(Admin), [Admin, User, Viewer]);
         assert_eq!(allowed(User), [User]);

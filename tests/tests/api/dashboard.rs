@@ -23,7 +23,7 @@ pub struct Cookies {
 
 impl Cookies {
     /// Updates from a response's `Set-Cookie` headers (an emptied cookie clears).
-    fn absorb(&mut self, set_cookies: &[String]) {
+    pub fn absorb(&mut self, set_cookies: &[String]) {
         for header in set_cookies {
             let pair = header.split(';').next().unwrap_or_default();
             let Some((name, value)) = pair.split_once('=') else {

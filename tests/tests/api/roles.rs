@@ -382,6 +382,88 @@ async fn every_dashboard_route_enforces_its_minimum_role_in_every_org() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
+/// What login and `GET /users/me` tell each role it may do, and which
+/// roles it may give: the dashboard shows what these say, so they must
+/// agree with the statuses above.
+const WHAT_EACH_ROLE_MAY_DO: [(UserRole, &[&str], &[&str]); 4] = [
+    (
+        UserRole::Superadmin,
+        &[
+            "read_all_chats",
+            "read_own_chats",
+            "edit_all_chats",
+            "edit_own_chats",
+            "delete_chats",
+            "read_analytics",
+            "export",
+            "manage_keys",
+            "manage_users",
+            "manage_org",
+            "manage_all_orgs",
+        ],
+        &["superadmin", "admin", "user", "viewer"],
+    ),
+    (
+        UserRole::Admin,
+        &[
+            "read_all_chats",
+            "read_own_chats",
+            "edit_all_chats",
+            "edit_own_chats",
+            "delete_chats",
+            "read_analytics",
+            "export",
+            "manage_keys",
+            "manage_users",
+            "manage_org",
+        ],
+        &["admin", "user", "viewer"],
+    ),
+    (
+        UserRole::User,
+        &["read_own_chats", "edit_own_chats"],
+        &["user"],
+    ),
+    (
+        UserRole::Viewer,
+        &[
+            "read_all_chats",
+            "read_own_chats",
+            "read_analytics",
+            "export",
+        ],
+        &["viewer"],
+    ),
+];
+
+#[tokio::test]
+async fn login_and_users_me_tell_each_role_what_it_may_do() {
+    let app = spawn_app().await;
+    for (role, permissions, grantable_roles) in WHAT_EACH_ROLE_MAY_DO {
+        let email = format!("{role}@acme.example");
+        app.create_user(&app.acme, &email, role).await;
+        let login = app.login_reply(&email, PASSWORD).await;
+        assert_eq!(login.status, 200, "login as {role}: {}", login.body);
+        let mut cookies = Cookies::default();
+        cookies.absorb(&login.set_cookies);
+        let me = app.send(Method::GET, "/users/me", &cookies, None).await;
+        assert_eq!(me.status, 200, "/users/me as {role}: {}", me.body);
+        for (answer, body) in [("login", &login.body), ("/users/me", &me.body)] {
+            assert_eq!(body["user"]["role"], role.as_str(), "{answer} as {role}");
+            assert_eq!(
+                body["permissions"],
+                json!(permissions),
+                "{answer} as {role}"
+            );
+            assert_eq!(
+                body["grantable_roles"],
+                json!(grantable_roles),
+                "{answer} as {role}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn another_orgs_objects_are_indistinguishable_from_missing_ones() {
     let app = spawn_app().await;

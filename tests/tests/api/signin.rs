@@ -20,6 +20,12 @@ async fn login_sets_hardened_cookies_and_answers_who_signed_in() {
     assert_eq!(reply.body["user"]["id"], user.id.to_string());
     assert_eq!(reply.body["user"]["role"], "admin");
     assert_eq!(reply.body["org"]["slug"], "acme");
+    // What an admin may do (every role's answer is in roles.rs).
+    assert_eq!(reply.body["permissions"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        reply.body["grantable_roles"],
+        serde_json::json!(["admin", "user", "viewer"])
+    );
     assert!(
         !reply.body.to_string().contains("argon2"),
         "no password hash"
