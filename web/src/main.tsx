@@ -54,7 +54,7 @@ function App() {
     setMe(who);
     // Ended by the server, or signed out in another tab.
     startSession(() => signedOutNow("expired"));
-    if (who.user.role === "superadmin") {
+    if (can(who, "manage_all_orgs")) {
       const saved = sessionStorage.getItem(ACTING_ORG_KEY);
       actAsOrg(saved);
       setActingOrg(saved);
@@ -166,22 +166,21 @@ function Page(props: {
   onSignOut: () => void;
 }) {
   const { route, me } = props;
-  const role = me.user.role;
   switch (route.page) {
     case "chats":
-      return <Chats where={props.where} role={role} flash={props.flash} />;
+      return <Chats where={props.where} me={me} flash={props.flash} />;
     case "chat":
-      return <ChatPage id={route.id} role={role} onDeleted={props.onDeleted} />;
+      return <ChatPage id={route.id} me={me} onDeleted={props.onDeleted} />;
     case "analytics":
-      return can.seeOrgData(role) ? <LazyAnalytics where={props.where} /> : <NoAccess />;
+      return can(me, "read_analytics") ? <LazyAnalytics where={props.where} /> : <NoAccess />;
     case "exports":
-      return can.seeOrgData(role) ? <Exports /> : <NoAccess />;
+      return can(me, "export") ? <Exports /> : <NoAccess />;
     case "keys":
-      return can.administer(role) ? <Keys me={me} /> : <NoAccess />;
+      return can(me, "manage_keys") ? <Keys me={me} /> : <NoAccess />;
     case "users":
-      return can.administer(role) ? <Users me={me} /> : <NoAccess />;
+      return can(me, "manage_users") ? <Users me={me} /> : <NoAccess />;
     case "org":
-      return can.administer(role) ? (
+      return can(me, "manage_org") ? (
         <OrgSettings onChanged={(org) => (org.id === me.org.id ? props.setMe({ ...me, org }) : undefined)} />
       ) : (
         <NoAccess />
@@ -242,19 +241,24 @@ function Shell(props: {
   onSignOut: () => void;
   children: ComponentChildren;
 }) {
-  const role = props.me.user.role;
+  const { me } = props;
   const items: NavItem[] = [{ page: "chats", href: `${BASE}/chats`, label: "Chats" }];
-  if (can.seeOrgData(role)) {
+  if (can(me, "read_analytics")) {
     items.push({ page: "analytics", href: `${BASE}/analytics`, label: "Analytics" });
+  }
+  if (can(me, "export")) {
     items.push({ page: "exports", href: `${BASE}/exports`, label: "Exports" });
   }
-  const admin: NavItem[] = can.administer(role)
-    ? [
-        { page: "keys", href: `${BASE}/keys`, label: "API keys" },
-        { page: "users", href: `${BASE}/users`, label: "Users" },
-        { page: "org", href: `${BASE}/org`, label: "Org settings" },
-      ]
-    : [];
+  const admin: NavItem[] = [];
+  if (can(me, "manage_keys")) {
+    admin.push({ page: "keys", href: `${BASE}/keys`, label: "API keys" });
+  }
+  if (can(me, "manage_users")) {
+    admin.push({ page: "users", href: `${BASE}/users`, label: "Users" });
+  }
+  if (can(me, "manage_org")) {
+    admin.push({ page: "org", href: `${BASE}/org`, label: "Org settings" });
+  }
   const current = props.route.page === "chat" ? "chats" : props.route.page;
   const link = (item: NavItem) => (
     <li key={item.page}>
@@ -273,7 +277,7 @@ function Shell(props: {
           <span class="logo" aria-hidden="true" />
           chatlogger
         </a>
-        {role === "superadmin" && props.orgs.length > 0 ? (
+        {can(me, "manage_all_orgs") && props.orgs.length > 0 ? (
           <div class="org-switch">
             <label for="org-switch">Org</label>
             <select id="org-switch" value={props.actingOrg} onChange={(e) => props.onSwitchOrg(e.currentTarget.value)}>
@@ -291,7 +295,7 @@ function Shell(props: {
           <a href={`${BASE}/account`} class="account-link" aria-current={current === "account" ? "page" : undefined}>
             {props.me.user.display_name || props.me.user.email}
           </a>
-          <span class="role-pill">{role}</span>
+          <span class="role-pill">{me.user.role}</span>
           <button type="button" class="link-button" onClick={props.onSignOut}>
             Sign out
           </button>

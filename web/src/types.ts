@@ -26,9 +26,27 @@ export interface UserProfile {
   created_at: string;
 }
 
+/** What a role may do; the rules live in the API (shared/src/domain/permissions.rs). */
+export type Permission =
+  | "read_all_chats"
+  | "read_own_chats"
+  | "edit_all_chats"
+  | "edit_own_chats"
+  | "delete_chats"
+  | "read_analytics"
+  | "export"
+  | "manage_keys"
+  | "manage_users"
+  | "manage_org"
+  | "manage_all_orgs";
+
 export interface Me {
   user: UserProfile;
   org: Org;
+  /** What the signed-in user's role may do. */
+  permissions: Permission[];
+  /** The roles they may give to others (and whose holders they may manage). */
+  grantable_roles: Role[];
 }
 
 export interface Chat {
@@ -113,17 +131,7 @@ export interface Summary {
   top_tags_error_bound: number;
 }
 
-/** What each role may do (docs/dashboard-api.md, "Who may call what"). */
-export const can = {
-  /** Analytics and exports hold the whole org: not for `user`, who sees only their own chats. */
-  seeOrgData: (role: Role) => role !== "user",
-  editChats: (role: Role) => role !== "viewer",
-  deleteChats: (role: Role) => role === "admin" || role === "superadmin",
-  administer: (role: Role) => role === "admin" || role === "superadmin",
-};
-
-/** The roles `role` may grant: its own and those below it. */
-export function grantableRoles(role: Role): Role[] {
-  const order: Role[] = ["superadmin", "admin", "user", "viewer"];
-  return order.slice(order.indexOf(role));
+/** Whether the signed-in user may do `permission`, as GET /users/me says. */
+export function can(me: Me, permission: Permission): boolean {
+  return me.permissions.includes(permission);
 }

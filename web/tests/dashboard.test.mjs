@@ -485,6 +485,9 @@ describe("an admin", { timeout: 180_000 }, () => {
     await page.getByRole("link", { name: "Users" }).click();
     await page.getByRole("heading", { exact: true, name: "Users", level: 1 }).waitFor();
     await page.locator('tr[data-user="viewer@demo.local"]').waitFor();
+    // The roles GET /users/me says an admin may grant: never superadmin.
+    const offered = await page.getByLabel("Role", { exact: true }).locator("option").evaluateAll((options) => options.map((o) => o.value));
+    assert.deepEqual(offered, ["admin", "user", "viewer"]);
     await page.getByLabel("Email").fill("temp@demo.local");
     await page.getByLabel("Display name (optional)").fill("Temporary Tester");
     await page.getByLabel("Role", { exact: true }).selectOption("viewer");

@@ -2,13 +2,13 @@ import { useState } from "preact/hooks";
 import { ApiError, del, get, patch } from "../api";
 import { NONE, count, ms, parseTags, when } from "../format";
 import { BASE, HOME } from "../router";
-import type { Chat, Message, Role } from "../types";
+import type { Chat, Me, Message } from "../types";
 import { can } from "../types";
 import { ConfirmButton, Empty, ErrorNote, ListStatus, Loading, LoadMore, PageHeader, TagList, useLoad, usePaged, useSubmit } from "../ui";
 
 const MESSAGES_PER_PAGE = 100;
 
-export function ChatPage(props: { id: string; role: Role; onDeleted: (message: string) => void }) {
+export function ChatPage(props: { id: string; me: Me; onDeleted: (message: string) => void }) {
   const chat = useLoad(() => get<Chat>(`/chats/${props.id}`), props.id);
 
   if (chat.error instanceof ApiError && chat.error.status === 404) {
@@ -31,6 +31,8 @@ export function ChatPage(props: { id: string; role: Role; onDeleted: (message: s
     );
   }
   const data = chat.data;
+  // A user sees only their own chats, so editing their own is editing this one.
+  const mayEdit = can(props.me, "edit_all_chats") || can(props.me, "edit_own_chats");
   const remove = async () => {
     await del(`/chats/${data.id}`);
     props.onDeleted(`Deleted the chat “${data.title || data.id}” and its messages.`);
@@ -41,7 +43,7 @@ export function ChatPage(props: { id: string; role: Role; onDeleted: (message: s
         <a href={`${BASE}/chats`}>← Chats</a>
       </p>
       <PageHeader title={data.title || "Untitled chat"}>
-        {can.deleteChats(props.role) && (
+        {can(props.me, "delete_chats") && (
           <ConfirmButton
             label="Delete chat"
             title="Delete this chat?"
@@ -84,7 +86,7 @@ export function ChatPage(props: { id: string; role: Role; onDeleted: (message: s
           </div>
         )}
       </dl>
-      {can.editChats(props.role) && <EditChat chat={data} onSaved={chat.setData} />}
+      {mayEdit && <EditChat chat={data} onSaved={chat.setData} />}
       <Transcript chatId={data.id} />
     </>
   );

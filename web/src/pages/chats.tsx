@@ -2,7 +2,8 @@ import { useState } from "preact/hooks";
 import { get } from "../api";
 import { NONE, addDays, count, isDay, when } from "../format";
 import { BASE, type Location, navigate, withQuery } from "../router";
-import type { Chat, Paged, Role } from "../types";
+import type { Chat, Me, Paged } from "../types";
+import { can } from "../types";
 import { DayFields, Empty, ErrorNote, Loading, NextPage, PageHeader, TagList, rangeProblem, useLoad } from "../ui";
 
 const PAGE_SIZE = 25;
@@ -35,7 +36,7 @@ function apiQuery(filters: Filters, cursor: string | null) {
   };
 }
 
-export function Chats(props: { where: Location; role: Role; flash: string | null }) {
+export function Chats(props: { where: Location; me: Me; flash: string | null }) {
   const { search } = props.where;
   const filters = filtersOf(search);
   const cursor = search.get("cursor");
@@ -64,7 +65,7 @@ export function Chats(props: { where: Location; role: Role; flash: string | null
             <Empty title="No chats match these filters.">Change or clear the filters to see more.</Empty>
           ) : (
             <Empty title="No chats yet.">
-              {props.role === "user"
+              {!can(props.me, "read_all_chats")
                 ? "Chats logged for your email address will appear here."
                 : "Chats appear here as soon as a chat plugin logs them with one of the org's API keys."}
             </Empty>

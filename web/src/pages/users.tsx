@@ -2,7 +2,6 @@ import { useState } from "preact/hooks";
 import { del, patch, post } from "../api";
 import { when } from "../format";
 import type { Me, Role, UserProfile } from "../types";
-import { grantableRoles } from "../types";
 import { ConfirmButton, Empty, ListStatus, LoadMore, PageHeader, describe, usePaged, useSubmit } from "../ui";
 
 const ROLE_TEXT: Record<Role, string> = {
@@ -26,7 +25,7 @@ export function Users(props: { me: Me }) {
       setNotice({ ok: false, text: `Could not change ${user.email}: ${describe(failure)}` });
     }
   };
-  const roles = grantableRoles(props.me.user.role);
+  const roles = props.me.grantable_roles;
 
   return (
     <>
