@@ -74,7 +74,7 @@ impl IntoResponses for DashboardErrors {
             ("401", "No live session: sign in (or refresh) first"),
             (
                 "403",
-                "The role is below the route's minimum, or the CSRF header is missing",
+                "The caller's role lacks the route's permission, or the CSRF header is missing",
             ),
             (
                 "404",
