@@ -349,25 +349,9 @@ impl ShardedReader {
         let reader = self.reader.as_mut().expect("a reader runs");
         let started = self.clock.now();
         let report = reader.round().await.expect("an aggregator round");
-        // The production run logs one line per round
-        // (`chatlogger::analytics::reader::run_until`): the same line, for
-        // its bytes.
+        // The production run's line per round, for its bytes.
         let before = logs.bytes();
-        tracing::info!(
-            records = report.records,
-            unreadable = report.unreadable,
-            orgs = report.commits.orgs,
-            days = report.commits.committed,
-            folds = report.commits.folds,
-            parked = report.commits.parked,
-            orphans_deleted = report.commits.orphans_deleted,
-            pending_orgs = reader.pending_orgs(),
-            lag_s = reader
-                .oldest_pending()
-                .map_or(0.0, |at| (started - at).as_seconds_f64().max(0.0)),
-            aggregator_round = 1,
-            "aggregator round"
-        );
+        chatlogger::analytics::log_round(reader, &report, started);
         assert_eq!(report.unreadable, 0, "every record reads");
         assert_eq!(report.commits.parked, 0, "no commit is parked: {report:?}");
         if billed {

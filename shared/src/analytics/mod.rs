@@ -17,5 +17,6 @@ mod tests;
 
 pub use commit::{CommitReport, ReplayReport, replay_parked};
 pub use reader::{
-    Invocation, Reader, ReaderConfig, ReaderError, RoundReport, Start, run_invocation, run_until,
+    Invocation, Reader, ReaderConfig, ReaderError, RoundReport, Start, log_round, run_invocation,
+    run_until,
 };

@@ -712,6 +712,27 @@ impl Reader {
     }
 }
 
+/// One line a round: the template counts them (a reader that stops
+/// reading raises an alarm) and reads `lag_s`, the age of the oldest change
+/// not committed at the round's start.
+pub fn log_round(reader: &Reader, report: &RoundReport, started: OffsetDateTime) {
+    tracing::info!(
+        records = report.records,
+        unreadable = report.unreadable,
+        orgs = report.commits.orgs,
+        days = report.commits.committed,
+        folds = report.commits.folds,
+        parked = report.commits.parked,
+        orphans_deleted = report.commits.orphans_deleted,
+        pending_orgs = reader.pending_orgs(),
+        lag_s = reader
+            .oldest_pending()
+            .map_or(0.0, |at| (started - at).as_seconds_f64().max(0.0)),
+        aggregator_round = 1,
+        "aggregator round"
+    );
+}
+
 /// Runs rounds until `until` (or an error), then finishes the run. Rounds
 /// start every `round_every` by the clock; `sleep` waits (tokio's on
 /// Lambda and locally).
@@ -732,27 +753,7 @@ where
             break;
         }
         match reader.round().await {
-            Ok(report) => {
-                // One line a round: the template counts them (a reader that
-                // stops reading raises an alarm) and reads `lag_s`.
-                {
-                    tracing::info!(
-                        records = report.records,
-                        unreadable = report.unreadable,
-                        orgs = report.commits.orgs,
-                        days = report.commits.committed,
-                        folds = report.commits.folds,
-                        parked = report.commits.parked,
-                        orphans_deleted = report.commits.orphans_deleted,
-                        pending_orgs = reader.pending_orgs(),
-                        lag_s = reader
-                            .oldest_pending()
-                            .map_or(0.0, |at| (started - at).as_seconds_f64().max(0.0)),
-                        aggregator_round = 1,
-                        "aggregator round"
-                    );
-                }
-            }
+            Ok(report) => log_round(&reader, &report, started),
             Err(error) => {
                 tracing::error!(error = %error_chain(&error), "aggregator round failed; the run stops and the next one reads on from the last journal");
                 if !matches!(error, ReaderError::LeaseLost) {
