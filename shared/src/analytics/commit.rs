@@ -204,6 +204,19 @@ async fn commit_org(
     Ok(report)
 }
 
+/// One org-day as stored (both items), strongly consistent.
+async fn read_day(
+    store: &dyn AggregatorStore,
+    org: OrgId,
+    day: Date,
+) -> Result<DayState, StoreError> {
+    Ok(store
+        .days(&[(org, day)])
+        .await?
+        .remove(&(org, day))
+        .unwrap_or_default())
+}
+
 /// Deletes messages logged into chats that are gone; a failure is logged
 /// (the deleted-chat sweeper removes them too).
 pub async fn delete_orphans(store: &dyn AggregatorStore, orphans: &[Orphan]) -> usize {
@@ -337,11 +350,7 @@ impl DayCommit {
             });
         }
         if self.tops_unsure {
-            let state = store
-                .days(&[(org, day)])
-                .await?
-                .remove(&(org, day))
-                .unwrap_or_default();
+            let state = read_day(store, org, day).await?;
             self.tops_unsure = false;
             cache.set_state(org, day, state.clone());
             if let Some(end) = self.own_fold(&state) {
@@ -383,11 +392,7 @@ impl DayCommit {
                 tops: Some(tops),
             }) => DayState { counters, tops },
             _ => {
-                let state = store
-                    .days(&[(org, day)])
-                    .await?
-                    .remove(&(org, day))
-                    .unwrap_or_default();
+                let state = read_day(store, org, day).await?;
                 cache.set_state(org, day, state.clone());
                 state
             }
@@ -459,11 +464,7 @@ impl DayCommit {
         let (org, day, round) = (self.org, self.day, self.round);
         let mut tops_hold_changes = self.tops_written.is_some();
         if matches!(error, StoreError::Transient(_)) || self.tops_unsure {
-            let stored = store
-                .days(&[(org, day)])
-                .await?
-                .remove(&(org, day))
-                .unwrap_or_default();
+            let stored = read_day(store, org, day).await?;
             if stored.counters.round.is_some_and(|r| r >= round) {
                 return Ok(Outcome::Committed);
             }
