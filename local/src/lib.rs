@@ -119,7 +119,7 @@ pub fn local_health(aggregator: Arc<std::sync::Mutex<aggregator::AggregatorStatu
 #[derive(Clone)]
 pub struct LocalExports {
     pub queue: Arc<dyn chatlogger::export::queue::ExportQueue>,
-    pub bucket: chatlogger::export::s3::ExportBucket,
+    pub bucket: chatlogger::adapters::ExportBucket,
 }
 
 /// The export queue's `maxReceiveCount` in the local stack, as in

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chatlogger::{
-    auth::JwtKeyring,
+    adapters::load_jwt_keyring,
     aws::{Aws, Budget},
     export::{ExportReader, worker::ExportWorker},
     http::BrowserPolicy,
@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let keys = JwtKeyring::load(aws.sdk()).await?;
+    let keys = load_jwt_keyring(aws.sdk()).await?;
     let browser = BrowserPolicy::from_env()?;
     let (queue_url, exports) = provision::exports(&aws, &resources).await?;
     // The export worker, fed by polling the queue as Lambda's trigger would.

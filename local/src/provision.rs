@@ -196,8 +196,8 @@ pub async fn exports(
 ) -> Result<(String, crate::LocalExports), ProvisionError> {
     let sqs = aws.sqs();
     let url = queue_url(&sqs, &resources.export_queue).await?;
-    let queue = chatlogger::export::queue::SqsExportQueue::new(sqs, url.clone());
-    let bucket = chatlogger::export::s3::ExportBucket::new(aws.s3(), &resources.export_bucket);
+    let queue = chatlogger::adapters::SqsExportQueue::new(sqs, url.clone());
+    let bucket = chatlogger::adapters::ExportBucket::new(aws.s3(), &resources.export_bucket);
     Ok((
         url,
         crate::LocalExports {

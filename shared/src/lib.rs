@@ -14,6 +14,8 @@
 //!   (ingest's cached key grants and org limits, kept right by the change
 //!   feed), [`limits`] (rate limiting ingest per org and per key, above
 //!   `lookups`);
+//! - [`adapters`]: S3, SQS and Secrets Manager behind the ports the use
+//!   cases define (export files, the export queue, the JWT keys);
 //! - [`http`]: the HTTP glue every function shares (error type and every use
 //!   case's answer, JSON body extractor, API-key and session extractors,
 //!   CSRF/CORS, request logging, route wrapping);
@@ -24,9 +26,10 @@
 //!   as code reads it (tests and simulations set it).
 //!
 //! Dependencies point one way, down this list's layers (`domain` <- `store`
-//! <- use cases <- `http` <- `startup`); `tests/tests/drift/layers.rs` keeps it so.
+//! <- use cases <- `adapters` <- `http` <- `startup`); `tests/tests/drift/layers.rs` keeps it so.
 
 pub mod accounts;
+pub mod adapters;
 pub mod analytics;
 pub mod auth;
 pub mod aws;

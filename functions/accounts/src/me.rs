@@ -25,11 +25,8 @@ use utoipa::ToSchema;
     security(("session_cookie" = [])),
     responses((status = 200, description = "The signed-in user and org", body = Me), DashboardErrors)
 )]
-pub async fn get_me(
-    State(state): State<AccountsState>,
-    signed_in: SignedIn<need::Anyone>,
-) -> Result<Json<Me>, ApiError> {
-    let org = state.dashboard.existing_org(signed_in.org_id).await?;
+pub async fn get_me(signed_in: SignedIn<need::Anyone>) -> Result<Json<Me>, ApiError> {
+    let org = signed_in.own_org().await?;
     Ok(Json(Me::new(&signed_in.user, org)))
 }
 

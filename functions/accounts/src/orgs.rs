@@ -5,8 +5,8 @@ use chatlogger::{
     accounts,
     domain::{Metadata, Org, OrgName, Slug, limits::OrgLimits},
     http::{
-        ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
-        openapi::DashboardErrors,
+        ApiError, Dashboard, InOrg, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn,
+        need, openapi::DashboardErrors,
     },
     store::OrgChanges,
 };
@@ -76,10 +76,8 @@ pub async fn list_orgs(
 )]
 pub async fn get_org(
     State(dashboard): State<Dashboard>,
-    signed_in: SignedIn<need::Anyone>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    InOrg { org, .. }: InOrg<need::Anyone>,
 ) -> Result<Json<Org>, ApiError> {
-    let org = signed_in.org_scope(query.org).await?;
     let org = dashboard
         .orgs
         .org(org)
@@ -113,11 +111,9 @@ pub struct UpdateOrgRequest {
 )]
 pub async fn update_org(
     State(dashboard): State<Dashboard>,
-    signed_in: SignedIn<need::ManageOrg>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    InOrg { org, .. }: InOrg<need::ManageOrg>,
     JsonBody(request): JsonBody<UpdateOrgRequest>,
 ) -> Result<Json<Org>, ApiError> {
-    let org = signed_in.org_scope(query.org).await?;
     let changes = OrgChanges {
         name: request.name,
         settings: request.settings,

@@ -6,18 +6,14 @@
 //! (see `chatlogger::auth::sessions`); any other role change applies on their
 //! next request.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     accounts,
     auth::sessions,
     domain::{DisplayName, Email, OrgId, Password, User, UserId, UserProfile, UserRole},
     http::{
-        AccountsState, ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
-        openapi::DashboardErrors, path_id,
+        AccountsState, ApiError, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, need,
+        openapi::DashboardErrors,
     },
     store::UserChanges,
 };
@@ -36,11 +32,9 @@ use utoipa::ToSchema;
 )]
 pub async fn list_users(
     State(state): State<AccountsState>,
-    signed_in: SignedIn<need::ManageUsers>,
-    QueryParams(query): QueryParams<PageQuery>,
+    InOrg { org, query, .. }: InOrg<need::ManageUsers, PageQuery>,
 ) -> Result<Json<Paged<UserProfile>>, ApiError> {
     let page = query.page()?;
-    let org = signed_in.org_scope(query.org).await?;
     let users = state.users.list_users(org, &page).await?;
     Ok(Json(Paged::from_page(users, |user| {
         UserProfile::from(&user)
@@ -77,11 +71,9 @@ pub struct CreateUserRequest {
 )]
 pub async fn create_user(
     State(state): State<AccountsState>,
-    signed_in: SignedIn<need::ManageUsers>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    InOrg { org, signed_in, .. }: InOrg<need::ManageUsers>,
     JsonBody(request): JsonBody<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserProfile>), ApiError> {
-    let org = signed_in.org_scope(query.org).await?;
     signed_in.may_grant(request.role)?;
     let user = accounts::create_named_user(
         &*state.users,
@@ -121,14 +113,13 @@ pub struct UpdateUserRequest {
 )]
 pub async fn update_user(
     State(state): State<AccountsState>,
-    signed_in: SignedIn<need::ManageUsers>,
-    Path(user_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    in_org: InOrg<need::ManageUsers>,
+    PathId(user_id): PathId<UserId>,
     JsonBody(request): JsonBody<UpdateUserRequest>,
 ) -> Result<Json<UserProfile>, ApiError> {
-    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
+    let (org, target) = managed_user(&state, &in_org, user_id).await?;
     if let Some(role) = request.role {
-        signed_in.may_grant(role)?;
+        in_org.signed_in.may_grant(role)?;
     }
     let changes = UserChanges {
         display_name: request.display_name,
@@ -155,11 +146,10 @@ pub async fn update_user(
 )]
 pub async fn end_user_sessions(
     State(state): State<AccountsState>,
-    signed_in: SignedIn<need::ManageUsers>,
-    Path(user_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    in_org: InOrg<need::ManageUsers>,
+    PathId(user_id): PathId<UserId>,
 ) -> Result<StatusCode, ApiError> {
-    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
+    let (org, target) = managed_user(&state, &in_org, user_id).await?;
     sessions::end_all(&*state.users, org, &target)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
@@ -177,11 +167,10 @@ pub async fn end_user_sessions(
 )]
 pub async fn delete_user(
     State(state): State<AccountsState>,
-    signed_in: SignedIn<need::ManageUsers>,
-    Path(user_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    in_org: InOrg<need::ManageUsers>,
+    PathId(user_id): PathId<UserId>,
 ) -> Result<StatusCode, ApiError> {
-    let (org, target) = managed_user(&state, &signed_in, &user_id, query.org).await?;
+    let (org, target) = managed_user(&state, &in_org, user_id).await?;
     if !state.users.delete_user(org, &target).await? {
         return Err(ApiError::NotFound("user"));
     }
@@ -193,12 +182,10 @@ pub async fn delete_user(
 /// signed-in admin may manage them: the org and the user.
 async fn managed_user(
     state: &AccountsState,
-    signed_in: &SignedIn<need::ManageUsers>,
-    raw_id: &str,
-    requested_org: Option<OrgId>,
+    InOrg { signed_in, org, .. }: &InOrg<need::ManageUsers>,
+    id: UserId,
 ) -> Result<(OrgId, User), ApiError> {
-    let id = path_id(raw_id, "user_id", UserId::parse)?;
-    let org = signed_in.org_scope(requested_org).await?;
+    let org = *org;
     let target = state
         .users
         .user(org, id)

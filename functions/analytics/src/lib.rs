@@ -20,7 +20,7 @@ use chatlogger::{
         OrgId,
         analytics::{DayRange, Summary},
     },
-    http::{ApiError, Dashboard, QueryParams, SignedIn, need, openapi::DashboardErrors},
+    http::{ApiError, Dashboard, InOrg, OrgParam, need, openapi::DashboardErrors},
     store::AnalyticsStore,
 };
 use serde::Deserialize;
@@ -77,6 +77,12 @@ pub struct SummaryQuery {
     pub org: Option<OrgId>,
 }
 
+impl OrgParam for SummaryQuery {
+    fn org(&self) -> Option<OrgId> {
+        self.org
+    }
+}
+
 /// The org's figures over a range of days: messages and chats per day
 /// (zeros included), messages and tokens by role, latency average and
 /// percentiles, the top 10 end users by messages and top 10 tags by chats.
@@ -94,13 +100,11 @@ pub struct SummaryQuery {
 )]
 pub async fn summary(
     State(analytics): State<Arc<dyn AnalyticsStore>>,
-    signed_in: SignedIn<need::ReadAnalytics>,
-    QueryParams(query): QueryParams<SummaryQuery>,
+    InOrg { org, query, .. }: InOrg<need::ReadAnalytics, SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
     let today = OffsetDateTime::now_utc().date();
     let range = DayRange::parse(query.from.as_deref(), query.to.as_deref(), today)
         .map_err(|e| ApiError::InvalidQuery(e.0))?;
-    let org = signed_in.org_scope(query.org).await?;
     let aggregates = analytics.aggregates(org, range).await?;
     Ok(Json(Summary::build(org, range, aggregates)))
 }

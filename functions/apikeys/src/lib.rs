@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{FromRef, Path, State},
+    extract::{FromRef, State},
     http::StatusCode,
 };
 use chatlogger::{
@@ -24,8 +24,8 @@ use chatlogger::{
         MaxMetadataBytes, Origin, limits::RateLimit,
     },
     http::{
-        ApiError, Dashboard, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
-        openapi::DashboardErrors, path_id,
+        ApiError, Dashboard, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, need,
+        openapi::DashboardErrors,
     },
     lookups::CHANGES_APPLY_WITHIN,
     store::{ApiKeyChanges, ApiKeyStore},
@@ -86,11 +86,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 )]
 pub async fn list_api_keys(
     State(state): State<ApiKeysState>,
-    signed_in: SignedIn<need::ManageKeys>,
-    QueryParams(query): QueryParams<PageQuery>,
+    InOrg { org, query, .. }: InOrg<need::ManageKeys, PageQuery>,
 ) -> Result<Json<Paged<ApiKey>>, ApiError> {
     let page = query.page()?;
-    let org = signed_in.org_scope(query.org).await?;
     let keys = state.api_keys.list_api_keys(org, &page).await?;
     Ok(Json(Paged::from_page(keys, |key| key)))
 }
@@ -154,16 +152,14 @@ pub struct CreatedApiKey {
 )]
 pub async fn create_api_key(
     State(state): State<ApiKeysState>,
-    signed_in: SignedIn<need::ManageKeys>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    in_org: InOrg<need::ManageKeys>,
     JsonBody(request): JsonBody<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
-    let org_id = signed_in.org_scope(query.org).await?;
     let settings = request
         .settings()
         .for_kind(request.kind)
         .map_err(|e| ApiError::InvalidBody(e.0))?;
-    let org = state.dashboard.existing_org(org_id).await?;
+    let org = in_org.load_org().await?;
     let (key, secret) = chatlogger::accounts::issue_api_key(
         &*state.api_keys,
         &org,
@@ -207,13 +203,10 @@ pub struct UpdateApiKeyRequest {
 )]
 pub async fn update_api_key(
     State(state): State<ApiKeysState>,
-    signed_in: SignedIn<need::ManageKeys>,
-    Path(key_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    InOrg { org, .. }: InOrg<need::ManageKeys>,
+    PathId(key_id): PathId<ApiKeyId>,
     JsonBody(request): JsonBody<UpdateApiKeyRequest>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let key_id = path_id(&key_id, "key_id", ApiKeyId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
     if request.label.is_none() && request.settings.is_none() {
         return Err(ApiError::InvalidBody(
             "nothing to change: send label or settings".into(),
@@ -260,12 +253,9 @@ pub async fn update_api_key(
 )]
 pub async fn revoke_api_key(
     State(state): State<ApiKeysState>,
-    signed_in: SignedIn<need::ManageKeys>,
-    Path(key_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    InOrg { org, .. }: InOrg<need::ManageKeys>,
+    PathId(key_id): PathId<ApiKeyId>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let key_id = path_id(&key_id, "key_id", ApiKeyId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
     let key = state
         .api_keys
         .revoke_api_key(org, key_id)

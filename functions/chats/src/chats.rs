@@ -1,15 +1,11 @@
 //! `GET /chats`, and `GET|PATCH|DELETE /chats/{chat_id}`.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags},
     http::{
-        ApiError, ChatAccess, JsonBody, OrgQuery, Paged, QueryParams, SignedIn, need,
-        openapi::DashboardErrors, path_id,
+        ApiError, ChatAccess, InOrg, JsonBody, OrgParam, OrgQuery, Paged, PathId, need,
+        openapi::DashboardErrors,
     },
     store::{ChatChanges, ChatFilter, PageRequest},
 };
@@ -41,6 +37,12 @@ pub struct ChatListQuery {
     /// Superadmins only: list this org instead of their own.
     #[param(value_type = Option<String>)]
     pub org: Option<OrgId>,
+}
+
+impl OrgParam for ChatListQuery {
+    fn org(&self) -> Option<OrgId> {
+        self.org
+    }
 }
 
 impl ChatListQuery {
@@ -125,12 +127,14 @@ pub struct ListedChat {
 )]
 pub async fn list_chats(
     State(state): State<ChatsState>,
-    signed_in: SignedIn<need::ReadChats>,
-    QueryParams(query): QueryParams<ChatListQuery>,
+    InOrg {
+        org,
+        query,
+        signed_in,
+    }: InOrg<need::ReadChats, ChatListQuery>,
 ) -> Result<Json<Paged<ListedChat>>, ApiError> {
     let filter = query.filter()?;
     let page = query.page()?;
-    let org = signed_in.org_scope(query.org).await?;
     let listing = chatlogger::chats::list_visible_chats(
         state.chats.as_ref(),
         state.messages.as_ref(),
@@ -152,14 +156,12 @@ pub async fn list_chats(
 
 /// Reads a chat the caller may see: the same 404 for another org's chat, a
 /// chat outside a user's scope, a deleted chat and a missing one.
-pub(crate) async fn visible_chat<N: ChatAccess>(
+pub(crate) async fn visible_chat<N: ChatAccess, Q>(
     state: &ChatsState,
-    signed_in: &SignedIn<N>,
-    org: Option<OrgId>,
-    raw_id: &str,
+    InOrg { signed_in, org, .. }: &InOrg<N, Q>,
+    id: ChatId,
 ) -> Result<(OrgId, Chat), ApiError> {
-    let id = path_id(raw_id, "chat_id", ChatId::parse)?;
-    let org = signed_in.org_scope(org).await?;
+    let org = *org;
     let scope = signed_in.chat_scope();
     let chat = chatlogger::chats::visible_chat(state.chats.as_ref(), org, &scope, id)
         .await?
@@ -181,11 +183,10 @@ pub(crate) async fn visible_chat<N: ChatAccess>(
 )]
 pub async fn get_chat(
     State(state): State<ChatsState>,
-    signed_in: SignedIn<need::ReadChats>,
-    Path(chat_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    in_org: InOrg<need::ReadChats>,
+    PathId(chat_id): PathId<ChatId>,
 ) -> Result<Json<Chat>, ApiError> {
-    let (_, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
+    let (_, chat) = visible_chat(&state, &in_org, chat_id).await?;
     Ok(Json(chat))
 }
 
@@ -225,9 +226,8 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 )]
 pub async fn update_chat(
     State(state): State<ChatsState>,
-    signed_in: SignedIn<need::EditChats>,
-    Path(chat_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    in_org: InOrg<need::EditChats>,
+    PathId(chat_id): PathId<ChatId>,
     JsonBody(request): JsonBody<UpdateChatRequest>,
 ) -> Result<Json<Chat>, ApiError> {
     let changes = ChatChanges {
@@ -240,7 +240,7 @@ pub async fn update_chat(
             "send at least one of title, tags, metadata".into(),
         ));
     }
-    let (org, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
+    let (org, chat) = visible_chat(&state, &in_org, chat_id).await?;
     let updated = state
         .chats
         .update_chat(org, chat.id, &changes)
@@ -267,12 +267,10 @@ pub async fn update_chat(
 )]
 pub async fn delete_chat(
     State(state): State<ChatsState>,
-    signed_in: SignedIn<need::DeleteChats>,
-    Path(chat_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    in_org: InOrg<need::DeleteChats>,
+    PathId(chat_id): PathId<ChatId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id(&chat_id, "chat_id", ChatId::parse)?;
-    let org = signed_in.org_scope(query.org).await?;
+    let (org, id) = (in_org.org, chat_id);
     if !state
         .chats
         .delete_chat(org, id, OffsetDateTime::now_utc())

@@ -1,12 +1,9 @@
 //! `GET /chats/{chat_id}/messages`.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use chatlogger::{
-    domain::{Message, MessageId},
-    http::{ApiError, PageQuery, Paged, QueryParams, SignedIn, need, openapi::DashboardErrors},
+    domain::{ChatId, Message, MessageId},
+    http::{ApiError, InOrg, PageQuery, Paged, PathId, need, openapi::DashboardErrors},
     store::Read,
 };
 
@@ -26,12 +23,11 @@ use crate::{ChatsState, chats::visible_chat};
 )]
 pub async fn list_messages(
     State(state): State<ChatsState>,
-    signed_in: SignedIn<need::ReadChats>,
-    Path(chat_id): Path<String>,
-    QueryParams(query): QueryParams<PageQuery>,
+    in_org: InOrg<need::ReadChats, PageQuery>,
+    PathId(chat_id): PathId<ChatId>,
 ) -> Result<Json<Paged<Message>>, ApiError> {
-    let page = query.page()?;
-    let (org, chat) = visible_chat(&state, &signed_in, query.org, &chat_id).await?;
+    let page = in_org.query.page()?;
+    let (org, chat) = visible_chat(&state, &in_org, chat_id).await?;
     let messages = state
         .messages
         .list_messages(

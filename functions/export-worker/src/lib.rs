@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use chatlogger::{
+    adapters::ExportBucket,
     aws, config,
-    export::{ExportReader, s3::ExportBucket, worker::ExportWorker},
+    export::{ExportReader, worker::ExportWorker},
     store::DynamoStore,
 };
 

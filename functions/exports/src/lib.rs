@@ -21,7 +21,7 @@ mod state;
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::{
         HeaderValue, StatusCode,
         header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION},
@@ -33,30 +33,23 @@ use chatlogger::{
         ExportId, OrgId,
         export::{ExportFilters, ExportFormat, ExportJob, ExportRequest, ExportStatus},
     },
-    export::{MemorySink, NoProgress, StoreRowSource, s3::DOWNLOAD_LINK_TTL, stream_export},
+    export::{DOWNLOAD_LINK_TTL, inline::export_inline},
     http::{
-        ApiError, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn, need,
-        openapi::DashboardErrors, path_id,
+        ApiError, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, need,
+        openapi::DashboardErrors,
     },
 };
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub use chatlogger::export::inline::{
+    INLINE_EXPORT_MAX_BYTES as SYNC_EXPORT_MAX_BYTES,
+    INLINE_EXPORT_MAX_READS as SYNC_EXPORT_MAX_READS,
+};
 pub use state::ExportsState;
 
-/// Who may call the export routes.
-type Exporter = SignedIn<need::Export>;
-
-/// The largest inline (`/sync`) export. A Lambda response carries at most
-/// 6 MB; larger exports answer 413 and must use the async export.
-pub const SYNC_EXPORT_MAX_BYTES: usize = 4 * 1024 * 1024;
-/// Inline exports are checked against the cap every this many bytes, so an
-/// oversized one stops early instead of being read to the end.
-const SYNC_PART_BYTES: usize = 256 * 1024;
-/// The most chats and messages an inline export reads: a bound on what one
-/// request costs (about 5 read units and a few seconds per 10,000 items),
-/// whatever its filters let through. Larger exports are jobs.
-pub const SYNC_EXPORT_MAX_READS: u64 = 20_000;
+/// Who may call the export routes, and the org they act on.
+type Exporter<Q = OrgQuery> = InOrg<need::Export, Q>;
 
 #[derive(OpenApi)]
 #[openapi(tags((name = "exports", description = "Exports of an org's chats as CSV, JSON or NDJSON (viewers, admins)")))]
@@ -82,16 +75,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-/// What a create or inline export asks for: the org it may act on, and the
-/// request's format and filters once they agree with each other.
-async fn accept(
-    exporter: &Exporter,
-    query: OrgQuery,
-    request: ExportRequest,
-) -> Result<(OrgId, ExportFormat, ExportFilters), ApiError> {
-    let (format, filters) = request.filters().map_err(|e| ApiError::InvalidBody(e.0))?;
-    let org = exporter.org_scope(query.org).await?;
-    Ok((org, format, filters))
+/// The format and filters of an export request, once they agree.
+fn accept(request: ExportRequest) -> Result<(ExportFormat, ExportFilters), ApiError> {
+    request.filters().map_err(|e| ApiError::InvalidBody(e.0))
 }
 
 /// Start an export of the org's chats. The job is queued; poll
@@ -114,13 +100,12 @@ async fn accept(
 pub async fn create_export(
     State(state): State<ExportsState>,
     exporter: Exporter,
-    QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
-    let (org, format, filters) = accept(&exporter, query, request).await?;
-    let limits = state.dashboard.existing_org(org).await?.limits;
-    let job = ExportJob::new(format, filters, exporter.user.id);
-    state.starter.start(org, &limits, &job).await?;
+    let (format, filters) = accept(request)?;
+    let limits = exporter.load_org().await?.limits;
+    let job = ExportJob::new(format, filters, exporter.signed_in.user.id);
+    state.starter.start(exporter.org, &limits, &job).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
@@ -138,29 +123,19 @@ pub async fn create_export(
 )]
 pub async fn list_exports(
     State(state): State<ExportsState>,
-    exporter: Exporter,
-    QueryParams(query): QueryParams<PageQuery>,
+    InOrg { org, query, .. }: Exporter<PageQuery>,
 ) -> Result<Json<Paged<ExportJob>>, ApiError> {
     let page = query.page()?;
-    let org = exporter.org_scope(query.org).await?;
     let jobs = state.jobs.list_export_jobs(org, &page).await?;
     Ok(Json(Paged::from_page(jobs, |job| job)))
 }
 
-async fn find_job(
-    state: &ExportsState,
-    exporter: &Exporter,
-    raw_id: &str,
-    query: OrgQuery,
-) -> Result<(OrgId, ExportJob), ApiError> {
-    let id = path_id(raw_id, "export_id", ExportId::parse)?;
-    let org = exporter.org_scope(query.org).await?;
-    let job = state
+async fn find_job(state: &ExportsState, org: OrgId, id: ExportId) -> Result<ExportJob, ApiError> {
+    state
         .jobs
         .export_job(org, id)
         .await?
-        .ok_or(ApiError::NotFound("export"))?;
-    Ok((org, job))
+        .ok_or(ApiError::NotFound("export"))
 }
 
 /// An export's status and progress.
@@ -177,12 +152,10 @@ async fn find_job(
 )]
 pub async fn get_export(
     State(state): State<ExportsState>,
-    exporter: Exporter,
-    Path(export_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    InOrg { org, .. }: Exporter,
+    PathId(export_id): PathId<ExportId>,
 ) -> Result<Json<ExportJob>, ApiError> {
-    let (_, job) = find_job(&state, &exporter, &export_id, query).await?;
-    Ok(Json(job))
+    Ok(Json(find_job(&state, org, export_id).await?))
 }
 
 /// Download a completed export: a redirect to a presigned S3 link that
@@ -201,21 +174,20 @@ pub async fn get_export(
 pub async fn download_export(
     State(state): State<ExportsState>,
     exporter: Exporter,
-    Path(export_id): Path<String>,
-    QueryParams(query): QueryParams<OrgQuery>,
+    PathId(export_id): PathId<ExportId>,
 ) -> Result<Response, ApiError> {
-    let (org_id, job) = find_job(&state, &exporter, &export_id, query).await?;
+    let job = find_job(&state, exporter.org, export_id).await?;
     if job.status != ExportStatus::Completed {
         return Err(ApiError::Conflict(format!(
             "the export is {}; it can be downloaded once it is completed",
             job.status.as_str()
         )));
     }
-    let org = state.dashboard.existing_org(org_id).await?;
+    let org = exporter.load_org().await?;
     let link = state
-        .bucket
+        .files
         .download_link(
-            &job.object_key(org_id),
+            &job.object_key(org.id),
             &job.file_name(org.slug.as_str()),
             job.format.content_type(),
         )
@@ -256,32 +228,14 @@ pub async fn download_export(
 pub async fn sync_export(
     State(state): State<ExportsState>,
     exporter: Exporter,
-    QueryParams(query): QueryParams<OrgQuery>,
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let (org_id, format, filters) = accept(&exporter, query, request).await?;
-    let org = state.dashboard.existing_org(org_id).await?;
+    let (format, filters) = accept(request)?;
+    let org = exporter.load_org().await?;
     // Named like an async export's file, though nothing is stored.
-    let file_name =
-        ExportJob::new(format, filters.clone(), exporter.user.id).file_name(org.slug.as_str());
-    let mut source = StoreRowSource::new(state.reader.clone(), org_id, filters)
-        .with_read_limit(SYNC_EXPORT_MAX_READS);
-    let mut sink = MemorySink::with_cap(SYNC_EXPORT_MAX_BYTES);
-    let totals = stream_export(
-        &mut source,
-        &mut *format.writer(),
-        &mut sink,
-        SYNC_PART_BYTES,
-        &NoProgress,
-    )
-    .await?;
-    tracing::info!(
-        rows = totals.rows,
-        bytes = totals.bytes,
-        reads = source.reads(),
-        format = format.as_str(),
-        "inline export"
-    );
+    let file_name = ExportJob::new(format, filters.clone(), exporter.signed_in.user.id)
+        .file_name(org.slug.as_str());
+    let file = export_inline(state.reader.clone(), org.id, format, filters).await?;
     let disposition = HeaderValue::try_from(format!("attachment; filename=\"{file_name}\""))
         .map_err(ApiError::internal)?;
     Ok((
@@ -294,7 +248,7 @@ pub async fn sync_export(
             (CONTENT_DISPOSITION, disposition),
             (CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
-        sink.bytes,
+        file,
     )
         .into_response())
 }

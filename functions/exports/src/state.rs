@@ -6,12 +6,9 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use chatlogger::{
+    adapters::{ExportBucket, SqsExportQueue},
     config,
-    export::{
-        ExportReader, ExportStarter,
-        queue::{ExportQueue, SqsExportQueue},
-        s3::ExportBucket,
-    },
+    export::{ExportFiles, ExportReader, ExportStarter, queue::ExportQueue},
     http::Dashboard,
     startup::DashboardSetup,
     store::{ChatStore, ExportJobStore, MessageStore},
@@ -23,7 +20,7 @@ pub struct ExportsState {
     pub jobs: Arc<dyn ExportJobStore>,
     pub starter: ExportStarter,
     pub reader: ExportReader,
-    pub bucket: ExportBucket,
+    pub files: Arc<dyn ExportFiles>,
 }
 
 impl ExportsState {
@@ -31,7 +28,7 @@ impl ExportsState {
         store: Arc<S>,
         dashboard: Dashboard,
         queue: Arc<dyn ExportQueue>,
-        bucket: ExportBucket,
+        files: impl ExportFiles + 'static,
     ) -> Self
     where
         S: ExportJobStore + ChatStore + MessageStore + 'static,
@@ -41,7 +38,7 @@ impl ExportsState {
             jobs: store.clone(),
             starter: ExportStarter::new(store.clone(), queue),
             reader: ExportReader::new(store),
-            bucket,
+            files: Arc::new(files),
         }
     }
 

@@ -1,14 +1,10 @@
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     domain::{
         ChatId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, Slug,
         TokenCount,
     },
-    http::{ApiError, ErrorBody, JsonBody, OrgApiKey, rate_limit::RateHeaders},
+    http::{ApiError, ErrorBody, JsonBody, OrgApiKey, PathId, rate_limit::RateHeaders},
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -84,11 +80,9 @@ impl CreateMessageRequest {
 pub async fn create_message(
     State(state): State<IngestState>,
     key: OrgApiKey,
-    Path((_slug, chat_id)): Path<(String, String)>,
+    PathId(chat_id): PathId<ChatId>,
     JsonBody(request): JsonBody<CreateMessageRequest>,
 ) -> Result<(StatusCode, RateHeaders, Json<Message>), ApiError> {
-    let chat_id = ChatId::parse(&chat_id)
-        .map_err(|_| ApiError::InvalidPath("chat_id must be a ULID".into()))?;
     let message = request.into_message(chat_id, &key, state.clock.now())?;
     let rate = state.limiter.admit(&key.caller(), 1).await?;
     let logged = state.ingest.log_message(key.org_id, message).await?;

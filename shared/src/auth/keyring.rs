@@ -1,14 +1,7 @@
-//! Where the JWT signing keys come from, and how a warm container learns of
-//! a rotation.
-//!
-//! - **On AWS** the template sets [`SECRET_ID_VARIABLE`] to the Secrets
-//!   Manager secret (never the key itself: anyone allowed to read a
-//!   function's configuration could read an environment value). Each
-//!   container reads the secret's `AWSCURRENT` version (which signs) and its
-//!   `AWSPREVIOUS` version (which still verifies) once, at cold start, and
-//!   keeps them. The secret is JSON, `{"signing_key": "<at least 32 bytes>"}`.
-//! - **Locally** [`SECRET_VARIABLE`] holds the key itself (`.env.local`).
-//!   Setting both is refused, so a deployment cannot quietly carry a plain key.
+//! The JWT keys of a container, and how a warm container learns of a
+//! rotation. Where they come from (a Secrets Manager secret on AWS, a plain
+//! key locally) is chosen at start-up: see
+//! `crate::adapters::secrets_manager::load_jwt_keyring`.
 //!
 //! **Rotation.** Putting a new secret value makes it `AWSCURRENT` and the
 //! old one `AWSPREVIOUS`. New containers sign with the new key and still
@@ -24,15 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_config::SdkConfig;
-use aws_sdk_secretsmanager::Client;
-use serde::Deserialize;
+use async_trait::async_trait;
 
-use super::jwt::{AccessClaims, JwtConfigError, JwtKeys, SECRET_ID_VARIABLE, SECRET_VARIABLE};
-use crate::{
-    domain::{OrgId, SessionId, UserId},
-    sdk_error::SdkFailure,
-};
+use super::jwt::{AccessClaims, JwtConfigError, JwtKeys};
+use crate::domain::{OrgId, SessionId, UserId};
 
 /// The least time between two reads of the secret by one container.
 pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -40,22 +28,23 @@ pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 /// The JWT keys of a container, and (on AWS) where to reload them from.
 pub struct JwtKeyring {
     keys: RwLock<Arc<JwtKeys>>,
-    source: Option<SecretSource>,
+    source: Option<Reloadable>,
     reload_interval: Duration,
 }
 
-/// A Secrets Manager secret holding the signing key.
-struct SecretSource {
-    client: Client,
-    secret_id: String,
-    /// When the secret was last read (a reload waits its turn here).
-    last_read: tokio::sync::Mutex<Instant>,
+/// Where the signing keys are read from, again after a rotation: Secrets
+/// Manager on AWS (`crate::adapters::secrets_manager`).
+#[async_trait]
+pub trait SigningKeySource: Send + Sync {
+    /// The keys as stored now: the current one signs, the previous one (if
+    /// any) still verifies.
+    async fn read(&self) -> Result<JwtKeys, JwtConfigError>;
 }
 
-/// The secret's JSON.
-#[derive(Deserialize)]
-struct SecretValue {
-    signing_key: String,
+/// A key source, and when it was last read (a reload waits its turn here).
+struct Reloadable {
+    source: Box<dyn SigningKeySource>,
+    last_read: tokio::sync::Mutex<Instant>,
 }
 
 impl From<JwtKeys> for JwtKeyring {
@@ -70,48 +59,18 @@ impl From<JwtKeys> for JwtKeyring {
 }
 
 impl JwtKeyring {
-    /// The keys the environment names (see the module docs): there is no
-    /// default anywhere, so a function without them refuses to start.
-    pub async fn load(sdk: &SdkConfig) -> Result<Self, JwtConfigError> {
-        let setting = |name| {
-            std::env::var(name)
-                .ok()
-                .filter(|v: &String| !v.trim().is_empty())
-        };
-        Self::from_settings(sdk, setting(SECRET_ID_VARIABLE), setting(SECRET_VARIABLE)).await
-    }
-
-    /// [`Self::load`] from the values of [`SECRET_ID_VARIABLE`] and
-    /// [`SECRET_VARIABLE`]: exactly one must be set.
-    pub async fn from_settings(
-        sdk: &SdkConfig,
-        secret_id: Option<String>,
-        secret: Option<String>,
+    /// The keys `source` holds now, read again when a token names a key
+    /// this container does not know.
+    pub async fn from_source(
+        source: impl SigningKeySource + 'static,
     ) -> Result<Self, JwtConfigError> {
-        match (secret_id, secret) {
-            (Some(_), Some(_)) => Err(JwtConfigError::Ambiguous),
-            (Some(secret_id), None) => {
-                Self::from_secrets_manager(Client::new(sdk), secret_id).await
-            }
-            (None, Some(secret)) => Ok(JwtKeys::new(secret.as_bytes())?.into()),
-            (None, None) => Err(JwtConfigError::Missing),
-        }
-    }
-
-    /// Reads the secret's current and previous versions.
-    pub async fn from_secrets_manager(
-        client: Client,
-        secret_id: impl Into<String>,
-    ) -> Result<Self, JwtConfigError> {
-        let source = SecretSource {
-            client,
-            secret_id: secret_id.into(),
-            last_read: tokio::sync::Mutex::new(Instant::now()),
-        };
         let keys = source.read().await?;
         Ok(Self {
             keys: RwLock::new(Arc::new(keys)),
-            source: Some(source),
+            source: Some(Reloadable {
+                source: Box::new(source),
+                last_read: tokio::sync::Mutex::new(Instant::now()),
+            }),
             reload_interval: MIN_RELOAD_INTERVAL,
         })
     }
@@ -166,15 +125,15 @@ impl JwtKeyring {
     /// Reads the secret again unless that was done within
     /// [`MIN_RELOAD_INTERVAL`]; true when the keys changed.
     async fn reload(&self) -> bool {
-        let Some(source) = &self.source else {
+        let Some(reloadable) = &self.source else {
             return false;
         };
-        let mut last_read = source.last_read.lock().await;
+        let mut last_read = reloadable.last_read.lock().await;
         if last_read.elapsed() < self.reload_interval {
             return false;
         }
         *last_read = Instant::now();
-        match source.read().await {
+        match reloadable.source.read().await {
             Ok(keys) => {
                 let changed = keys.current_id() != self.keys().current_id();
                 if changed {
@@ -188,53 +147,5 @@ impl JwtKeyring {
                 false
             }
         }
-    }
-}
-
-impl SecretSource {
-    /// `AWSCURRENT` signs; `AWSPREVIOUS`, when there is one, verifies. Both
-    /// reads run at once.
-    async fn read(&self) -> Result<JwtKeys, JwtConfigError> {
-        let (current, previous) =
-            tokio::join!(self.version("AWSCURRENT"), self.version("AWSPREVIOUS"));
-        let current = current?.ok_or_else(|| {
-            JwtConfigError::Malformed(format!("{} has no current version", self.secret_id))
-        })?;
-        let previous = previous?;
-        JwtKeys::rotated(current.as_bytes(), previous.as_deref().map(str::as_bytes))
-    }
-
-    /// The signing key of one version stage; `None` when no version has it.
-    async fn version(&self, stage: &str) -> Result<Option<String>, JwtConfigError> {
-        let output = match self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .version_stage(stage)
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception())
-                    && stage != "AWSCURRENT" =>
-            {
-                return Ok(None);
-            }
-            Err(error) => return Err(JwtConfigError::SecretsManager(SdkFailure::new(&error))),
-        };
-        let text = output.secret_string().ok_or_else(|| {
-            JwtConfigError::Malformed(format!("{} ({stage}) is not text", self.secret_id))
-        })?;
-        let value: SecretValue = serde_json::from_str(text).map_err(|_| {
-            // The serde error could quote the secret: say what is expected instead.
-            JwtConfigError::Malformed(format!(
-                "{} ({stage}) must be JSON with a string field signing_key",
-                self.secret_id
-            ))
-        })?;
-        Ok(Some(value.signing_key))
     }
 }

@@ -6,21 +6,25 @@
 //! - [`pipeline`]: rows in from a [`RowSource`], parts out to a [`ByteSink`],
 //!   with flat memory;
 //! - [`source`]: the org's chats and messages from the store, page by page;
-//! - [`s3`]: the multipart-upload sink and presigned downloads;
-//! - [`queue`]: the export queue (SQS);
+//! - [`files`]: where export files are kept, and their download links (a
+//!   port; S3 in `crate::adapters::s3`);
+//! - [`queue`]: the export queue (a port; SQS in `crate::adapters::sqs`);
+//! - [`inline`]: an export answered in one response, within bounds;
 //! - [`start`]: starting an export within the org's quotas;
 //! - [`worker`]: what the export worker does with one queue message.
 
+pub mod files;
 pub mod format;
+pub mod inline;
 pub mod pipeline;
 pub mod queue;
-pub mod s3;
 pub mod source;
 pub mod start;
 pub mod worker;
 
 use std::sync::Arc;
 
+pub use files::{DOWNLOAD_LINK_TTL, ExportFiles};
 pub use format::{CSV_COLUMNS, CsvFormat, JsonFormat, NdjsonFormat, RowFormat, neutralise};
 pub use pipeline::{
     ByteSink, CountingSink, MIN_PART_BYTES, MemorySink, NoProgress, PART_BYTES, Progress,

@@ -23,8 +23,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use time::OffsetDateTime;
 
 use super::{
-    ByteSink, ExportError, ExportReader, PART_BYTES, Progress, StoreRowSource, s3::ExportBucket,
-    stream_export,
+    ExportError, ExportFiles, ExportReader, PART_BYTES, Progress, StoreRowSource, stream_export,
 };
 use crate::{
     domain::{
@@ -66,7 +65,7 @@ pub enum WorkerError {
 pub struct ExportWorker {
     jobs: Arc<dyn ExportJobStore>,
     reader: ExportReader,
-    bucket: ExportBucket,
+    files: Arc<dyn ExportFiles>,
     /// The queue's `maxReceiveCount`: the delivery that may mark a job failed.
     max_receives: u32,
 }
@@ -75,13 +74,13 @@ impl ExportWorker {
     pub fn new(
         jobs: Arc<dyn ExportJobStore>,
         reader: ExportReader,
-        bucket: ExportBucket,
+        files: impl ExportFiles + 'static,
         max_receives: u32,
     ) -> Self {
         Self {
             jobs,
             reader,
-            bucket,
+            files: Arc::new(files),
             max_receives,
         }
     }
@@ -164,7 +163,7 @@ impl ExportWorker {
         let mut source = StoreRowSource::new(self.reader.clone(), org, job.filters.clone());
         let mut format = job.format.writer();
         let mut sink = self
-            .bucket
+            .files
             .sink(job.object_key(org), job.format.content_type());
         let progress = JobProgress {
             jobs: self.jobs.as_ref(),
@@ -177,7 +176,7 @@ impl ExportWorker {
             .unwrap_or_else(Instant::now);
         let streamed = tokio::time::timeout_at(
             stop_at,
-            stream_export(&mut source, &mut *format, &mut sink, PART_BYTES, &progress),
+            stream_export(&mut source, &mut *format, &mut *sink, PART_BYTES, &progress),
         )
         .await;
         match streamed {

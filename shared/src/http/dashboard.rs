@@ -53,24 +53,24 @@ impl Dashboard {
     }
 
     /// Loads the JWT keys (from Secrets Manager on AWS: see
-    /// [`JwtKeyring::load`]) and reads the dashboard origins from the
+    /// [`crate::adapters::load_jwt_keyring`]) and reads the dashboard origins from the
     /// environment; fails (and the function refuses to start) without valid keys.
     pub async fn load<S>(store: Arc<S>, sdk: &SdkConfig) -> Result<Self, DashboardConfigError>
     where
         S: SessionStore + OrgStore + 'static,
     {
         let browser = BrowserPolicy::from_env()?;
-        Ok(Self::new(store, JwtKeyring::load(sdk).await?, browser))
+        Ok(Self::new(
+            store,
+            crate::adapters::load_jwt_keyring(sdk).await?,
+            browser,
+        ))
     }
 
     /// An org the request already proved exists (the signed-in user's, or
     /// one `org_scope` checked): its absence means the table is corrupt.
     pub async fn existing_org(&self, id: OrgId) -> Result<Org, ApiError> {
-        self.orgs.org(id).await?.ok_or_else(|| {
-            ApiError::internal(StoreError::Corrupt(format!(
-                "org {id} is referenced but missing"
-            )))
-        })
+        existing_org(&*self.orgs, id).await
     }
 
     /// A function's routes, with its state applied, the CSRF check (CORS
@@ -110,4 +110,14 @@ impl AccountsState {
             throttle: store,
         }
     }
+}
+
+/// An org the request already proved exists: its absence means the table is
+/// corrupt (a 500, logged), never a 404.
+pub(super) async fn existing_org(orgs: &dyn OrgStore, id: OrgId) -> Result<Org, ApiError> {
+    orgs.org(id).await?.ok_or_else(|| {
+        ApiError::internal(StoreError::Corrupt(format!(
+            "org {id} is referenced but missing"
+        )))
+    })
 }

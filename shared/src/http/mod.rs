@@ -10,8 +10,10 @@ mod browser;
 mod client_ip;
 pub mod dashboard;
 mod error;
+mod in_org;
 mod json;
 pub mod openapi;
+mod path;
 pub mod plugin_cors;
 mod query;
 pub mod rate_limit;
@@ -30,18 +32,11 @@ pub use browser::{BrowserPolicy, CSRF_HEADER, InvalidOrigin};
 pub use client_ip::ClientIp;
 pub use dashboard::{AccountsState, Dashboard};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use in_org::{InOrg, OrgParam};
 pub use json::{JsonBody, MAX_BODY_BYTES, parse_json};
+pub use path::{PathId, PathParam};
 pub use query::{OrgQuery, PageQuery, Paged, QueryParams};
 pub use signed_in::{ChatAccess, Need, SignedIn, need};
-
-/// Parses a ULID path parameter, or answers 400 naming it.
-pub fn path_id<T>(
-    raw: &str,
-    name: &str,
-    parse: fn(&str) -> Result<T, crate::domain::InvalidId>,
-) -> Result<T, ApiError> {
-    parse(raw).map_err(|_| ApiError::InvalidPath(format!("{name} must be a ULID")))
-}
 
 /// The finished service, for each Lambda `main` and the local all-in-one
 /// server: unknown paths and methods get JSON errors too (fallbacks cannot be

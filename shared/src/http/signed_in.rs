@@ -28,7 +28,7 @@ use crate::{
         cookies::SESSION_COOKIE,
         permissions::{self, may_grant},
     },
-    domain::{ChatScope, OrgId, Session, User, UserRole},
+    domain::{ChatScope, Org, OrgId, Session, User, UserRole},
     store::OrgStore,
 };
 
@@ -129,6 +129,17 @@ impl<N: Need> SignedIn<N> {
             },
             Some(_) => Err(ApiError::NotFound("org")),
         }
+    }
+
+    /// The signed-in user's own org. One read.
+    pub async fn own_org(&self) -> Result<Org, ApiError> {
+        self.existing_org(self.org_id).await
+    }
+
+    /// An org this request proved exists (its own, or one [`Self::org_scope`]
+    /// checked).
+    pub(super) async fn existing_org(&self, id: OrgId) -> Result<Org, ApiError> {
+        super::dashboard::existing_org(&*self.orgs, id).await
     }
 
     /// Refuses (403) giving anyone `role` unless the signed-in user may

@@ -8,12 +8,13 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chatlogger::{
+    adapters::ExportBucket,
     aws::Aws,
     domain::{
         Chat, ChatId, ChatTitle, LatencyMs, Message, MessageContent, MessageId, MessageRole,
         Metadata, Tag, Tags, TokenCount, UserRole, export::ExportFormat,
     },
-    export::{CSV_COLUMNS, ExportReader, s3::ExportBucket, worker::ExportWorker},
+    export::{CSV_COLUMNS, ExportReader, worker::ExportWorker},
     store::{ChatCheck, ChatStore, DynamoStore, ExportJobStore, MessageStore},
 };
 use chatlogger_local::export_poller::ExportPoller;

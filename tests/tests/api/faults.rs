@@ -20,6 +20,7 @@ use std::{
 };
 
 use chatlogger::{
+    adapters::{ExportBucket, SqsExportQueue},
     auth::JwtKeys,
     aws::{Aws, Budget, FaultKind, Faults, Timeouts, faults::FaultPhase},
     domain::{
@@ -27,7 +28,7 @@ use chatlogger::{
         MessageRole, Metadata, Tag, Tags, TokenCount, UserRole, analytics::DayRange,
         export::ExportStatus,
     },
-    export::{ExportReader, queue::SqsExportQueue, s3::ExportBucket},
+    export::ExportReader,
     http::BrowserPolicy,
     store::{DynamoStore, ExportJobStore, PageRequest},
 };

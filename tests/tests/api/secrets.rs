@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use chatlogger::{
-    auth::{
-        JwtKeyring,
-        jwt::{JwtConfigError, SECRET_ID_VARIABLE, SECRET_VARIABLE},
-    },
+    adapters::jwt_keyring,
+    auth::jwt::{JwtConfigError, SECRET_ID_VARIABLE, SECRET_VARIABLE},
     domain::{OrgId, SessionId, UserId, UserRole},
 };
 use serde_json::json;
@@ -60,7 +58,7 @@ async fn keys_come_from_secrets_manager_and_survive_a_rotation() {
     let (org, user, session) = (OrgId::new(), UserId::new(), SessionId::new());
 
     // A container started before the rotation.
-    let warm = JwtKeyring::from_settings(&sdk, Some(arn.clone()), None)
+    let warm = jwt_keyring(&sdk, Some(arn.clone()), None)
         .await
         .unwrap()
         .with_reload_interval(Duration::ZERO);
@@ -78,9 +76,7 @@ async fn keys_come_from_secrets_manager_and_survive_a_rotation() {
 
     // A container started after it signs with the new key and still
     // accepts tokens of the old one.
-    let cold = JwtKeyring::from_settings(&sdk, Some(arn.clone()), None)
-        .await
-        .unwrap();
+    let cold = jwt_keyring(&sdk, Some(arn.clone()), None).await.unwrap();
     let new_token = cold.issue(org, user, session);
     assert_ne!(kid(&new_token), kid(&old_token), "tokens name their key");
     assert_eq!(cold.verify(&old_token).await.unwrap().sid, session);
@@ -94,9 +90,7 @@ async fn keys_come_from_secrets_manager_and_survive_a_rotation() {
 
     // With the default interval a container does not reload at once: a
     // token naming an unknown key is simply refused.
-    let rotated_again = JwtKeyring::from_settings(&sdk, Some(arn.clone()), None)
-        .await
-        .unwrap();
+    let rotated_again = jwt_keyring(&sdk, Some(arn.clone()), None).await.unwrap();
     client
         .put_secret_value()
         .secret_id(&arn)
@@ -104,7 +98,7 @@ async fn keys_come_from_secrets_manager_and_survive_a_rotation() {
         .send()
         .await
         .unwrap();
-    let newest = JwtKeyring::from_settings(&sdk, Some(arn), None)
+    let newest = jwt_keyring(&sdk, Some(arn), None)
         .await
         .unwrap()
         .issue(org, user, session);
@@ -116,12 +110,10 @@ async fn exactly_one_key_source_must_be_configured() {
     let sdk = sdk_config().await;
     let client = Client::new(&sdk);
     let arn = new_secret(&client, FIRST_KEY).await;
-    let local = JwtKeyring::from_settings(&sdk, None, Some(FIRST_KEY.into()))
+    let local = jwt_keyring(&sdk, None, Some(FIRST_KEY.into()))
         .await
         .unwrap();
-    let from_manager = JwtKeyring::from_settings(&sdk, Some(arn.clone()), None)
-        .await
-        .unwrap();
+    let from_manager = jwt_keyring(&sdk, Some(arn.clone()), None).await.unwrap();
     let (org, user, session) = (OrgId::new(), UserId::new(), SessionId::new());
     let token = local.issue(org, user, session);
     assert!(from_manager.verify(&token).await.is_some(), "the same key");
@@ -147,10 +139,7 @@ async fn exactly_one_key_source_must_be_configured() {
         .send()
         .await
         .unwrap();
-    let error = JwtKeyring::from_settings(&sdk, Some(plain), None)
-        .await
-        .err()
-        .unwrap();
+    let error = jwt_keyring(&sdk, Some(plain), None).await.err().unwrap();
     assert!(matches!(error, JwtConfigError::Malformed(_)), "{error}");
     assert!(!error.to_string().contains(FIRST_KEY));
 }
@@ -161,7 +150,7 @@ async fn futures_of<const N: usize>(
 ) -> Vec<String> {
     let mut errors = Vec::new();
     for (secret_id, secret) in settings {
-        let outcome = JwtKeyring::from_settings(sdk, secret_id, secret).await;
+        let outcome = jwt_keyring(sdk, secret_id, secret).await;
         errors.push(outcome.err().expect("refused").to_string());
     }
     errors

@@ -217,5 +217,5 @@ async fn the_jwt_secret_is_required_and_has_no_default() {
         );
     }
     let sdk = crate::helpers::sdk_config().await;
-    assert!(chatlogger::auth::JwtKeyring::load(&sdk).await.is_err());
+    assert!(chatlogger::adapters::load_jwt_keyring(&sdk).await.is_err());
 }

@@ -214,11 +214,11 @@ async fn a_database_that_never_answers_is_a_503_in_bounded_time() {
         "never-answered",
     ));
     let exports = chatlogger_local::LocalExports {
-        queue: Arc::new(chatlogger::export::queue::SqsExportQueue::new(
+        queue: Arc::new(chatlogger::adapters::SqsExportQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
             "never-answered",
         )),
-        bucket: chatlogger::export::s3::ExportBucket::new(
+        bucket: chatlogger::adapters::ExportBucket::new(
             aws_sdk_s3::Client::new(&sdk),
             "never-answered",
         ),

@@ -34,6 +34,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("lookups", 3),
     ("sweep", 3),
     ("limits", 4),
+    // S3, SQS and Secrets Manager behind the use cases' ports.
+    ("adapters", 4),
     ("http", 5),
     // A dashboard Lambda's main: builds the clients and state, runs `http`.
     ("startup", 6),

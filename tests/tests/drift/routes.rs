@@ -21,8 +21,8 @@ use aws_config::BehaviorVersion;
 use aws_types::{SdkConfig, region::Region};
 use axum::{Router, body::Body, http::Request};
 use chatlogger::{
+    adapters::{ExportBucket, SqsExportQueue},
     auth::JwtKeys,
-    export::{queue::SqsExportQueue, s3::ExportBucket},
     http::{self, BrowserPolicy, Dashboard},
     store::DynamoStore,
 };

@@ -1,7 +1,6 @@
-//! Export files on S3: the multipart-upload [`ByteSink`] the worker streams
-//! into, and the presigned download links the API hands out.
-
-use std::time::Duration;
+//! Export files on S3 ([`ExportFiles`]): the multipart-upload [`ByteSink`]
+//! the worker streams into, and the presigned download links the API hands
+//! out.
 
 use async_trait::async_trait;
 use aws_sdk_s3::{
@@ -12,11 +11,7 @@ use aws_sdk_s3::{
     types::{CompletedMultipartUpload, CompletedPart},
 };
 
-use super::{ByteSink, ExportError};
-
-/// How long a download link works: short, since anyone holding it can
-/// fetch the file. The bound is 15 minutes.
-pub const DOWNLOAD_LINK_TTL: Duration = Duration::from_secs(10 * 60);
+use crate::export::{ByteSink, DOWNLOAD_LINK_TTL, ExportError, ExportFiles};
 
 fn storage(error: impl std::error::Error) -> ExportError {
     ExportError::Storage(DisplayErrorContext(error).to_string())
@@ -40,22 +35,26 @@ impl ExportBucket {
     pub fn name(&self) -> &str {
         &self.bucket
     }
+}
 
-    /// A sink writing the object `key`. Nothing is sent until the first part.
-    pub fn sink(&self, key: String, content_type: &'static str) -> MultipartSink {
-        MultipartSink {
+#[async_trait]
+impl ExportFiles for ExportBucket {
+    /// A multipart upload of the object `key`. Nothing is sent until the
+    /// first part.
+    fn sink(&self, key: String, content_type: &'static str) -> Box<dyn ByteSink> {
+        Box::new(MultipartSink {
             client: self.client.clone(),
             bucket: self.bucket.clone(),
             key,
             content_type,
             upload_id: None,
             parts: Vec::new(),
-        }
+        })
     }
 
-    /// A GET link for `key` that expires after [`DOWNLOAD_LINK_TTL`] and
-    /// saves the file as `file_name`.
-    pub async fn download_link(
+    /// A presigned GET link for `key` that expires after
+    /// [`DOWNLOAD_LINK_TTL`] and saves the file as `file_name`.
+    async fn download_link(
         &self,
         key: &str,
         file_name: &str,
@@ -80,7 +79,7 @@ impl ExportBucket {
 /// it comes, so only one part is ever in memory. A file that fits in one
 /// part is one `PutObject`. The key is fixed by the job, so a retry
 /// replaces the object rather than adding one.
-pub struct MultipartSink {
+struct MultipartSink {
     client: Client,
     bucket: String,
     key: String,
