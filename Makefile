@@ -22,7 +22,7 @@ CARGO_MACHETE_STAMP := $(TOOLS)/.cargo-machete-$(CARGO_MACHETE_VERSION)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev moto check test lint supply-chain fmt bench load build sam-build venv web clean
+.PHONY: dev moto check test lint supply-chain fmt generated bench load build sam-build venv web clean
 
 # The dashboard: sources, npm's install stamp, and the build's output.
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
@@ -47,7 +47,8 @@ moto: $(VENV_STAMP) $(WEB_DIST)
 
 ## check: before a push, without moto, Node.js or Chromium: rustfmt, clippy,
 ## the unit tests and the drift checks (tests/drift: template, routes,
-## OpenAPI, events, layers). `make test` runs these and everything else.
+## OpenAPI, events, layers, generated files). `make test` runs these and
+## everything else.
 check: lint
 	cargo test --workspace --locked --lib $(addprefix --test ,$(CHECK_TESTS))
 
@@ -79,6 +80,13 @@ $(CARGO_MACHETE_STAMP):
 
 fmt:
 	cargo fmt --all
+
+## generated: rewrite the files generated from the code, after a change to
+## the API: docs/openapi.json (the served OpenAPI document) and
+## docs/api-reference.md (rendered from it). `make check` fails when they
+## are stale.
+generated:
+	UPDATE_GENERATED=1 cargo test --workspace --locked --test drift generated::
 
 ## bench: binary size, Lambda init time vs hello-world, ingest handler latency
 bench: $(VENV_STAMP) $(WEB_DIST)
