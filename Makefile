@@ -24,9 +24,12 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: dev moto check test lint supply-chain fmt generated bench load build sam-build venv web clean
 
-# The dashboard: sources, npm's install stamp, and the build's output.
+# The dashboard: sources, npm's install stamp, and the build's output. Its
+# API types (web/src/api-types.ts) are generated from docs/openapi.json, and
+# the build checks they are current, so the document is a source too.
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
-  web/package-lock.json web/tsconfig.json web/vite.config.ts web/scripts/compress.mjs
+  web/package-lock.json web/tsconfig.json web/vite.config.ts web/scripts/compress.mjs \
+  web/scripts/api-types.mjs docs/openapi.json
 WEB_NPM := web/node_modules/.package-lock.json
 WEB_DIST := web/dist/index.html
 # Debian's Chromium, driven over the DevTools protocol by playwright-core.
@@ -82,11 +85,13 @@ fmt:
 	cargo fmt --all
 
 ## generated: rewrite the files generated from the code, after a change to
-## the API: docs/openapi.json (the served OpenAPI document) and
-## docs/api-reference.md (rendered from it). `make check` fails when they
-## are stale.
-generated:
+## the API: docs/openapi.json (the served OpenAPI document),
+## docs/api-reference.md (rendered from it) and web/src/api-types.ts (the
+## dashboard's types, by openapi-typescript). `make check` fails when the
+## first two are stale, the dashboard's build when the third is.
+generated: $(WEB_NPM)
 	UPDATE_GENERATED=1 cargo test --workspace --locked --test drift generated::
+	cd web && npm run types
 
 ## bench: binary size, Lambda init time vs hello-world, ingest handler latency
 bench: $(VENV_STAMP) $(WEB_DIST)
@@ -115,7 +120,8 @@ $(VENV_STAMP): tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 
-## web: the dashboard's assets in web/dist (npm ci, type check, Vite build, gzip + brotli)
+## web: the dashboard's assets in web/dist (npm ci, API types current, type
+## check, Vite build, gzip + brotli)
 web: $(WEB_DIST)
 
 $(WEB_DIST): $(WEB_NPM) $(WEB_SOURCES)

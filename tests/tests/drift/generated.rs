@@ -1,12 +1,14 @@
-//! Files generated from the code and committed, so that a reader has them
-//! without building anything:
+//! Files generated from the code and committed, so that a reader (and the
+//! dashboard's type generator) has them without building anything:
 //!
 //! - `docs/openapi.json`: the OpenAPI document `GET /openapi.json` serves,
 //!   pretty-printed;
 //! - `docs/api-reference.md`: the API reference, rendered from it.
 //!
 //! Each test regenerates its file and fails when the committed one differs.
-//! `make generated` (`UPDATE_GENERATED=1` here) rewrites them instead.
+//! `make generated` (`UPDATE_GENERATED=1` here) rewrites them instead, and
+//! `web/src/api-types.ts` after them (the web's own check keeps that one
+//! current).
 
 use std::path::Path;
 
