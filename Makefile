@@ -22,11 +22,14 @@ CARGO_MACHETE_STAMP := $(TOOLS)/.cargo-machete-$(CARGO_MACHETE_VERSION)
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev moto check test lint supply-chain fmt bench load build sam-build venv web clean
+.PHONY: dev moto check test lint supply-chain fmt generated bench load build sam-build venv web clean
 
-# The dashboard: sources, npm's install stamp, and the build's output.
+# The dashboard: sources, npm's install stamp, and the build's output. Its
+# API types (web/src/api-types.ts) are generated from docs/openapi.json, and
+# the build checks they are current, so the document is a source too.
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json \
-  web/package-lock.json web/tsconfig.json web/vite.config.ts web/scripts/compress.mjs
+  web/package-lock.json web/tsconfig.json web/vite.config.ts web/scripts/compress.mjs \
+  web/scripts/api-types.mjs docs/openapi.json
 WEB_NPM := web/node_modules/.package-lock.json
 WEB_DIST := web/dist/index.html
 # Debian's Chromium, driven over the DevTools protocol by playwright-core.
@@ -47,7 +50,8 @@ moto: $(VENV_STAMP) $(WEB_DIST)
 
 ## check: before a push, without moto, Node.js or Chromium: rustfmt, clippy,
 ## the unit tests and the drift checks (tests/drift: template, routes,
-## OpenAPI, events, layers). `make test` runs these and everything else.
+## OpenAPI, events, layers, generated files). `make test` runs these and
+## everything else.
 check: lint
 	cargo test --workspace --locked --lib $(addprefix --test ,$(CHECK_TESTS))
 
@@ -80,6 +84,15 @@ $(CARGO_MACHETE_STAMP):
 fmt:
 	cargo fmt --all
 
+## generated: rewrite the files generated from the code, after a change to
+## the API: docs/openapi.json (the served OpenAPI document),
+## docs/api-reference.md (rendered from it) and web/src/api-types.ts (the
+## dashboard's types, by openapi-typescript). `make check` fails when the
+## first two are stale, the dashboard's build when the third is.
+generated: $(WEB_NPM)
+	UPDATE_GENERATED=1 cargo test --workspace --locked --test drift generated::
+	cd web && npm run types
+
 ## bench: binary size, Lambda init time vs hello-world, ingest handler latency
 bench: $(VENV_STAMP) $(WEB_DIST)
 	@scripts/bench.sh
@@ -107,7 +120,8 @@ $(VENV_STAMP): tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 
-## web: the dashboard's assets in web/dist (npm ci, type check, Vite build, gzip + brotli)
+## web: the dashboard's assets in web/dist (npm ci, API types current, type
+## check, Vite build, gzip + brotli)
 web: $(WEB_DIST)
 
 $(WEB_DIST): $(WEB_NPM) $(WEB_SOURCES)

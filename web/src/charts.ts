@@ -108,7 +108,7 @@ export function daily(host: HTMLElement, days: string[], series: Series[], heigh
  */
 export function bars(
   host: HTMLElement,
-  labels: string[],
+  labels: readonly string[],
   series: Series,
   options: { horizontal?: boolean; color?: string; format?: (value: number) => string; height?: number } = {},
 ): Drawn {

@@ -488,13 +488,16 @@ describe("an admin", { timeout: 180_000 }, () => {
     // The roles GET /users/me says an admin may grant: never superadmin.
     const offered = await page.getByLabel("Role", { exact: true }).locator("option").evaluateAll((options) => options.map((o) => o.value));
     assert.deepEqual(offered, ["admin", "user", "viewer"]);
+    // Preselected: the last of them, the read-only viewer (never a role the
+    // API did not offer); the new user gets it when nobody picks another.
+    assert.equal(await page.getByLabel("Role", { exact: true }).inputValue(), "viewer");
     await page.getByLabel("Email").fill("temp@demo.local");
     await page.getByLabel("Display name (optional)").fill("Temporary Tester");
-    await page.getByLabel("Role", { exact: true }).selectOption("viewer");
     await page.getByLabel("Initial password").fill(PASSWORD);
     await page.getByRole("button", { name: "Add user" }).click();
     await page.getByText("Added temp@demo.local.", { exact: false }).waitFor();
     const row = page.locator('tr[data-user="temp@demo.local"]');
+    assert.equal(await page.getByLabel("Role of temp@demo.local").inputValue(), "viewer");
     await page.getByLabel("Role of temp@demo.local").selectOption("user");
     await page.getByText("temp@demo.local is now user.").waitFor();
     await page.getByRole("button", { name: "Disable temp@demo.local" }).click();

@@ -11,6 +11,8 @@ use axum::{Router, http::header::CONTENT_TYPE, response::IntoResponse};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub mod reference;
+
 #[derive(OpenApi)]
 #[openapi(tags((name = "docs", description = "This API's description")))]
 struct DocsDoc;
@@ -53,6 +55,18 @@ pub fn full_openapi() -> utoipa::openapi::OpenApi {
         doc.merge(paths);
     }
     doc
+}
+
+/// The whole API's document as committed in `docs/openapi.json`: pretty-printed,
+/// in a stable order (paths and schemas by name), ending in a newline. The
+/// dashboard's types and `docs/api-reference.md` are generated from that file;
+/// `tests/tests/drift/generated.rs` keeps it current.
+pub fn document_file() -> String {
+    let mut json = full_openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
+    json.push('\n');
+    json
 }
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {

@@ -310,7 +310,9 @@ impl ApiKeySettings {
 pub struct ApiKey {
     pub id: ApiKeyId,
     /// `secret` (`clk_`, for servers) or `publishable` (`clp_`, for browsers).
+    // `default` reads items stored before key types; the API always answers it.
     #[serde(rename = "type", default)]
+    #[schema(required = true)]
     pub kind: ApiKeyKind,
     pub label: ApiKeyLabel,
     #[serde(flatten)]

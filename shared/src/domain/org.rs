@@ -57,7 +57,9 @@ pub struct Org {
     /// at most 8 KiB, replaced as a whole by `PATCH /orgs/me`).
     pub settings: Metadata,
     /// The org's rate limit and export quotas (defaults where unset).
+    // `default` reads items stored before limits; the API always answers them.
     #[serde(default)]
+    #[schema(required = true)]
     pub limits: OrgLimits,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]

@@ -8,6 +8,7 @@
 //! here. `make_check.rs` keeps `make check` running every such target.
 
 mod events;
+mod generated;
 mod handlers;
 mod layers;
 mod make_check;

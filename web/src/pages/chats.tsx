@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { get } from "../api";
 import { NONE, addDays, count, isDay, when } from "../format";
 import { BASE, type Location, navigate, withQuery } from "../router";
-import type { Chat, Me, Paged } from "../types";
+import type { ListedChat, Me, Paged } from "../types";
 import { can } from "../types";
 import { DayFields, Empty, ErrorNote, Loading, NextPage, PageHeader, TagList, rangeProblem, useLoad } from "../ui";
 
@@ -41,7 +41,7 @@ export function Chats(props: { where: Location; me: Me; flash: string | null }) 
   const filters = filtersOf(search);
   const cursor = search.get("cursor");
   const pageNumber = Math.max(1, Number(search.get("page")) || 1);
-  const chats = useLoad(() => get<Paged<Chat>>("/chats", apiQuery(filters, cursor)), props.where.href);
+  const chats = useLoad(() => get<Paged<ListedChat>>("/chats", apiQuery(filters, cursor)), props.where.href);
   const filtered = Boolean(filters.tag || filters.user || filters.from || filters.to);
 
   const next = chats.data?.next_cursor
@@ -129,7 +129,7 @@ function FilterForm(props: { initial: Filters; filtered: boolean }) {
   );
 }
 
-function ChatTable(props: { chats: Chat[]; busy: boolean }) {
+function ChatTable(props: { chats: ListedChat[]; busy: boolean }) {
   return (
     <div class="table-wrap" aria-busy={props.busy}>
       <table>
@@ -162,13 +162,13 @@ function ChatTable(props: { chats: Chat[]; busy: boolean }) {
               <td
                 class="num"
                 title={
-                  chat.message_count_exact === false
+                  !chat.message_count_exact
                     ? `At least ${count(chat.message_count)}: a listing counts long chats only so far`
                     : undefined
                 }
               >
                 {count(chat.message_count)}
-                {chat.message_count_exact === false ? "+" : ""}
+                {!chat.message_count_exact ? "+" : ""}
               </td>
               <td>{when(chat.last_message_at)}</td>
               <td>{when(chat.created_at)}</td>

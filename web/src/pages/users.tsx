@@ -149,8 +149,19 @@ export function Users(props: { me: Me }) {
   );
 }
 
+/**
+ * The role a new user gets unless the admin picks another: the last of the
+ * roles the API says the caller may grant, never a role of the dashboard's
+ * choosing. The API lists them in one fixed order (superadmin, admin, user,
+ * viewer), so for an admin it is the read-only viewer: leaving the default
+ * never gives more than was meant.
+ */
+function defaultRole(grantable: Role[]): Role | "" {
+  return grantable.at(-1) ?? "";
+}
+
 function CreateUser(props: { roles: Role[]; onCreated: (user: UserProfile) => void }) {
-  const blank = { email: "", display_name: "", role: "viewer" as Role, password: "" };
+  const blank = { email: "", display_name: "", role: defaultRole(props.roles), password: "" };
   const [form, setForm] = useState(blank);
   const submit = useSubmit();
   const set = (name: keyof typeof blank) => (event: Event) =>
@@ -183,7 +194,7 @@ function CreateUser(props: { roles: Role[]; onCreated: (user: UserProfile) => vo
         </div>
         <div class="field">
           <label for="user-role">Role</label>
-          <select id="user-role" value={form.role} onChange={set("role")}>
+          <select id="user-role" required value={form.role} onChange={set("role")}>
             {props.roles.map((role) => (
               <option key={role} value={role}>
                 {ROLE_TEXT[role]}

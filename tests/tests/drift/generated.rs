@@ -1,0 +1,62 @@
+//! Files generated from the code and committed, so that a reader (and the
+//! dashboard's type generator) has them without building anything:
+//!
+//! - `docs/openapi.json`: the OpenAPI document `GET /openapi.json` serves,
+//!   pretty-printed;
+//! - `docs/api-reference.md`: the API reference, rendered from it.
+//!
+//! Each test regenerates its file and fails when the committed one differs.
+//! `make generated` (`UPDATE_GENERATED=1` here) rewrites them instead, and
+//! `web/src/api-types.ts` after them (the web's own check keeps that one
+//! current).
+
+use std::path::Path;
+
+/// What a failure tells the reader to run.
+const REGENERATE: &str = "make generated";
+
+/// Compares `path` (from the workspace root) with what the code generates, or
+/// rewrites it when `UPDATE_GENERATED` is set.
+fn check_generated(path: &str, generated: &str) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    if committed == generated {
+        return;
+    }
+    if std::env::var_os("UPDATE_GENERATED").is_some() {
+        std::fs::write(&file, generated).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        return;
+    }
+    let (line, ours, theirs) = committed
+        .lines()
+        .map(Some)
+        .chain(std::iter::repeat(None))
+        .zip(generated.lines().map(Some).chain(std::iter::repeat(None)))
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .map(|(n, (a, b))| {
+            (
+                n + 1,
+                a.unwrap_or("(end of file)"),
+                b.unwrap_or("(end of file)"),
+            )
+        })
+        .unwrap_or((0, "", "(only line endings differ)"));
+    panic!(
+        "{path} is not what the code generates: run `{REGENERATE}` and commit the result.\n\
+         First difference, line {line}:\n  committed: {ours}\n  generated: {theirs}"
+    );
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_served_one() {
+    check_generated("docs/openapi.json", &chatlogger_docs::document_file());
+}
+
+#[test]
+fn the_api_reference_is_rendered_from_the_openapi_document() {
+    check_generated(
+        "docs/api-reference.md",
+        &chatlogger_docs::reference::markdown(&chatlogger_docs::full_openapi()),
+    );
+}
