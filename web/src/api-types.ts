@@ -564,7 +564,7 @@ export interface components {
          * @description What an admin sets on a key besides its label. Everything is optional:
          *     a publishable key needs `allowed_origins`, the rest narrows a key below
          *     the API's own limits. Not a request body itself (the key routes'
-         *     bodies refuse unknown fields): it is flattened into [`ApiKey`], whose
+         *     bodies refuse unknown fields): it is flattened into `ApiKey`, whose
          *     schema must allow the other fields, and stored as is.
          */
         ApiKeySettings: {
@@ -755,7 +755,8 @@ export interface components {
             to?: string | null;
         };
         /**
-         * @description The file format; each has its own [`super::RowFormat`] strategy.
+         * @description The file format: `csv`, `json` (one array) or `ndjson` (one JSON object
+         *     per line).
          * @enum {string}
          */
         ExportFormat: "csv" | "json" | "ndjson";
@@ -962,7 +963,8 @@ export interface components {
         Me: {
             /**
              * @description The roles the user may give to others (and the roles of the users
-             *     they may manage).
+             *     they may manage), from the one with the most permissions to the one
+             *     with the fewest: the dashboard offers the last as the default.
              */
             grantable_roles: components["schemas"]["UserRole"][];
             org: components["schemas"]["Org"];
@@ -1342,7 +1344,8 @@ export interface components {
         };
         /**
          * @description Dashboard roles. They are not ranked: what each may do, and who may grant
-         *     which, is in [`super::permissions`].
+         *     which, is the permission table (`/users/me` answers the caller's
+         *     `permissions` and `grantable_roles`).
          * @enum {string}
          */
         UserRole: "superadmin" | "admin" | "user" | "viewer";

@@ -32,7 +32,8 @@ pub struct Me {
     /// What the user's role may do, so a dashboard need not know the rules.
     pub permissions: Vec<Permission>,
     /// The roles the user may give to others (and the roles of the users
-    /// they may manage).
+    /// they may manage), from the one with the most permissions to the one
+    /// with the fewest: the dashboard offers the last as the default.
     pub grantable_roles: Vec<crate::domain::UserRole>,
 }
 

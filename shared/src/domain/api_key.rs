@@ -207,7 +207,7 @@ bounded_int!(
 /// What an admin sets on a key besides its label. Everything is optional:
 /// a publishable key needs `allowed_origins`, the rest narrows a key below
 /// the API's own limits. Not a request body itself (the key routes'
-/// bodies refuse unknown fields): it is flattened into [`ApiKey`], whose
+/// bodies refuse unknown fields): it is flattened into `ApiKey`, whose
 /// schema must allow the other fields, and stored as is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeySettings {

@@ -14,7 +14,8 @@ pub const MAX_EXPORT_CHAT_IDS: usize = 100;
 /// clock and still have its chat exported with `to`.
 pub const CHAT_CLOCK_SKEW: time::Duration = time::Duration::hours(1);
 
-/// The file format; each has its own [`super::RowFormat`] strategy.
+/// The file format: `csv`, `json` (one array) or `ndjson` (one JSON object
+/// per line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {

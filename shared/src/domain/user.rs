@@ -40,7 +40,8 @@ impl Email {
 }
 
 /// Dashboard roles. They are not ranked: what each may do, and who may grant
-/// which, is in [`super::permissions`].
+/// which, is the permission table (`/users/me` answers the caller's
+/// `permissions` and `grantable_roles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UserRole {
