@@ -85,10 +85,11 @@ fmt:
 	cargo fmt --all
 
 ## generated: rewrite the files generated from the code, after a change to
-## the API: docs/openapi.json (the served OpenAPI document),
-## docs/api-reference.md (rendered from it) and web/src/api-types.ts (the
-## dashboard's types, by openapi-typescript). `make check` fails when the
-## first two are stale, the dashboard's build when the third is.
+## the API or template.yaml's routes: docs/openapi.json (the served OpenAPI
+## document), docs/api-reference.md (rendered from it), the cargo lambda
+## watch router in Cargo.toml (from template.yaml) and web/src/api-types.ts
+## (the dashboard's types, by openapi-typescript). `make check` fails when
+## the first three are stale, the dashboard's build when the last is.
 generated: $(WEB_NPM)
 	UPDATE_GENERATED=1 cargo test --workspace --locked --test drift generated::
 	cd web && npm run types

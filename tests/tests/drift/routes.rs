@@ -164,7 +164,8 @@ fn template_watch_router_and_code_list_the_same_routes() {
     let code = code_routes();
     assert_eq!(template_routes(), code, "template.yaml vs the routers");
     // The watch router maps HTTP paths, so functions without routes (the
-    // SQS-triggered worker) are not in it.
+    // SQS-triggered worker) are not in it. It is generated from the
+    // template (`generated.rs`); this checks it parses as cargo lambda reads it.
     let http_functions: Routes = code
         .into_iter()
         .filter(|(_, routes)| !routes.is_empty())
@@ -243,4 +244,28 @@ async fn every_documented_route_is_answered_by_its_router() {
             );
         }
     }
+}
+
+/// Every folder under `functions/` (a workspace member by the glob in
+/// Cargo.toml) is one function of template.yaml, by its binary's name, and
+/// the template deploys no other.
+#[test]
+fn every_function_folder_is_deployed_and_nothing_else_is() {
+    let functions = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut binaries = BTreeSet::new();
+    for entry in std::fs::read_dir(&functions).unwrap() {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        let manifest: toml::Value =
+            toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let bins = manifest["bin"]
+            .as_array()
+            .expect("a function has a [[bin]]");
+        assert_eq!(bins.len(), 1, "one binary per function: {manifest:?}");
+        binaries.insert(bins[0]["name"].as_str().unwrap().to_owned());
+    }
+    let deployed: BTreeSet<String> = template_routes().into_keys().collect();
+    assert_eq!(
+        binaries, deployed,
+        "functions/ vs template.yaml's functions"
+    );
 }
