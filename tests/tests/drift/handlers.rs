@@ -3,21 +3,10 @@
 //! the domain crate's use cases (`chatlogger::export::start`,
 //! `chatlogger::chats`, ...), where they are tested without HTTP.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The most lines of logic (not blank, not comments) in a handler's body.
 const MAX_HANDLER_LINES: usize = 40;
-
-fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, files);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-}
 
 /// Each handler (a function under `#[utoipa::path(...)]`) of `source`: its
 /// name and the lines of logic in its body.
@@ -63,7 +52,7 @@ fn handlers(source: &str) -> Vec<(String, usize)> {
 fn no_handler_holds_more_than_forty_lines_of_logic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
     let mut files = Vec::new();
-    rust_files(&root, &mut files);
+    crate::rust_files(&root, &mut files);
     let mut all = Vec::new();
     for file in files {
         let source = std::fs::read_to_string(&file).unwrap();

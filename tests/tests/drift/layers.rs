@@ -6,7 +6,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 /// Each top-level module of `shared/src` and its layer: a module may only
@@ -40,17 +40,6 @@ const LAYERS: &[(&str, u8)] = &[
     // A dashboard Lambda's main: builds the clients and state, runs `http`.
     ("startup", 6),
 ];
-
-fn source_files(dir: &Path, files: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            source_files(&path, files);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-}
 
 /// The first path segment of each item a `crate::...` path names; for a
 /// group (`crate::{a::x, b}`) each member's.
@@ -87,7 +76,7 @@ fn named_modules(after: &str) -> Vec<String> {
 fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src");
     let mut files = Vec::new();
-    source_files(&src, &mut files);
+    crate::rust_files(&src, &mut files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let relative = file.strip_prefix(&src).unwrap();

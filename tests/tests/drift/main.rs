@@ -15,12 +15,24 @@ mod make_check;
 mod routes;
 mod template;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A file of the project, by its path from the workspace root.
 fn project_file(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every `.rs` file under `dir`, at any depth.
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
 }
 
 /// template.yaml, CloudFormation's tags (`!Ref`, `!GetAtt`) kept.
