@@ -48,8 +48,19 @@ pub fn app(
     browser: BrowserPolicy,
     exports: LocalExports,
 ) -> Router {
+    app_with_clock(store, keys, browser, exports, chatlogger::clock::system())
+}
+
+/// [`app`] with the dashboard's time counted by `clock` (tests).
+pub fn app_with_clock(
+    store: Arc<DynamoStore>,
+    keys: impl Into<JwtKeyring>,
+    browser: BrowserPolicy,
+    exports: LocalExports,
+    clock: chatlogger::clock::SharedClock,
+) -> Router {
     let cors = browser.cors();
-    let dashboard = Dashboard::new(store.clone(), keys, browser);
+    let dashboard = Dashboard::new(store.clone(), keys, browser).with_clock(clock);
     let routes = function_routers(store, dashboard, exports)
         .into_iter()
         .fold(Router::new(), |all, (_, routes)| all.merge(routes));

@@ -103,6 +103,7 @@ pub async fn change_password(
         user.email.as_str(),
         &request.current_password,
         &source,
+        state.dashboard.clock.now(),
     )
     .await
     {

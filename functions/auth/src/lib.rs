@@ -100,6 +100,7 @@ pub async fn login(
         &request.email,
         &request.password,
         &source,
+        state.dashboard.clock.now(),
     )
     .await?;
     let dashboard = &state.dashboard;

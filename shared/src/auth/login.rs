@@ -168,16 +168,18 @@ impl<'a> Reservation<'a> {
     }
 }
 
-/// Signs in `email` with `password` from `source` (the client's address).
+/// Signs in `email` with `password` from `source` (the client's address),
+/// `now` placing it in a throttle window.
 pub async fn sign_in(
     users: &dyn UserStore,
     throttle: &dyn LoginThrottleStore,
     email: &str,
     password: &str,
     source: &str,
+    now: OffsetDateTime,
 ) -> Result<(OrgId, User), LoginError> {
     let keys = ThrottleKeys::new(email, source);
-    let reservation = Reservation::take(throttle, keys, OffsetDateTime::now_utc()).await?;
+    let reservation = Reservation::take(throttle, keys, now).await?;
     let account = match Email::parse(email) {
         Ok(email) => users.user_by_email(&email).await?,
         Err(_) => None,

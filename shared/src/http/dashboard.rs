@@ -16,6 +16,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use super::{ApiError, BrowserPolicy, browser::InvalidOrigin};
 use crate::{
     auth::{JwtKeyring, jwt::JwtConfigError},
+    clock::{self, SharedClock},
     domain::{Org, OrgId},
     store::{LoginThrottleStore, OrgStore, SessionStore, StoreError, UserStore},
 };
@@ -37,6 +38,8 @@ pub struct Dashboard {
     pub sessions: Arc<dyn SessionStore>,
     pub orgs: Arc<dyn OrgStore>,
     pub browser: BrowserPolicy,
+    /// The time the sign-in throttle's windows are counted by.
+    pub clock: SharedClock,
 }
 
 impl Dashboard {
@@ -49,7 +52,14 @@ impl Dashboard {
             sessions: store.clone(),
             orgs: store,
             browser,
+            clock: clock::system(),
         }
+    }
+
+    /// The same, counting time by `clock` (tests place themselves in a
+    /// throttle window instead of wherever the wall clock falls).
+    pub fn with_clock(self, clock: SharedClock) -> Self {
+        Self { clock, ..self }
     }
 
     /// Loads the JWT keys (from Secrets Manager on AWS: see

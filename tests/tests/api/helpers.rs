@@ -47,12 +47,21 @@ pub async fn new_table(sdk: &SdkConfig) -> String {
 /// Every route on one router, as `make dev` serves them, with the test
 /// secret and the table's own export bucket and queue.
 pub async fn local_app(store: Arc<DynamoStore>) -> axum::Router {
+    local_app_with_clock(store, chatlogger::clock::system()).await
+}
+
+/// [`local_app`] with the dashboard's time counted by `clock`.
+pub async fn local_app_with_clock(
+    store: Arc<DynamoStore>,
+    clock: chatlogger::clock::SharedClock,
+) -> axum::Router {
     let (_, exports) = export_resources(&aws().await, store.table()).await;
-    chatlogger_local::app(
+    chatlogger_local::app_with_clock(
         store,
         JwtKeys::new(TEST_JWT_SECRET).unwrap(),
         BrowserPolicy::new(DASHBOARD_ORIGIN).unwrap(),
         exports,
+        clock,
     )
 }
 
@@ -111,6 +120,11 @@ pub struct TestApp {
 
 /// Starts the all-in-one server on a fresh table with two orgs, `acme` and `globex`.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_clock(chatlogger::clock::system()).await
+}
+
+/// [`spawn_app`] with the dashboard's time counted by `clock`.
+pub async fn spawn_app_with_clock(clock: chatlogger::clock::SharedClock) -> TestApp {
     let sdk = sdk_config().await;
     let table = new_table(&sdk).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -118,7 +132,7 @@ pub async fn spawn_app() -> TestApp {
     let acme = create_org_with_key(&store, "acme").await;
     let globex = create_org_with_key(&store, "globex").await;
 
-    let base_url = serve(local_app(store.clone()).await).await;
+    let base_url = serve(local_app_with_clock(store.clone(), clock).await).await;
 
     TestApp {
         base_url,

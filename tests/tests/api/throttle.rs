@@ -1,5 +1,8 @@
 //! The sign-in throttle end to end: per email and source, per email, per
 //! source, and under concurrent attempts.
+//!
+//! Every test counts time by a clock set to the middle of a throttle window,
+//! so none can straddle a window's edge wherever the wall clock falls.
 
 use std::sync::{
     Arc,
@@ -11,15 +14,29 @@ use chatlogger::{
         self, LoginError, MAX_ATTEMPTS_PER_EMAIL, MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE,
         MAX_ATTEMPTS_PER_SOURCE,
     },
+    clock::{Clock, ManualClock},
     domain::{Email, OrgId, PasswordHash, Session, User, UserId, UserRole},
     store::{Claim, DynamoStore, Page, PageRequest, StoreResult, UserChanges, UserStore},
 };
 use serde_json::json;
+use time::macros::datetime;
 
 use crate::{
     dashboard::PASSWORD,
-    helpers::{TestApp, spawn_app},
+    helpers::{TestApp, spawn_app_with_clock},
 };
+
+/// Seven and a half minutes into a 15-minute throttle window.
+fn mid_window() -> Arc<ManualClock> {
+    let clock = ManualClock::shared(datetime!(2026-06-01 12:07:30 UTC));
+    let (_, seconds_left) = login::window_at(clock.now());
+    assert_eq!(seconds_left, login::WINDOW.as_secs() / 2);
+    clock
+}
+
+async fn spawn_app() -> TestApp {
+    spawn_app_with_clock(mid_window()).await
+}
 
 /// A [`UserStore`] that counts email lookups: sign-in looks the email up
 /// once per password check, right before argon2 runs.
@@ -75,8 +92,9 @@ async fn forty_concurrent_wrong_passwords_get_at_most_five_password_checks() {
         lookups: AtomicUsize::new(0),
     });
     let mut attempts = tokio::task::JoinSet::new();
+    let clock = mid_window();
     for _ in 0..40 {
-        let (users, throttle) = (users.clone(), app.store.clone());
+        let (users, throttle, clock) = (users.clone(), app.store.clone(), clock.clone());
         attempts.spawn(async move {
             login::sign_in(
                 &*users,
@@ -84,6 +102,7 @@ async fn forty_concurrent_wrong_passwords_get_at_most_five_password_checks() {
                 "ada@acme.example",
                 "wrong password!!",
                 "203.0.113.7",
+                clock.now(),
             )
             .await
         });
