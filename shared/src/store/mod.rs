@@ -4,6 +4,11 @@
 //! `MemoryAggregates` and `MemoryStream` (fast unit tests and the
 //! benchmark). Release builds do not compile the in-memory adapters.
 //!
+//! What both adapters must do alike is written once, in `contract`
+//! (same feature): generic cases over the ports, run against the memory
+//! store by this crate's unit tests and against DynamoDB on moto by
+//! `tests/tests/api/store_contract.rs`.
+//!
 //! Tenancy: every method that touches tenant data takes the [`OrgId`] first,
 //! and the DynamoDB adapter builds every such key from it, so a call can only
 //! reach that org's items. The global lookups (slug, email, key hash) return
@@ -12,6 +17,8 @@
 //! [`OrgId`]: crate::domain::OrgId
 
 pub mod billing;
+#[cfg(any(test, feature = "memory-store"))]
+pub mod contract;
 mod dynamo;
 #[cfg(any(test, feature = "memory-store"))]
 mod memory;
