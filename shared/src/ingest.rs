@@ -225,6 +225,15 @@ mod tests {
         }
     }
 
+    /// The same request, sent again: ingest stamps it anew. (An item equal
+    /// to the stored one is the store's own retry of one write, which
+    /// DynamoDB answers as created.)
+    fn retried<T: Clone>(item: &T, stamp: impl Fn(&mut T) -> &mut time::OffsetDateTime) -> T {
+        let mut again = item.clone();
+        *stamp(&mut again) += time::Duration::seconds(1);
+        again
+    }
+
     fn message(chat: ChatId, content: &str) -> Message {
         Message {
             id: crate::domain::MessageId::new(),
@@ -249,13 +258,17 @@ mod tests {
             Ok(Logged::Created(_))
         ));
         assert!(matches!(
-            ingest.log_chat(org, chat.clone()).await,
+            ingest
+                .log_chat(org, retried(&chat, |c| &mut c.created_at))
+                .await,
             Ok(Logged::Replayed(_))
         ));
         let first = message(chat.id, "hello");
         ingest.log_message(org, first.clone()).await.unwrap();
         assert!(matches!(
-            ingest.log_message(org, first.clone()).await,
+            ingest
+                .log_message(org, retried(&first, |m| &mut m.created_at))
+                .await,
             Ok(Logged::Replayed(_))
         ));
         let reused = Message {
@@ -289,7 +302,7 @@ mod tests {
                 vec![
                     message(second.id, "first of a new chat"),
                     message(new_chat.id, "into an existing chat"),
-                    replayed.clone(),
+                    retried(&replayed, |m| &mut m.created_at),
                     message(missing, "nowhere"),
                     Message {
                         content: MessageContent::parse("changed").unwrap(),

@@ -4,8 +4,10 @@
 //! - [`domain`]: the types a request is parsed into (parse, don't validate),
 //!   the export job and the pure analytics (what a change counts, the
 //!   summary); no I/O;
-//! - [`store`]: one storage port per entity, with the DynamoDB adapter and an
-//!   in-memory one for fast unit tests;
+//! - [`store`]: one storage port per entity, with the DynamoDB adapter and
+//!   (with the `memory-store` feature, for tests and the benchmark; never
+//!   in a release build) an in-memory one, held to the DynamoDB adapter's
+//!   behaviour by one contract suite run against both;
 //! - the use cases, on the ports: [`ingest`] (chat plugins), [`accounts`]
 //!   (orgs, users, API keys), [`chats`] (the dashboard's chat listing,
 //!   within its read budget), [`auth`] (sign-in, sessions, permissions),

@@ -1,6 +1,13 @@
 //! Storage: one port (trait) per entity in [`ports`], and two adapters:
-//! [`DynamoStore`] (production and the local stack) and [`MemoryStore`]
-//! (fast unit tests and benchmarks of the ingest and account use cases).
+//! [`DynamoStore`] (production and the local stack) and, with the
+//! `memory-store` feature (and in this crate's unit tests), `MemoryStore`,
+//! `MemoryAggregates` and `MemoryStream` (fast unit tests and the
+//! benchmark). Release builds do not compile the in-memory adapters.
+//!
+//! What both adapters must do alike is written once, in `contract`
+//! (same feature): generic cases over the ports, run against the memory
+//! store by this crate's unit tests and against DynamoDB on moto by
+//! `tests/tests/api/store_contract.rs`.
 //!
 //! Tenancy: every method that touches tenant data takes the [`OrgId`] first,
 //! and the DynamoDB adapter builds every such key from it, so a call can only
@@ -10,7 +17,10 @@
 //! [`OrgId`]: crate::domain::OrgId
 
 pub mod billing;
+#[cfg(any(test, feature = "memory-store"))]
+pub mod contract;
 mod dynamo;
+#[cfg(any(test, feature = "memory-store"))]
 mod memory;
 mod page;
 mod ports;
@@ -20,6 +30,7 @@ pub use dynamo::{
     CHAT_TOMBSTONE_TTL, DynamoStore, DynamoStream, PAGE_RECORDS, keys, largest_chat_item,
     largest_message_item, stream_change,
 };
+#[cfg(any(test, feature = "memory-store"))]
 pub use memory::{MemoryAggregates, MemoryStore, MemoryStream};
 pub use page::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use ports::*;

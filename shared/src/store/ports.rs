@@ -188,6 +188,8 @@ pub trait ChatStore: Send + Sync {
     /// messages logged into it.
     async fn chat_is_live(&self, org: OrgId, id: ChatId) -> StoreResult<bool>;
     /// The named chats of the org that exist and are live, in id order.
+    /// The ids must be distinct (DynamoDB's batch read refuses a key
+    /// named twice: an error).
     async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>>;
     /// The org's chats matching `query`. A filtered page may hold fewer
     /// than `limit` chats; the listing goes on while there is a cursor.

@@ -3,26 +3,23 @@
 //! org's limits is cached for minutes, and a change to it (a revocation, a
 //! new origin or rate, new org limits) still applies within 5 s, through
 //! the change feed; a quiet container reads only the feed between lookups;
-//! `last_used_at` is stamped once an hour per container; and both stores
-//! note the same changes in the feed.
+//! `last_used_at` is stamped once an hour per container. (That both stores
+//! note the same changes in the feed is the storage contract's
+//! `the_change_feed_notes_what_ingest_caches`.)
 
 use axum::{
     body::Body,
     http::{HeaderMap, Request},
 };
 use chatlogger::{
-    accounts,
     clock::{Clock, ManualClock},
     domain::{
-        ApiKeyLabel, ApiKeySettings, OrgName, Slug, UserRole,
-        ingest_changes::{FEED_CAPACITY, IngestChange},
+        UserRole,
+        ingest_changes::FEED_CAPACITY,
         limits::{OrgLimits, RateLimit},
     },
     lookups::CHANGES_APPLY_WITHIN,
-    store::{
-        ApiKeyChanges, ApiKeyStore, ChangeFeedStore, DynamoStore, MemoryStore, OrgChanges,
-        OrgStore, PageRequest,
-    },
+    store::{ApiKeyStore, ChangeFeedStore, DynamoStore, OrgChanges, OrgStore, PageRequest},
 };
 use http_body_util::BodyExt;
 use reqwest::Method;
@@ -396,114 +393,4 @@ async fn last_used_at_is_stamped_once_an_hour_per_container() {
     assert_eq!(post(&a, chats, key, None, json!({})).await.status, 201);
     assert_eq!(stamps(&log), 1, "an hour on, once more");
     assert_eq!(last_used().await, Some(clock.now()));
-}
-
-/// What both stores must do: note a change in the feed, in the same write,
-/// exactly when ingest caches what it changes.
-async fn notes_what_ingest_caches<S>(store: &S, clock: &ManualClock)
-where
-    S: OrgStore + ApiKeyStore + ChangeFeedStore,
-{
-    let org = accounts::create_org(
-        store,
-        Slug::parse("acme").unwrap(),
-        OrgName::parse("Acme").unwrap(),
-    )
-    .await
-    .unwrap();
-    let (key, secret) = accounts::create_api_key(store, &org, ApiKeyLabel::parse("k").unwrap())
-        .await
-        .unwrap();
-    let last = || async {
-        let feed = store.change_feed().await.unwrap();
-        assert_eq!(
-            feed.entries.last().map(|entry| entry.seq),
-            Some(feed.seq).filter(|seq| *seq > 0)
-        );
-        (
-            feed.seq,
-            feed.entries.last().map(|entry| (entry.change, entry.at)),
-        )
-    };
-    assert_eq!(last().await, (0, None), "nothing noted yet");
-
-    let renamed = OrgChanges {
-        name: Some(OrgName::parse("Acme 2").unwrap()),
-        ..OrgChanges::default()
-    };
-    store.update_org(org.id, &renamed).await.unwrap();
-    let relabelled = ApiKeyChanges {
-        label: Some(ApiKeyLabel::parse("k2").unwrap()),
-        ..ApiKeyChanges::default()
-    };
-    store
-        .update_api_key(org.id, key.id, &relabelled)
-        .await
-        .unwrap();
-    assert_eq!(
-        last().await,
-        (0, None),
-        "names and labels: nothing ingest reads"
-    );
-
-    let limited = OrgChanges {
-        limits: Some(OrgLimits {
-            rate_limit: Some(RateLimit::new(50, None)),
-            ..OrgLimits::default()
-        }),
-        ..OrgChanges::default()
-    };
-    let updated = store.update_org(org.id, &limited).await.unwrap().unwrap();
-    assert_eq!(updated.limits, limited.limits.unwrap());
-    assert_eq!(updated.name.as_str(), "Acme 2");
-    assert_eq!(last().await, (1, Some((IngestChange::Org(org.id), NOON))));
-    let epoch = store.change_feed().await.unwrap().epoch;
-    assert!(epoch.is_some(), "the first entry begins the feed");
-
-    clock.advance(Duration::seconds(1));
-    let settings = ApiKeyChanges {
-        settings: Some(ApiKeySettings {
-            rate_limit: Some(RateLimit::new(5, None)),
-            ..ApiKeySettings::default()
-        }),
-        ..ApiKeyChanges::default()
-    };
-    store
-        .update_api_key(org.id, key.id, &settings)
-        .await
-        .unwrap();
-    let hash = IngestChange::ApiKey(secret.hash());
-    assert_eq!(last().await, (2, Some((hash, NOON + Duration::seconds(1)))));
-
-    clock.advance(Duration::seconds(1));
-    let revoked = store.revoke_api_key(org.id, key.id).await.unwrap().unwrap();
-    assert_eq!(revoked.revoked_at, Some(clock.now()));
-    assert_eq!(last().await, (3, Some((hash, clock.now()))));
-    assert!(
-        store
-            .api_key_grant(&secret.hash())
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
-
-    // A missing org or key: nothing changes, nothing is noted.
-    let nobody = chatlogger::domain::OrgId::new();
-    assert_eq!(store.update_org(nobody, &limited).await.unwrap(), None);
-    assert_eq!(last().await.0, 3);
-    assert_eq!(store.change_feed().await.unwrap().epoch, epoch, "one feed");
-}
-
-#[tokio::test]
-async fn both_stores_note_what_ingest_caches_in_the_change_feed() {
-    let clock = ManualClock::shared(NOON);
-    notes_what_ingest_caches(&MemoryStore::with_clock(clock.clone()), &clock).await;
-
-    let clock = ManualClock::shared(NOON);
-    let sdk = sdk_config().await;
-    let table = new_table(&sdk).await;
-    let dynamo =
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table).with_clock(clock.clone());
-    notes_what_ingest_caches(&dynamo, &clock).await;
 }

@@ -29,6 +29,8 @@ mod raw_stream;
 mod roles;
 mod sdk_calls;
 mod secrets;
+// The storage ports' contract, held by the DynamoDB adapter.
+mod store_contract;
 mod timeouts;
 mod transactions;
 // The dashboard's sign-in and administration.

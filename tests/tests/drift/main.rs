@@ -1,6 +1,7 @@
 //! Drift checks: template.yaml, the `cargo lambda watch` router, the
 //! routers, the OpenAPI document, the sample events and the domain crate's
-//! layers agree with each other and with the code.
+//! layers agree with each other and with the code, and the in-memory
+//! store stays out of every build but the tests' and the benchmark's.
 //!
 //! They read files and build routers but call no AWS, so they need no moto:
 //! `make check` runs them (`cargo test --test drift`), and `make test` with
@@ -12,10 +13,14 @@ mod generated;
 mod handlers;
 mod layers;
 mod make_check;
+mod memory_store;
 mod routes;
 mod template;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 /// A file of the project, by its path from the workspace root.
 fn project_file(name: &str) -> String {
@@ -33,6 +38,29 @@ fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
             files.push(path);
         }
     }
+}
+
+/// What a cargo command (run offline, at the workspace root) prints.
+fn cargo(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO"))
+        .args(args)
+        .arg("--offline")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .unwrap_or_else(|e| panic!("cargo {args:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("cargo prints UTF-8")
+}
+
+/// The workspace's packages as their manifests declare them (`cargo
+/// metadata --no-deps`).
+fn workspace_metadata() -> serde_json::Value {
+    let json = cargo(&["metadata", "--no-deps", "--format-version", "1"]);
+    serde_json::from_str(&json).expect("cargo metadata prints JSON")
 }
 
 /// template.yaml, CloudFormation's tags (`!Ref`, `!GetAtt`) kept.

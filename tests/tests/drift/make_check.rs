@@ -3,9 +3,7 @@
 //! must be every test target but those of [`NEED_AWS`]. Otherwise a new
 //! test target would run under `make test` only.
 
-use std::{collections::BTreeSet, process::Command};
-
-use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// The test targets that need AWS (moto): `make test` runs them, `make
 /// check` cannot.
@@ -24,23 +22,7 @@ fn check_tests() -> BTreeSet<String> {
 
 #[test]
 fn make_check_runs_every_test_target_that_needs_no_aws() {
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--offline",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let metadata = crate::workspace_metadata();
     let mut without_aws = BTreeSet::new();
     for package in metadata["packages"].as_array().unwrap() {
         for target in package["targets"].as_array().unwrap() {

@@ -208,6 +208,7 @@ fn chat_listing(org: OrgId, query: &ChatQuery) -> Listing {
 
 /// A chat's item size, as DynamoDB bills reading it (the in-memory store
 /// bills its reads the same way): a tombstone's as it is after the delete.
+#[cfg(any(test, feature = "memory-store"))]
 pub(in crate::store) fn chat_item_size(org: OrgId, chat: &Chat, deleted: bool) -> u64 {
     let mut item = ChatItem::new(org, chat);
     if deleted {

@@ -172,6 +172,7 @@ struct MessageTime {
 
 /// A message's item size, as DynamoDB bills reading it (the in-memory
 /// store bills its reads the same way).
+#[cfg(any(test, feature = "memory-store"))]
 pub(in crate::store) fn message_item_size(org: OrgId, message: &Message) -> u64 {
     to_item(&MessageItem::new(org, message)).map_or(0, |item| item_size(&item))
 }

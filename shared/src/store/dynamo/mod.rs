@@ -37,10 +37,14 @@ mod transaction;
 mod usage;
 mod users;
 
+// What the in-memory store bills and keeps as DynamoDB does.
+#[cfg(any(test, feature = "memory-store"))]
 pub(super) use chats::chat_item_size;
 pub use chats::{CHAT_TOMBSTONE_TTL, largest_chat_item};
+#[cfg(any(test, feature = "memory-store"))]
 pub(super) use exports::EXPORT_JOB_RETENTION;
 pub use messages::largest_message_item;
+#[cfg(any(test, feature = "memory-store"))]
 pub(super) use messages::message_item_size;
 pub use stream::stream_change;
 pub use streams::{DynamoStream, PAGE_RECORDS};

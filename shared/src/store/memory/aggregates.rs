@@ -289,7 +289,8 @@ impl AggregatorStore for MemoryAggregates {
     async fn parked(&self, limit: u16) -> StoreResult<Vec<ParkedDay>> {
         let data = self.data();
         let mut parked: Vec<ParkedDay> = data.parked.values().cloned().collect();
-        parked.sort_by_key(|p| p.parked_at);
+        // As the index sorts them: by the second parked, then org, day, round.
+        parked.sort_by_key(|p| (p.parked_at.unix_timestamp(), p.org, p.day, p.round));
         parked.truncate(limit as usize);
         Ok(parked)
     }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{MemoryStore, page_of};
+use super::{MemoryStore, Order, page_of};
 use crate::{
     domain::{
         ExportId, OrgId,
@@ -135,7 +135,12 @@ impl ExportJobStore for MemoryStore {
             .range((org, ExportId::MIN)..=(org, ExportId::MAX))
             .rev()
             .map(|((_, id), stored)| (id.to_string(), stored.job.clone()));
-        page_of(newest_first, page)
+        page_of(
+            &format!("exports/{org}"),
+            newest_first,
+            Order::NewestFirst,
+            page,
+        )
     }
 
     async fn claim_export_job(

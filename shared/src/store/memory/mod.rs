@@ -1,12 +1,13 @@
 //! In-memory adapters with the DynamoDB adapter's semantics, for fast unit
-//! tests and benchmarks of the domain; never used in production.
+//! tests and benchmarks of the domain; never used in production (only
+//! compiled for this crate's tests and with the `memory-store` feature).
 //!
-//! [`MemoryStore`] implements the ports of orgs, users, API keys, chats,
-//! messages, export jobs, usage counts, the ingest change feed and health:
-//! what ingest, the rate limiter, the account use cases, starting an export
-//! and the API-key check use. Sessions, the sign-in throttle and analytics
-//! are only tested against DynamoDB (moto). [`MemoryAggregates`] is the
-//! aggregator's store, [`MemoryStream`] a synthetic change stream.
+//! [`MemoryStore`] implements the ports of orgs, users, API keys, sessions,
+//! the sign-in throttle, chats (and their sweeps), messages, export jobs,
+//! usage counts, the ingest change feed and health; `store::contract`
+//! holds it to what [`super::DynamoStore`] does, case by case.
+//! [`MemoryAggregates`] is the aggregator's store, [`MemoryStream`] a
+//! synthetic change stream.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 
 mod aggregates;
 mod exports;
+mod sessions;
 mod stream;
 
 pub use aggregates::MemoryAggregates;
@@ -26,9 +28,9 @@ pub use stream::MemoryStream;
 
 use super::{
     ActivityPage, ApiKeyChanges, ApiKeyStore, ChangeFeedStore, ChatChanges, ChatCheck, ChatInsert,
-    ChatQuery, ChatStore, Claim, Cursor, HealthStore, Inserted, MessageInsert, MessageStore,
-    OrgChanges, OrgStore, Page, PageRequest, Read, ReadUnits, StoreError, StoreResult, UsageStore,
-    UserChanges, UserStore, WindowUsage,
+    ChatQuery, ChatStore, ChatSweep, Claim, Cursor, DeletedChatStore, HealthStore, Inserted,
+    MessageInsert, MessageStore, OrgChanges, OrgStore, Page, PageRequest, Read, ReadUnits,
+    StoreError, StoreResult, UsageStore, UserChanges, UserStore, WindowUsage,
     billing::PAGE_BYTES,
     chat_page_cost,
     dynamo::{chat_item_size, message_item_size},
@@ -36,8 +38,8 @@ use super::{
 use crate::{
     clock::{self, SharedClock},
     domain::{
-        ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, Chat, ChatId, Email, ExportId, Message,
-        MessageId, Org, OrgId, PasswordHash, Session, Slug, User, UserId,
+        ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyId, CHAT_SWEEP_DELAY, Chat, ChatId, Email, ExportId,
+        Message, MessageId, Org, OrgId, PasswordHash, Session, SessionId, Slug, User, UserId,
         ingest_changes::{ChangeFeed, IngestChange},
     },
 };
@@ -69,12 +71,33 @@ struct Data {
     emails: HashMap<Email, (OrgId, UserId)>,
     api_keys: BTreeMap<(OrgId, ApiKeyId), ApiKey>,
     grants: HashMap<ApiKeyHash, ApiKeyGrant>,
-    /// Deleted chats stay as tombstones (`true`), as in the table.
-    chats: BTreeMap<(OrgId, ChatId), (Chat, bool)>,
+    sessions: BTreeMap<(OrgId, SessionId), Session>,
+    /// Sign-in attempts per throttle key and window (absent: no item).
+    login_attempts: HashMap<(String, u64), u32>,
+    chats: BTreeMap<(OrgId, ChatId), StoredChat>,
+    /// Deleted chats' sweep tickets: when each is due.
+    sweeps: BTreeMap<(OrgId, ChatId), OffsetDateTime>,
     messages: BTreeMap<(OrgId, ChatId, MessageId), Message>,
     usage: BTreeMap<(OrgId, u64), WindowUsage>,
     changes: ChangeFeed,
     exports: BTreeMap<(OrgId, ExportId), exports::StoredJob>,
+}
+
+/// A chat as the table holds it.
+struct StoredChat {
+    chat: Chat,
+    /// Deleted chats stay as tombstones, as in the table.
+    deleted: bool,
+    /// Bumped by every update and the delete, as the item's `revision`.
+    revision: u64,
+}
+
+impl StoredChat {
+    /// Whether the stored item is the one `chat` makes (an insert's
+    /// retry, as DynamoDB's conditional put finds it).
+    fn is_item_of(&self, chat: &Chat) -> bool {
+        !self.deleted && self.revision == 0 && self.chat == *chat
+    }
 }
 
 impl Data {
@@ -97,30 +120,38 @@ impl Data {
         } else {
             query.read
         };
-        let mut in_range: Vec<&(Chat, bool)> = self
+        let listing = match &filter.user_id {
+            Some(user) => format!("chats/{org}/user/{}", user.as_str()),
+            None => format!("chats/{org}"),
+        };
+        let after = resume_after(&listing, page)?;
+        let mut in_range: Vec<&StoredChat> = self
             .chats
             .range((org, ChatId::MIN)..=(org, query.last_id.unwrap_or(ChatId::MAX)))
-            .map(|(_, chat)| chat)
-            .filter(|(chat, deleted)| {
-                filter.user_id.is_none() || (!deleted && chat.user_id == filter.user_id)
+            .map(|(_, stored)| stored)
+            .filter(|stored| {
+                filter.user_id.is_none()
+                    || (!stored.deleted && stored.chat.user_id == filter.user_id)
+            })
+            .filter(|stored| {
+                after.as_ref().is_none_or(|after| {
+                    let id = stored.chat.id.to_string();
+                    if query.newest_first {
+                        id < *after
+                    } else {
+                        id > *after
+                    }
+                })
             })
             .collect();
         if query.newest_first {
             in_range.reverse();
         }
-        let start = match &page.cursor {
-            None => 0,
-            Some(cursor) => {
-                let after = cursor.key().get("id").ok_or(StoreError::InvalidCursor)?;
-                1 + in_range
-                    .iter()
-                    .position(|(chat, _)| chat.id.to_string() == *after)
-                    .ok_or(StoreError::InvalidCursor)?
-            }
-        };
+        // DynamoDB compares the stored times' text with whole seconds.
+        let (from, to) = (filter.from.map(whole_second), filter.to.map(whole_second));
         let largest = chat_page_cost(read).largest_item;
         let (mut items, mut bytes, mut last, mut stopped) = (Vec::new(), 0, None, false);
-        for (chat, deleted) in &in_range[start..] {
+        for StoredChat { chat, deleted, .. } in in_range {
             let over_budget = max_read.is_some_and(|max| {
                 last.is_some() && ReadUnits::of_bytes(bytes + largest, read) > max
             });
@@ -131,8 +162,8 @@ impl Data {
             bytes += chat_item_size(org, chat, *deleted);
             last = Some(chat.id);
             let kept = !deleted
-                && filter.from.is_none_or(|from| chat.created_at >= from)
-                && filter.to.is_none_or(|to| chat.created_at < to)
+                && from.is_none_or(|from| chat.created_at >= from)
+                && to.is_none_or(|to| chat.created_at < to)
                 && filter
                     .tag
                     .as_ref()
@@ -143,7 +174,7 @@ impl Data {
         }
         let next_cursor = last
             .filter(|_| stopped)
-            .map(|id| Cursor::from_key(BTreeMap::from([("id".to_owned(), id.to_string())])));
+            .map(|id: ChatId| cursor_at(&listing, id.to_string()));
         Ok((
             Page { items, next_cursor },
             ReadUnits::of_bytes(bytes, read),
@@ -179,32 +210,63 @@ impl MemoryStore {
     }
 }
 
-/// A page of `items` (in listing order) after `page`'s cursor, whose
-/// position is the item's id as text.
-fn page_of<T: Clone>(
-    items: impl Iterator<Item = (String, T)>,
-    page: &PageRequest,
-) -> StoreResult<Page<T>> {
-    let after = match &page.cursor {
-        Some(cursor) => Some(
-            cursor
-                .key()
-                .get("id")
-                .cloned()
-                .ok_or(StoreError::InvalidCursor)?,
-        ),
-        None => None,
+/// The time as DynamoDB compares a chat's stored `created_at` text with a
+/// filter's bound: to the whole second.
+fn whole_second(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).expect("0 is a valid nanosecond")
+}
+
+/// The cursor that continues `listing` after the item `id`. As the
+/// table's cursors hold the partition (and index) they come from, it
+/// names its listing: a cursor can only continue the listing it came
+/// from (another org's, another end user's, another entity's is refused).
+fn cursor_at(listing: &str, id: String) -> Cursor {
+    Cursor::from_key(BTreeMap::from([
+        ("listing".to_owned(), listing.to_owned()),
+        ("id".to_owned(), id),
+    ]))
+}
+
+/// Where a page of `listing` resumes: after the id its cursor holds.
+/// That item need not exist any more (as with DynamoDB's start keys, a
+/// listing goes on past an item deleted between two pages).
+fn resume_after(listing: &str, page: &PageRequest) -> StoreResult<Option<String>> {
+    let Some(cursor) = &page.cursor else {
+        return Ok(None);
     };
-    let mut rest = items.skip_while(|(id, _)| after.as_ref().is_some_and(|after| after != id));
-    if after.is_some() && rest.next().is_none() {
+    let key = cursor.key();
+    if key.len() != 2 || key.get("listing").map(String::as_str) != Some(listing) {
         return Err(StoreError::InvalidCursor);
     }
+    Ok(key.get("id").cloned())
+}
+
+/// Which way a listing goes through its ids.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+/// A page of `listing`'s `items` (in `order`, each with its id as text,
+/// which sorts as the ULID does) after `page`'s cursor.
+fn page_of<T>(
+    listing: &str,
+    items: impl Iterator<Item = (String, T)>,
+    order: Order,
+    page: &PageRequest,
+) -> StoreResult<Page<T>> {
+    let after = resume_after(listing, page)?;
+    let rest = items.skip_while(|(id, _)| {
+        after.as_ref().is_some_and(|after| match order {
+            Order::OldestFirst => id <= after,
+            Order::NewestFirst => id >= after,
+        })
+    });
     let mut found: Vec<(String, T)> = rest.take(usize::from(page.limit) + 1).collect();
     let next_cursor = if found.len() > usize::from(page.limit) {
         found.truncate(usize::from(page.limit));
-        found
-            .last()
-            .map(|(id, _)| Cursor::from_key(BTreeMap::from([("id".to_owned(), id.clone())])))
+        found.last().map(|(id, _)| cursor_at(listing, id.clone()))
     } else {
         None
     };
@@ -218,6 +280,12 @@ fn page_of<T: Clone>(
 impl OrgStore for MemoryStore {
     async fn create_org(&self, org: &Org) -> StoreResult<Claim> {
         let mut data = self.data();
+        if data.orgs.contains_key(&org.id) {
+            return Err(StoreError::Corrupt(format!(
+                "org {}: its id collided",
+                org.id
+            )));
+        }
         if data.slugs.contains_key(&org.slug) {
             return Ok(Claim::Taken);
         }
@@ -242,7 +310,9 @@ impl OrgStore for MemoryStore {
     async fn list_orgs(&self, page: &PageRequest) -> StoreResult<Page<Org>> {
         let data = self.data();
         page_of(
+            "orgs",
             data.orgs.values().map(|o| (o.id.to_string(), o.clone())),
+            Order::OldestFirst,
             page,
         )
     }
@@ -272,6 +342,12 @@ impl OrgStore for MemoryStore {
 impl UserStore for MemoryStore {
     async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<Claim> {
         let mut data = self.data();
+        if data.users.contains_key(&(org, user.id)) {
+            return Err(StoreError::Corrupt(format!(
+                "user {}: its id collided",
+                user.id
+            )));
+        }
         if data.emails.contains_key(&user.email) {
             return Ok(Claim::Taken);
         }
@@ -298,7 +374,7 @@ impl UserStore for MemoryStore {
             .users
             .range((org, UserId::MIN)..=(org, UserId::MAX))
             .map(|((_, id), user)| (id.to_string(), user.clone()));
-        page_of(users, page)
+        page_of(&format!("users/{org}"), users, Order::OldestFirst, page)
     }
 
     async fn update_user(
@@ -328,12 +404,17 @@ impl UserStore for MemoryStore {
 
     async fn delete_user(&self, org: OrgId, user: &User) -> StoreResult<bool> {
         let mut data = self.data();
-        if data.users.remove(&(org, user.id)).is_none() {
+        // One transaction: the user, and their address only if it still
+        // points at them; either condition failing writes nothing.
+        let claimed = data
+            .emails
+            .get(&user.email)
+            .is_some_and(|(_, owner)| *owner == user.id);
+        if !claimed || !data.users.contains_key(&(org, user.id)) {
             return Ok(false);
         }
-        if data.emails.get(&user.email) == Some(&(org, user.id)) {
-            data.emails.remove(&user.email);
-        }
+        data.users.remove(&(org, user.id));
+        data.emails.remove(&user.email);
         Ok(true)
     }
 
@@ -345,10 +426,17 @@ impl UserStore for MemoryStore {
         keep: &Session,
     ) -> StoreResult<bool> {
         let mut data = self.data();
+        // One transaction: the user at the epoch read, and the kept session
+        // (which must exist, unrevoked) replaced.
+        let keeps = data
+            .sessions
+            .get(&(org, keep.id))
+            .is_some_and(|session| !session.revoked);
         match data.users.get_mut(&(org, user.id)) {
-            Some(stored) if stored.session_epoch == user.session_epoch => {
+            Some(stored) if keeps && stored.session_epoch == user.session_epoch => {
                 stored.password_hash = hash.clone();
                 stored.session_epoch = keep.epoch;
+                data.sessions.insert((org, keep.id), keep.clone());
                 Ok(true)
             }
             _ => Ok(false),
@@ -395,7 +483,7 @@ impl ApiKeyStore for MemoryStore {
             .api_keys
             .range((org, ApiKeyId::MIN)..=(org, ApiKeyId::MAX))
             .map(|((_, id), key)| (id.to_string(), key.clone()));
-        page_of(keys, page)
+        page_of(&format!("apikeys/{org}"), keys, Order::OldestFirst, page)
     }
 
     async fn api_key(&self, org: OrgId, key: ApiKeyId) -> StoreResult<Option<ApiKey>> {
@@ -449,10 +537,18 @@ impl ApiKeyStore for MemoryStore {
 
 impl Data {
     fn live_chat(&self, org: OrgId, id: ChatId) -> Option<&Chat> {
-        match self.chats.get(&(org, id)) {
-            Some((chat, false)) => Some(chat),
-            _ => None,
-        }
+        self.chats
+            .get(&(org, id))
+            .filter(|stored| !stored.deleted)
+            .map(|stored| &stored.chat)
+    }
+
+    /// Deletes every message of the chat; how many.
+    fn purge_messages(&mut self, org: OrgId, chat: ChatId) -> usize {
+        let before = self.messages.len();
+        self.messages
+            .retain(|(o, c, _), _| !(*o == org && *c == chat));
+        before - self.messages.len()
     }
 }
 
@@ -461,12 +557,21 @@ impl ChatStore for MemoryStore {
     async fn insert_chat(&self, org: OrgId, chat: &Chat) -> StoreResult<ChatInsert> {
         let mut data = self.data();
         match data.chats.get(&(org, chat.id)) {
-            Some((_, true)) => Ok(ChatInsert::Deleted),
-            Some((existing, false)) => {
-                Ok(ChatInsert::Inserted(Inserted::Existing(existing.clone())))
+            // Its own write, retried after the answer was lost.
+            Some(stored) if stored.is_item_of(chat) => {
+                Ok(ChatInsert::Inserted(Inserted::Created(chat.clone())))
             }
+            Some(stored) if stored.deleted => Ok(ChatInsert::Deleted),
+            Some(stored) => Ok(ChatInsert::Inserted(Inserted::Existing(
+                stored.chat.clone(),
+            ))),
             None => {
-                data.chats.insert((org, chat.id), (chat.clone(), false));
+                let stored = StoredChat {
+                    chat: chat.clone(),
+                    deleted: false,
+                    revision: 0,
+                };
+                data.chats.insert((org, chat.id), stored);
                 Ok(ChatInsert::Inserted(Inserted::Created(chat.clone())))
             }
         }
@@ -482,7 +587,14 @@ impl ChatStore for MemoryStore {
 
     async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>> {
         let data = self.data();
-        let ids: BTreeSet<ChatId> = ids.iter().copied().collect();
+        let distinct: BTreeSet<ChatId> = ids.iter().copied().collect();
+        if distinct.len() < ids.len() {
+            // DynamoDB's `BatchGetItem` refuses a key named twice.
+            return Err(StoreError::failed(
+                "ValidationException: Provided list of item keys contains duplicates",
+            ));
+        }
+        let ids = distinct;
         Ok(ids
             .into_iter()
             .filter_map(|id| data.live_chat(org, id).cloned())
@@ -515,9 +627,11 @@ impl ChatStore for MemoryStore {
         changes: &ChatChanges,
     ) -> StoreResult<Option<Chat>> {
         let mut data = self.data();
-        let Some((chat, false)) = data.chats.get_mut(&(org, id)) else {
+        let Some(stored) = data.chats.get_mut(&(org, id)).filter(|s| !s.deleted) else {
             return Ok(None);
         };
+        stored.revision += 1;
+        let chat = &mut stored.chat;
         if let Some(title) = &changes.title {
             chat.title = title.clone();
         }
@@ -530,15 +644,56 @@ impl ChatStore for MemoryStore {
         Ok(Some(chat.clone()))
     }
 
-    async fn delete_chat(&self, org: OrgId, id: ChatId, _at: OffsetDateTime) -> StoreResult<bool> {
+    async fn delete_chat(&self, org: OrgId, id: ChatId, at: OffsetDateTime) -> StoreResult<bool> {
         let mut data = self.data();
-        let Some((_, deleted)) = data.chats.get_mut(&(org, id)) else {
+        let Some(stored) = data.chats.get_mut(&(org, id)) else {
             return Ok(false);
         };
-        *deleted = true;
-        data.messages
-            .retain(|(o, chat, _), _| !(*o == org && *chat == id));
+        stored.deleted = true;
+        stored.revision += 1;
+        // Deleting again keeps a pending ticket.
+        data.sweeps
+            .entry((org, id))
+            .or_insert(at + CHAT_SWEEP_DELAY);
+        data.purge_messages(org, id);
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl DeletedChatStore for MemoryStore {
+    async fn due_chat_sweeps(
+        &self,
+        now: OffsetDateTime,
+        limit: u16,
+    ) -> StoreResult<Vec<ChatSweep>> {
+        let data = self.data();
+        // As the index sorts them: by due second, then org and chat.
+        let mut due: Vec<(i64, OrgId, ChatId)> = data
+            .sweeps
+            .iter()
+            .map(|((org, chat), due)| (due.unix_timestamp().max(0), *org, *chat))
+            .filter(|(due, _, _)| *due <= now.unix_timestamp())
+            .collect();
+        due.sort();
+        Ok(due
+            .into_iter()
+            .take(usize::from(limit))
+            .map(|(_, org, chat)| ChatSweep { org, chat })
+            .collect())
+    }
+
+    async fn sweep_deleted_chat(&self, sweep: ChatSweep) -> StoreResult<usize> {
+        let ChatSweep { org, chat } = sweep;
+        let mut data = self.data();
+        let tombstone = data.chats.get(&(org, chat)).is_some_and(|s| s.deleted);
+        let swept = if tombstone {
+            data.purge_messages(org, chat)
+        } else {
+            0
+        };
+        data.sweeps.remove(&(org, chat));
+        Ok(swept)
     }
 }
 
@@ -555,7 +710,9 @@ impl MessageStore for MemoryStore {
             return Ok(MessageInsert::NoSuchChat);
         }
         let key = (org, message.chat_id, message.id);
-        if let Some(existing) = data.messages.get(&key) {
+        // An equal stored message is this write's own, retried after its
+        // answer was lost: created, as DynamoDB's conditional put finds it.
+        if let Some(existing) = data.messages.get(&key).filter(|m| *m != message) {
             return Ok(MessageInsert::Inserted(Inserted::Existing(
                 existing.clone(),
             )));
@@ -577,7 +734,12 @@ impl MessageStore for MemoryStore {
             .messages
             .range((org, chat, *ids.start())..=(org, chat, *ids.end()))
             .map(|((_, _, id), message)| (id.to_string(), message.clone()));
-        page_of(messages, page)
+        page_of(
+            &format!("messages/{org}/{chat}"),
+            messages,
+            Order::OldestFirst,
+            page,
+        )
     }
 
     async fn activity_page(
