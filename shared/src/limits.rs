@@ -13,16 +13,27 @@
 //! nothing when a report is not due.
 //!
 //! How exact: one container never admits more than the rate and burst.
-//! Across containers the shared count lags by what each container has not
-//! reported yet (under 1% of the quota, or 20 units, each) plus reports in
-//! flight, so with `n` busy containers an org can exceed its window quota
-//! by about `n`% (at least `20 n` units) per 10-second window before every
-//! container sees the window closed; it is then refused until the window
-//! ends. A key's own count rides on its org's reports, so it lags the same
-//! way.
+//! Across containers the org's shared count lags by what each container has
+//! not reported yet (under 1% of the quota, or 20 units, each) plus reports
+//! in flight, so with `n` busy containers an org can exceed its window
+//! quota by about `n`% (at least `20 n` units) per 10-second window before
+//! every container sees the window closed; it is then refused until the
+//! window ends.
+//!
+//! A key with its own rate (a publishable key's, or one an admin set) is
+//! held tighter, since a copied publishable key is what abuse looks like:
+//! before its first admission in a window a container reads the window's
+//! counts (one `GetItem` per org, container and window), and a container
+//! admits on its own count at most [`RateLimit::key_allowance`] units (1% of
+//! the key's quota, at least 1). A request that would leave more unreported
+//! reserves its units on the shared count with a capped write, which adds
+//! nothing once the key's count would pass its quota. So with `n`
+//! containers a key logs at most its quota plus `n` allowances a window (300
+//! plus 3 per container for the publishable default), and refused units
+//! are never counted, so the org's other keys keep their share.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     num::NonZeroUsize,
     sync::{Arc, Mutex},
     time::Duration,
@@ -35,10 +46,10 @@ use crate::{
     domain::{
         ApiKeyId, OrgId,
         ingest_changes::IngestChange,
-        limits::{Meter, OrgLimits, RateLimit, Verdict, window_of},
+        limits::{Meter, OrgLimits, RateLimit, Verdict, secs_to_window_end, window_of},
     },
     lookups::{FeedWatch, FollowedCache},
-    store::{ChangeFeedStore, OrgStore, StoreError, UsageStore},
+    store::{ChangeFeedStore, OrgStore, StoreError, UsageAdded, UsageStore},
 };
 
 /// How long a container uses an org's limits before reading them again.
@@ -103,6 +114,41 @@ pub enum AdmitError {
 struct OrgMeters {
     org: Meter,
     keys: HashMap<ApiKeyId, Meter>,
+    /// The window whose shared counts this container has read (keys with
+    /// their own rate read them before their first admission in a window).
+    synced: Option<u64>,
+    /// The keys' shared counts as read then, for key meters made later in
+    /// that window.
+    read_keys: BTreeMap<ApiKeyId, u64>,
+}
+
+impl OrgMeters {
+    fn new(org_rate: &RateLimit, now: f64) -> Self {
+        Self {
+            org: Meter::new(org_rate, now),
+            keys: HashMap::new(),
+            synced: None,
+            read_keys: BTreeMap::new(),
+        }
+    }
+
+    /// The key's meter (made on first use), told the window's shared count
+    /// if this container read it and has not told it yet.
+    fn key(&mut self, key: ApiKeyId, rate: &RateLimit, now: f64) -> &mut Meter {
+        let read = if self.synced == Some(window_of(now)) {
+            self.read_keys.remove(&key)
+        } else {
+            None
+        };
+        let meter = self
+            .keys
+            .entry(key)
+            .or_insert_with(|| Meter::new(rate, now));
+        if let Some(total) = read {
+            meter.seen(rate, now, total);
+        }
+        meter
+    }
 }
 
 /// The rate limiter, built once per container.
@@ -185,66 +231,211 @@ impl RateLimiter {
     }
 
     /// Admits `units` for `caller`, or refuses them all. Reports the org's
-    /// unreported units first when a report is due.
+    /// unreported units first when a report is due. A key with its own rate
+    /// reads the window's shared counts before its first admission in a
+    /// window, and reserves on the shared count what would leave more than
+    /// [`RateLimit::key_allowance`] unreported.
     pub async fn admit(&self, caller: &Caller, units: u64) -> Result<RateStatus, AdmitError> {
         let org_rate = self.org_limits(caller.org).await?.rate();
         self.report_if_due(caller.org, org_rate.report_every())
             .await;
-        let now = self.now();
+        if caller.key_rate.is_some() {
+            self.read_window(caller.org, &org_rate).await;
+        }
         let mut policies = vec![(Scope::Org, org_rate)];
         policies.extend(caller.key_rate.map(|rate| (Scope::Key, rate)));
-
-        let mut all = self.meters();
-        let meters = all.get_or_insert_mut(caller.org, || OrgMeters {
-            org: Meter::new(&org_rate, now),
-            keys: HashMap::new(),
-        });
-        let mut verdicts = vec![(Scope::Org, meters.org.check(&org_rate, units, now))];
-        if let Some(rate) = caller.key_rate {
-            let meter = meters
-                .keys
-                .entry(caller.key)
-                .or_insert_with(|| Meter::new(&rate, now));
-            verdicts.push((Scope::Key, meter.check(&rate, units, now)));
-        }
-        // The longest wait, if any limit refuses; else the tightest limit.
-        let refused = verdicts
-            .iter()
-            .filter_map(|(scope, verdict)| match verdict {
-                Verdict::Denied { retry_after_secs } => Some((*scope, *retry_after_secs)),
-                Verdict::Allowed { .. } => None,
-            })
-            .max_by_key(|(_, wait)| *wait);
-        if let Some((scope, retry_after_secs)) = refused {
-            return Err(AdmitError::Limited(RateLimited {
+        let refused = |scope, retry_after_secs, policies| {
+            AdmitError::Limited(RateLimited {
                 scope,
                 retry_after_secs,
                 policies,
-            }));
-        }
-        meters.org.take(units);
-        if caller.key_rate.is_some()
-            && let Some(meter) = meters.keys.get_mut(&caller.key)
+            })
+        };
+
+        let now = self.now();
+        let reserve = {
+            let mut all = self.meters();
+            let meters = all.get_or_insert_mut(caller.org, || OrgMeters::new(&org_rate, now));
+            let mut verdicts = vec![(Scope::Org, meters.org.check(&org_rate, units, now))];
+            if let Some(rate) = &caller.key_rate {
+                let meter = meters.key(caller.key, rate, now);
+                verdicts.push((Scope::Key, meter.check(rate, units, now)));
+            }
+            // The longest wait, if any limit refuses.
+            if let Some((scope, wait)) = verdicts
+                .iter()
+                .filter_map(|(scope, verdict)| match verdict {
+                    Verdict::Denied { retry_after_secs } => Some((*scope, *retry_after_secs)),
+                    Verdict::Allowed { .. } => None,
+                })
+                .max_by_key(|(_, wait)| *wait)
+            {
+                return Err(refused(scope, wait, policies));
+            }
+            match &caller.key_rate {
+                Some(rate)
+                    if meters.keys.get(&caller.key).map_or(0, Meter::unreported) + units
+                        > rate.key_allowance() =>
+                {
+                    // Handed to the reservation (given back if it fails).
+                    let org_units = meters.org.start_report();
+                    let key_units = meters
+                        .keys
+                        .get_mut(&caller.key)
+                        .map_or(0, Meter::start_report);
+                    Some((*rate, org_units, key_units))
+                }
+                _ => {
+                    meters.org.take(units);
+                    if let Some(meter) = meters.keys.get_mut(&caller.key) {
+                        meter.take(units);
+                    }
+                    None
+                }
+            }
+        };
+        if let Some((rate, org_units, key_units)) = reserve
+            && let Err(retry_after_secs) = self
+                .reserve(caller, &rate, units, org_units, key_units, now)
+                .await
         {
-            meter.take(units);
+            return Err(refused(Scope::Key, retry_after_secs, policies));
         }
-        let (scope, remaining, reset_secs) = verdicts
-            .iter()
-            .filter_map(|(scope, verdict)| match verdict {
+        Ok(self.status(caller, &org_rate, policies, now))
+    }
+
+    /// Adds `units` (with the org's and key's `unreported` ones) to the
+    /// shared count unless the key's count would pass its quota; refused,
+    /// nothing is added and the answer is the wait until the window ends.
+    /// A failed write admits on this container's count, as a failed report
+    /// does: limiting never fails a request.
+    async fn reserve(
+        &self,
+        caller: &Caller,
+        rate: &RateLimit,
+        units: u64,
+        org_unreported: u64,
+        key_unreported: u64,
+        now: f64,
+    ) -> Result<(), u64> {
+        let window = window_of(now);
+        let added = self
+            .usage
+            .add_usage_within(
+                caller.org,
+                window,
+                org_unreported + units,
+                &[(caller.key, key_unreported + units)],
+                caller.key,
+                rate.window_quota(),
+            )
+            .await;
+        let mut all = self.meters();
+        let Some(meters) = all.get_mut(&caller.org) else {
+            return Ok(());
+        };
+        let (org, key) = (&mut meters.org, meters.keys.get_mut(&caller.key));
+        match added {
+            Ok(UsageAdded::Added(totals)) => {
+                org.reported(window, totals.org);
+                org.take_reserved(units);
+                if let Some(key) = key {
+                    key.reported(window, totals.keys.get(&caller.key).copied().unwrap_or(0));
+                    key.take_reserved(units);
+                }
+                Ok(())
+            }
+            Ok(UsageAdded::OverCap(totals)) => {
+                org.report_failed(org_unreported);
+                org.reported(window, totals.org);
+                if let Some(key) = key {
+                    key.report_failed(key_unreported);
+                    key.seen(
+                        rate,
+                        now,
+                        totals.keys.get(&caller.key).copied().unwrap_or(0),
+                    );
+                }
+                Err(secs_to_window_end(now))
+            }
+            Err(error) => {
+                tracing::warn!(error = %crate::sdk_error::error_chain(&error), "could not reserve a key's units; limiting on this container's count for now");
+                org.report_failed(org_unreported);
+                org.take(units);
+                if let Some(key) = key {
+                    key.report_failed(key_unreported);
+                    key.take(units);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the window's shared counts once per org and window, before the
+    /// first admission a key with its own rate asks for (a cold container
+    /// otherwise starts from zero). A failed read is not retried in the
+    /// window: the reservations still hold the key to its quota.
+    async fn read_window(&self, org: OrgId, org_rate: &RateLimit) {
+        let window = window_of(self.now());
+        if self
+            .meters()
+            .peek(&org)
+            .is_some_and(|meters| meters.synced == Some(window))
+        {
+            return;
+        }
+        let read = self.usage.window_usage(org, window).await;
+        let now = self.now();
+        let mut all = self.meters();
+        let meters = all.get_or_insert_mut(org, || OrgMeters::new(org_rate, now));
+        meters.synced = Some(window);
+        match read {
+            Ok(usage) => {
+                meters.org.seen(org_rate, now, usage.org);
+                meters.read_keys = usage.keys;
+            }
+            Err(error) => {
+                meters.read_keys.clear();
+                tracing::warn!(error = %crate::sdk_error::error_chain(&error), "could not read the window's usage; limiting on this container's count for now");
+            }
+        }
+    }
+
+    /// Where the tightest limit stands after an admission.
+    fn status(
+        &self,
+        caller: &Caller,
+        org_rate: &RateLimit,
+        policies: Vec<(Scope, RateLimit)>,
+        now: f64,
+    ) -> RateStatus {
+        let mut all = self.meters();
+        let meters = all.get_or_insert_mut(caller.org, || OrgMeters::new(org_rate, now));
+        let mut standing = vec![(Scope::Org, meters.org.check(org_rate, 0, now))];
+        if let Some(rate) = &caller.key_rate {
+            standing.push((
+                Scope::Key,
+                meters.key(caller.key, rate, now).check(rate, 0, now),
+            ));
+        }
+        let (scope, remaining, reset_secs) = standing
+            .into_iter()
+            .map(|(scope, verdict)| match verdict {
                 Verdict::Allowed {
                     remaining,
                     reset_secs,
-                } => Some((*scope, *remaining, *reset_secs)),
-                Verdict::Denied { .. } => None,
+                } => (scope, remaining, reset_secs),
+                // Just admitted: nothing more may go until the window ends.
+                Verdict::Denied { retry_after_secs } => (scope, 0, retry_after_secs),
             })
             .min_by_key(|(_, remaining, _)| *remaining)
-            .expect("the org's verdict is always there");
-        Ok(RateStatus {
+            .expect("the org's standing is always there");
+        RateStatus {
             policies,
             scope,
             remaining,
             reset_secs,
-        })
+        }
     }
 
     /// Adds this container's unreported units to the shared count once the
@@ -413,10 +604,11 @@ mod tests {
         assert!(a.admit(&caller, 1).await.is_ok(), "a new window opens");
     }
 
-    /// Counts the reads of org items.
+    /// Counts the reads of org items and of usage windows.
     struct CountingOrgs {
         inner: MemoryStore,
         reads: std::sync::atomic::AtomicUsize,
+        window_reads: std::sync::atomic::AtomicUsize,
     }
 
     #[async_trait::async_trait]
@@ -457,6 +649,28 @@ mod tests {
         ) -> crate::store::StoreResult<crate::store::WindowUsage> {
             self.inner.add_usage(org, window, org_units, keys).await
         }
+        async fn add_usage_within(
+            &self,
+            org: OrgId,
+            window: u64,
+            org_units: u64,
+            keys: &[(ApiKeyId, u64)],
+            capped: ApiKeyId,
+            max: u64,
+        ) -> crate::store::StoreResult<UsageAdded> {
+            self.inner
+                .add_usage_within(org, window, org_units, keys, capped, max)
+                .await
+        }
+        async fn window_usage(
+            &self,
+            org: OrgId,
+            window: u64,
+        ) -> crate::store::StoreResult<crate::store::WindowUsage> {
+            self.window_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.window_usage(org, window).await
+        }
     }
 
     #[async_trait::async_trait]
@@ -474,6 +688,7 @@ mod tests {
         let store = Arc::new(CountingOrgs {
             inner: MemoryStore::with_clock(clock.0.clone()),
             reads: Default::default(),
+            window_reads: Default::default(),
         });
         let org = org(&store.inner, RateLimit::new(100, Some(100))).await;
         let watch = Arc::new(FeedWatch::new(store.clone(), clock.0.clone()));
@@ -509,5 +724,71 @@ mod tests {
         clock.advance(5_000);
         assert_eq!(rate(&limiter).await, 7);
         assert_eq!(reads(), 2);
+    }
+
+    /// The leak an outside review found: 50 containers, each starting a
+    /// window from zero with a full bucket, let a copied publishable key log
+    /// thousands of items a window. Now the key gets at most twice its quota
+    /// (quota plus 50 times its allowance), its org's other keys are never
+    /// refused because of it, and each container reads a window's counts
+    /// at most once.
+    #[tokio::test]
+    async fn fifty_containers_hold_a_key_near_its_quota_and_spare_the_orgs_other_keys() {
+        let clock = TestClock::new();
+        let store = Arc::new(CountingOrgs {
+            inner: MemoryStore::with_clock(clock.0.clone()),
+            reads: Default::default(),
+            window_reads: Default::default(),
+        });
+        let org = org(&store.inner, RateLimit::new(500, Some(1_000))).await;
+        // The publishable default: 20 a second, burst 100, 300 a window.
+        let key_rate = RateLimit::new(20, Some(100));
+        let leaked = Caller {
+            org,
+            key: ApiKeyId::new(),
+            key_rate: Some(key_rate),
+        };
+        let other = Caller {
+            org,
+            key: ApiKeyId::new(),
+            key_rate: None,
+        };
+        let containers: Vec<RateLimiter> = (0..50)
+            .map(|_| {
+                let watch = Arc::new(FeedWatch::new(store.clone(), clock.0.clone()));
+                RateLimiter::following(store.clone(), watch)
+            })
+            .collect();
+        let window_reads = || store.window_reads.load(std::sync::atomic::Ordering::SeqCst);
+        for window in 0..3u64 {
+            let reads_before = window_reads();
+            let mut admitted = 0;
+            // 20 rounds 400 ms apart, inside one window: every container
+            // sends single messages and batches of 5 and 25.
+            for round in 0..20 {
+                for (n, container) in containers.iter().enumerate() {
+                    let units = [1, 1, 5, 25][(round + n) % 4];
+                    if container.admit(&leaked, units).await.is_ok() {
+                        admitted += units;
+                    }
+                }
+                clock.advance(400);
+            }
+            let quota = key_rate.window_quota();
+            assert!(
+                admitted <= 2 * quota,
+                "window {window}: {admitted} admitted, quota {quota}"
+            );
+            assert!(admitted >= quota / 2, "the key is still served: {admitted}");
+            assert!(
+                window_reads() - reads_before <= 50,
+                "one read per container"
+            );
+            for container in &containers {
+                let status = container.admit(&other, 1).await;
+                assert!(status.is_ok(), "another key of the org: {status:?}");
+            }
+            clock.advance(2_000); // the next window's start
+        }
     }
 }

@@ -85,6 +85,15 @@ impl RateLimit {
     pub fn report_every(&self) -> u64 {
         (self.window_quota() / REPORT_SHARE_OF_QUOTA).max(REPORT_EVERY)
     }
+
+    /// For a key's own rate: the most units a container admits on its own
+    /// count. A request that would leave more unreported reserves its units
+    /// on the shared count first (a capped write that adds nothing past the
+    /// quota). 1% of the window quota, at least 1: with `n` containers a
+    /// key gets at most its quota plus `n` times this a window.
+    pub fn key_allowance(&self) -> u64 {
+        (self.window_quota() / REPORT_SHARE_OF_QUOTA).max(1)
+    }
 }
 
 /// An org's rate when its settings name none.
@@ -159,7 +168,8 @@ pub fn window_of(now: f64) -> u64 {
     (now.max(0.0) as u64) / WINDOW_SECS
 }
 
-fn secs_to_window_end(now: f64) -> u64 {
+/// Seconds until the window `now` falls in ends (at least 1).
+pub fn secs_to_window_end(now: f64) -> u64 {
     let end = (window_of(now) + 1) * WINDOW_SECS;
     ((end as f64 - now).ceil() as u64).max(1)
 }
@@ -215,6 +225,19 @@ impl Meter {
     pub fn take(&mut self, units: u64) {
         self.tokens -= units as f64;
         self.unreported += units;
+    }
+
+    /// Counts `units` that [`Meter::check`] allowed and that are already in
+    /// the shared count (reserved there).
+    pub fn take_reserved(&mut self, units: u64) {
+        self.tokens -= units as f64;
+    }
+
+    /// The shared count of the window `now` falls in, as read from the store
+    /// (this container's unreported units not included).
+    pub fn seen(&mut self, limit: &RateLimit, now: f64, total: u64) {
+        self.catch_up(limit, now);
+        self.shared = self.shared.max(total);
     }
 
     /// Units admitted here and not reported yet.

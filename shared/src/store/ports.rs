@@ -611,6 +611,32 @@ pub trait UsageStore: Send + Sync {
         org_units: u64,
         keys: &[(ApiKeyId, u64)],
     ) -> StoreResult<WindowUsage>;
+
+    /// [`Self::add_usage`], unless it would take the count of `capped` (one
+    /// of `keys`) past `max`: then nothing is written and the counts as they
+    /// stand are answered. What holds a key to its quota across containers.
+    async fn add_usage_within(
+        &self,
+        org: OrgId,
+        window: u64,
+        org_units: u64,
+        keys: &[(ApiKeyId, u64)],
+        capped: ApiKeyId,
+        max: u64,
+    ) -> StoreResult<UsageAdded>;
+
+    /// The org's counts for `window` as stored (zeros before any report):
+    /// what a container reads before its first admission in a window.
+    async fn window_usage(&self, org: OrgId, window: u64) -> StoreResult<WindowUsage>;
+}
+
+/// What [`UsageStore::add_usage_within`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageAdded {
+    /// Added; the counts after it.
+    Added(WindowUsage),
+    /// Nothing added: the cap would have been passed. The counts as they are.
+    OverCap(WindowUsage),
 }
 
 /// The shared counts of one window after a report.

@@ -18,7 +18,7 @@ use crate::{
     },
     store::{
         ApiKeyChanges, ApiKeyStore, ChangeFeedStore, Claim, HealthStore, OrgChanges, OrgStore,
-        PageRequest, StoreError, UsageStore, UserChanges, UserStore, WindowUsage,
+        PageRequest, StoreError, UsageAdded, UsageStore, UserChanges, UserStore, WindowUsage,
     },
 };
 
@@ -629,6 +629,64 @@ pub async fn usage_adds_up_per_org_window_and_key(store: &impl UsageStore, _: &M
     assert_eq!(
         store.add_usage(acme, 100, 0, &[(k2, 0)]).await.unwrap(),
         usage(7, &[(k2, 1)])
+    );
+}
+
+/// A capped report adds everything while the capped key stays within its
+/// cap, and nothing (answering every count as it stands) once it would not;
+/// a window nobody reported to reads as zeros.
+pub async fn a_capped_report_adds_nothing_past_its_cap(store: &impl UsageStore, _: &ManualClock) {
+    let org = OrgId::new();
+    let (capped, other) = (ApiKeyId::at(at(0)), ApiKeyId::at(at(1)));
+    assert_eq!(
+        store.window_usage(org, 7).await.unwrap(),
+        WindowUsage::default()
+    );
+    let added = store
+        .add_usage_within(org, 7, 5, &[(capped, 4), (other, 1)], capped, 10)
+        .await
+        .unwrap();
+    let expected = WindowUsage {
+        org: 5,
+        keys: BTreeMap::from([(capped, 4), (other, 1)]),
+    };
+    assert_eq!(added, UsageAdded::Added(expected.clone()));
+    // 4 + 6 is the cap: still added.
+    let at_cap = store
+        .add_usage_within(org, 7, 6, &[(capped, 6)], capped, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        at_cap,
+        UsageAdded::Added(WindowUsage {
+            org: 11,
+            keys: BTreeMap::from([(capped, 10)]),
+        })
+    );
+    // One more would pass it: nothing is written, every count is answered.
+    let stands = WindowUsage {
+        org: 11,
+        keys: BTreeMap::from([(capped, 10), (other, 1)]),
+    };
+    assert_eq!(
+        store
+            .add_usage_within(org, 7, 1, &[(capped, 1), (other, 1)], capped, 10)
+            .await
+            .unwrap(),
+        UsageAdded::OverCap(stands.clone())
+    );
+    // More than the cap at once, even on an empty window: nothing written.
+    assert_eq!(
+        store
+            .add_usage_within(org, 8, 11, &[(capped, 11)], capped, 10)
+            .await
+            .unwrap(),
+        UsageAdded::OverCap(WindowUsage::default())
+    );
+    assert_eq!(store.window_usage(org, 7).await.unwrap(), stands);
+    assert_eq!(
+        store.window_usage(org, 8).await.unwrap(),
+        WindowUsage::default()
     );
 }
 

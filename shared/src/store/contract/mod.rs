@@ -71,6 +71,7 @@ macro_rules! store_contract_tests {
                 api_keys_are_listed_per_org_revoked_ones_too,
                 the_change_feed_notes_what_ingest_caches,
                 usage_adds_up_per_org_window_and_key,
+                a_capped_report_adds_nothing_past_its_cap,
                 the_store_answers_a_ping,
             ],
             sessions($new_store): [

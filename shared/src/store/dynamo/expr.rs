@@ -110,6 +110,8 @@ pub(super) enum Cond {
     In(&'static str, Vec<AttributeValue>),
     /// A list (or string, set, map) has this many elements.
     SizeEq(&'static str, AttributeValue),
+    /// A number attribute (named at run time) is absent or at most the value.
+    AbsentOrAtMost(String, AttributeValue),
     And(Vec<Cond>),
     Or(Vec<Cond>),
 }
@@ -171,6 +173,13 @@ impl Cond {
                 let name = p.name(attribute);
                 let values: Vec<String> = values.iter().map(|v| p.value(v.clone())).collect();
                 format!("{name} IN ({})", values.join(", "))
+            }
+            Cond::AbsentOrAtMost(attribute, value) => {
+                let name = p.name(attribute);
+                format!(
+                    "attribute_not_exists({name}) OR {name} <= {}",
+                    p.value(value.clone())
+                )
             }
             Cond::And(parts) => join(p, parts, " AND "),
             Cond::Or(parts) => join(p, parts, " OR "),

@@ -1,24 +1,81 @@
 //! The rate limiter's shared counts: `ORG#<org>` / `USAGE#<window>`, one
 //! item per org per window, holding the org's units (`units`) and each
 //! key's (`key#<id>`), expiring an hour after the window. A report is one
-//! `UpdateItem` that adds to them and returns the totals.
+//! `UpdateItem` that adds to them and returns the totals; a capped report
+//! adds only while a key's count stays within its quota; a container's
+//! first look at a window is one eventually consistent `GetItem`.
 
 use async_trait::async_trait;
 
 use super::{
-    DynamoStore,
-    expr::{Update, number},
+    DynamoStore, Item,
+    expr::{Cond, Update, number},
     keys,
     requests::{Updated, key},
 };
 use crate::{
     domain::{ApiKeyId, OrgId, limits::WINDOW_SECS},
-    store::{StoreError, StoreResult, UsageStore, WindowUsage},
+    store::{Read, StoreError, StoreResult, UsageAdded, UsageStore, WindowUsage},
 };
 
 const ORG_UNITS: &str = "units";
 /// Long enough for any container's late report; the table's TTL removes it.
 const KEEP_SECS: u64 = 3600;
+
+/// Adds the units (see the module docs), under `condition`.
+fn report(
+    window: u64,
+    org_units: u64,
+    keys: &[(ApiKeyId, u64)],
+    condition: Option<Cond>,
+) -> Update {
+    let expires_at = (window + 1) * WINDOW_SECS + KEEP_SECS;
+    let mut update = Update::default()
+        .add(ORG_UNITS, number(org_units))
+        .set_if_absent("expires_at", number(expires_at));
+    for (key_id, units) in keys {
+        update = update.add(keys::usage_key_attribute(*key_id), number(units));
+    }
+    match condition {
+        Some(condition) => update.when(condition),
+        None => update,
+    }
+}
+
+fn count(item: &Item, attribute: &str) -> StoreResult<u64> {
+    item.get(attribute)
+        .and_then(|value| value.as_n().ok())
+        .map(|n| n.parse::<u64>())
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("usage {attribute}: {e}")))
+        .map(Option::unwrap_or_default)
+}
+
+/// The org's count and those of `keys` (every key in the item when `None`).
+fn usage_of(item: &Item, keys: Option<&[(ApiKeyId, u64)]>) -> StoreResult<WindowUsage> {
+    let mut usage = WindowUsage {
+        org: count(item, ORG_UNITS)?,
+        ..WindowUsage::default()
+    };
+    match keys {
+        Some(keys) => {
+            for (key_id, _) in keys {
+                let attribute = keys::usage_key_attribute(*key_id);
+                usage.keys.insert(*key_id, count(item, &attribute)?);
+            }
+        }
+        None => {
+            for attribute in item.keys() {
+                if let Some(id) = attribute.strip_prefix("key#") {
+                    let id = ApiKeyId::parse(id)
+                        .map_err(|_| StoreError::Corrupt(format!("usage {attribute}")))?;
+                    usage.keys.insert(id, count(item, attribute)?);
+                }
+            }
+        }
+    }
+    Ok(usage)
+}
 
 #[async_trait]
 impl UsageStore for DynamoStore {
@@ -29,39 +86,56 @@ impl UsageStore for DynamoStore {
         org_units: u64,
         keys: &[(ApiKeyId, u64)],
     ) -> StoreResult<WindowUsage> {
-        let expires_at = (window + 1) * WINDOW_SECS + KEEP_SECS;
-        let mut update = Update::default()
-            .add(ORG_UNITS, number(org_units))
-            .set_if_absent("expires_at", number(expires_at));
-        for (key_id, units) in keys {
-            update = update.add(keys::usage_key_attribute(*key_id), number(units));
-        }
-        let item = match self
+        let update = report(window, org_units, keys, None);
+        match self
             .update(key(keys::org_pk(org), keys::usage_sk(window)), update)
             .await?
         {
-            Updated::Done(item) => item,
-            Updated::Refused(_) => {
-                return Err(StoreError::failed("an unconditional update was refused"));
-            }
-        };
-        let count = |attribute: &str| -> StoreResult<u64> {
-            item.get(attribute)
-                .and_then(|value| value.as_n().ok())
-                .map(|n| n.parse::<u64>())
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("usage {attribute}: {e}")))
-                .map(Option::unwrap_or_default)
-        };
-        let mut usage = WindowUsage {
-            org: count(ORG_UNITS)?,
-            ..WindowUsage::default()
-        };
-        for (key_id, _) in keys {
-            usage
-                .keys
-                .insert(*key_id, count(&keys::usage_key_attribute(*key_id))?);
+            Updated::Done(item) => usage_of(&item, Some(keys)),
+            Updated::Refused(_) => Err(StoreError::failed("an unconditional update was refused")),
         }
-        Ok(usage)
+    }
+
+    async fn add_usage_within(
+        &self,
+        org: OrgId,
+        window: u64,
+        org_units: u64,
+        keys: &[(ApiKeyId, u64)],
+        capped: ApiKeyId,
+        max: u64,
+    ) -> StoreResult<UsageAdded> {
+        let adding = keys
+            .iter()
+            .find(|(key_id, _)| *key_id == capped)
+            .map_or(0, |(_, units)| *units);
+        if adding > max {
+            return Ok(UsageAdded::OverCap(self.window_usage(org, window).await?));
+        }
+        let attribute = keys::usage_key_attribute(capped);
+        let condition = Cond::AbsentOrAtMost(attribute, number(max - adding));
+        match self
+            .update(
+                key(keys::org_pk(org), keys::usage_sk(window)),
+                report(window, org_units, keys, Some(condition)),
+            )
+            .await?
+        {
+            Updated::Done(item) => Ok(UsageAdded::Added(usage_of(&item, Some(keys))?)),
+            Updated::Refused(item) => Ok(UsageAdded::OverCap(usage_of(
+                &item.unwrap_or_default(),
+                None,
+            )?)),
+        }
+    }
+
+    async fn window_usage(&self, org: OrgId, window: u64) -> StoreResult<WindowUsage> {
+        let item = self
+            .get(
+                key(keys::org_pk(org), keys::usage_sk(window)),
+                Read::Eventual,
+            )
+            .await?;
+        usage_of(&item.unwrap_or_default(), None)
     }
 }

@@ -30,7 +30,7 @@ use super::{
     ActivityPage, ApiKeyChanges, ApiKeyStore, ChangeFeedStore, ChatChanges, ChatCheck, ChatInsert,
     ChatQuery, ChatStore, ChatSweep, Claim, Cursor, DeletedChatStore, HealthStore, Inserted,
     MessageInsert, MessageStore, OrgChanges, OrgStore, Page, PageRequest, Read, ReadUnits,
-    StoreError, StoreResult, UsageStore, UserChanges, UserStore, WindowUsage,
+    StoreError, StoreResult, UsageAdded, UsageStore, UserChanges, UserStore, WindowUsage,
     billing::PAGE_BYTES,
     chat_page_cost,
     dynamo::{chat_item_size, message_item_size},
@@ -777,6 +777,28 @@ impl MessageStore for MemoryStore {
     }
 }
 
+/// Adds a report to the counts; the org's count and those of `keys` after it.
+fn add_usage_to(
+    data: &mut Data,
+    org: OrgId,
+    window: u64,
+    org_units: u64,
+    keys: &[(ApiKeyId, u64)],
+) -> WindowUsage {
+    let usage = data.usage.entry((org, window)).or_default();
+    usage.org += org_units;
+    for (key, units) in keys {
+        *usage.keys.entry(*key).or_default() += units;
+    }
+    WindowUsage {
+        org: usage.org,
+        keys: keys
+            .iter()
+            .map(|(key, _)| (*key, usage.keys[key]))
+            .collect(),
+    }
+}
+
 #[async_trait]
 impl UsageStore for MemoryStore {
     async fn add_usage(
@@ -787,19 +809,40 @@ impl UsageStore for MemoryStore {
         keys: &[(ApiKeyId, u64)],
     ) -> StoreResult<WindowUsage> {
         let mut data = self.data();
-        let usage = data.usage.entry((org, window)).or_default();
-        usage.org += org_units;
-        for (key, units) in keys {
-            *usage.keys.entry(*key).or_default() += units;
+        Ok(add_usage_to(&mut data, org, window, org_units, keys))
+    }
+
+    async fn add_usage_within(
+        &self,
+        org: OrgId,
+        window: u64,
+        org_units: u64,
+        keys: &[(ApiKeyId, u64)],
+        capped: ApiKeyId,
+        max: u64,
+    ) -> StoreResult<UsageAdded> {
+        let adding = keys
+            .iter()
+            .find(|(key, _)| *key == capped)
+            .map_or(0, |(_, units)| *units);
+        // One lock, as DynamoDB's condition and update are one request.
+        let mut data = self.data();
+        let now = data.usage.get(&(org, window)).cloned().unwrap_or_default();
+        if now.keys.get(&capped).copied().unwrap_or_default() + adding > max {
+            return Ok(UsageAdded::OverCap(now));
         }
-        let mut answer = WindowUsage {
-            org: usage.org,
-            ..WindowUsage::default()
-        };
-        for (key, _) in keys {
-            answer.keys.insert(*key, usage.keys[key]);
-        }
-        Ok(answer)
+        Ok(UsageAdded::Added(add_usage_to(
+            &mut data, org, window, org_units, keys,
+        )))
+    }
+
+    async fn window_usage(&self, org: OrgId, window: u64) -> StoreResult<WindowUsage> {
+        Ok(self
+            .data()
+            .usage
+            .get(&(org, window))
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
