@@ -379,7 +379,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Rename the org or replace its settings (admin). The slug never changes. */
+        /**
+         * Rename the org or replace its settings (admin), or its limits
+         *     (superadmin: an admin gets 403). The slug never changes.
+         */
         patch: operations["update_org"];
         trace?: never;
     };

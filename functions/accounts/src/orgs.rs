@@ -3,6 +3,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     accounts,
+    auth::Permission,
     domain::{Metadata, Org, OrgName, Slug, limits::OrgLimits},
     http::{
         ApiError, Dashboard, InOrg, JsonBody, OrgQuery, PageQuery, Paged, QueryParams, SignedIn,
@@ -93,13 +94,15 @@ pub struct UpdateOrgRequest {
     pub name: Option<OrgName>,
     /// Replaces the settings: a JSON object of at most 8 KiB.
     pub settings: Option<Metadata>,
-    /// Replaces the org's limits (`rate_limit`, `concurrent_exports`,
-    /// `exports_per_day`); each left out takes its default. Ingest applies
-    /// a change within 5 seconds.
+    /// Superadmins only (the limits guard the shared service, so they are
+    /// the operator's): replaces the org's limits (`rate_limit`,
+    /// `concurrent_exports`, `exports_per_day`); each left out takes its
+    /// default. Ingest applies a change within 5 seconds.
     pub limits: Option<OrgLimits>,
 }
 
-/// Rename the org or replace its settings (admin). The slug never changes.
+/// Rename the org or replace its settings (admin), or its limits
+/// (superadmin: an admin gets 403). The slug never changes.
 #[utoipa::path(
     patch,
     path = "/orgs/me",
@@ -111,9 +114,12 @@ pub struct UpdateOrgRequest {
 )]
 pub async fn update_org(
     State(dashboard): State<Dashboard>,
-    InOrg { org, .. }: InOrg<need::ManageOrg>,
+    InOrg { org, signed_in, .. }: InOrg<need::ManageOrg>,
     JsonBody(request): JsonBody<UpdateOrgRequest>,
 ) -> Result<Json<Org>, ApiError> {
+    if request.limits.is_some() && !signed_in.may(Permission::ManageAllOrgs) {
+        return Err(ApiError::Forbidden);
+    }
     let changes = OrgChanges {
         name: request.name,
         settings: request.settings,

@@ -201,6 +201,7 @@ async fn a_changed_origin_or_key_rate_applies_within_5_s() {
 async fn an_org_limits_change_applies_within_5_s() {
     let app = spawn_app().await;
     let admin = signed_in(&app, &app.acme, UserRole::Admin).await;
+    let operator = signed_in(&app, &app.acme, UserRole::Superadmin).await;
     let clock = ManualClock::shared(NOON);
     let containers: Vec<_> = (0..2)
         .map(|_| ingest_container(app.store.clone(), clock.clone()))
@@ -211,13 +212,16 @@ async fn an_org_limits_change_applies_within_5_s() {
         assert_eq!(logged.status, 201, "{}", logged.body);
         assert_eq!(logged.policy(), "\"org\";q=6000;w=10");
     }
+    let raise = json!({"limits": {"rate_limit": {"per_second": 800, "burst": 2000}}});
+    // The limits are the operator's: an org's own admin cannot raise them.
+    let refused = app
+        .send(Method::PATCH, "/orgs/me", &admin, Some(&raise))
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let org = app.store.org(app.acme.org.id).await.unwrap().unwrap();
+    assert_eq!(org.limits, Default::default(), "nothing changed");
     let changed = app
-        .send(
-            Method::PATCH,
-            "/orgs/me",
-            &admin,
-            Some(&json!({"limits": {"rate_limit": {"per_second": 800, "burst": 2000}}})),
-        )
+        .send(Method::PATCH, "/orgs/me", &operator, Some(&raise))
         .await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     clock.advance(within_the_bound());
