@@ -25,7 +25,8 @@ use axum::{
         HeaderMap, HeaderName, HeaderValue,
         header::{
             ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY,
-            CONTENT_TYPE, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+            CONTENT_TYPE, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, VARY, X_CONTENT_TYPE_OPTIONS,
+            X_FRAME_OPTIONS,
         },
     },
     response::{IntoResponse, Redirect, Response},
@@ -54,6 +55,9 @@ pub const ROUTES: &[(&str, &str)] = &[("GET", "/"), ("GET", "/app"), ("GET", "/a
 
 /// No inline script or style, nothing from another origin, no framing.
 /// `connect-src` is covered by `default-src 'self'`: the API is this origin.
+/// Two years, subdomains included: the dashboard is served over HTTPS only.
+pub const HSTS_VALUE: &str = "max-age=63072000; includeSubDomains";
+
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'none'";
@@ -165,6 +169,12 @@ fn html_headers() -> HeaderMap {
             HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),
         ),
+        // HTTPS only from the first visit on (browsers ignore it over the
+        // local stack's plain HTTP).
+        (
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS_VALUE),
+        ),
     ])
 }
 
@@ -255,6 +265,7 @@ mod tests {
             );
             assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff");
             assert_eq!(headers[REFERRER_POLICY], "no-referrer");
+            assert_eq!(headers[STRICT_TRANSPORT_SECURITY], HSTS_VALUE);
             let html = String::from_utf8(body(response).await).unwrap();
             #[cfg(not(dashboard_placeholder))]
             assert!(html.contains("<div id=\"app\""), "{html}");

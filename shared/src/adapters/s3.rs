@@ -13,6 +13,9 @@ use aws_sdk_s3::{
 
 use crate::export::{ByteSink, DOWNLOAD_LINK_TTL, ExportError, ExportFiles};
 
+/// The `Cache-Control` a download link makes S3 answer with.
+pub const DOWNLOAD_CACHE_CONTROL: &str = "no-store, private";
+
 fn storage(error: impl std::error::Error) -> ExportError {
     ExportError::Storage(DisplayErrorContext(error).to_string())
 }
@@ -68,6 +71,8 @@ impl ExportFiles for ExportBucket {
             .key(key)
             .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
             .response_content_type(content_type)
+            // The file is one org's data: no browser or proxy may keep it.
+            .response_cache_control(DOWNLOAD_CACHE_CONTROL)
             .presigned(config)
             .await
             .map_err(storage)?;

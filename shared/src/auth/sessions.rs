@@ -136,7 +136,9 @@ pub async fn refresh(
 /// current one may (admin to viewer, but also viewer to user, which loses
 /// the org-wide reads).
 pub fn ends_sessions(user: &User, changes: &UserChanges) -> bool {
-    let disabling = changes.disabled == Some(true) && !user.disabled;
+    // Every disable ends sessions, even of a user read as disabled already:
+    // an enable racing it may have landed since the read.
+    let disabling = changes.disabled == Some(true);
     let losing_permissions = changes
         .role
         .is_some_and(|role| !permissions(role).includes(permissions(user.role)));
@@ -236,6 +238,14 @@ mod tests {
             ..UserChanges::default()
         };
         assert!(ends_sessions(&viewer, &disable));
+        let read_as_disabled = User {
+            disabled: true,
+            ..viewer.clone()
+        };
+        assert!(
+            ends_sessions(&read_as_disabled, &disable),
+            "a disable racing an enable still ends sessions"
+        );
         let enable = UserChanges {
             disabled: Some(false),
             ..UserChanges::default()

@@ -411,6 +411,11 @@ pub async fn download(app: &TestApp, cookies: &Cookies, id: &str) -> (String, Ve
     .await;
     assert_eq!(reply.status(), 302);
     let link = reply.headers()["location"].to_str().unwrap().to_owned();
+    // S3 answers the file with `Cache-Control: no-store, private`.
+    assert!(
+        link.contains("response-cache-control=no-store%2C%20private"),
+        "{link}"
+    );
     let file = reqwest::get(&link).await.unwrap();
     assert_eq!(file.status(), 200, "{link}");
     (link, file.bytes().await.unwrap().to_vec())
