@@ -14,7 +14,7 @@ mod org;
 mod password;
 pub mod permissions;
 mod session;
-mod text;
+pub(crate) mod text;
 mod user;
 
 pub use api_key::{

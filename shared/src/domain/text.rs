@@ -1,6 +1,6 @@
 //! Checks shared by the free-text newtypes.
 
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+use unicode_properties::{GeneralCategory, UnicodeEmoji, UnicodeGeneralCategory};
 
 use super::ValidationError;
 
@@ -11,13 +11,45 @@ use super::ValidationError;
 /// tag or id they only serve to make two values look alike or to reorder
 /// what a reader sees, so those fields refuse them; message content keeps
 /// them (it is stored verbatim).
+///
+/// Some blanks are letters or marks to Unicode and are listed by name: the
+/// Hangul fillers, the blank braille pattern, the combining grapheme joiner,
+/// the Khmer inherent vowels and the Mongolian variation selectors. A
+/// variation selector is invisible unless it follows an emoji (`❤️` is
+/// U+2764 U+FE0F): see [`first_invisible`].
 pub(crate) fn is_invisible(c: char) -> bool {
     matches!(
         c.general_category(),
         GeneralCategory::Format
             | GeneralCategory::LineSeparator
             | GeneralCategory::ParagraphSeparator
-    )
+    ) || matches!(
+        c,
+        '\u{115F}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+            | '\u{2800}'
+            | '\u{034F}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180D}' | '\u{180F}'
+    ) || is_variation_selector(c)
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// The first invisible character of `value`; a text or emoji presentation
+/// selector (U+FE0E, U+FE0F) right after an emoji is part of it, not one.
+pub(crate) fn first_invisible(value: &str) -> Option<char> {
+    let mut previous = None;
+    value.chars().find(|&c| {
+        let after_emoji = previous.is_some_and(|p: char| p.is_emoji_char());
+        previous = Some(c);
+        is_invisible(c) && !(matches!(c, '\u{FE0E}' | '\u{FE0F}') && after_emoji)
+    })
 }
 
 /// Refuses control and invisible characters in `value`, naming the first
@@ -28,7 +60,7 @@ pub(crate) fn visible(value: &str, what: &str) -> Result<(), ValidationError> {
             "{what} must not contain control characters"
         )));
     }
-    match value.chars().find(|c| is_invisible(*c)) {
+    match first_invisible(value) {
         Some(c) => Err(ValidationError::new(format!(
             "{what} must not contain invisible or direction-changing characters (found U+{:04X})",
             u32::from(c)
@@ -151,7 +183,7 @@ pub(crate) mod tests {
 
     /// Bidi embeddings, overrides and isolates, marks, zero-width
     /// characters, the BOM, a soft hyphen, a tag character, separators.
-    pub const INVISIBLE: [char; 22] = [
+    pub const INVISIBLE: [char; 31] = [
         '\u{202A}',
         '\u{202B}',
         '\u{202C}',
@@ -174,6 +206,16 @@ pub(crate) mod tests {
         '\u{2028}',
         '\u{2029}',
         '\u{180E}',
+        // Blank letters and marks, and variation selectors not after an emoji.
+        '\u{115F}',
+        '\u{1160}',
+        '\u{3164}',
+        '\u{FFA0}',
+        '\u{2800}',
+        '\u{034F}',
+        '\u{FE0F}',
+        '\u{FE00}',
+        '\u{E0100}',
     ];
 
     #[test]
@@ -196,6 +238,7 @@ pub(crate) mod tests {
             "日本語のタイトル",
             "مرحبا",
             "emoji 🎉",
+            "love \u{2764}\u{FE0F}",
             "a\u{00A0}b",
         ] {
             assert_eq!(single_line(ok, "title", 200).unwrap(), ok);

@@ -26,6 +26,8 @@ impl Email {
         {
             return Err(invalid());
         }
+        // Two addresses that look alike must not be two accounts.
+        super::text::visible(&value, "email")?;
         let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
         let domain_ok = domain.contains('.')
             && !domain.contains('@')
@@ -181,6 +183,14 @@ mod tests {
             "ada@example..com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_refuses_invisible_characters() {
+        for c in crate::domain::text::tests::INVISIBLE {
+            let raw = format!("ad{c}a@example.com");
+            assert!(Email::parse(&raw).is_err(), "U+{:04X}", u32::from(c));
         }
     }
 

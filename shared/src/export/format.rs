@@ -133,8 +133,14 @@ impl RowFormat for CsvFormat {
 /// show as text and do not evaluate.
 const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
+/// Spreadsheets skip leading spaces and invisible characters before they
+/// look for a formula, so the check does too: `  =1+1` and `\u{200B}=1+1`
+/// are formulas as much as `=1+1`.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(FORMULA_TRIGGERS) {
+    let start = cell.trim_start_matches(|c: char| {
+        (c.is_whitespace() && !matches!(c, '\t' | '\r')) || crate::domain::text::is_invisible(c)
+    });
+    if start.starts_with(FORMULA_TRIGGERS) {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
@@ -260,7 +266,16 @@ mod tests {
         for trigger in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
             assert_eq!(neutralise(trigger), format!("'{trigger}"));
         }
-        for plain in ["hello", "", "1-2", "a=b", "'quoted"] {
+        // Past leading spaces and invisible characters, as spreadsheets look.
+        for hidden in [
+            "  =1+1",
+            "\u{200B}=1+1",
+            " \u{FEFF}\u{3164}+1",
+            "\u{00A0}@SUM(A1)",
+        ] {
+            assert_eq!(neutralise(hidden), format!("'{hidden}"));
+        }
+        for plain in ["hello", "", "1-2", "a=b", "'quoted", "  hello"] {
             assert_eq!(neutralise(plain), plain);
         }
     }
