@@ -87,7 +87,11 @@ pub fn function_routers(
 ) -> Vec<(&'static str, Router)> {
     let (s, d) = (|| store.clone(), || dashboard.clone());
     vec![
-        ("ingest", chatlogger_ingest::router(IngestState::new(s()))),
+        // The dashboard's clock: tests set one clock for the whole stack.
+        (
+            "ingest",
+            chatlogger_ingest::router(IngestState::with_clock(s(), dashboard.clock.clone())),
+        ),
         (
             "auth",
             chatlogger_auth::router(AccountsState::new(s(), d())),

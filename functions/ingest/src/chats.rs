@@ -1,6 +1,6 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
-    domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, Slug, Tags},
+    domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, Slug, Tags, check_client_id_time},
     http::{ApiError, JsonBody, OrgApiKey, rate_limit::RateHeaders},
 };
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use crate::{IngestState, create_errors::CreateErrors, replay};
 #[serde(deny_unknown_fields)]
 pub struct CreateChatRequest {
     /// Client-chosen ULID, for safe retries. The server assigns one if absent.
+    /// Its time must be within an hour of the server's clock (else 422).
     pub id: Option<ChatId>,
     /// At most 200 characters.
     pub title: Option<ChatTitle>,
@@ -33,6 +34,9 @@ impl CreateChatRequest {
         key.settings
             .check_metadata(&self.metadata)
             .map_err(|e| ApiError::InvalidBody(e.0))?;
+        if let Some(id) = self.id {
+            check_client_id_time("id", id.time(), now).map_err(|e| ApiError::InvalidBody(e.0))?;
+        }
         Ok(Chat {
             id: self.id.unwrap_or_default(),
             title: self.title,

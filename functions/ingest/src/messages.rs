@@ -2,7 +2,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     domain::{
         ChatId, LatencyMs, Message, MessageContent, MessageId, MessageRole, Metadata, Slug,
-        TokenCount,
+        TokenCount, check_client_id_time,
     },
     http::{ApiError, ErrorBody, JsonBody, OrgApiKey, PathId, rate_limit::RateHeaders},
 };
@@ -17,6 +17,7 @@ use crate::{IngestState, create_errors::CreateErrors, replay};
 #[serde(deny_unknown_fields)]
 pub struct CreateMessageRequest {
     /// Client-chosen ULID, for safe retries. The server assigns one if absent.
+    /// Its time must be within an hour of the server's clock (else 422).
     pub id: Option<MessageId>,
     pub role: MessageRole,
     /// Not blank; at most 32 KiB of UTF-8. Stored exactly as sent.
@@ -38,6 +39,9 @@ impl CreateMessageRequest {
         key: &OrgApiKey,
         now: OffsetDateTime,
     ) -> Result<Message, ApiError> {
+        if let Some(id) = self.id {
+            check_client_id_time("id", id.time(), now).map_err(|e| ApiError::InvalidBody(e.0))?;
+        }
         let message = Message {
             id: self.id.unwrap_or_default(),
             chat_id,

@@ -11,8 +11,8 @@ use crate::domain::{ChatId, ExportId, MessageId, OrgId, Tags, UserId, Validation
 /// Most chats one export may name in `chat_ids`.
 pub const MAX_EXPORT_CHAT_IDS: usize = 100;
 /// How far a client-chosen chat id's time may run ahead of the server's
-/// clock and still have its chat exported with `to`.
-pub const CHAT_CLOCK_SKEW: time::Duration = time::Duration::hours(1);
+/// clock (ingest refuses more) and still have its chat exported with `to`.
+pub const CHAT_CLOCK_SKEW: time::Duration = super::ids::CLIENT_ID_SKEW;
 
 /// The file format: `csv`, `json` (one array) or `ndjson` (one JSON object
 /// per line).

@@ -10,6 +10,36 @@ use ulid::Ulid;
 #[error("not a valid ULID")]
 pub struct InvalidId;
 
+/// How far the time in a client-chosen id may be from the server's clock.
+/// Ids order chats and messages and place them in export time ranges, so a
+/// client picking any time could pin a chat atop every dashboard (`7ZZZ…`),
+/// put a message first in a transcript, or move data out of a range.
+pub const CLIENT_ID_SKEW: time::Duration = time::Duration::hours(1);
+
+/// Refuses a client-chosen id (`field`) whose time, `at`, is more than
+/// [`CLIENT_ID_SKEW`] from `now`, naming the window allowed.
+pub fn check_client_id_time(
+    field: &str,
+    at: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+) -> Result<(), super::ValidationError> {
+    let (earliest, latest) = (now - CLIENT_ID_SKEW, now + CLIENT_ID_SKEW);
+    if (earliest..=latest).contains(&at) {
+        return Ok(());
+    }
+    let text = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| t.to_string())
+    };
+    Err(super::ValidationError::new(format!(
+        "{field} is a ULID of {}: a client-chosen id must carry a time within an hour of the \
+         server's clock, from {} to {}",
+        text(at),
+        text(earliest),
+        text(latest)
+    )))
+}
+
 /// Milliseconds since the Unix epoch, within a ULID's 48 bits.
 fn unix_millis(at: time::OffsetDateTime) -> u64 {
     let millis = at.unix_timestamp_nanos() / 1_000_000;
@@ -56,11 +86,13 @@ macro_rules! ulid_id {
                 Self(Ulid::from_parts(unix_millis(at), random))
             }
 
-            /// The time in the id, to the millisecond.
+            /// The time in the id, to the millisecond. A 48-bit ULID time
+            /// runs to the year 10889; past 9999 (the last year kept here)
+            /// it reads as the end of 9999.
             pub fn time(&self) -> time::OffsetDateTime {
                 let nanos = i128::from(self.0.timestamp_ms()) * 1_000_000;
                 time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-                    .expect("48-bit millisecond timestamps are in range")
+                    .unwrap_or_else(|_| time::PrimitiveDateTime::MAX.assume_utc())
             }
 
             /// Parses the 26-character Crockford base32 form (case-insensitive).

@@ -26,7 +26,10 @@ pub use chat::{
     CHAT_SWEEP_DELAY, Chat, ChatTitle, EndUserId, MAX_END_USER_ID_CHARS, MAX_METADATA_BYTES,
     MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, Metadata, Tag, Tags,
 };
-pub use ids::{ApiKeyId, ChatId, ExportId, InvalidId, MessageId, OrgId, SessionId, UserId};
+pub use ids::{
+    ApiKeyId, CLIENT_ID_SKEW, ChatId, ExportId, InvalidId, MessageId, OrgId, SessionId, UserId,
+    check_client_id_time,
+};
 pub use message::{
     LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_TOKEN_COUNT, Message, MessageContent,
     MessageRole, TokenCount,

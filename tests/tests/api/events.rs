@@ -113,11 +113,18 @@ async fn every_sample_event_runs_through_its_function() {
     )
     .await
     .unwrap();
+    // The samples' client-chosen ids are of November 2024, and ingest
+    // refuses ids more than an hour from its clock: the stack's clock is set
+    // to the first sample chat's time.
+    let sample_time = chatlogger::domain::ChatId::parse("01JD8Z3K4M5N6P7Q8R9S0T1V2W")
+        .unwrap()
+        .time();
     let dashboard = Dashboard::new(
         store.clone(),
         JwtKeys::new(TEST_JWT_SECRET).unwrap(),
         BrowserPolicy::new("https://app.example.com").unwrap(),
-    );
+    )
+    .with_clock(chatlogger::clock::ManualClock::shared(sample_time));
     let (_, local_exports) =
         crate::helpers::export_resources(&crate::helpers::aws().await, &table).await;
     let bucket = local_exports.bucket.clone();

@@ -107,6 +107,17 @@ async fn bad_message_bodies_are_refused_with_a_clear_error_and_no_write() {
             "token_count must be an integer from 0",
         ),
         ("bad client id", message(json!({"id": "not-a-ulid"})), "id"),
+        // Ids of 1970 and of the year 10889: far from the server's clock.
+        (
+            "id from long ago",
+            message(json!({"id": "00000000010000000000000000"})),
+            "within an hour of the server's clock",
+        ),
+        (
+            "id from the far future",
+            message(json!({"id": "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"})),
+            "within an hour of the server's clock",
+        ),
         (
             "unknown field",
             message(json!({"contnet": "typo"})),
@@ -152,6 +163,16 @@ async fn bad_chat_bodies_are_refused_with_a_clear_error_and_no_write() {
         ),
         ("user id with spaces", json!({"user_id": "a b"}), "user_id"),
         ("bad client id", json!({"id": "123"}), "id"),
+        (
+            "id pinned atop every list",
+            json!({"id": "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"}),
+            "within an hour of the server's clock",
+        ),
+        (
+            "id from long ago",
+            json!({"id": "00000000010000000000000000"}),
+            "within an hour of the server's clock",
+        ),
         (
             "unknown field",
             json!({"titel": "typo"}),

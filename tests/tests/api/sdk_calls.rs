@@ -17,7 +17,7 @@ use aws_smithy_runtime_api::{
 use aws_smithy_types::config_bag::ConfigBag;
 use axum::{body::Body, http::Request};
 use chatlogger::{
-    clock::{ManualClock, SharedClock},
+    clock::{Clock, ManualClock, SharedClock},
     store::DynamoStore,
 };
 use chatlogger_ingest::IngestState;
@@ -174,7 +174,9 @@ async fn ingesting_a_message_is_one_dynamodb_write() {
 
     // A retry of a stored message: still one call (the failed conditional
     // put returns the stored item), no read.
-    let body = json!({"id": chatlogger::domain::MessageId::new().to_string(), "role": "user", "content": "once"});
+    // Its id is of the container's time (ingest refuses one an hour off).
+    let id = chatlogger::domain::MessageId::at(clock.now());
+    let body = json!({"id": id.to_string(), "role": "user", "content": "once"});
     assert_eq!(call(&container, &messages, key, body.clone()).await.0, 201);
     assert_eq!(log.take(), ["PutItem"]);
     // (A moment later: at the same instant the retry's item would be
