@@ -85,6 +85,45 @@ fn the_aggregator_is_wired_to_the_tables_stream() {
     );
 }
 
+/// The unauthenticated dashboard routes (`/health`, `/auth/*`) have route
+/// throttles of their own, below the dashboard's default, so a flood of
+/// them is refused at API Gateway before a function runs.
+#[test]
+fn unauthenticated_routes_have_lower_throttles_of_their_own() {
+    let template = template();
+    let resources = &template["Resources"];
+    let default = &resources["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    let number = |value: &serde_norway::Value| value.as_f64().expect("a number");
+    let mut found = Vec::new();
+    for (_, resource) in resources.as_mapping().unwrap() {
+        for (_, event) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let path = event["Properties"]["Path"].as_str().unwrap_or_default();
+            if event["Type"].as_str() != Some("HttpApi")
+                || !(path == "/health" || path.starts_with("/auth/"))
+            {
+                continue;
+            }
+            let settings = &event["Properties"]["RouteSettings"];
+            for limit in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+                assert!(
+                    number(&settings[limit]) < number(&default[limit]),
+                    "{path}: {limit} must be below the dashboard's default"
+                );
+            }
+            found.push(path.to_owned());
+        }
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        ["/auth/login", "/auth/logout", "/auth/refresh", "/health"]
+    );
+}
+
 /// The outer guards: API Gateway throttles both APIs before any function
 /// runs; ingest and the export worker have reserved (and capped)
 /// concurrency, so neither can take the dashboard functions' share; and
