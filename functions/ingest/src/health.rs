@@ -1,4 +1,10 @@
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use axum::{Json, extract::State};
 use chatlogger::{clock::SharedClock, store::HealthStore};
@@ -26,13 +32,18 @@ pub struct Health {
     pub table: bool,
 }
 
-/// The table check, cached for [`HEALTH_CHECK_TTL`]. Requests arriving while
-/// a check runs wait for it instead of starting their own.
+/// The table check, cached for [`HEALTH_CHECK_TTL`]. After the first,
+/// `/health` answers at once from the last check and refreshes a stale one
+/// behind the answer (one refresh at a time), so an unauthenticated loop
+/// never waits on DynamoDB, nor holds a lock while it answers. The first
+/// check of a container is shared by the requests that arrive during it.
 #[derive(Clone)]
 pub struct HealthCheck {
     store: Arc<dyn HealthStore>,
     clock: SharedClock,
-    last: Arc<Mutex<Option<(OffsetDateTime, bool)>>>,
+    last: Arc<std::sync::Mutex<Option<(OffsetDateTime, bool)>>>,
+    refreshing: Arc<AtomicBool>,
+    first: Arc<Mutex<()>>,
 }
 
 impl HealthCheck {
@@ -40,27 +51,47 @@ impl HealthCheck {
         Self {
             store,
             clock,
-            last: Arc::new(Mutex::new(None)),
+            last: Arc::new(std::sync::Mutex::new(None)),
+            refreshing: Arc::new(AtomicBool::new(false)),
+            first: Arc::new(Mutex::new(())),
         }
     }
 
-    /// Whether the table answers, as last checked at most [`HEALTH_CHECK_TTL`] ago.
-    pub async fn table_answers(&self) -> bool {
-        let mut last = self.last.lock().await;
-        let now = self.clock.now();
-        if let Some((at, answered)) = *last
-            && at <= now
-            && now - at < HEALTH_CHECK_TTL
-        {
-            return answered;
-        }
+    fn known(&self) -> Option<(OffsetDateTime, bool)> {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Pings the table, at most [`TABLE_TIMEOUT`], and keeps the answer.
+    async fn check(&self, at: OffsetDateTime) -> bool {
         // A guard against a hung call, not a reading of the time.
         let answered = matches!(
             tokio::time::timeout(TABLE_TIMEOUT, self.store.ping()).await,
             Ok(Ok(()))
         );
-        *last = Some((now, answered));
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, answered));
         answered
+    }
+
+    /// Whether the table answered at the last check.
+    pub async fn table_answers(&self) -> bool {
+        let now = self.clock.now();
+        if let Some((at, answered)) = self.known() {
+            let fresh = at <= now && now - at < HEALTH_CHECK_TTL;
+            if !fresh && !self.refreshing.swap(true, Ordering::SeqCst) {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.check(now).await;
+                    this.refreshing.store(false, Ordering::SeqCst);
+                });
+            }
+            return answered;
+        }
+        // The container's first check: nothing to answer from yet.
+        let _first = self.first.lock().await;
+        match self.known() {
+            Some((_, answered)) => answered,
+            None => self.check(now).await,
+        }
     }
 }
 
@@ -73,4 +104,53 @@ pub async fn health(State(state): State<IngestState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         table,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use async_trait::async_trait;
+    use chatlogger::{clock::ManualClock, store::StoreResult};
+    use time::macros::datetime;
+
+    use super::*;
+
+    /// A table that answers its first ping and hangs on every later one.
+    #[derive(Default)]
+    struct HangsAfterOne {
+        pings: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl HealthStore for HangsAfterOne {
+        async fn ping(&self) -> StoreResult<()> {
+            if self.pings.fetch_add(1, Ordering::SeqCst) > 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_check_answers_at_once_and_refreshes_behind() {
+        let store = Arc::new(HangsAfterOne::default());
+        let clock = ManualClock::shared(datetime!(2026-11-22 12:00:00 UTC));
+        let check = HealthCheck::new(store.clone(), clock.clone());
+        assert!(check.table_answers().await, "the first check pings");
+        clock.advance(time::Duration::try_from(HEALTH_CHECK_TTL).unwrap());
+        // The table now hangs: the answer must not wait for it (a second
+        // is half of TABLE_TIMEOUT, which the old check waited).
+        for _ in 0..5 {
+            let answered =
+                tokio::time::timeout(Duration::from_secs(1), check.table_answers()).await;
+            assert_eq!(answered, Ok(true), "answered from the last check");
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(
+            store.pings.load(Ordering::SeqCst),
+            2,
+            "one refresh at a time"
+        );
+    }
 }
