@@ -580,6 +580,26 @@ export interface components {
             max_metadata_bytes?: null | components["schemas"]["MaxMetadataBytes"];
             rate_limit?: null | components["schemas"]["RateLimit"];
         };
+        /**
+         * @description What `PATCH /orgs/me/apikeys/{key_id}` changes in a key's settings: each
+         *     setting sent replaces the key's (`null` removes it), each left out is
+         *     kept; an unknown one is refused.
+         */
+        ApiKeySettingsPatch: {
+            /** @description Publishable keys: replaces the browser origins (1 to 20). */
+            allowed_origins?: string[] | null;
+            /**
+             * Format: int64
+             * @description Replaces the largest content this key may log; `null` removes it.
+             */
+            max_content_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Replaces the largest metadata this key may send; `null` removes it.
+             */
+            max_metadata_bytes?: number | null;
+            rate_limit?: null | components["schemas"]["RateLimit"];
+        };
         BatchMessage: {
             /**
              * Format: ulid
@@ -1296,7 +1316,7 @@ export interface components {
         /** @description What `PATCH /orgs/me/apikeys/{key_id}` changes. */
         UpdateApiKeyRequest: {
             label?: null | components["schemas"]["ApiKeyLabel"];
-            settings?: null | components["schemas"]["ApiKeySettings"];
+            settings?: null | components["schemas"]["ApiKeySettingsPatch"];
         };
         /** @description What `PATCH /chats/{chat_id}` may change; at least one field. */
         UpdateChatRequest: {

@@ -20,8 +20,8 @@ use axum::{
 };
 use chatlogger::{
     domain::{
-        ApiKey, ApiKeyId, ApiKeyKind, ApiKeyLabel, ApiKeySettings, MaxContentBytes,
-        MaxMetadataBytes, Origin, limits::RateLimit,
+        ApiKey, ApiKeyId, ApiKeyKind, ApiKeyLabel, ApiKeySettings, ApiKeySettingsPatch,
+        MaxContentBytes, MaxMetadataBytes, Origin, limits::RateLimit,
     },
     http::{
         ApiError, Dashboard, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, need,
@@ -182,9 +182,10 @@ pub async fn create_api_key(
 pub struct UpdateApiKeyRequest {
     /// 1-100 characters.
     pub label: Option<ApiKeyLabel>,
-    /// Replaces every setting (`allowed_origins`, `rate_limit`,
-    /// `max_content_bytes`, `max_metadata_bytes`); those left out are unset.
-    pub settings: Option<ApiKeySettings>,
+    /// Changes the settings named (`allowed_origins`, `rate_limit`,
+    /// `max_content_bytes`, `max_metadata_bytes`): each sent replaces the
+    /// key's, `null` removes it, each left out is kept.
+    pub settings: Option<ApiKeySettingsPatch>,
 }
 
 /// Change a key's label or settings (its type never changes). Ingest uses
@@ -222,7 +223,7 @@ pub async fn update_api_key(
     }
     let settings = request
         .settings
-        .map(|settings| settings.for_kind(stored.kind))
+        .map(|patch| patch.apply_to(&stored.settings).for_kind(stored.kind))
         .transpose()
         .map_err(|e| ApiError::InvalidBody(e.0))?;
     let changes = ApiKeyChanges {

@@ -11,7 +11,7 @@ use chatlogger::{
 };
 
 use crate::ChatsState;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::{IntoParams, ToSchema};
 
@@ -195,20 +195,13 @@ pub async fn get_chat(
 #[serde(deny_unknown_fields)]
 pub struct UpdateChatRequest {
     /// 1-200 characters; `null` removes the title.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "chatlogger::domain::patch::present")]
     #[schema(value_type = Option<String>)]
     pub title: Option<Option<ChatTitle>>,
     /// Replaces the tags (at most 20, 1-64 characters each).
     pub tags: Option<Tags>,
     /// Replaces the metadata (a JSON object, at most 8 KiB).
     pub metadata: Option<Metadata>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from a missing one (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Edit a chat's title, tags or metadata. A `user` may edit only their own chats.

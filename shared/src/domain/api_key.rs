@@ -228,6 +228,45 @@ pub struct ApiKeySettings {
     pub max_metadata_bytes: Option<MaxMetadataBytes>,
 }
 
+/// What `PATCH /orgs/me/apikeys/{key_id}` changes in a key's settings: each
+/// setting sent replaces the key's (`null` removes it), each left out is
+/// kept; an unknown one is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettingsPatch {
+    /// Publishable keys: replaces the browser origins (1 to 20).
+    #[serde(default, deserialize_with = "super::patch::present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_origins: Option<Option<Vec<Origin>>>,
+    /// Replaces the key's own rate; `null` returns to its kind's default.
+    #[serde(default, deserialize_with = "super::patch::present")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub rate_limit: Option<Option<RateLimit>>,
+    /// Replaces the largest content this key may log; `null` removes it.
+    #[serde(default, deserialize_with = "super::patch::present")]
+    #[schema(value_type = Option<u64>)]
+    pub max_content_bytes: Option<Option<MaxContentBytes>>,
+    /// Replaces the largest metadata this key may send; `null` removes it.
+    #[serde(default, deserialize_with = "super::patch::present")]
+    #[schema(value_type = Option<u64>)]
+    pub max_metadata_bytes: Option<Option<MaxMetadataBytes>>,
+}
+
+impl ApiKeySettingsPatch {
+    /// `current` with this patch applied.
+    pub fn apply_to(self, current: &ApiKeySettings) -> ApiKeySettings {
+        use super::patch::patched;
+        let origins =
+            (!current.allowed_origins.is_empty()).then(|| current.allowed_origins.clone());
+        ApiKeySettings {
+            allowed_origins: patched(origins, self.allowed_origins).unwrap_or_default(),
+            rate_limit: patched(current.rate_limit, self.rate_limit),
+            max_content_bytes: patched(current.max_content_bytes, self.max_content_bytes),
+            max_metadata_bytes: patched(current.max_metadata_bytes, self.max_metadata_bytes),
+        }
+    }
+}
+
 impl ApiKeySettings {
     /// Checks the settings suit a key of `kind`, and de-duplicates origins.
     pub fn for_kind(mut self, kind: ApiKeyKind) -> Result<Self, ValidationError> {
@@ -511,5 +550,36 @@ mod tests {
             serde_json::from_value::<ApiKeySettings>(serde_json::json!({"max_content_bytes": 0}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_settings_patch_keeps_what_it_leaves_out_and_refuses_typos() {
+        let current = ApiKeySettings {
+            allowed_origins: vec![Origin::parse("https://shop.example.com").unwrap()],
+            rate_limit: Some(RateLimit::new(5, None)),
+            max_content_bytes: None,
+            max_metadata_bytes: Some(MaxMetadataBytes::parse(100).unwrap()),
+        };
+        let patch: ApiKeySettingsPatch = serde_json::from_value(
+            serde_json::json!({"rate_limit": null, "max_content_bytes": 10}),
+        )
+        .unwrap();
+        let patched = patch.apply_to(&current);
+        assert_eq!(patched.allowed_origins, current.allowed_origins, "kept");
+        assert_eq!(patched.rate_limit, None, "removed");
+        assert_eq!(
+            patched.max_content_bytes.map(MaxContentBytes::get),
+            Some(10)
+        );
+        assert_eq!(patched.max_metadata_bytes, current.max_metadata_bytes);
+        assert_eq!(
+            ApiKeySettingsPatch::default().apply_to(&current),
+            current,
+            "an empty patch changes nothing"
+        );
+        let typo = serde_json::from_value::<ApiKeySettingsPatch>(
+            serde_json::json!({"rate_limt": {"per_second": 1}}),
+        );
+        assert!(typo.unwrap_err().to_string().contains("rate_limt"));
     }
 }

@@ -12,6 +12,7 @@ pub mod limits;
 mod message;
 mod org;
 mod password;
+pub mod patch;
 pub mod permissions;
 mod session;
 pub(crate) mod text;
@@ -19,8 +20,8 @@ mod user;
 
 pub use api_key::{
     API_KEY_PREFIX, ApiKey, ApiKeyGrant, ApiKeyHash, ApiKeyKind, ApiKeyLabel, ApiKeySecret,
-    ApiKeySettings, MAX_ALLOWED_ORIGINS, MaxContentBytes, MaxMetadataBytes, Origin,
-    PUBLISHABLE_KEY_PREFIX,
+    ApiKeySettings, ApiKeySettingsPatch, MAX_ALLOWED_ORIGINS, MaxContentBytes, MaxMetadataBytes,
+    Origin, PUBLISHABLE_KEY_PREFIX,
 };
 pub use chat::{
     CHAT_SWEEP_DELAY, Chat, ChatTitle, EndUserId, MAX_END_USER_ID_CHARS, MAX_METADATA_BYTES,

@@ -241,13 +241,51 @@ async fn secret_keys_are_refused_from_browsers_and_settings_are_checked() {
         .clone();
     assert_eq!(listed["allowed_origins"].as_array().unwrap().len(), 2);
     assert!(listed.get("secret").is_none());
-    let emptied = app
-        .send(
-            Method::PATCH,
-            &format!("/orgs/me/apikeys/{id}"),
-            &admin,
-            Some(&json!({"settings": {}})),
-        )
-        .await;
-    assert_eq!(emptied.status, 422, "a publishable key keeps an origin");
+    let patch = |body: Value| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            app.send(
+                Method::PATCH,
+                &format!("/orgs/me/apikeys/{id}"),
+                admin,
+                Some(&body),
+            )
+            .await
+        }
+    };
+    // A setting left out is kept; one sent replaces; null removes.
+    let narrowed = patch(json!({"settings": {"max_content_bytes": 1000}})).await;
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    assert_eq!(
+        narrowed.body["allowed_origins"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(narrowed.body["rate_limit"], json!({"per_second": 5}));
+    assert_eq!(narrowed.body["max_content_bytes"], 1000);
+    let default_rate = patch(json!({"settings": {"rate_limit": null}})).await;
+    assert_eq!(default_rate.status, 200, "{}", default_rate.body);
+    assert!(default_rate.body.get("rate_limit").is_none());
+    assert_eq!(default_rate.body["max_content_bytes"], 1000);
+    // A typo is refused, not ignored, and changes nothing.
+    let typo = patch(json!({"settings": {"rate_limt": {"per_second": 1}}})).await;
+    assert_eq!(typo.status, 422, "{}", typo.body);
+    let message = typo.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("rate_limt"), "{}", typo.body);
+    for emptied in [
+        json!({"allowed_origins": null}),
+        json!({"allowed_origins": []}),
+    ] {
+        let emptied = patch(json!({ "settings": emptied })).await;
+        assert_eq!(emptied.status, 422, "a publishable key keeps an origin");
+    }
+    let key_id = chatlogger::domain::ApiKeyId::parse(id).unwrap();
+    let stored =
+        chatlogger::store::ApiKeyStore::api_key(&*app.store, app.acme.org.id, key_id).await;
+    let stored = stored.unwrap().unwrap();
+    assert_eq!(stored.settings.allowed_origins.len(), 2);
+    assert_eq!(
+        stored.settings.max_content_bytes.map(|m| m.get()),
+        Some(1000)
+    );
 }
