@@ -1,6 +1,9 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
-    domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, Slug, Tags, check_client_id_time},
+    domain::{
+        ApiKeyKind, Chat, ChatId, ChatTitle, Email, EndUserId, Metadata, Slug, Tags,
+        check_client_id_time,
+    },
     http::{ApiError, JsonBody, OrgApiKey, rate_limit::RateHeaders},
 };
 use serde::Deserialize;
@@ -25,6 +28,9 @@ pub struct CreateChatRequest {
     #[serde(default)]
     pub metadata: Metadata,
     /// The plugin's id for the person chatting (1-128 characters, no spaces).
+    /// A `user` of the dashboard sees the chats whose `user_id` is their
+    /// email, so a publishable key (public, in a web page) may not send an
+    /// email address here (422): hash it, or log from a server.
     pub user_id: Option<EndUserId>,
 }
 
@@ -36,6 +42,21 @@ impl CreateChatRequest {
             .map_err(|e| ApiError::InvalidBody(e.0))?;
         if let Some(id) = self.id {
             check_client_id_time("id", id.time(), now).map_err(|e| ApiError::InvalidBody(e.0))?;
+        }
+        // Anyone can copy a publishable key from a page: with an email as
+        // user_id they could plant chats in a member's "own chats".
+        if key.kind == ApiKeyKind::Publishable
+            && self
+                .user_id
+                .as_ref()
+                .is_some_and(|id| Email::parse(id.as_str()).is_ok())
+        {
+            return Err(ApiError::InvalidBody(
+                "user_id must not be an email address with a publishable key (dashboard users \
+                 see the chats whose user_id is their email): send a hash of it, or log from a \
+                 server with a secret key"
+                    .into(),
+            ));
         }
         Ok(Chat {
             id: self.id.unwrap_or_default(),

@@ -67,6 +67,25 @@ async fn a_publishable_key_logs_only_from_its_origins_and_reads_nothing() {
         .await;
     assert_eq!(chat.status, 201, "{}", chat.body);
     assert_eq!(chat.headers["access-control-allow-origin"], SHOP);
+
+    // A member's email as user_id would plant the chat in that member's
+    // "own chats": refused from a publishable key (and nothing written); a
+    // secret key, on a server, may send one.
+    let before = app.tenant_items(&app.acme).await;
+    let planted = app
+        .plugin_post(
+            &app.chats_url(&app.acme),
+            &key,
+            Some(SHOP),
+            &json!({"user_id": "ada@acme.example"}),
+        )
+        .await;
+    assert_eq!(planted.status, 422, "{}", planted.body);
+    assert_eq!(app.tenant_items(&app.acme).await, before, "nothing written");
+    let from_server = app
+        .create_chat(&app.acme, &json!({"user_id": "ada@acme.example"}))
+        .await;
+    assert_eq!(from_server.status, 201, "{}", from_server.body);
     let exposed = chat.headers["access-control-expose-headers"]
         .to_str()
         .unwrap();
