@@ -630,6 +630,13 @@ pub trait UsageStore: Send + Sync {
     async fn window_usage(&self, org: OrgId, window: u64) -> StoreResult<WindowUsage>;
 }
 
+/// The units a report adds for `key` (0 when it names none).
+pub fn units_for(keys: &[(ApiKeyId, u64)], key: ApiKeyId) -> u64 {
+    keys.iter()
+        .find(|(id, _)| *id == key)
+        .map_or(0, |(_, units)| *units)
+}
+
 /// What [`UsageStore::add_usage_within`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsageAdded {

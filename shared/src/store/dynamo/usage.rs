@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     domain::{ApiKeyId, OrgId, limits::WINDOW_SECS},
-    store::{Read, StoreError, StoreResult, UsageAdded, UsageStore, WindowUsage},
+    store::{Read, StoreError, StoreResult, UsageAdded, UsageStore, WindowUsage, units_for},
 };
 
 const ORG_UNITS: &str = "units";
@@ -105,10 +105,7 @@ impl UsageStore for DynamoStore {
         capped: ApiKeyId,
         max: u64,
     ) -> StoreResult<UsageAdded> {
-        let adding = keys
-            .iter()
-            .find(|(key_id, _)| *key_id == capped)
-            .map_or(0, |(_, units)| *units);
+        let adding = units_for(keys, capped);
         if adding > max {
             return Ok(UsageAdded::OverCap(self.window_usage(org, window).await?));
         }

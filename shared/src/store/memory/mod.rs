@@ -821,10 +821,7 @@ impl UsageStore for MemoryStore {
         capped: ApiKeyId,
         max: u64,
     ) -> StoreResult<UsageAdded> {
-        let adding = keys
-            .iter()
-            .find(|(key, _)| *key == capped)
-            .map_or(0, |(_, units)| *units);
+        let adding = super::units_for(keys, capped);
         // One lock, as DynamoDB's condition and update are one request.
         let mut data = self.data();
         let now = data.usage.get(&(org, window)).cloned().unwrap_or_default();
