@@ -347,3 +347,53 @@ fn functions_get_the_secrets_arn_and_may_read_only_that_secret() {
     expected.sort();
     assert_eq!(seen, expected);
 }
+
+/// Ingest faces the internet with keys anyone may copy (publishable ones):
+/// its writes are limited to tenant items (partition keys `ORG#...`), so
+/// even a flaw in it could not write a user, an email claim, a session or a
+/// key hash. Reads (the key check) stay allowed.
+#[test]
+fn ingest_writes_only_tenant_items() {
+    let template = template();
+    let statements: Vec<&Yaml> = template["Resources"]["IngestFunction"]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+        .collect();
+    let writes = [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ];
+    let mut writing = 0;
+    for statement in statements {
+        let actions: Vec<&str> = statement["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(Yaml::as_str)
+            .collect();
+        assert!(
+            !actions
+                .iter()
+                .any(|a| a.contains("BatchWrite") || a.contains("Transact") || *a == "dynamodb:*"),
+            "ingest needs no batch, transaction or wildcard writes: {actions:?}"
+        );
+        if actions.iter().any(|action| writes.contains(action)) {
+            writing += 1;
+            let leading =
+                &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            let prefixes: Vec<&str> = leading
+                .as_sequence()
+                .map(|p| p.iter().filter_map(Yaml::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(
+                prefixes,
+                ["ORG#*"],
+                "{actions:?} must be limited to ORG# items"
+            );
+        }
+    }
+    assert_eq!(writing, 1, "one statement holds ingest's writes");
+}
