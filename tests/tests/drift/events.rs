@@ -27,24 +27,46 @@ fn event_files() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Binary name → the types of its template events (`HttpApi`, `SQS`, `Schedule`).
+/// Binary name → the types of its template events (`HttpApi`, `Schedule`),
+/// and `SQS` for a queue's event source mapping.
 fn template_triggers() -> BTreeMap<String, Vec<String>> {
     let template = crate::template();
+    let resources = template["Resources"].as_mapping().unwrap();
     let mut triggers = BTreeMap::new();
-    for (_, resource) in template["Resources"].as_mapping().unwrap() {
+    let mut binaries = BTreeMap::new();
+    for (name, resource) in resources {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap();
-        let types = resource["Properties"]["Events"]
+        binaries.insert(name.as_str().unwrap().to_owned(), binary.to_owned());
+        let types: Vec<String> = resource["Properties"]["Events"]
             .as_mapping()
             .into_iter()
             .flatten()
             .filter_map(|(_, event): (&Yaml, &Yaml)| event["Type"].as_str().map(str::to_owned))
             .collect();
         triggers.insert(binary.to_owned(), types);
+    }
+    for (_, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Lambda::EventSourceMapping") {
+            continue;
+        }
+        let tagged = |value: &Yaml| match value {
+            Yaml::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
+            _ => None,
+        };
+        let function = tagged(&resource["Properties"]["FunctionName"]).expect("!Ref a function");
+        let source = tagged(&resource["Properties"]["EventSourceArn"]).expect("!GetAtt a source");
+        let source = source.trim_end_matches(".Arn");
+        if resources[source]["Type"].as_str() == Some("AWS::SQS::Queue") {
+            triggers
+                .get_mut(&binaries[&function])
+                .expect("a function of the template")
+                .push("SQS".to_owned());
+        }
     }
     triggers
 }

@@ -188,11 +188,12 @@ fn the_template_runs_the_worker_as_the_code_expects() {
         max_receives,
         u64::from(chatlogger_local::EXPORT_MAX_RECEIVE_COUNT)
     );
-    let trigger = &worker["Events"]["ExportJobs"]["Properties"];
+    let trigger = &resources["ExportWorkerQueueMapping"]["Properties"];
     assert_eq!(
         trigger["FunctionResponseTypes"][0].as_str(),
         Some("ReportBatchItemFailures")
     );
+    assert!(is_ref(&trigger["FunctionName"], "ExportWorkerFunction"));
     let bucket = &resources["ExportBucket"]["Properties"];
     for flag in [
         "BlockPublicAcls",
@@ -396,4 +397,49 @@ fn ingest_writes_only_tenant_items() {
         }
     }
     assert_eq!(writing, 1, "one statement holds ingest's writes");
+}
+
+/// No SAM event attaches a managed policy that allows every resource: an
+/// `SQS`, `DynamoDB` or `Kinesis` event adds one (for example
+/// AWSLambdaSQSQueueExecutionRole, `Resource: *`). Queues are read through
+/// an explicit event source mapping, whose function may poll that queue
+/// alone.
+#[test]
+fn no_event_source_grants_every_resource() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    for (name, resource) in resources {
+        for (event, spec) in resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let kind = spec["Type"].as_str().unwrap_or_default();
+            assert!(
+                !["SQS", "DynamoDB", "Kinesis", "MSK", "MQ"].contains(&kind),
+                "{name:?} {event:?}: a {kind} event attaches a managed policy with Resource: *"
+            );
+        }
+        if resource["Type"].as_str() != Some("AWS::Lambda::EventSourceMapping") {
+            continue;
+        }
+        let Yaml::Tagged(function) = &resource["Properties"]["FunctionName"] else {
+            panic!("{name:?}: FunctionName is a !Ref");
+        };
+        let Yaml::Tagged(source) = &resource["Properties"]["EventSourceArn"] else {
+            panic!("{name:?}: EventSourceArn is a !GetAtt");
+        };
+        let function = &template["Resources"][function.value.as_str().unwrap()];
+        let polls = function["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+            .find(|statement| format!("{:?}", statement["Action"]).contains("sqs:ReceiveMessage"))
+            .unwrap_or_else(|| panic!("{name:?}: its function may not poll the queue"));
+        match &polls["Resource"] {
+            Yaml::Tagged(resource) => assert_eq!(resource.value, source.value, "{name:?}"),
+            other => panic!("{name:?}: polls {other:?}, not its queue alone"),
+        }
+    }
 }
