@@ -264,7 +264,8 @@ export interface paths {
          * Export inline: the file in the response, for exports up to 4 MiB that
          *     read at most 20,000 chats and messages. Larger ones answer 413
          *     (`export_too_large`), never a truncated file: narrow them (`from`/`to`
-         *     read only their time range) or use `POST /exports/orgs/me`.
+         *     read only their time range) or use `POST /exports/orgs/me`. Each user
+         *     may make 10 a minute; past that, 429 (`quota_exceeded`) with Retry-After.
          */
         post: operations["sync_export"];
         delete?: never;
@@ -3089,6 +3090,15 @@ export interface operations {
             };
             /** @description A field is invalid; the message names it */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `quota_exceeded`: 10 inline exports this minute; retry after Retry-After seconds */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

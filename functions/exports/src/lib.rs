@@ -33,7 +33,10 @@ use chatlogger::{
         ExportId, OrgId,
         export::{ExportFilters, ExportFormat, ExportJob, ExportRequest, ExportStatus},
     },
-    export::{DOWNLOAD_LINK_TTL, inline::export_inline},
+    export::{
+        DOWNLOAD_LINK_TTL,
+        inline::{admit_inline_export, export_inline},
+    },
     http::{
         ApiError, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, need,
         openapi::DashboardErrors,
@@ -208,7 +211,8 @@ pub async fn download_export(
 /// Export inline: the file in the response, for exports up to 4 MiB that
 /// read at most 20,000 chats and messages. Larger ones answer 413
 /// (`export_too_large`), never a truncated file: narrow them (`from`/`to`
-/// read only their time range) or use `POST /exports/orgs/me`.
+/// read only their time range) or use `POST /exports/orgs/me`. Each user
+/// may make 10 a minute; past that, 429 (`quota_exceeded`) with Retry-After.
 #[utoipa::path(
     post,
     path = "/exports/orgs/me/sync",
@@ -222,6 +226,7 @@ pub async fn download_export(
             (Vec<chatlogger::export::format::JsonRow> = "application/json"),
             (String = "application/x-ndjson"),
         )),
+        (status = 429, description = "`quota_exceeded`: 10 inline exports this minute; retry after Retry-After seconds", body = chatlogger::http::ErrorBody),
         DashboardErrors,
     )
 )]
@@ -231,10 +236,17 @@ pub async fn sync_export(
     JsonBody(request): JsonBody<ExportRequest>,
 ) -> Result<Response, ApiError> {
     let (format, filters) = accept(request)?;
+    let user = exporter.signed_in.user.id;
+    admit_inline_export(
+        &*state.jobs,
+        exporter.org,
+        user,
+        state.dashboard.clock.now(),
+    )
+    .await?;
     let org = exporter.load_org().await?;
     // Named like an async export's file, though nothing is stored.
-    let file_name = ExportJob::new(format, filters.clone(), exporter.signed_in.user.id)
-        .file_name(org.slug.as_str());
+    let file_name = ExportJob::new(format, filters.clone(), user).file_name(org.slug.as_str());
     let file = export_inline(state.reader.clone(), org.id, format, filters).await?;
     let disposition = HeaderValue::try_from(format!("attachment; filename=\"{file_name}\""))
         .map_err(ApiError::internal)?;

@@ -60,6 +60,11 @@ pub enum ExportError {
     Queue(String),
     #[error("the export is larger than {max_bytes} bytes")]
     TooLarge { max_bytes: usize },
+    /// The user has made their limit of inline exports this minute.
+    #[error(
+        "you have made {limit} inline exports this minute, the most a minute; retry in {retry_after_secs} s, or start an export job"
+    )]
+    InlineQuota { limit: u32, retry_after_secs: u64 },
     /// The export would read more items than its reader allows.
     #[error("the export reads more than {max_items} chats and messages")]
     ReadsTooMuch { max_items: u64 },
@@ -83,6 +88,7 @@ impl ExportError {
             Self::Queue(_) => "the export queue failed",
             Self::TooLarge { .. } => "the export is too large",
             Self::ReadsTooMuch { .. } => "the export reads too much",
+            Self::InlineQuota { .. } => "too many inline exports",
             Self::TimedOut => "the attempt ran out of time",
             Self::Superseded => "the attempt ran out of time",
         }

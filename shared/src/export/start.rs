@@ -368,6 +368,17 @@ mod tests {
 
     #[async_trait]
     impl ExportJobStore for Racing {
+        async fn count_inline_export(
+            &self,
+            org: OrgId,
+            user: crate::domain::UserId,
+            minute: u64,
+            limit: u32,
+        ) -> StoreResult<Option<u32>> {
+            self.store
+                .count_inline_export(org, user, minute, limit)
+                .await
+        }
         async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()> {
             self.store.create_export_job(org, &self.rival).await?;
             self.store.create_export_job(org, job).await

@@ -236,6 +236,12 @@ impl From<ExportError> for ApiError {
         match error {
             ExportError::TooLarge { max_bytes } => Self::ExportTooLarge { max_bytes },
             ExportError::ReadsTooMuch { max_items } => Self::ExportReadsTooMuch { max_items },
+            quota @ ExportError::InlineQuota {
+                retry_after_secs, ..
+            } => Self::QuotaExceeded {
+                message: quota.to_string(),
+                retry_after_secs,
+            },
             ExportError::Store(error) => error.into(),
             other => Self::internal(other),
         }

@@ -374,6 +374,16 @@ pub struct ExportUsage {
 /// cannot complete a job twice or resurrect a finished one.
 #[async_trait]
 pub trait ExportJobStore: Send + Sync {
+    /// Counts an inline export of `user` in `minute` (Unix minutes) unless
+    /// they already made `limit` in it: the count now, or `None` at the
+    /// limit. One conditional write; the counter expires minutes later.
+    async fn count_inline_export(
+        &self,
+        org: OrgId,
+        user: UserId,
+        minute: u64,
+        limit: u32,
+    ) -> StoreResult<Option<u32>>;
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()>;
     /// What counts against the org's export quotas at `now`: jobs queued or
     /// running (with a live lease), and jobs created since the start of

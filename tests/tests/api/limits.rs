@@ -154,6 +154,46 @@ async fn over_a_key_or_org_rate_ingest_answers_429_and_writes_nothing() {
     assert_eq!(later.status, 201, "{}", later.body);
 }
 
+/// Inline exports are limited per user and minute: each may read 20,000
+/// items, so a loop of them is refused (429 with Retry-After) long before it
+/// costs much; another user is not held back. The stack's clock sits in the
+/// middle of a minute, so the ten cannot straddle two.
+#[tokio::test]
+async fn inline_exports_are_limited_per_user_and_minute() {
+    let clock =
+        chatlogger::clock::ManualClock::shared(time::macros::datetime!(2026-06-01 12:00:20 UTC));
+    let app = crate::helpers::spawn_app_with_clock(clock.clone()).await;
+    let (ada, bob) = (
+        signed_in(&app, &app.acme, UserRole::Admin).await,
+        signed_in(&app, &app.acme, UserRole::Viewer).await,
+    );
+    let body = json!({"format": "ndjson"});
+    let sync = |cookies| {
+        let (app, body) = (&app, &body);
+        async move {
+            app.send(Method::POST, "/exports/orgs/me/sync", cookies, Some(body))
+                .await
+        }
+    };
+    for n in 0..10 {
+        let reply = sync(&ada).await;
+        assert_eq!(reply.status, 200, "export {n}: {}", reply.body);
+    }
+    let refused = sync(&ada).await;
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (429, "quota_exceeded")
+    );
+    assert_eq!(refused.headers["retry-after"], "40");
+    assert_eq!(
+        sync(&bob).await.status,
+        200,
+        "another user is not held back"
+    );
+    clock.advance(time::Duration::seconds(40));
+    assert_eq!(sync(&ada).await.status, 200, "a new minute");
+}
+
 #[tokio::test]
 async fn export_quotas_answer_429_and_create_nothing() {
     let app = spawn_app().await;

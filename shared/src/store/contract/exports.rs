@@ -8,7 +8,7 @@ use super::{NOW, at, every_page, export_job};
 use crate::{
     clock::ManualClock,
     domain::{
-        ExportId, OrgId,
+        ExportId, OrgId, UserId,
         export::{ExportJob, ExportStatus, Totals},
     },
     store::{ExportClaim, ExportJobStore, ExportUsage},
@@ -381,4 +381,48 @@ pub async fn export_jobs_are_listed_newest_first_per_org(
     })
     .await;
     assert_eq!(listed, jobs);
+}
+
+/// Inline exports count per org, user and minute, up to the limit; one at
+/// the limit writes nothing, and another user, org or minute starts at one.
+pub async fn inline_exports_are_counted_per_user_and_minute(
+    store: &impl ExportJobStore,
+    _: &ManualClock,
+) {
+    let (org, other_org) = (OrgId::new(), OrgId::new());
+    let (ada, bob) = (UserId::new(), UserId::new());
+    for n in 1..=3 {
+        assert_eq!(
+            store.count_inline_export(org, ada, 100, 3).await.unwrap(),
+            Some(n)
+        );
+    }
+    assert_eq!(
+        store.count_inline_export(org, ada, 100, 3).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.count_inline_export(org, ada, 100, 3).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.count_inline_export(org, bob, 100, 3).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .count_inline_export(other_org, ada, 100, 3)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store.count_inline_export(org, ada, 101, 3).await.unwrap(),
+        Some(1)
+    );
+    // A higher limit later in the same minute counts on from what was kept.
+    assert_eq!(
+        store.count_inline_export(org, ada, 100, 4).await.unwrap(),
+        Some(4)
+    );
 }

@@ -109,6 +109,7 @@ macro_rules! store_contract_tests {
                 export_quotas_count_live_jobs_and_todays,
                 only_a_queued_export_is_deleted,
                 export_jobs_are_listed_newest_first_per_org,
+                inline_exports_are_counted_per_user_and_minute,
             ],
             analytics($new_aggregates): [
                 one_reader_holds_the_aggregator_lease,

@@ -176,3 +176,8 @@ pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
 pub fn export_sk(export: ExportId) -> String {
     format!("{EXPORT_SK_PREFIX}{export}")
 }
+
+/// A user's inline exports in one minute, under their org.
+pub fn inline_exports_sk(user: UserId, minute: u64) -> String {
+    format!("INLINE#{user}#{minute}")
+}

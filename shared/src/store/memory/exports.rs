@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::{MemoryStore, Order, page_of};
 use crate::{
     domain::{
-        ExportId, OrgId,
+        ExportId, OrgId, UserId,
         export::{ExportJob, ExportStatus, Totals},
     },
     store::{
@@ -61,6 +61,22 @@ impl MemoryStore {
 
 #[async_trait]
 impl ExportJobStore for MemoryStore {
+    async fn count_inline_export(
+        &self,
+        org: OrgId,
+        user: UserId,
+        minute: u64,
+        limit: u32,
+    ) -> StoreResult<Option<u32>> {
+        let mut data = self.data();
+        let count = data.inline_exports.entry((org, user, minute)).or_default();
+        if *count >= limit {
+            return Ok(None);
+        }
+        *count += 1;
+        Ok(Some(*count))
+    }
+
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()> {
         let mut data = self.data();
         if data.exports.contains_key(&(org, job.id)) {

@@ -81,6 +81,8 @@ struct Data {
     usage: BTreeMap<(OrgId, u64), WindowUsage>,
     changes: ChangeFeed,
     exports: BTreeMap<(OrgId, ExportId), exports::StoredJob>,
+    /// Inline exports per user and minute.
+    inline_exports: BTreeMap<(OrgId, UserId, u64), u32>,
 }
 
 /// A chat as the table holds it.
