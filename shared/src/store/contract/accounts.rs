@@ -11,8 +11,8 @@ use super::{NOW, api_key, at, every_page, first, org, user};
 use crate::{
     clock::{Clock, ManualClock},
     domain::{
-        ApiKeyGrant, ApiKeyId, ApiKeyLabel, ApiKeySettings, DisplayName, Email, Metadata, Org,
-        OrgId, OrgName, Slug, User, UserId, UserRole,
+        ApiKey, ApiKeyGrant, ApiKeyId, ApiKeyLabel, ApiKeySecret, ApiKeySettings, DisplayName,
+        Email, Metadata, Org, OrgId, OrgName, Slug, User, UserId, UserRole,
         ingest_changes::IngestChange,
         limits::{OrgLimits, RateLimit},
     },
@@ -21,6 +21,18 @@ use crate::{
         PageRequest, StoreError, UsageAdded, UsageStore, UserChanges, UserStore, WindowUsage,
     },
 };
+
+/// The org "acme", stored, with one secret key "plugin" stored.
+async fn acme_with_key(store: &(impl OrgStore + ApiKeyStore)) -> (Org, ApiKey, ApiKeySecret) {
+    let acme = org("acme");
+    store.create_org(&acme).await.unwrap();
+    let (key, secret) = api_key("plugin", 0);
+    store
+        .create_api_key(&acme, &key, &secret.hash())
+        .await
+        .unwrap();
+    (acme, key, secret)
+}
 
 /// An org claims its slug as it is created: a second org with the slug
 /// is refused and nothing of it is written. An id that is taken is a
@@ -308,13 +320,7 @@ pub async fn an_api_key_is_granted_by_its_hash(
     store: &(impl OrgStore + ApiKeyStore),
     _: &ManualClock,
 ) {
-    let acme = org("acme");
-    store.create_org(&acme).await.unwrap();
-    let (key, secret) = api_key("plugin", 0);
-    store
-        .create_api_key(&acme, &key, &secret.hash())
-        .await
-        .unwrap();
+    let (acme, key, secret) = acme_with_key(store).await;
     assert_eq!(
         store.api_key_grant(&secret.hash()).await.unwrap(),
         Some(ApiKeyGrant {
@@ -341,13 +347,7 @@ pub async fn revoking_a_key_keeps_the_first_time(
     store: &(impl OrgStore + ApiKeyStore),
     clock: &ManualClock,
 ) {
-    let acme = org("acme");
-    store.create_org(&acme).await.unwrap();
-    let (key, secret) = api_key("plugin", 0);
-    store
-        .create_api_key(&acme, &key, &secret.hash())
-        .await
-        .unwrap();
+    let (acme, key, secret) = acme_with_key(store).await;
     let revoked = |grant: Option<ApiKeyGrant>| grant.expect("a grant").revoked;
 
     assert_eq!(
@@ -388,13 +388,7 @@ pub async fn key_settings_reach_the_grant_and_labels_do_not(
     store: &(impl OrgStore + ApiKeyStore),
     _: &ManualClock,
 ) {
-    let acme = org("acme");
-    store.create_org(&acme).await.unwrap();
-    let (key, secret) = api_key("plugin", 0);
-    store
-        .create_api_key(&acme, &key, &secret.hash())
-        .await
-        .unwrap();
+    let (acme, key, secret) = acme_with_key(store).await;
     let grant = store.api_key_grant(&secret.hash()).await.unwrap();
 
     let relabelled = ApiKeyChanges {
@@ -452,13 +446,7 @@ pub async fn touching_a_key_stamps_its_last_use(
     store: &(impl OrgStore + ApiKeyStore),
     _: &ManualClock,
 ) {
-    let acme = org("acme");
-    store.create_org(&acme).await.unwrap();
-    let (key, secret) = api_key("plugin", 0);
-    store
-        .create_api_key(&acme, &key, &secret.hash())
-        .await
-        .unwrap();
+    let (acme, key, _) = acme_with_key(store).await;
     store.touch_api_key(acme.id, key.id, at(60)).await.unwrap();
     let globex = OrgId::new();
     store.touch_api_key(globex, key.id, at(120)).await.unwrap();
@@ -514,13 +502,7 @@ pub async fn the_change_feed_notes_what_ingest_caches(
     store: &(impl OrgStore + ApiKeyStore + ChangeFeedStore),
     clock: &ManualClock,
 ) {
-    let acme = org("acme");
-    store.create_org(&acme).await.unwrap();
-    let (key, secret) = api_key("plugin", 0);
-    store
-        .create_api_key(&acme, &key, &secret.hash())
-        .await
-        .unwrap();
+    let (acme, key, secret) = acme_with_key(store).await;
     let last = || async {
         let feed = store.change_feed().await.unwrap();
         assert_eq!(
