@@ -18,7 +18,7 @@ use time::{Date, OffsetDateTime};
 use super::{
     DynamoStore, Item,
     chats::{ChatItem, chat_key},
-    expr::{Cond, Update, number, s},
+    expr::{Cond, Update, number, number_of, s},
     from_item, keys,
     query::{Listing, SortKey, page_of},
     requests::{Updated, key},
@@ -129,17 +129,6 @@ fn lease_key() -> Item {
 
 fn text_of(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn number_of(item: &Item, name: &str) -> StoreResult<Option<u64>> {
-    item.get(name)
-        .map(|v| {
-            v.as_n()
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| StoreError::Corrupt(format!("aggregate attribute {name}")))
-        })
-        .transpose()
 }
 
 /// A day's counters item as the domain reads it.

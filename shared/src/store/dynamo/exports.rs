@@ -163,28 +163,16 @@ impl ExportJobStore for DynamoStore {
         minute: u64,
         limit: u32,
     ) -> StoreResult<Option<u32>> {
-        let update = Update::default()
-            .increment("count", 1)
+        let item = Update::default()
             .set("kind", s("inline_exports"))
-            .set("expires_at", number((minute + 5) * 60))
-            .when(Cond::Lacks("count").or(Cond::Lt("count", number(limit))));
-        match self
-            .update(
-                key(keys::org_pk(org), keys::inline_exports_sk(user, minute)),
-                update,
-            )
-            .await?
-        {
-            Updated::Done(item) => {
-                let count = item
-                    .get("count")
-                    .and_then(|value| value.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| StoreError::Corrupt("inline export count".into()))?;
-                Ok(Some(count))
-            }
-            Updated::Refused(_) => Ok(None),
-        }
+            .set("expires_at", number((minute + 5) * 60));
+        self.count_up_to(
+            key(keys::org_pk(org), keys::inline_exports_sk(user, minute)),
+            "count",
+            limit,
+            item,
+        )
+        .await
     }
 
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()> {

@@ -331,6 +331,19 @@ pub(super) fn number(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+/// The number attribute `name` of `item`, if it has one; one that is not a
+/// whole number means the table is corrupt.
+pub(super) fn number_of(item: &super::Item, name: &str) -> crate::store::StoreResult<Option<u64>> {
+    item.get(name)
+        .map(|v| {
+            v.as_n()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| crate::store::StoreError::Corrupt(format!("attribute {name}")))
+        })
+        .transpose()
+}
+
 /// A timestamp as the items store it (RFC 3339 text).
 pub(super) fn rfc3339(at: time::OffsetDateTime) -> crate::store::StoreResult<AttributeValue> {
     at.format(&time::format_description::well_known::Rfc3339)

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::{
 
 use super::{
     DynamoStore, Item,
-    expr::{Cond, Expressions, Update, s, with_condition},
+    expr::{Cond, Expressions, Update, number, number_of, s, with_condition},
     from_sdk, keys,
 };
 use crate::store::{Read, StoreError, StoreResult};
@@ -170,6 +170,31 @@ impl DynamoStore {
                 }
                 _ => Err(from_sdk(error)),
             },
+        }
+    }
+
+    /// Adds one to the number `counter` of the item at `key` (with `update`'s
+    /// other changes) unless it is at `limit` already: one conditional
+    /// `UpdateItem`, so racing callers cannot pass the limit. The count now,
+    /// or `None` at the limit.
+    pub(super) async fn count_up_to(
+        &self,
+        key: Item,
+        counter: &'static str,
+        limit: u32,
+        update: Update,
+    ) -> StoreResult<Option<u32>> {
+        let update = update
+            .increment(counter, 1)
+            .when(Cond::Lacks(counter).or(Cond::Lt(counter, number(limit))));
+        match self.update(key, update).await? {
+            Updated::Done(item) => {
+                let count = number_of(&item, counter)?
+                    .and_then(|count| u32::try_from(count).ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("counter {counter}")))?;
+                Ok(Some(count))
+            }
+            Updated::Refused(_) => Ok(None),
         }
     }
 

@@ -4,14 +4,13 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, s},
     from_item, keys,
-    requests::{Updated, key},
+    requests::key,
     session_item::SessionItem,
     to_item,
     users::{user_from, user_key},
@@ -27,13 +26,6 @@ fn session_from(item: Item) -> StoreResult<Session> {
 
 fn session_key(org: OrgId, id: SessionId) -> Item {
     key(keys::org_pk(org), keys::session_sk(id))
-}
-
-/// A sign-in attempt counter for one key and window.
-#[derive(Serialize, Deserialize)]
-struct LoginAttemptsItem {
-    #[serde(default)]
-    attempts: u32,
 }
 
 fn login_attempts_key(throttle_key: &str, window: u64) -> Item {
@@ -130,17 +122,14 @@ impl LoginThrottleStore for DynamoStore {
         limit: u32,
         expires_at: OffsetDateTime,
     ) -> StoreResult<Option<u32>> {
-        let update = Update::default()
-            .increment("attempts", 1)
-            .set("expires_at", number(expires_at.unix_timestamp()))
-            .when(Cond::Lacks("attempts").or(Cond::Lt("attempts", number(limit))));
-        match self
-            .update(login_attempts_key(throttle_key, window), update)
-            .await?
-        {
-            Updated::Done(item) => Ok(Some(from_item::<LoginAttemptsItem>(item)?.attempts)),
-            Updated::Refused(_) => Ok(None),
-        }
+        let expiry = Update::default().set("expires_at", number(expires_at.unix_timestamp()));
+        self.count_up_to(
+            login_attempts_key(throttle_key, window),
+            "attempts",
+            limit,
+            expiry,
+        )
+        .await
     }
 
     async fn release_login_attempt(&self, throttle_key: &str, window: u64) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{
     DynamoStore, Item,
-    expr::{Cond, Update, number},
+    expr::{Cond, Update, number, number_of},
     keys,
     requests::{Updated, key},
 };
@@ -43,12 +43,7 @@ fn report(
 }
 
 fn count(item: &Item, attribute: &str) -> StoreResult<u64> {
-    item.get(attribute)
-        .and_then(|value| value.as_n().ok())
-        .map(|n| n.parse::<u64>())
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("usage {attribute}: {e}")))
-        .map(Option::unwrap_or_default)
+    Ok(number_of(item, attribute)?.unwrap_or_default())
 }
 
 /// The org's count and those of `keys` (every key in the item when `None`).
