@@ -184,6 +184,7 @@ async fn write_chats(
             tags: Tags::default(),
             metadata: Metadata::default(),
             user_id: None,
+            key_id: Some(chatlogger::domain::ApiKeyId::new()),
             created_at: at(n as u64),
         };
         store.insert_chat(org, &chat).await.expect("create a chat");
@@ -197,6 +198,7 @@ async fn write_chats(
         metadata: page.metadata.clone(),
         latency_ms: Some(LatencyMs::parse(LatencyMs::MAX.into()).expect("latency")),
         token_count: Some(TokenCount::parse(TokenCount::MAX.into()).expect("tokens")),
+        key_id: Some(chatlogger::domain::ApiKeyId::new()),
         created_at: logged_at(0),
     };
     store

@@ -65,6 +65,7 @@ impl SyntheticSource {
             .unwrap(),
             metadata: Metadata::default(),
             user_id: None,
+            key_id: Some(chatlogger::domain::ApiKeyId::new()),
             created_at: time::OffsetDateTime::now_utc(),
         })
     }
@@ -95,6 +96,7 @@ impl RowSource for SyntheticSource {
                     metadata: self.metadata.clone(),
                     latency_ms: Some(LatencyMs::parse((i % 5000) as i128).unwrap()),
                     token_count: Some(TokenCount::parse((i % 900) as i128).unwrap()),
+                    key_id: Some(chatlogger::domain::ApiKeyId::new()),
                     created_at: time::OffsetDateTime::now_utc(),
                 },
             });

@@ -378,6 +378,7 @@ fn chat_of(spec: &ChatSpec) -> Chat {
         .expect("two tags"),
         metadata: Metadata::default(),
         user_id: Some(EndUserId::parse(&spec.user).expect("an end-user id")),
+        key_id: Some(chatlogger::domain::ApiKeyId::new()),
         created_at: spec.created_at,
     }
 }

@@ -51,6 +51,7 @@ pub async fn latency(sizes: &[usize], transactions: usize) {
         tags: Tags::default(),
         metadata: Metadata::default(),
         user_id: None,
+        key_id: Some(chatlogger::domain::ApiKeyId::new()),
         created_at: OffsetDateTime::now_utc(),
     };
     store
@@ -111,6 +112,7 @@ fn message(chat: ChatId) -> Message {
         metadata: Metadata::default(),
         latency_ms: None,
         token_count: None,
+        key_id: Some(chatlogger::domain::ApiKeyId::new()),
         created_at: OffsetDateTime::now_utc(),
     }
 }

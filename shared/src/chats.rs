@@ -363,6 +363,16 @@ mod tests {
             unreachable!()
         }
 
+        async fn delete_key_messages(
+            &self,
+            _: OrgId,
+            _: ChatId,
+            _: crate::domain::ApiKeyId,
+            _: std::ops::Range<OffsetDateTime>,
+        ) -> StoreResult<usize> {
+            unreachable!()
+        }
+
         async fn activity_page(
             &self,
             _: OrgId,
@@ -563,6 +573,7 @@ mod tests {
                     metadata: Metadata::default(),
                     latency_ms: None,
                     token_count: None,
+                    key_id: None,
                     created_at: at(n) + time::Duration::milliseconds(250),
                 };
                 store
@@ -599,6 +610,7 @@ mod tests {
                 tags: crate::domain::Tags::default(),
                 metadata: metadata.clone(),
                 user_id: None,
+                key_id: None,
                 created_at: at(n),
             };
             store.insert_chat(org, &chat).await.unwrap();
@@ -650,6 +662,7 @@ mod tests {
                 tags: crate::domain::Tags::default(),
                 metadata: Metadata::default(),
                 user_id: user.map(|u| EndUserId::parse(u).unwrap()),
+                key_id: None,
                 created_at: at(n as u64),
             };
             store.insert_chat(org, &chat).await.unwrap();
@@ -664,6 +677,7 @@ mod tests {
                 metadata: Metadata::default(),
                 latency_ms: None,
                 token_count: None,
+                key_id: None,
                 created_at: at(10 + m),
             };
             store

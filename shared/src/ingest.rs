@@ -221,6 +221,7 @@ mod tests {
             tags: Tags::default(),
             metadata: Metadata::default(),
             user_id: None,
+            key_id: None,
             created_at: time::OffsetDateTime::now_utc(),
         }
     }
@@ -243,6 +244,7 @@ mod tests {
             metadata: Metadata::default(),
             latency_ms: None,
             token_count: None,
+            key_id: None,
             created_at: time::OffsetDateTime::now_utc(),
         }
     }

@@ -12,7 +12,8 @@
 //!   (orgs, users, API keys), [`chats`] (the dashboard's chat listing,
 //!   within its read budget), [`auth`] (sign-in, sessions, permissions),
 //!   [`analytics`] (the stream aggregator), [`export`] (the export pipeline
-//!   and worker), [`sweep`] (deleted chats' second purge), [`lookups`]
+//!   and worker), [`sweep`] (deleted chats' second purge), [`key_data`]
+//!   (deleting what one API key logged), [`lookups`]
 //!   (ingest's cached key grants and org limits, kept right by the change
 //!   feed), [`limits`] (rate limiting ingest per org and per key, above
 //!   `lookups`);
@@ -43,6 +44,7 @@ pub mod domain;
 pub mod export;
 pub mod http;
 pub mod ingest;
+pub mod key_data;
 pub mod limits;
 pub mod lookups;
 pub mod sdk_error;

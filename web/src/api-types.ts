@@ -429,6 +429,30 @@ export interface paths {
         patch: operations["update_api_key"];
         trace?: never;
     };
+    "/orgs/me/apikeys/{key_id}/data": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete what a key logged in a time range: a leaked key's chats (whole)
+         *     and its messages in any chat. Every chat and message records the key
+         *     that logged it (`key_id`). Revoke the key first, so it logs nothing
+         *     more. A call checks up to 1,000 chats, oldest first, and answers a
+         *     `next_cursor` while more remain; repeating a call is harmless.
+         *     Analytics count the deleted data out within seconds.
+         */
+        delete: operations["delete_key_data"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/orgs/me/users": {
         parameters: {
             query?: never;
@@ -644,6 +668,11 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             id: components["schemas"]["ChatId"];
+            /**
+             * @description The API key that logged it; null for chats logged before keys were
+             *     recorded.
+             */
+            key_id?: string | null;
             metadata: components["schemas"]["Metadata"];
             tags: components["schemas"]["Tags"];
             title?: null | components["schemas"]["ChatTitle"];
@@ -853,6 +882,8 @@ export interface components {
             content: string;
             /** Format: date-time */
             created_at: string;
+            /** @description The API key that logged the message (null before keys were recorded). */
+            key_id?: string | null;
             /** Format: int64 */
             latency_ms?: number | null;
             message_id: components["schemas"]["MessageId"];
@@ -887,6 +918,11 @@ export interface components {
                 /** Format: date-time */
                 created_at: string;
                 id: components["schemas"]["ChatId"];
+                /**
+                 * @description The API key that logged it; null for chats logged before keys were
+                 *     recorded.
+                 */
+                key_id?: string | null;
                 metadata: components["schemas"]["Metadata"];
                 tags: components["schemas"]["Tags"];
                 title?: null | components["schemas"]["ChatTitle"];
@@ -911,6 +947,11 @@ export interface components {
                 /** Format: date-time */
                 created_at: string;
                 id: components["schemas"]["MessageId"];
+                /**
+                 * @description The API key that logged it; null for messages logged before keys
+                 *     were recorded.
+                 */
+                key_id?: string | null;
                 latency_ms?: null | components["schemas"]["LatencyMs"];
                 metadata: components["schemas"]["Metadata"];
                 role: components["schemas"]["MessageRole"];
@@ -921,6 +962,30 @@ export interface components {
              * @description The status the item would have had on its own route.
              */
             status: number;
+        };
+        /** @description What one call deleted. */
+        KeyDataDeletedResponse: {
+            /**
+             * Format: int64
+             * @description Chats this call checked (at most 1,000).
+             */
+            chats_checked: number;
+            /**
+             * Format: int64
+             * @description Chats the key logged in the range, deleted with all their messages
+             *     (any another key logged into them too).
+             */
+            chats_deleted: number;
+            /**
+             * Format: int64
+             * @description Messages the key logged in the range, in those chats or others.
+             */
+            messages_deleted: number;
+            /**
+             * @description Present when chats remain to be checked: call again with it as
+             *     `cursor` (and the same `from` and `to`).
+             */
+            next_cursor?: string | null;
         };
         /**
          * Format: int64
@@ -1003,6 +1068,11 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             id: components["schemas"]["MessageId"];
+            /**
+             * @description The API key that logged it; null for messages logged before keys
+             *     were recorded.
+             */
+            key_id?: string | null;
             latency_ms?: null | components["schemas"]["LatencyMs"];
             metadata: components["schemas"]["Metadata"];
             role: components["schemas"]["MessageRole"];
@@ -1169,6 +1239,11 @@ export interface components {
                 /** Format: date-time */
                 created_at: string;
                 id: components["schemas"]["MessageId"];
+                /**
+                 * @description The API key that logged it; null for messages logged before keys
+                 *     were recorded.
+                 */
+                key_id?: string | null;
                 latency_ms?: null | components["schemas"]["LatencyMs"];
                 metadata: components["schemas"]["Metadata"];
                 role: components["schemas"]["MessageRole"];
@@ -4142,6 +4217,122 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ApiKey"];
+                };
+            };
+            /** @description Malformed JSON, path or query parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No live session: sign in (or refresh) first */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The caller's role lacks the route's permission, or the CSRF header is missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such object in the org (the same for objects of other orgs) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The change conflicts with the stored state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body over 256 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Content-Type is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field is invalid; the message names it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description DynamoDB is throttling; retry after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_key_data: {
+        parameters: {
+            query?: {
+                /**
+                 * @description What the key logged at or after this RFC 3339 time (default: when
+                 *     the key was created).
+                 */
+                from?: string;
+                /** @description ...and before this RFC 3339 time (default: now). */
+                to?: string;
+                /** @description `next_cursor` of the previous call, to go on where it stopped. */
+                cursor?: string;
+                /** @description Superadmins only: act on this org instead of their own. */
+                org?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The key's id (revoked keys too) */
+                key_id: components["schemas"]["ApiKeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What was deleted, and where to go on */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyDataDeletedResponse"];
                 };
             };
             /** @description Malformed JSON, path or query parameter */

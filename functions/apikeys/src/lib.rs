@@ -8,6 +8,7 @@
 //! | `POST /orgs/me/apikeys` | [`create_api_key`] | `ManageKeys` (admin) |
 //! | `PATCH /orgs/me/apikeys/{key_id}` | [`update_api_key`] | `ManageKeys` (admin) |
 //! | `DELETE /orgs/me/apikeys/{key_id}` | [`revoke_api_key`] | `ManageKeys` (admin) |
+//! | `DELETE /orgs/me/apikeys/{key_id}/data` | [`delete_key_data`] | `ManageKeys` (admin) |
 //!
 //! Superadmins may add `?org=<org id>` to act on another org.
 
@@ -21,17 +22,18 @@ use axum::{
 use chatlogger::{
     domain::{
         ApiKey, ApiKeyId, ApiKeyKind, ApiKeyLabel, ApiKeySettings, ApiKeySettingsPatch,
-        MaxContentBytes, MaxMetadataBytes, Origin, limits::RateLimit,
+        MaxContentBytes, MaxMetadataBytes, OrgId, Origin, limits::RateLimit,
     },
     http::{
-        ApiError, Dashboard, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, need,
-        openapi::DashboardErrors,
+        ApiError, Dashboard, InOrg, JsonBody, OrgParam, OrgQuery, PageQuery, Paged, PathId,
+        cursor_param, need, openapi::DashboardErrors, time_param,
     },
+    key_data::{KeyDataDeleted, MAX_CHATS_PER_CALL},
     lookups::CHANGES_APPLY_WITHIN,
-    store::{ApiKeyChanges, ApiKeyStore},
+    store::{ApiKeyChanges, ApiKeyStore, ChatStore, MessageStore},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(OpenApi)]
@@ -43,13 +45,21 @@ struct ApiKeysDoc;
 pub struct ApiKeysState {
     pub dashboard: Dashboard,
     pub api_keys: Arc<dyn ApiKeyStore>,
+    /// What a key logged, for deleting it.
+    pub chats: Arc<dyn ChatStore>,
+    pub messages: Arc<dyn MessageStore>,
 }
 
 impl ApiKeysState {
-    pub fn new<S: ApiKeyStore + 'static>(store: Arc<S>, dashboard: Dashboard) -> Self {
+    pub fn new<S: ApiKeyStore + ChatStore + MessageStore + 'static>(
+        store: Arc<S>,
+        dashboard: Dashboard,
+    ) -> Self {
         Self {
             dashboard,
-            api_keys: store,
+            api_keys: store.clone(),
+            chats: store.clone(),
+            messages: store,
         }
     }
 }
@@ -58,6 +68,7 @@ fn api() -> OpenApiRouter<ApiKeysState> {
     OpenApiRouter::with_openapi(ApiKeysDoc::openapi())
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(update_api_key, revoke_api_key))
+        .routes(routes!(delete_key_data))
 }
 
 /// Every API-key route, with the CSRF check, ready for `chatlogger::http::app`
@@ -264,4 +275,101 @@ pub async fn revoke_api_key(
         .ok_or(ApiError::NotFound("API key"))?;
     tracing::info!(key_id = %key.id, applies_within_secs = CHANGES_APPLY_WITHIN.as_secs(), "API key revoked");
     Ok(Json(key))
+}
+
+/// `DELETE /orgs/me/apikeys/{key_id}/data`: the time range and where to go on.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeyDataQuery {
+    /// What the key logged at or after this RFC 3339 time (default: when
+    /// the key was created).
+    pub from: Option<String>,
+    /// ...and before this RFC 3339 time (default: now).
+    pub to: Option<String>,
+    /// `next_cursor` of the previous call, to go on where it stopped.
+    pub cursor: Option<String>,
+    /// Superadmins only: act on this org instead of their own.
+    #[param(value_type = Option<String>)]
+    pub org: Option<OrgId>,
+}
+
+impl OrgParam for KeyDataQuery {
+    fn org(&self) -> Option<OrgId> {
+        self.org
+    }
+}
+
+/// What one call deleted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyDataDeletedResponse {
+    /// Chats the key logged in the range, deleted with all their messages
+    /// (any another key logged into them too).
+    pub chats_deleted: u64,
+    /// Messages the key logged in the range, in those chats or others.
+    pub messages_deleted: u64,
+    /// Chats this call checked (at most 1,000).
+    pub chats_checked: u64,
+    /// Present when chats remain to be checked: call again with it as
+    /// `cursor` (and the same `from` and `to`).
+    pub next_cursor: Option<String>,
+}
+
+impl From<KeyDataDeleted> for KeyDataDeletedResponse {
+    fn from(deleted: KeyDataDeleted) -> Self {
+        Self {
+            chats_deleted: deleted.chats_deleted,
+            messages_deleted: deleted.messages_deleted,
+            chats_checked: deleted.chats_checked,
+            next_cursor: deleted.next.map(|cursor| cursor.encode()),
+        }
+    }
+}
+
+/// Delete what a key logged in a time range: a leaked key's chats (whole)
+/// and its messages in any chat. Every chat and message records the key
+/// that logged it (`key_id`). Revoke the key first, so it logs nothing
+/// more. A call checks up to 1,000 chats, oldest first, and answers a
+/// `next_cursor` while more remain; repeating a call is harmless.
+/// Analytics count the deleted data out within seconds.
+#[utoipa::path(
+    delete,
+    path = "/orgs/me/apikeys/{key_id}/data",
+    tag = "apikeys",
+    params(("key_id" = ApiKeyId, Path, description = "The key's id (revoked keys too)"), KeyDataQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "What was deleted, and where to go on", body = KeyDataDeletedResponse),
+        DashboardErrors,
+    )
+)]
+pub async fn delete_key_data(
+    State(state): State<ApiKeysState>,
+    InOrg { org, query, .. }: InOrg<need::ManageKeys, KeyDataQuery>,
+    PathId(key_id): PathId<ApiKeyId>,
+) -> Result<Json<KeyDataDeletedResponse>, ApiError> {
+    let key = state
+        .api_keys
+        .api_key(org, key_id)
+        .await?
+        .ok_or(ApiError::NotFound("API key"))?;
+    let now = state.dashboard.clock.now();
+    let from = time_param(query.from.as_deref(), "from")?.unwrap_or(key.created_at);
+    let to = time_param(query.to.as_deref(), "to")?.unwrap_or(now);
+    if from >= to {
+        return Err(ApiError::InvalidQuery("from must be before to".into()));
+    }
+    let cursor = cursor_param(query.cursor.as_deref())?;
+    let deleted = chatlogger::key_data::delete_key_data(
+        &*state.chats,
+        &*state.messages,
+        org,
+        key_id,
+        from..to,
+        cursor,
+        now,
+    )
+    .await?;
+    tracing::info!(%key_id, chats = deleted.chats_deleted, messages = deleted.messages_deleted, more = deleted.next.is_some(), max_chats = MAX_CHATS_PER_CALL, "deleted what a key logged");
+    Ok(Json(deleted.into()))
 }

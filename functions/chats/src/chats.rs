@@ -5,14 +5,14 @@ use chatlogger::{
     domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags},
     http::{
         ApiError, ChatAccess, InOrg, JsonBody, OrgParam, OrgQuery, Paged, PathId, need,
-        openapi::DashboardErrors,
+        openapi::DashboardErrors, time_param,
     },
     store::{ChatChanges, ChatFilter, PageRequest},
 };
 
 use crate::ChatsState;
 use serde::{Deserialize, Serialize};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 /// `GET /chats` filters and paging.
@@ -47,20 +47,9 @@ impl OrgParam for ChatListQuery {
 
 impl ChatListQuery {
     fn filter(&self) -> Result<ChatFilter, ApiError> {
-        let time = |raw: &Option<String>, name: &str| {
-            raw.as_deref()
-                .map(|raw| {
-                    OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
-                        ApiError::InvalidQuery(format!(
-                            "{name} must be an RFC 3339 time like 2026-01-31T00:00:00Z"
-                        ))
-                    })
-                })
-                .transpose()
-        };
         let filter = ChatFilter {
-            from: time(&self.from, "from")?,
-            to: time(&self.to, "to")?,
+            from: time_param(self.from.as_deref(), "from")?,
+            to: time_param(self.to.as_deref(), "to")?,
             tag: self
                 .tag
                 .as_deref()

@@ -64,6 +64,7 @@ impl CreateChatRequest {
             tags: self.tags,
             metadata: self.metadata,
             user_id: self.user_id,
+            key_id: Some(key.key_id),
             created_at: now,
         })
     }

@@ -50,6 +50,7 @@ impl CreateMessageRequest {
             metadata: self.metadata,
             latency_ms: self.latency_ms,
             token_count: self.token_count,
+            key_id: Some(key.key_id),
             created_at: now,
         };
         key.settings

@@ -530,6 +530,7 @@ mod tests {
             metadata: Metadata::parse(metadata).unwrap(),
             latency_ms: None,
             token_count: None,
+            key_id: None,
             created_at: OffsetDateTime::now_utc(),
         };
         assert!(

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{
-    ChatId, ValidationError,
+    ApiKeyId, ChatId, ValidationError,
     text::{single_line, string_newtype_serde, visible},
 };
 
@@ -159,6 +159,10 @@ pub struct Chat {
     pub tags: Tags,
     pub metadata: Metadata,
     pub user_id: Option<EndUserId>,
+    /// The API key that logged it; null for chats logged before keys were
+    /// recorded.
+    #[schema(value_type = Option<String>)]
+    pub key_id: Option<ApiKeyId>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -166,7 +170,8 @@ pub struct Chat {
 
 impl Chat {
     /// True when `other` was made from the same client request: everything
-    /// but the server's timestamp matches. Decides replay (200) vs conflict (409).
+    /// but the server's timestamp (and the key, as for messages) matches.
+    /// Decides replay (200) vs conflict (409).
     pub fn same_request_as(&self, other: &Chat) -> bool {
         self.id == other.id
             && self.title == other.title

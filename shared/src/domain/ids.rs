@@ -40,6 +40,24 @@ pub fn check_client_id_time(
     )))
 }
 
+/// The ids a message logged (by the server's clock) within `logged` can
+/// have: its own time's, unless the client chose it, and then at most
+/// [`CLIENT_ID_SKEW`] away. So a time range of logging is a range of keys.
+pub fn message_ids_logged_within(
+    logged: &std::ops::Range<time::OffsetDateTime>,
+) -> std::ops::RangeInclusive<MessageId> {
+    // Checked: the ends come from a request, and may be years 0 or 9999.
+    let first = logged
+        .start
+        .checked_sub(CLIENT_ID_SKEW)
+        .map_or(MessageId::MIN, MessageId::first_at);
+    let last = logged
+        .end
+        .checked_add(CLIENT_ID_SKEW)
+        .map_or(MessageId::MAX, MessageId::last_at);
+    first..=last
+}
+
 /// Milliseconds since the Unix epoch, within a ULID's 48 bits.
 fn unix_millis(at: time::OffsetDateTime) -> u64 {
     let millis = at.unix_timestamp_nanos() / 1_000_000;

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{ChatId, MessageId, Metadata, ValidationError, text::bounded_int};
+use super::{ApiKeyId, ChatId, MessageId, Metadata, ValidationError, text::bounded_int};
 
 /// Largest message content, in bytes of UTF-8.
 pub const MAX_CONTENT_BYTES: usize = 32 * 1024;
@@ -75,6 +75,10 @@ pub struct Message {
     pub metadata: Metadata,
     pub latency_ms: Option<LatencyMs>,
     pub token_count: Option<TokenCount>,
+    /// The API key that logged it; null for messages logged before keys
+    /// were recorded.
+    #[schema(value_type = Option<String>)]
+    pub key_id: Option<ApiKeyId>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -82,7 +86,9 @@ pub struct Message {
 
 impl Message {
     /// True when `other` was made from the same client request (all but the
-    /// server's timestamp match).
+    /// server's timestamp match). The key is not compared: a retry through
+    /// another key of the org replays the stored message, which keeps the
+    /// key that first logged it.
     pub fn same_request_as(&self, other: &Message) -> bool {
         self.id == other.id
             && self.chat_id == other.chat_id

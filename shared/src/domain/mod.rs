@@ -29,7 +29,7 @@ pub use chat::{
 };
 pub use ids::{
     ApiKeyId, CLIENT_ID_SKEW, ChatId, ExportId, InvalidId, MessageId, OrgId, SessionId, UserId,
-    check_client_id_time,
+    check_client_id_time, message_ids_logged_within,
 };
 pub use message::{
     LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_TOKEN_COUNT, Message, MessageContent,

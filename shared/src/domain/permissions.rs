@@ -188,6 +188,7 @@ mod tests {
             tags: Tags::default(),
             metadata: Metadata::default(),
             user_id: user_id.map(|u| EndUserId::parse(u).unwrap()),
+            key_id: None,
             created_at: OffsetDateTime::now_utc(),
         }
     }

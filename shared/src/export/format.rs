@@ -31,7 +31,7 @@ impl ExportFormat {
 }
 
 /// The CSV header, in column order.
-pub const CSV_COLUMNS: [&str; 10] = [
+pub const CSV_COLUMNS: [&str; 11] = [
     "chat_id",
     "chat_title",
     "tags",
@@ -42,6 +42,8 @@ pub const CSV_COLUMNS: [&str; 10] = [
     "token_count",
     "created_at",
     "metadata",
+    // Last, so files read by column position before it was added still read.
+    "key_id",
 ];
 
 /// One message per row; tags and metadata are JSON text. Every cell is
@@ -106,6 +108,7 @@ impl RowFormat for CsvFormat {
         let metadata = message.metadata.to_json_text();
         let chat_id = chat.id.to_string();
         let message_id = message.id.to_string();
+        let key_id = message.key_id.map(|k| k.to_string()).unwrap_or_default();
         self.record(
             [
                 chat_id.as_str(),
@@ -118,6 +121,7 @@ impl RowFormat for CsvFormat {
                 tokens.as_str(),
                 created_at.as_str(),
                 metadata.as_str(),
+                key_id.as_str(),
             ],
             out,
         )
@@ -175,6 +179,9 @@ pub struct JsonRow<'a> {
     #[schema(value_type = String, format = DateTime)]
     created_at: time::OffsetDateTime,
     metadata: &'a crate::domain::Metadata,
+    /// The API key that logged the message (null before keys were recorded).
+    #[schema(value_type = Option<String>)]
+    key_id: Option<crate::domain::ApiKeyId>,
 }
 
 impl<'a> From<&'a ExportRow> for JsonRow<'a> {
@@ -191,6 +198,7 @@ impl<'a> From<&'a ExportRow> for JsonRow<'a> {
             token_count: message.token_count.map(|t| t.get()),
             created_at: message.created_at,
             metadata: &message.metadata,
+            key_id: message.key_id,
         }
     }
 }
@@ -297,6 +305,11 @@ mod tests {
         assert_eq!(&first[7], "");
         let metadata: Value = serde_json::from_str(&first[9]).unwrap();
         assert_eq!(metadata, json!({"model": "gpt-4o", "n": 1.5}));
+        assert_eq!(&first[10], rows[0].message.key_id.unwrap().to_string());
+        assert_eq!(
+            &records[1][10], "",
+            "a message logged before keys were recorded"
+        );
         assert_eq!(&records[1][5], "'-1 is negative");
         assert_eq!(&records[1][1], "'=HYPERLINK(\"http://evil\")");
     }
@@ -346,6 +359,11 @@ mod tests {
         assert_eq!(array[0]["metadata"], json!({"model": "gpt-4o", "n": 1.5}));
         assert_eq!(array[1]["latency_ms"], Value::Null);
         assert_eq!(array[1]["token_count"], 7);
+        assert_eq!(
+            array[0]["key_id"],
+            rows[0].message.key_id.unwrap().to_string()
+        );
+        assert_eq!(array[1]["key_id"], Value::Null);
         // An empty export is still a valid file.
         let empty: Vec<Value> = serde_json::from_str(&render(ExportFormat::Json, &[])).unwrap();
         assert!(empty.is_empty());

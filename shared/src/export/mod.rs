@@ -120,6 +120,7 @@ pub(crate) mod tests {
             .unwrap(),
             metadata: Metadata::default(),
             user_id: None,
+            key_id: None,
             created_at: datetime!(2025-01-01 00:00 UTC),
         });
         let message = |content: &str, latency: Option<u64>, tokens: Option<u64>| Message {
@@ -130,12 +131,16 @@ pub(crate) mod tests {
             metadata: Metadata::parse(json!({"model": "gpt-4o", "n": 1.5})).unwrap(),
             latency_ms: latency.map(|l| LatencyMs::parse(l.into()).unwrap()),
             token_count: tokens.map(|t| TokenCount::parse(t.into()).unwrap()),
+            key_id: None,
             created_at: datetime!(2025-01-02 03:04:05.5 UTC),
         };
         vec![
             ExportRow {
                 chat: chat.clone(),
-                message: message("line one,\n\"quoted\" line two", Some(850), None),
+                message: Message {
+                    key_id: Some(crate::domain::ApiKeyId::new()),
+                    ..message("line one,\n\"quoted\" line two", Some(850), None)
+                },
             },
             ExportRow {
                 chat: chat.clone(),

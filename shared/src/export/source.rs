@@ -217,6 +217,7 @@ mod tests {
             tags: Tags::default(),
             metadata: Metadata::default(),
             user_id: None,
+            key_id: None,
             created_at: start,
         };
         store.insert_chat(org, &chat).await.unwrap();
@@ -230,6 +231,7 @@ mod tests {
                 metadata: Metadata::default(),
                 latency_ms: None,
                 token_count: None,
+                key_id: None,
                 created_at: at,
             };
             store

@@ -35,7 +35,7 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use in_org::{InOrg, OrgParam};
 pub use json::{JsonBody, MAX_BODY_BYTES, parse_json};
 pub use path::{PathId, PathParam};
-pub use query::{OrgQuery, PageQuery, Paged, QueryParams};
+pub use query::{OrgQuery, PageQuery, Paged, QueryParams, cursor_param, time_param};
 pub use signed_in::{ChatAccess, Need, SignedIn, need};
 
 /// The finished service, for each Lambda `main` and the local all-in-one

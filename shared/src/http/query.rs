@@ -7,6 +7,7 @@ use axum::{
     http::request::Parts,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
@@ -66,16 +67,30 @@ impl PageQuery {
                 "limit must be 1-{MAX_PAGE_SIZE}"
             )));
         }
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(|raw| {
-                Cursor::decode(raw)
-                    .ok_or_else(|| ApiError::InvalidQuery("cursor is not a valid cursor".into()))
-            })
-            .transpose()?;
+        let cursor = cursor_param(self.cursor.as_deref())?;
         Ok(PageRequest { limit, cursor })
     }
+}
+
+/// A `cursor` parameter: a `next_cursor` this API gave out, or 400.
+pub fn cursor_param(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    raw.map(|raw| {
+        Cursor::decode(raw)
+            .ok_or_else(|| ApiError::InvalidQuery("cursor is not a valid cursor".into()))
+    })
+    .transpose()
+}
+
+/// A time parameter named `name`: RFC 3339, or 400 saying so.
+pub fn time_param(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, ApiError> {
+    raw.map(|raw| {
+        OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+            ApiError::InvalidQuery(format!(
+                "{name} must be an RFC 3339 time like 2026-01-31T00:00:00Z"
+            ))
+        })
+    })
+    .transpose()
 }
 
 /// A page of a listing. Pass `next_cursor` back as `cursor` for the next

@@ -1,5 +1,6 @@
-//! One log line per request: request id, method and route, org id (recorded
-//! by the auth extractor), status and duration in milliseconds. Never
+//! One log line per request: request id, method and route, org id and the
+//! user or API key (recorded by the auth extractors, so a leaked key's
+//! requests can be found), status and duration in milliseconds. Never
 //! headers or bodies, so no keys, passwords, tokens or message content reach
 //! the logs. On Lambda the line is about 200 bytes (see `crate::telemetry`):
 //! it is most of what logging costs.
@@ -31,6 +32,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         route = %route,
         org_id = Empty,
         user_id = Empty,
+        key_id = Empty,
     );
     let mut response = next.run(request).instrument(span.clone()).await;
     // Tenths of a millisecond are enough, and keep the line short.

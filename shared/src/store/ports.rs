@@ -4,7 +4,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    ops::RangeInclusive,
+    ops::{Range, RangeInclusive},
 };
 
 use async_trait::async_trait;
@@ -314,6 +314,19 @@ pub trait MessageStore: Send + Sync {
         page: &PageRequest,
         read: Read,
     ) -> StoreResult<Page<Message>>;
+    /// Deletes the messages of `chat` that `key` logged at a time in
+    /// `logged` (from included, to excluded): one strongly consistent query
+    /// of the ids such messages can have
+    /// ([`message_ids_logged_within`](crate::domain::message_ids_logged_within):
+    /// billed for every message in that range), filtered on the key, and
+    /// batched deletes. Answers how many it deleted.
+    async fn delete_key_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        key: ApiKeyId,
+        logged: Range<OffsetDateTime>,
+    ) -> StoreResult<usize>;
     /// One page of a chat's message ids, newest first, for counting them
     /// (`crate::chats::chat_activity`): at most `limit` messages older than
     /// `after` (the previous page's last id; `None` starts at the newest),

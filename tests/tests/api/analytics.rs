@@ -189,6 +189,7 @@ fn random_message(rng: &mut Rng, chat: ChatId, at: OffsetDateTime) -> Message {
         token_count: rng
             .chance(70)
             .then(|| TokenCount::parse(i128::from(rng.below(2000))).unwrap()),
+        key_id: None,
         created_at: at,
     }
 }
@@ -214,6 +215,7 @@ async fn run_workload(app: &TestApp, session: &Cookies, org: &TestOrg, rng: &mut
                 tags: Tags::parse(tags.iter().map(|t| Tag::parse(t).unwrap()).collect()).unwrap(),
                 metadata: Metadata::default(),
                 user_id: user.map(|u| EndUserId::parse(u).unwrap()),
+                key_id: None,
                 created_at: OffsetDateTime::now_utc() - Days::days(rng.below(20) as i64),
             };
             app.store.insert_chat(org.org.id, &chat).await.unwrap();
@@ -373,6 +375,7 @@ async fn the_sample_stream_events_count_exactly() {
         tags: Tags::default(),
         metadata: Metadata::default(),
         user_id: Some(EndUserId::parse("visitor-42").unwrap()),
+        key_id: None,
         created_at: OffsetDateTime::parse("2026-11-22T10:00:00Z", &Rfc3339).unwrap(),
     };
     store.insert_chat(org, &chat).await.unwrap();

@@ -53,6 +53,7 @@ async fn largest_message(store: &DynamoStore, app: &TestApp, chat: ChatId) -> It
         metadata,
         latency_ms: Some(LatencyMs::parse(LatencyMs::MAX.into()).unwrap()),
         token_count: Some(TokenCount::parse(TokenCount::MAX.into()).unwrap()),
+        key_id: None,
         created_at: logged_at(0),
     };
     let org = app.acme.org.id;
@@ -108,6 +109,7 @@ async fn a_listing_of_long_chats_stays_within_its_read_budget_and_says_which_cou
             tags: Tags::default(),
             metadata: Metadata::default(),
             user_id: None,
+            key_id: None,
             created_at: at(n),
         };
         store.insert_chat(org, &chat).await.unwrap();
@@ -244,6 +246,7 @@ async fn a_listing_of_large_chats_stops_within_its_share_and_goes_on_from_its_cu
             tags: Tags::default(),
             metadata: metadata.clone(),
             user_id: None,
+            key_id: None,
             created_at: at(n),
         };
         store.insert_chat(org, &chat).await.unwrap();

@@ -98,6 +98,16 @@ impl MessageStore for FlakyReader {
     ) -> StoreResult<ActivityPage> {
         self.store.activity_page(org, chat, after, limit).await
     }
+
+    async fn delete_key_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        key: chatlogger::domain::ApiKeyId,
+        logged: std::ops::Range<time::OffsetDateTime>,
+    ) -> StoreResult<usize> {
+        self.store.delete_key_messages(org, chat, key, logged).await
+    }
 }
 
 impl FlakyReader {

@@ -80,6 +80,7 @@ pub async fn seed(
             tags: Tags::parse(tags).unwrap(),
             metadata: Metadata::default(),
             user_id: None,
+            key_id: None,
             created_at,
         };
         store.insert_chat(org.org.id, &chat).await.unwrap();
@@ -104,6 +105,8 @@ pub async fn seed(
                 .unwrap(),
                 latency_ms: (m % 3 != 0).then(|| LatencyMs::parse(m as i128 * 10).unwrap()),
                 token_count: (m % 5 != 0).then(|| TokenCount::parse(m as i128 + 1).unwrap()),
+                // Some logged before keys were recorded.
+                key_id: (m % 4 != 0).then(|| org.key_id),
                 created_at,
             });
         }
@@ -346,7 +349,7 @@ fn csv_cell(column: &str, cell: &str) -> Value {
         "tags" | "metadata" => serde_json::from_str(cell).unwrap(),
         "latency_ms" | "token_count" if cell.is_empty() => Value::Null,
         "latency_ms" | "token_count" => json!(cell.parse::<u64>().unwrap()),
-        "chat_title" if cell.is_empty() => Value::Null,
+        "chat_title" | "key_id" if cell.is_empty() => Value::Null,
         _ => json!(unneutralised),
     }
 }
@@ -363,6 +366,7 @@ pub fn expected_row(chat: &Chat, message: &Message) -> Exported {
         "latency_ms": message.latency_ms.map(|l| l.get()),
         "token_count": message.token_count.map(|t| t.get()),
         "metadata": message.metadata,
+        "key_id": message.key_id,
     });
     serde_json::from_value(row).unwrap()
 }

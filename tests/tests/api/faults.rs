@@ -150,6 +150,7 @@ async fn plugin(
             tags: Tags::parse(tags).unwrap(),
             metadata: Metadata::default(),
             user_id: Some(EndUserId::parse(&user).unwrap()),
+            key_id: None,
             created_at: time_of(&reply),
         };
         let url = app.messages_url(&org, &id.to_string());
@@ -167,6 +168,7 @@ async fn plugin(
                     .then(|| LatencyMs::parse((k * 37 % 2000) as i128).unwrap()),
                 token_count: (!k.is_multiple_of(5))
                     .then(|| TokenCount::parse((k % 300) as i128).unwrap()),
+                key_id: None,
                 created_at: OffsetDateTime::UNIX_EPOCH,
             };
             let body = json!({
@@ -304,6 +306,7 @@ async fn nothing_is_lost_doubled_or_stuck_when_a_tenth_of_aws_calls_fail() {
     let same_org = |org: &TestOrg| TestOrg {
         org: org.org.clone(),
         key: org.key.clone(),
+        key_id: org.key_id,
     };
     let app = Arc::new(TestApp {
         base_url: serve(router).await,

@@ -89,6 +89,7 @@ pub fn export_resource_names(table: &str) -> chatlogger_local::provision::Resour
 pub struct TestOrg {
     pub org: Org,
     pub key: ApiKeySecret,
+    pub key_id: chatlogger::domain::ApiKeyId,
 }
 
 impl TestOrg {
@@ -102,10 +103,15 @@ pub async fn create_org_with_key(store: &DynamoStore, slug: &str) -> TestOrg {
     let org = accounts::create_org(store, slug, OrgName::parse("Test org").unwrap())
         .await
         .unwrap();
-    let (_, key) = accounts::create_api_key(store, &org, ApiKeyLabel::parse("tests").unwrap())
-        .await
-        .unwrap();
-    TestOrg { org, key }
+    let (api_key, key) =
+        accounts::create_api_key(store, &org, ApiKeyLabel::parse("tests").unwrap())
+            .await
+            .unwrap();
+    TestOrg {
+        org,
+        key,
+        key_id: api_key.id,
+    }
 }
 
 pub struct TestApp {

@@ -352,6 +352,7 @@ async fn an_inline_export_of_a_narrow_range_reads_only_that_range() {
         tags: Tags::default(),
         metadata: Metadata::default(),
         user_id: None,
+        key_id: None,
         created_at: start,
     };
     app.store.insert_chat(app.acme.org.id, &chat).await.unwrap();
@@ -367,6 +368,7 @@ async fn an_inline_export_of_a_narrow_range_reads_only_that_range() {
                 metadata: Metadata::default(),
                 latency_ms: None,
                 token_count: None,
+                key_id: None,
                 created_at: at,
             };
             let (store, org) = (app.store.clone(), app.acme.org.id);

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("chats", 3),
     ("export", 3),
     ("ingest", 3),
+    ("key_data", 3),
     // Ingest's cached lookups, followed by the change feed; the rate
     // limiter caches org limits through them.
     ("lookups", 3),

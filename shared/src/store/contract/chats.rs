@@ -10,8 +10,8 @@ use super::{at, chat, every_page, first, message};
 use crate::{
     clock::ManualClock,
     domain::{
-        CHAT_SWEEP_DELAY, Chat, ChatId, ChatTitle, EndUserId, Message, MessageContent, MessageId,
-        Metadata, OrgId, Tag, Tags,
+        ApiKeyId, CHAT_SWEEP_DELAY, Chat, ChatId, ChatTitle, EndUserId, Message, MessageContent,
+        MessageId, Metadata, OrgId, Tag, Tags,
     },
     store::{
         ChatChanges, ChatCheck, ChatFilter, ChatInsert, ChatQuery, ChatStore, ChatSweep,
@@ -575,6 +575,106 @@ pub async fn messages_are_listed_oldest_first_within_a_range(
     assert_eq!(list(messages[1].id..=messages[3].id).await, messages[1..4]);
     let from_its_time = MessageId::first_at(at(11))..=MessageId::last_at(at(13));
     assert_eq!(list(from_its_time).await, messages[1..4]);
+}
+
+/// Chats and messages keep the key that logged them, and a key's messages
+/// logged within a time range are deleted, nobody else's: not another
+/// key's, not those logged outside the range, not another chat's or org's.
+pub async fn a_keys_messages_in_a_range_are_deleted(
+    store: &(impl ChatStore + MessageStore),
+    _: &ManualClock,
+) {
+    let (acme, other_org) = (OrgId::new(), OrgId::new());
+    let (leaked, kept) = (ApiKeyId::new(), ApiKeyId::new());
+    let by = |key: ApiKeyId, message: Message| Message {
+        key_id: Some(key),
+        ..message
+    };
+    let conversation = Chat {
+        key_id: Some(leaked),
+        ..chat(0)
+    };
+    let neighbour = chat(1);
+    for (org, chat) in [
+        (acme, &conversation),
+        (acme, &neighbour),
+        (other_org, &conversation),
+    ] {
+        store.insert_chat(org, chat).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .chat(acme, conversation.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_id,
+        Some(leaked)
+    );
+    let mine: Vec<Message> = (10..13)
+        .map(|n| by(leaked, message(conversation.id, n)))
+        .collect();
+    let survivors = [
+        by(kept, message(conversation.id, 11)),
+        message(conversation.id, 12),
+        by(leaked, message(conversation.id, 20)),
+        by(leaked, message(conversation.id, 9)),
+    ];
+    for message in mine.iter().chain(&survivors) {
+        store
+            .insert_message(acme, message, ChatCheck::Verify)
+            .await
+            .unwrap();
+    }
+    let in_neighbour = by(leaked, message(neighbour.id, 11));
+    store
+        .insert_message(acme, &in_neighbour, ChatCheck::Verify)
+        .await
+        .unwrap();
+    store
+        .insert_message(other_org, &mine[0], ChatCheck::Verify)
+        .await
+        .unwrap();
+
+    let range = at(10)..at(20);
+    let deleted = store
+        .delete_key_messages(acme, conversation.id, leaked, range.clone())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3);
+    let left = store
+        .list_messages(
+            acme,
+            conversation.id,
+            MessageId::MIN..=MessageId::MAX,
+            &PageRequest::default(),
+            Read::Consistent,
+        )
+        .await
+        .unwrap()
+        .items;
+    let mut expected = survivors.to_vec();
+    expected.sort_by_key(|m| m.id);
+    assert_eq!(left, expected, "the key is kept on what remains");
+    let again = store
+        .delete_key_messages(acme, conversation.id, leaked, range.clone())
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "deleting again finds nothing");
+    for (org, chat) in [(acme, neighbour.id), (other_org, conversation.id)] {
+        let untouched = store
+            .list_messages(
+                org,
+                chat,
+                MessageId::MIN..=MessageId::MAX,
+                &PageRequest::default(),
+                Read::Consistent,
+            )
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(untouched.len(), 1, "another chat or org is left alone");
+    }
 }
 
 /// Activity pages count a chat's messages newest first, `limit` at a

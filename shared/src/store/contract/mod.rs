@@ -97,6 +97,7 @@ macro_rules! store_contract_tests {
                 a_message_id_is_claimed_once,
                 a_verified_message_needs_the_orgs_live_chat,
                 messages_are_listed_oldest_first_within_a_range,
+                a_keys_messages_in_a_range_are_deleted,
                 activity_pages_walk_newest_first,
                 a_deleted_chat_is_swept_once_due,
                 sweeps_come_due_in_order_and_keep_their_first_time,
@@ -225,6 +226,7 @@ fn chat(n: i64) -> Chat {
         tags: Tags::default(),
         metadata: Metadata::default(),
         user_id: None,
+        key_id: None,
         created_at: at(n),
     }
 }
@@ -239,6 +241,7 @@ fn message(chat: ChatId, n: i64) -> Message {
         metadata: Metadata::default(),
         latency_ms: None,
         token_count: None,
+        key_id: None,
         created_at: at(n),
     }
 }

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     domain::{
-        CHAT_SWEEP_DELAY, Chat, ChatId, ChatTitle, EndUserId, MAX_END_USER_ID_CHARS,
+        ApiKeyId, CHAT_SWEEP_DELAY, Chat, ChatId, ChatTitle, EndUserId, MAX_END_USER_ID_CHARS,
         MAX_METADATA_BYTES, MAX_TAG_CHARS, MAX_TAGS, MAX_TITLE_CHARS, Metadata, OrgId, Tag, Tags,
         ValidationError,
     },
@@ -68,6 +68,10 @@ pub(super) struct ChatItem {
     metadata: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     user_id: Option<EndUserId>,
+    /// The API key that logged it (absent on chats logged before keys were
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<ApiKeyId>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -95,6 +99,7 @@ impl ChatItem {
                 .collect(),
             metadata: chat.metadata.to_json_text(),
             user_id: chat.user_id.clone(),
+            key_id: chat.key_id,
             created_at: chat.created_at,
         }
     }
@@ -134,6 +139,7 @@ impl TryFrom<ChatItem> for Chat {
             tags: Tags::parse(tags).map_err(corrupt)?,
             metadata: Metadata::from_json_text(&item.metadata).map_err(corrupt)?,
             user_id: item.user_id.clone(),
+            key_id: item.key_id,
             created_at: item.created_at,
         })
     }
@@ -239,6 +245,7 @@ pub fn largest_chat_item() -> u64 {
             user_id: Some(
                 EndUserId::parse(&wide(MAX_END_USER_ID_CHARS)).expect("a user id at its limit"),
             ),
+            key_id: Some(ApiKeyId::MAX),
             created_at: time::macros::datetime!(9999-12-31 23:59:59.999_999_999 UTC),
         };
         let at = chat.created_at;

@@ -2,7 +2,10 @@
 //! sorted by (time-ordered) id. Logging one is one conditional write (after
 //! a read of its chat, when the caller does not know the chat exists).
 
-use std::{ops::RangeInclusive, sync::LazyLock};
+use std::{
+    ops::{Range, RangeInclusive},
+    sync::LazyLock,
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -10,15 +13,18 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
-    DynamoStore, Item, from_item, keys,
+    DynamoStore, Item,
+    expr::{Cond, s},
+    from_item, keys,
     query::{Listing, SortKey, page_of},
     requests::key,
     to_item,
 };
 use crate::{
     domain::{
-        ChatId, LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_METADATA_BYTES, MAX_TOKEN_COUNT,
-        Message, MessageContent, MessageId, MessageRole, Metadata, OrgId, TokenCount,
+        ApiKeyId, ChatId, LatencyMs, MAX_CONTENT_BYTES, MAX_LATENCY_MS, MAX_METADATA_BYTES,
+        MAX_TOKEN_COUNT, Message, MessageContent, MessageId, MessageRole, Metadata, OrgId,
+        TokenCount, message_ids_logged_within,
     },
     store::{
         ActivityPage, ChatCheck, ChatStore, Inserted, MessageInsert, MessageStore, Page,
@@ -42,6 +48,10 @@ struct MessageItem {
     latency_ms: Option<LatencyMs>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     token_count: Option<TokenCount>,
+    /// The API key that logged it (absent on messages logged before keys
+    /// were recorded): 32 bytes of the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<ApiKeyId>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -60,6 +70,7 @@ impl MessageItem {
             metadata: message.metadata.to_json_text(),
             latency_ms: message.latency_ms,
             token_count: message.token_count,
+            key_id: message.key_id,
             created_at: message.created_at,
         }
     }
@@ -79,6 +90,7 @@ impl TryFrom<MessageItem> for Message {
             metadata,
             latency_ms: item.latency_ms,
             token_count: item.token_count,
+            key_id: item.key_id,
             created_at: item.created_at,
         })
     }
@@ -131,6 +143,34 @@ impl MessageStore for DynamoStore {
         page_of(self.query_page(&listing, page).await?, message_from)
     }
 
+    async fn delete_key_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        key: ApiKeyId,
+        logged: Range<OffsetDateTime>,
+    ) -> StoreResult<usize> {
+        let ids = message_ids_logged_within(&logged);
+        let listing = Listing {
+            sort: SortKey::Between(keys::message_sk(*ids.start()), keys::message_sk(*ids.end())),
+            filter: Some(Cond::Eq("key_id", s(key.to_string()))),
+            project: Some(&["created_at"]),
+            read: Read::Consistent,
+            ..Listing::partition(keys::messages_pk(org, chat), keys::MESSAGE_SK_PREFIX)
+        };
+        let mut doomed = Vec::new();
+        for mut item in self.query_all(&listing).await? {
+            let LoggedAt { created_at } = from_item(item.clone())?;
+            if logged.contains(&created_at) {
+                item.retain(|name, _| name == keys::PK || name == keys::SK);
+                doomed.push(item);
+            }
+        }
+        let deleted = doomed.len();
+        self.delete_all(doomed).await?;
+        Ok(deleted)
+    }
+
     async fn activity_page(
         &self,
         org: OrgId,
@@ -160,6 +200,13 @@ impl MessageStore for DynamoStore {
             read: found.read,
         })
     }
+}
+
+/// When a message was logged.
+#[derive(Deserialize)]
+struct LoggedAt {
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
 }
 
 /// What an activity page reads back of a message.
@@ -203,6 +250,7 @@ pub fn largest_message_item() -> u64 {
             token_count: Some(
                 TokenCount::parse(MAX_TOKEN_COUNT.into()).expect("tokens at their limit"),
             ),
+            key_id: Some(ApiKeyId::MAX),
             // Nanoseconds: the longest RFC 3339 form.
             created_at: time::macros::datetime!(9999-12-31 23:59:59.999_999_999 UTC),
         };

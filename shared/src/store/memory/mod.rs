@@ -11,7 +11,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    ops::RangeInclusive,
+    ops::{Range, RangeInclusive},
     sync::{Mutex, MutexGuard},
 };
 
@@ -742,6 +742,27 @@ impl MessageStore for MemoryStore {
             Order::OldestFirst,
             page,
         )
+    }
+
+    async fn delete_key_messages(
+        &self,
+        org: OrgId,
+        chat: ChatId,
+        key: ApiKeyId,
+        logged: Range<OffsetDateTime>,
+    ) -> StoreResult<usize> {
+        let ids = crate::domain::message_ids_logged_within(&logged);
+        let mut data = self.data();
+        let doomed: Vec<_> = data
+            .messages
+            .range((org, chat, *ids.start())..=(org, chat, *ids.end()))
+            .filter(|(_, m)| m.key_id == Some(key) && logged.contains(&m.created_at))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &doomed {
+            data.messages.remove(id);
+        }
+        Ok(doomed.len())
     }
 
     async fn activity_page(
