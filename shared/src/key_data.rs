@@ -120,7 +120,7 @@ async fn clean_chat(
     let keys_chat = chat.key_id == Some(key) && logged.contains(&chat.created_at);
     let chat_deleted = keys_chat && chats.delete_chat(org, chat.id, now).await?;
     if deleted > 0 || chat_deleted {
-        tracing::info!(%org, chat_id = %chat.id, key_id = %key, messages = deleted, chat_deleted, "deleted what a key logged");
+        tracing::info!(chat_id = %chat.id, key_id = %key, messages = deleted, chat_deleted, "deleted what a key logged");
     }
     Ok((chat_deleted, deleted))
 }

@@ -93,3 +93,5 @@ export const get = <T>(path: string, query?: Query) => call<T>("GET", path, { qu
 export const post = <T>(path: string, body?: unknown) => call<T>("POST", path, { body });
 export const patch = <T>(path: string, body: unknown) => call<T>("PATCH", path, { body });
 export const del = (path: string) => call<void>("DELETE", path);
+/** A DELETE that answers a body (and may take a query). */
+export const delAnswering = <T>(path: string, query?: Query) => call<T>("DELETE", path, { query });

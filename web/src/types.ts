@@ -26,6 +26,7 @@ export type Message = Schemas["Message"];
 
 export type ApiKey = Schemas["ApiKey"];
 export type CreatedApiKey = Schemas["CreatedApiKey"];
+export type KeyDataDeleted = Schemas["KeyDataDeletedResponse"];
 
 export type ExportFormat = Schemas["ExportFormat"];
 export type ExportStatus = Schemas["ExportStatus"];

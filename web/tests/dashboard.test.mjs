@@ -285,6 +285,8 @@ describe("an admin", { timeout: 180_000 }, () => {
     const head = await second.locator(".message-head").innerText();
     assert.match(head, /820 ms/);
     assert.match(head, /45 tokens/);
+    // The key that logged it (its id's end, as the API keys page shows it).
+    assert.match(head, /Key …[0-9A-Z]{6}/);
     assert.equal(await second.locator(".content").innerText(), "You can ask for a refund within 30 days\nfrom the Billing page.");
     await second.getByText("Metadata").click();
     assert.match(await second.locator("pre").innerText(), /"model": "gpt-test"/);
@@ -413,7 +415,7 @@ describe("an admin", { timeout: 180_000 }, () => {
     assert.match(download.suggestedFilename(), /^chatlogger-demo-[0-9a-z]{26}\.csv$/i);
     const csv = readFileSync(await download.path(), "utf8");
     const lines = csv.trimEnd().split("\r\n");
-    assert.equal(lines[0], "\"chat_id\",\"chat_title\",\"tags\",\"message_id\",\"role\",\"content\",\"latency_ms\",\"token_count\",\"created_at\",\"metadata\"");
+    assert.equal(lines[0], "\"chat_id\",\"chat_title\",\"tags\",\"message_id\",\"role\",\"content\",\"latency_ms\",\"token_count\",\"created_at\",\"metadata\",\"key_id\"");
     assert.equal(lines.length, 1 + 5);
     assert.ok(csv.includes("How do I get a refund?"));
     assert.ok(csv.includes(XSS));
@@ -478,6 +480,19 @@ describe("an admin", { timeout: 180_000 }, () => {
       },
       { timeout: 10_000, every: 500 },
     );
+
+    // What the leaked key logged goes too: its one chat.
+    await row.getByRole("button", { name: "Delete data the key browser test key logged" }).click();
+    const cleanup = page.getByRole("dialog", { name: "Delete what this key logged?" });
+    await cleanup.waitFor();
+    await expectAccessible(page, "the key data confirmation");
+    await cleanup.getByRole("button", { name: "Delete its data" }).click();
+    // Its first chat, and those it logged before ingest refused it (up to 5 s).
+    await page.getByText(/^Deleted \d+ chats? and 0 messages logged with “browser test key”\.$/).waitFor();
+    await page.getByRole("link", { name: "Chats" }).click();
+    await page.locator("tbody tr").first().waitFor();
+    assert.equal(await page.getByText("Logged with the new key").count(), 0, "the key's chat is gone");
+    assert.equal(await page.getByText("Must be refused").count(), 0, "and those it logged before the refusal");
     noProblems(context);
   });
 

@@ -365,10 +365,8 @@ mod tests {
             .with_state(verifier);
         let logs = LogBuffer::default();
         let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || writer.clone())
-            .finish();
+        // The production format, as Lambda writes it.
+        let subscriber = crate::telemetry::lambda_subscriber(move || writer.clone());
         let _guard = tracing::subscriber::set_default(subscriber);
         let request = Request::post("/api/v1/orgs/acme/chats")
             .header(API_KEY_HEADER, secret.expose())

@@ -149,6 +149,7 @@ function Transcript(props: { chatId: string }) {
               <span class="message-stats">
                 <span>Latency {ms(message.latency_ms)}</span>
                 <span>{message.token_count === null || message.token_count === undefined ? "— tokens" : `${count(message.token_count)} tokens`}</span>
+                {message.key_id && <span title={`Logged with the API key ${message.key_id}`}>Key …{message.key_id.slice(-6)}</span>}
               </span>
             </div>
             {/* Text, never HTML: Preact escapes it. */}

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { del, post } from "../api";
-import { when } from "../format";
-import type { ApiKey, CreatedApiKey, Me } from "../types";
+import { del, delAnswering, post } from "../api";
+import { count, when } from "../format";
+import type { ApiKey, CreatedApiKey, KeyDataDeleted, Me } from "../types";
 import { ConfirmButton, CopyButton, Empty, ListStatus, LoadMore, PageHeader, usePaged, useSubmit } from "../ui";
 
 export function Keys(props: { me: Me }) {
@@ -12,6 +12,21 @@ export function Keys(props: { me: Me }) {
     await del(`/orgs/me/apikeys/${key.id}`);
     // The list is the truth: re-read it for the revocation time.
     first.reload();
+  };
+  const [cleaned, setCleaned] = useState<string | null>(null);
+  // A call checks up to 1,000 chats: go on while the API gives a cursor.
+  const deleteData = async (key: ApiKey) => {
+    const total = { chats: 0, messages: 0 };
+    let cursor: string | null | undefined = undefined;
+    do {
+      const done: KeyDataDeleted = await delAnswering<KeyDataDeleted>(`/orgs/me/apikeys/${key.id}/data`, { cursor });
+      total.chats += done.chats_deleted;
+      total.messages += done.messages_deleted;
+      cursor = done.next_cursor;
+    } while (cursor);
+    setCleaned(
+      `Deleted ${count(total.chats)} ${total.chats === 1 ? "chat" : "chats"} and ${count(total.messages)} ${total.messages === 1 ? "message" : "messages"} logged with “${key.label}”.`,
+    );
   };
 
   return (
@@ -33,6 +48,11 @@ export function Keys(props: { me: Me }) {
       )}
       <section aria-labelledby="keys-title">
         <h2 id="keys-title">Keys</h2>
+        {cleaned && (
+          <p class="notice success" role="status">
+            {cleaned}
+          </p>
+        )}
         <ListStatus list={list} what="keys" empty={<Empty title="No API keys yet." />} />
         {keys.length > 0 && (
           <div class="table-wrap">
@@ -40,6 +60,7 @@ export function Keys(props: { me: Me }) {
               <thead>
                 <tr>
                   <th scope="col">Label</th>
+                  <th scope="col">Id</th>
                   <th scope="col">Key starts with</th>
                   <th scope="col">Created</th>
                   <th scope="col">Last used</th>
@@ -53,6 +74,10 @@ export function Keys(props: { me: Me }) {
                 {keys.map((key) => (
                   <tr key={key.id} data-key={key.id}>
                     <td>{key.label}</td>
+                    <td>
+                      {/* Chats and messages show the key that logged them by this. */}
+                      <code title={key.id}>…{key.id.slice(-6)}</code>
+                    </td>
                     <td>
                       <code>{key.prefix}…</code>
                     </td>
@@ -82,6 +107,23 @@ export function Keys(props: { me: Me }) {
                           class="danger small"
                         />
                       )}
+                      <ConfirmButton
+                        label="Delete data"
+                        ariaLabel={`Delete data the key ${key.label} logged`}
+                        title="Delete what this key logged?"
+                        message={
+                          <>
+                            <p>
+                              Every chat logged with “{key.label}” ({key.prefix}…) is deleted with all its messages, and
+                              every message it logged in other chats. Analytics count them out. This cannot be undone.
+                            </p>
+                            {!key.revoked_at && <p>Revoke the key first if it leaked: it could go on logging.</p>}
+                          </>
+                        }
+                        confirmLabel="Delete its data"
+                        onConfirm={() => deleteData(key)}
+                        class="danger small"
+                      />
                     </td>
                   </tr>
                 ))}
