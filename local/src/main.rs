@@ -102,6 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.clone(),
         ExportReader::new(store.clone()),
         exports.bucket.clone(),
+        exports.queue.clone(),
         chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
     );
     let poller = ExportPoller::new(aws.sqs(), queue_url, worker, Duration::from_secs(5));

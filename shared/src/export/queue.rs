@@ -1,6 +1,9 @@
 //! The export queue: the API puts one small message per job on it; the
 //! export worker (SQS-triggered on Lambda, polled by the local server)
-//! takes them off. SQS implements it (`crate::adapters::sqs`).
+//! takes them off, and puts back, for later, the jobs of an org that holds
+//! its share of the workers. SQS implements it (`crate::adapters::sqs`).
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -11,4 +14,10 @@ use crate::domain::export::ExportMessage;
 #[async_trait]
 pub trait ExportQueue: Send + Sync {
     async fn enqueue(&self, message: &ExportMessage) -> Result<(), ExportError>;
+    /// The message again, delivered no sooner than `delay` from now.
+    async fn enqueue_after(
+        &self,
+        message: &ExportMessage,
+        delay: Duration,
+    ) -> Result<(), ExportError>;
 }

@@ -196,6 +196,14 @@ mod tests {
             self.sent.lock().unwrap().push(*message);
             Ok(())
         }
+
+        async fn enqueue_after(
+            &self,
+            _: &ExportMessage,
+            _: std::time::Duration,
+        ) -> Result<(), ExportError> {
+            unreachable!("only the worker defers")
+        }
     }
 
     /// A job created at `at`, as a request at that time makes it.
@@ -407,6 +415,19 @@ mod tests {
             _: OffsetDateTime,
         ) -> StoreResult<ExportClaim> {
             unreachable!("starting an export claims nothing")
+        }
+        async fn take_export_slot(
+            &self,
+            _: OrgId,
+            _: ExportId,
+            _: u8,
+            _: OffsetDateTime,
+            _: OffsetDateTime,
+        ) -> StoreResult<Option<u8>> {
+            unreachable!("starting an export takes no worker slot")
+        }
+        async fn release_export_slot(&self, _: OrgId, _: u8, _: ExportId) -> StoreResult<()> {
+            unreachable!("starting an export takes no worker slot")
         }
         async fn record_export_progress(
             &self,

@@ -13,6 +13,12 @@
 //! - Time: an attempt stops [`STOP_MARGIN`] before the invocation's
 //!   deadline, aborts its upload and re-queues (or fails) its job like any
 //!   failed attempt, so a timeout never leaves a job `running`.
+//! - Fairness: an org runs at most [`SLOTS_PER_ORG`] exports at once,
+//!   fewer than the workers (the template reserves 5), so one org never
+//!   holds every worker. A job of an org that holds all its slots goes
+//!   back on the queue for [`DEFER_DELAY`] (a new message: waiting is not
+//!   an attempt) and its worker takes the next message. The queue itself
+//!   is fair too: messages are grouped by org (`crate::adapters::sqs`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,7 +29,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use time::OffsetDateTime;
 
 use super::{
-    ExportError, ExportFiles, ExportReader, PART_BYTES, Progress, StoreRowSource, stream_export,
+    ExportError, ExportFiles, ExportReader, PART_BYTES, Progress, StoreRowSource,
+    queue::ExportQueue, stream_export,
 };
 use crate::{
     domain::{
@@ -41,6 +48,13 @@ pub const JOB_LEASE: Duration = crate::aws::lambda_timeout::EXPORT_WORKER;
 /// How long before its deadline an attempt stops: time to abort the upload
 /// and put the job back (a few requests) before Lambda ends the invocation.
 pub const STOP_MARGIN: Duration = Duration::from_secs(20);
+/// Exports one org may run at once: fewer than the worker's reserved
+/// concurrency (`tests/drift` checks the template), so other orgs always
+/// find a worker.
+pub const SLOTS_PER_ORG: u8 = 2;
+/// How long a job waits, back on the queue, when its org runs
+/// [`SLOTS_PER_ORG`] exports already.
+pub const DEFER_DELAY: Duration = Duration::from_secs(60);
 
 /// Why a message was not processed; SQS will redeliver it.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +63,12 @@ pub enum WorkerError {
     Malformed(String),
     #[error("another attempt is running export {0}")]
     Busy(ExportId),
+    #[error("could not put export {job} back on the queue: {source}")]
+    Defer {
+        job: ExportId,
+        #[source]
+        source: ExportError,
+    },
     #[error("export {job} attempt {attempt} failed: {source}")]
     Attempt {
         job: ExportId,
@@ -66,6 +86,8 @@ pub struct ExportWorker {
     jobs: Arc<dyn ExportJobStore>,
     reader: ExportReader,
     files: Arc<dyn ExportFiles>,
+    /// Where a job waits while its org runs its share of the workers.
+    queue: Arc<dyn ExportQueue>,
     /// The queue's `maxReceiveCount`: the delivery that may mark a job failed.
     max_receives: u32,
 }
@@ -75,12 +97,14 @@ impl ExportWorker {
         jobs: Arc<dyn ExportJobStore>,
         reader: ExportReader,
         files: impl ExportFiles + 'static,
+        queue: Arc<dyn ExportQueue>,
         max_receives: u32,
     ) -> Self {
         Self {
             jobs,
             reader,
             files: Arc::new(files),
+            queue,
             max_receives,
         }
     }
@@ -103,9 +127,41 @@ impl ExportWorker {
         message: QueuedMessage,
         deadline: Instant,
     ) -> Result<(), WorkerError> {
-        let ExportMessage { org_id, job_id } = serde_json::from_str(&message.body)
+        let export: ExportMessage = serde_json::from_str(&message.body)
             .map_err(|e| WorkerError::Malformed(e.to_string()))?;
+        let ExportMessage { org_id, job_id } = export;
         tracing::Span::current().record("org_id", tracing::field::display(org_id));
+        let now = OffsetDateTime::now_utc();
+        let Some(slot) = self
+            .jobs
+            .take_export_slot(org_id, job_id, SLOTS_PER_ORG, now, now + JOB_LEASE)
+            .await?
+        else {
+            self.queue
+                .enqueue_after(&export, DEFER_DELAY)
+                .await
+                .map_err(|source| WorkerError::Defer {
+                    job: job_id,
+                    source,
+                })?;
+            tracing::info!(%job_id, slots = SLOTS_PER_ORG, delay_s = DEFER_DELAY.as_secs(), "export deferred: the org runs its share of the workers");
+            return Ok(());
+        };
+        let outcome = self.claim_and_run(org_id, job_id, &message, deadline).await;
+        if let Err(error) = self.jobs.release_export_slot(org_id, slot, job_id).await {
+            tracing::warn!(%job_id, slot, error = %crate::sdk_error::error_chain(&error), "could not free the export slot: it frees itself when its lease ends");
+        }
+        outcome
+    }
+
+    /// Claims the job and runs the attempt, holding one of the org's slots.
+    async fn claim_and_run(
+        &self,
+        org_id: OrgId,
+        job_id: ExportId,
+        message: &QueuedMessage,
+        deadline: Instant,
+    ) -> Result<(), WorkerError> {
         let now = OffsetDateTime::now_utc();
         let job = match self
             .jobs

@@ -398,6 +398,22 @@ pub trait ExportJobStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Option<u32>>;
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()>;
+    /// Takes one of the org's `slots` export-worker slots for `job` until
+    /// `until`. A slot is free when nobody holds it, when its holder's
+    /// lease ended before `now` (a worker that died), or when `job` holds
+    /// it already (a redelivery). One conditional write per slot tried, so
+    /// racing workers never share one. The slot taken, or `None` when the
+    /// org's jobs hold every slot.
+    async fn take_export_slot(
+        &self,
+        org: OrgId,
+        job: ExportId,
+        slots: u8,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Option<u8>>;
+    /// Frees `slot` if `job` holds it.
+    async fn release_export_slot(&self, org: OrgId, slot: u8, job: ExportId) -> StoreResult<()>;
     /// What counts against the org's export quotas at `now`: jobs queued or
     /// running (with a live lease), and jobs created since the start of
     /// `now`'s UTC day. Reads the org's jobs of the last 7 days (one `Query`).

@@ -128,6 +128,7 @@ async fn every_sample_event_runs_through_its_function() {
     let (_, local_exports) =
         crate::helpers::export_resources(&crate::helpers::aws().await, &table).await;
     let bucket = local_exports.bucket.clone();
+    let queue = local_exports.queue.clone();
     // Each event goes to its function's router, named by the file's prefix.
     let routers: BTreeMap<&str, Router> =
         chatlogger_local::function_routers(store.clone(), dashboard, local_exports)
@@ -215,6 +216,7 @@ async fn every_sample_event_runs_through_its_function() {
         store.clone(),
         chatlogger::export::ExportReader::new(store.clone()),
         bucket,
+        queue,
         chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
     );
     let export_id = export_id.expect("exports-create ran");

@@ -389,6 +389,7 @@ async fn a_worker_out_of_time_requeues_or_fails_its_job_never_leaving_it_running
         app.store.clone(),
         reader.clone().reader(),
         exports.bucket,
+        exports.queue,
         3,
     );
     // 20 chats at 150 ms each would take 3 s; the invocation has 0.5 s
@@ -419,5 +420,109 @@ async fn a_worker_out_of_time_requeues_or_fails_its_job_never_leaving_it_running
             .unwrap()
             .starts_with("the attempt ran out of time"),
         "{failed:?}"
+    );
+}
+
+/// Messages of the export queue delayed for later (not yet visible).
+async fn delayed_messages(queue_url: &str) -> u64 {
+    let sqs = crate::helpers::aws().await.sqs();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    attributes
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        })
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// One org never holds every export worker: while it runs its share
+/// (`SLOTS_PER_ORG`, 2), its next job goes back on the queue, delayed, as a
+/// new message (waiting is not an attempt), and another org's job runs at
+/// once. The deferred job runs when it comes back.
+#[tokio::test]
+async fn an_org_runs_its_share_of_the_workers_and_its_next_job_waits_on_the_queue() {
+    let app = spawn_app().await;
+    seed(&app.store, &app.acme, 6, 2, 0).await;
+    seed(&app.store, &app.globex, 6, 2, 0).await;
+    let roomy = serde_json::from_value(json!({"concurrent_exports": 10})).unwrap();
+    app.set_limits(app.acme.org.id, roomy).await;
+    let acme_admin = signed_in(&app, &app.acme, UserRole::Admin).await;
+    let globex_admin = signed_in(&app, &app.globex, UserRole::Admin).await;
+    let mut acme_jobs = Vec::new();
+    for _ in 0..3 {
+        let created = create_export(&app, &acme_admin, json!({"format": "csv"})).await;
+        acme_jobs.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let globex_job = create_export(&app, &globex_admin, json!({"format": "csv"})).await;
+    let globex_job = globex_job["id"].as_str().unwrap().to_owned();
+    let (queue_url, exports) =
+        crate::helpers::export_resources(&crate::helpers::aws().await, &app.table).await;
+    let delayed_before = delayed_messages(&queue_url).await;
+    // Slow enough that every delivery starts before any finishes.
+    let reader = FlakyReader::slow(app.store.clone(), |_| false, Duration::from_millis(400));
+    let worker = ExportWorker::new(
+        app.store.clone(),
+        reader.reader(),
+        exports.bucket,
+        exports.queue,
+        3,
+    );
+
+    // Four deliveries at once, as four worker instances take them.
+    let deliveries = acme_jobs
+        .iter()
+        .map(|id| (app.acme.org.id, id.as_str()))
+        .chain([(app.globex.org.id, globex_job.as_str())])
+        .map(|(org, id)| worker.handle(delivery(org, id, 1)));
+    let answers = futures::future::join_all(deliveries).await;
+    for answer in &answers {
+        assert!(
+            answer.batch_item_failures.is_empty(),
+            "every message is done with"
+        );
+    }
+    let status = |org: OrgId, id: &str| {
+        let store = app.store.clone();
+        let id = ExportId::parse(id).unwrap();
+        async move { store.export_job(org, id).await.unwrap().unwrap() }
+    };
+    let mut waiting = Vec::new();
+    for id in &acme_jobs {
+        let job = status(app.acme.org.id, id).await;
+        match job.status {
+            ExportStatus::Completed => {}
+            ExportStatus::Queued => {
+                assert_eq!(job.attempts, 0, "waiting is not an attempt");
+                waiting.push(id.clone());
+            }
+            other => panic!("acme's job {id} is {other:?}"),
+        }
+    }
+    assert_eq!(waiting.len(), 1, "acme ran two at once; its third waits");
+    assert_eq!(
+        status(app.globex.org.id, &globex_job).await.status,
+        ExportStatus::Completed,
+        "another org's job ran at once"
+    );
+    assert_eq!(
+        delayed_messages(&queue_url).await,
+        delayed_before + 1,
+        "the third is back on the queue, for later"
+    );
+
+    // When it comes back, a slot is free and it runs.
+    let answer = worker
+        .handle(delivery(app.acme.org.id, &waiting[0], 1))
+        .await;
+    assert!(answer.batch_item_failures.is_empty());
+    assert_eq!(
+        status(app.acme.org.id, &waiting[0]).await.status,
+        ExportStatus::Completed
     );
 }

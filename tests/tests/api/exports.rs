@@ -163,6 +163,7 @@ impl Worker {
             jobs,
             reader,
             ExportBucket::new(worker_aws.s3(), exports.bucket.name()),
+            exports.queue,
             chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
         );
         Self {

@@ -300,6 +300,7 @@ async fn the_pollers_log_a_hung_endpoint_keep_running_and_catch_up() {
         app.store.clone(),
         ExportReader::new(app.store.clone()),
         exports.bucket,
+        exports.queue,
         chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
     );
     let queue = ExportPoller::new(

@@ -194,6 +194,17 @@ fn the_template_runs_the_worker_as_the_code_expects() {
         Some("ReportBatchItemFailures")
     );
     assert!(is_ref(&trigger["FunctionName"], "ExportWorkerFunction"));
+    // Fairness: one org's exports never hold every worker, and a job it
+    // cannot run yet waits on this queue.
+    let workers = worker["ReservedConcurrentExecutions"].as_u64().unwrap();
+    assert!(
+        u64::from(chatlogger::export::worker::SLOTS_PER_ORG) < workers,
+        "an org runs fewer exports at once than there are workers"
+    );
+    assert!(is_ref(
+        &worker["Environment"]["Variables"]["EXPORT_QUEUE_URL"],
+        "ExportQueue"
+    ));
     let bucket = &resources["ExportBucket"]["Properties"];
     for flag in [
         "BlockPublicAcls",

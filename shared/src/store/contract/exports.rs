@@ -426,3 +426,40 @@ pub async fn inline_exports_are_counted_per_user_and_minute(
         Some(4)
     );
 }
+
+/// An org's export-worker slots: each held by one job at a time (a
+/// redelivery of the holder takes its slot again), freed by their holder
+/// or by the end of its lease, and counted per org.
+pub async fn export_slots_are_held_one_job_each_until_freed(
+    store: &impl ExportJobStore,
+    _: &ManualClock,
+) {
+    let (acme, globex) = (OrgId::new(), OrgId::new());
+    let [a, b, c, d] = [1, 2, 3, 4].map(|n| ExportId::at(at(n)));
+    let lease = NOW + Duration::minutes(15);
+    let take = |org, job, now| store.take_export_slot(org, job, 2, now, lease);
+    let first = take(acme, a, NOW).await.unwrap().expect("a free slot");
+    let second = take(acme, b, NOW).await.unwrap().expect("the other slot");
+    assert_ne!(first, second);
+    assert_eq!(take(acme, c, NOW).await.unwrap(), None, "both are held");
+    assert_eq!(
+        take(acme, a, NOW).await.unwrap(),
+        Some(first),
+        "a redelivery of the holder takes its own slot"
+    );
+    assert!(
+        take(globex, c, NOW).await.unwrap().is_some(),
+        "another org has slots of its own"
+    );
+
+    // Only the holder frees a slot.
+    store.release_export_slot(acme, second, c).await.unwrap();
+    assert_eq!(take(acme, c, NOW).await.unwrap(), None);
+    store.release_export_slot(acme, second, b).await.unwrap();
+    assert_eq!(take(acme, c, NOW).await.unwrap(), Some(second));
+
+    // A holder that died frees its slot when its lease ends.
+    assert_eq!(take(acme, d, lease).await.unwrap(), None, "not before");
+    let later = lease + Duration::seconds(1);
+    assert!(take(acme, d, later).await.unwrap().is_some());
+}

@@ -111,6 +111,7 @@ macro_rules! store_contract_tests {
                 only_a_queued_export_is_deleted,
                 export_jobs_are_listed_newest_first_per_org,
                 inline_exports_are_counted_per_user_and_minute,
+                export_slots_are_held_one_job_each_until_freed,
             ],
             analytics($new_aggregates): [
                 one_reader_holds_the_aggregator_lease,

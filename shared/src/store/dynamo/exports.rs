@@ -31,6 +31,18 @@ pub const EXPORT_JOB_RETENTION: time::Duration = time::Duration::days(7);
 /// An export job. Filters are JSON text (like metadata). `lease_expires_at`
 /// and `expires_at` are epoch seconds: the first so a condition can compare
 /// it with a number, the second because it is the table's TTL attribute.
+/// One of an org's export-worker slots: `ORG#<org>` / `EXPORTSLOT#<n>`,
+/// held by `job` until `until` (epoch seconds).
+#[derive(Serialize)]
+struct ExportSlotItem {
+    pk: String,
+    sk: String,
+    kind: String,
+    job: ExportId,
+    until: i64,
+    expires_at: i64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct ExportJobItem {
     pk: String,
@@ -173,6 +185,43 @@ impl ExportJobStore for DynamoStore {
             item,
         )
         .await
+    }
+
+    async fn take_export_slot(
+        &self,
+        org: OrgId,
+        job: ExportId,
+        slots: u8,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Option<u8>> {
+        for slot in 0..slots {
+            let item = ExportSlotItem {
+                pk: keys::org_pk(org),
+                sk: keys::export_slot_sk(slot),
+                kind: "export_slot".into(),
+                job,
+                until: until.unix_timestamp(),
+                // Kept a day past its lease, then gone (TTL).
+                expires_at: until.unix_timestamp() + 86_400,
+            };
+            let free = Cond::IsNew
+                .or(Cond::Lt("until", number(now.unix_timestamp())))
+                .or(Cond::Eq("job", s(job.to_string())));
+            if self.put_when(to_item(&item)?, free).await? {
+                return Ok(Some(slot));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn release_export_slot(&self, org: OrgId, slot: u8, job: ExportId) -> StoreResult<()> {
+        let slot_key = key(keys::org_pk(org), keys::export_slot_sk(slot));
+        // Not held by this job any more (its lease ended and another took
+        // the slot): nothing to free.
+        self.delete(slot_key, Some(Cond::Eq("job", s(job.to_string()))))
+            .await?;
+        Ok(())
     }
 
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()> {

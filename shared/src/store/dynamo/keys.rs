@@ -178,6 +178,11 @@ pub fn export_sk(export: ExportId) -> String {
 }
 
 /// A user's inline exports in one minute, under their org.
+/// One of an org's export-worker slots (`crate::export::worker`).
+pub fn export_slot_sk(slot: u8) -> String {
+    format!("EXPORTSLOT#{slot}")
+}
+
 pub fn inline_exports_sk(user: UserId, minute: u64) -> String {
     format!("INLINE#{user}#{minute}")
 }

@@ -77,6 +77,40 @@ impl ExportJobStore for MemoryStore {
         Ok(Some(*count))
     }
 
+    async fn take_export_slot(
+        &self,
+        org: OrgId,
+        job: ExportId,
+        slots: u8,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Option<u8>> {
+        let mut data = self.data();
+        // As DynamoDB compares them: whole epoch seconds.
+        let free = |held: Option<&(ExportId, OffsetDateTime)>| {
+            held.is_none_or(|(holder, lease)| {
+                lease.unix_timestamp() < now.unix_timestamp() || *holder == job
+            })
+        };
+        let Some(slot) = (0..slots).find(|slot| free(data.export_slots.get(&(org, *slot)))) else {
+            return Ok(None);
+        };
+        data.export_slots.insert((org, slot), (job, until));
+        Ok(Some(slot))
+    }
+
+    async fn release_export_slot(&self, org: OrgId, slot: u8, job: ExportId) -> StoreResult<()> {
+        let mut data = self.data();
+        if data
+            .export_slots
+            .get(&(org, slot))
+            .is_some_and(|(holder, _)| *holder == job)
+        {
+            data.export_slots.remove(&(org, slot));
+        }
+        Ok(())
+    }
+
     async fn create_export_job(&self, org: OrgId, job: &ExportJob) -> StoreResult<()> {
         let mut data = self.data();
         if data.exports.contains_key(&(org, job.id)) {

@@ -83,6 +83,8 @@ struct Data {
     exports: BTreeMap<(OrgId, ExportId), exports::StoredJob>,
     /// Inline exports per user and minute.
     inline_exports: BTreeMap<(OrgId, UserId, u64), u32>,
+    /// An org's export-worker slots: the job holding each, and until when.
+    export_slots: BTreeMap<(OrgId, u8), (ExportId, OffsetDateTime)>,
 }
 
 /// A chat as the table holds it.
