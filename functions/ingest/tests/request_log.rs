@@ -1,6 +1,6 @@
 //! One compact JSON log line per request, in the Lambda format, with the
-//! request id, route, org id, status and duration, and never a key or
-//! message content.
+//! request id, route, org id, the key's id, status and duration, and never
+//! a key or message content.
 
 use std::{
     io::Write,
@@ -47,9 +47,10 @@ async fn each_request_logs_one_json_line_without_secrets() {
     )
     .await
     .unwrap();
-    let (_, key) = accounts::create_api_key(store.as_ref(), &org, ApiKeyLabel::parse("k").unwrap())
-        .await
-        .unwrap();
+    let (api_key, key) =
+        accounts::create_api_key(store.as_ref(), &org, ApiKeyLabel::parse("k").unwrap())
+            .await
+            .unwrap();
     let app = chatlogger::http::app(router(IngestState::new(store)));
 
     let post = |uri: String, body: Value| {
@@ -112,6 +113,11 @@ async fn each_request_logs_one_json_line_without_secrets() {
     );
     assert_eq!(last["request_id"], "req-123");
     assert_eq!(last["org_id"], org.id.to_string());
+    assert_eq!(
+        last["key_id"],
+        api_key.id.to_string(),
+        "a leaked key's requests can be found"
+    );
     assert_eq!(last["status"], 201);
     assert!(last["ms"].as_f64().unwrap() >= 0.0);
     assert!(
@@ -122,8 +128,9 @@ async fn each_request_logs_one_json_line_without_secrets() {
         last.get("timestamp").is_none(),
         "CloudWatch Logs stamps every event; a timestamp in the line is paid twice"
     );
-    // Compact: the longest route's line stays near 200 bytes with a
-    // 26-character org id (API Gateway's request ids are 16 characters).
+    // Compact: the longest route's line stays within 200 bytes with 26-
+    // character org and key ids (192 with API Gateway's 16-character
+    // request ids).
     let longest = text.lines().nth(1).unwrap();
     assert!(longest.len() <= 200, "{} bytes: {longest}", longest.len());
 
