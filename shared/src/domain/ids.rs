@@ -209,6 +209,25 @@ mod tests {
     }
 
     #[test]
+    fn a_logging_range_covers_every_id_a_message_logged_in_it_can_have() {
+        use time::{Duration, macros::datetime};
+        let logged = datetime!(2026-03-01 12:00 UTC)..datetime!(2026-03-01 13:00 UTC);
+        let ids = message_ids_logged_within(&logged);
+        for at in [logged.start - CLIENT_ID_SKEW, logged.end + CLIENT_ID_SKEW] {
+            assert!(ids.contains(&MessageId::at(at)), "{at}");
+        }
+        let too_early = logged.start - CLIENT_ID_SKEW - Duration::milliseconds(1);
+        assert!(!ids.contains(&MessageId::at(too_early)));
+        // Ends from a request may sit at the edges of time: no panic.
+        let edges =
+            time::PrimitiveDateTime::MIN.assume_utc()..time::PrimitiveDateTime::MAX.assume_utc();
+        assert_eq!(
+            message_ids_logged_within(&edges),
+            MessageId::MIN..=MessageId::MAX
+        );
+    }
+
+    #[test]
     fn new_ids_sort_by_creation_time() {
         let first = MessageId::new();
         std::thread::sleep(std::time::Duration::from_millis(2));
