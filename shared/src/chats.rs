@@ -641,8 +641,8 @@ mod tests {
             }
         }
         assert_eq!(listed, made, "every chat once, newest first");
-        let unbounded = store
-            .list_chats(org, &query, &PageRequest::default())
+        let (unbounded, _) = store
+            .list_chats(org, &query, &PageRequest::default(), u32::MAX)
             .await
             .unwrap();
         assert_eq!(unbounded.items.len(), 30);

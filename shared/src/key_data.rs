@@ -79,7 +79,7 @@ pub async fn delete_key_data(
         cursor,
     };
     loop {
-        let listed = chats.list_chats(org, &query, &page).await?;
+        let (listed, _) = chats.list_chats(org, &query, &page, u32::MAX).await?;
         let cleaned: Vec<(bool, usize)> = stream::iter(listed.items)
             .map(|chat| clean_chat(chats, messages, org, key, chat, logged.clone(), now))
             .buffer_unordered(PARALLEL_CHATS)

@@ -6,7 +6,10 @@
 //! so a chat's messages of a time range are one `Query` range, and chats
 //! made after `to` are not listed at all. A reader may be bounded by the
 //! items it reads ([`StoreRowSource::with_read_limit`]), so an inline export
-//! cannot make a request read the whole org.
+//! cannot make a request read the whole org. The items counted are those
+//! the store reads, not those it returns: a chat listing reads (and
+//! DynamoDB bills) the deleted chats it skips, and the export's own filters
+//! skip chats only once they are read.
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -63,7 +66,8 @@ pub struct StoreRowSource {
     /// The chat being read, and the cursor of its next message page
     /// (`None` before the first page).
     current: Option<(Arc<Chat>, Option<Cursor>)>,
-    /// Chats and messages read so far, and the most this source may read.
+    /// Chat and message items read so far (those skipped included), and
+    /// the most this source may read.
     reads: u64,
     max_reads: Option<u64>,
 }
@@ -88,19 +92,30 @@ impl StoreRowSource {
     }
 
     /// Fails with [`ExportError::ReadsTooMuch`] once it has read more than
-    /// `max_items` chats and messages.
+    /// `max_items` chat and message items, deleted and filtered-out chats
+    /// included.
     pub fn with_read_limit(mut self, max_items: u64) -> Self {
         self.max_reads = Some(max_items);
         self
     }
 
-    /// Chats and messages read so far.
+    /// Chat and message items read so far.
     pub fn reads(&self) -> u64 {
         self.reads
     }
 
-    fn count_reads(&mut self, items: usize) -> Result<(), ExportError> {
-        self.reads += items as u64;
+    /// The most the next page may read: one item past the bound, so that
+    /// reading it tells an export that needs more than the bound from one
+    /// that ends exactly at it, and no page reads further.
+    fn next_read(&self) -> u32 {
+        self.max_reads.map_or(u32::MAX, |max| {
+            let left = max.saturating_sub(self.reads).saturating_add(1);
+            u32::try_from(left).unwrap_or(u32::MAX)
+        })
+    }
+
+    fn count_reads(&mut self, items: u64) -> Result<(), ExportError> {
+        self.reads += items;
         match self.max_reads {
             Some(max_items) if self.reads > max_items => {
                 Err(ExportError::ReadsTooMuch { max_items })
@@ -115,10 +130,15 @@ impl StoreRowSource {
             let found = match std::mem::replace(&mut self.chats, Chats::Done) {
                 Chats::Done => return Ok(false),
                 Chats::Named => {
-                    self.store
+                    let chats = self
+                        .store
                         .chats
                         .chats_by_id(self.org, &self.filters.chat_ids)
-                        .await?
+                        .await?;
+                    // A batch read reads (and bills) every key it is given:
+                    // deleted and unknown chats too.
+                    self.count_reads(self.filters.chat_ids.len() as u64)?;
+                    chats
                 }
                 Chats::Listing(cursor) => {
                     let page = PageRequest {
@@ -132,14 +152,18 @@ impl StoreRowSource {
                         last_id: self.filters.last_chat_id(),
                         ..ChatQuery::default()
                     };
-                    let page = self.store.chats.list_chats(self.org, &query, &page).await?;
+                    let (page, read) = self
+                        .store
+                        .chats
+                        .list_chats(self.org, &query, &page, self.next_read())
+                        .await?;
+                    self.count_reads(u64::from(read))?;
                     if page.next_cursor.is_some() {
                         self.chats = Chats::Listing(page.next_cursor);
                     }
                     page.items
                 }
             };
-            self.count_reads(found.len())?;
             self.pending.extend(
                 found
                     .into_iter()
@@ -164,8 +188,11 @@ impl RowSource for StoreRowSource {
                 self.current = Some((Arc::new(chat), None));
                 continue;
             };
+            // A message listing has no filter: it returns every message it
+            // reads, so its page limit bounds what it reads.
             let page = PageRequest {
-                limit: MESSAGE_PAGE,
+                limit: u16::try_from(self.next_read())
+                    .map_or(MESSAGE_PAGE, |n| n.min(MESSAGE_PAGE)),
                 cursor,
             };
             let (first, last) = self.filters.message_ids();
@@ -174,7 +201,7 @@ impl RowSource for StoreRowSource {
                 .messages
                 .list_messages(self.org, chat.id, first..=last, &page, EXPORT_READ)
                 .await?;
-            self.count_reads(page.items.len())?;
+            self.count_reads(page.items.len() as u64)?;
             let rows: Vec<ExportRow> = page
                 .items
                 .into_iter()
@@ -276,5 +303,40 @@ mod tests {
         let mut enough =
             StoreRowSource::new(reader, org, ExportFilters::default()).with_read_limit(61);
         assert_eq!(drain(&mut enough).await.unwrap(), 60);
+    }
+
+    /// DynamoDB reads (and bills) the deleted chats a listing skips: they
+    /// count toward the bound, though the listing returns none of them.
+    #[tokio::test]
+    async fn deleted_chats_count_toward_the_bound() {
+        let (store, org, start) = store_with(1).await;
+        for n in 0..60 {
+            let chat = Chat {
+                id: ChatId::at(start + Duration::seconds(n + 1)),
+                title: None,
+                tags: Tags::default(),
+                metadata: Metadata::default(),
+                user_id: None,
+                key_id: None,
+                created_at: start,
+            };
+            store.insert_chat(org, &chat).await.unwrap();
+            store.delete_chat(org, chat.id, start).await.unwrap();
+        }
+        let reader = ExportReader::new(store);
+        let mut bounded =
+            StoreRowSource::new(reader.clone(), org, ExportFilters::default()).with_read_limit(50);
+        assert!(matches!(
+            drain(&mut bounded).await,
+            Err(ExportError::ReadsTooMuch { max_items: 50 })
+        ));
+        let mut enough =
+            StoreRowSource::new(reader, org, ExportFilters::default()).with_read_limit(62);
+        assert_eq!(drain(&mut enough).await.unwrap(), 1);
+        assert_eq!(
+            enough.reads(),
+            61 + 1,
+            "61 chats, 60 deleted, and a message"
+        );
     }
 }

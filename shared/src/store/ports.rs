@@ -191,14 +191,20 @@ pub trait ChatStore: Send + Sync {
     /// The ids must be distinct (DynamoDB's batch read refuses a key
     /// named twice: an error).
     async fn chats_by_id(&self, org: OrgId, ids: &[ChatId]) -> StoreResult<Vec<Chat>>;
-    /// The org's chats matching `query`. A filtered page may hold fewer
-    /// than `limit` chats; the listing goes on while there is a cursor.
+    /// The org's chats matching `query`, reading at most `max_read` chat
+    /// items (at least one). DynamoDB reads, and bills, the tombstones and
+    /// the chats the filter skips as it reads those it returns, so they
+    /// count (its `ScannedCount`). A page stops at `limit` chats or once
+    /// it has read `max_read`, with a cursor while the listing may go on:
+    /// a filtered page may hold fewer than `limit` chats, or none. Answers
+    /// the page and the chat items it read.
     async fn list_chats(
         &self,
         org: OrgId,
         query: &ChatQuery,
         page: &PageRequest,
-    ) -> StoreResult<Page<Chat>>;
+        max_read: u32,
+    ) -> StoreResult<(Page<Chat>, u32)>;
     /// The same listing, reading at most `max_read` (chat items counted at
     /// their largest, [`largest_chat_item`](super::largest_chat_item)
     /// bytes, until read): it stops early, with a cursor, rather than send

@@ -42,7 +42,8 @@ fn ids(chats: &[Chat]) -> Vec<ChatId> {
 /// The org's chats as a listing of `query` returns them, two at a time.
 async fn listed(store: &impl ChatStore, org: OrgId, query: &ChatQuery) -> Vec<ChatId> {
     let chats = every_page(2, |page| async move {
-        store.list_chats(org, query, &page).await
+        let (page, _) = store.list_chats(org, query, &page, u32::MAX).await?;
+        Ok(page)
     })
     .await;
     ids(&chats)
@@ -263,6 +264,86 @@ pub async fn listings_skip_deleted_and_filtered_chats(store: &impl ChatStore, _:
         ..ChatFilter::default()
     });
     assert_eq!(listed(store, acme, &everything).await, kept(&|n| n == 6));
+}
+
+/// A listing counts the chat items it reads, as DynamoDB's `ScannedCount`
+/// does: the deleted chats and those its filter skips too (an end user's
+/// listing reads the index, which deleted chats leave). It reads no more
+/// than its bound (at least one chat), and stops there with a cursor.
+pub async fn listings_count_the_chats_they_read_skipped_ones_too(
+    store: &impl ChatStore,
+    _: &ManualClock,
+) {
+    let acme = OrgId::new();
+    let ann = EndUserId::parse("ann@shop.example").unwrap();
+    let chats: Vec<Chat> = (0..6)
+        .map(|n| Chat {
+            tags: if n == 1 || n == 4 {
+                tags(&["vip"])
+            } else {
+                Tags::default()
+            },
+            user_id: (n % 2 == 0).then(|| ann.clone()),
+            ..chat(n * 60)
+        })
+        .collect();
+    for chat in &chats {
+        store.insert_chat(acme, chat).await.unwrap();
+    }
+    for deleted in [2, 3] {
+        store
+            .delete_chat(acme, chats[deleted].id, at(600))
+            .await
+            .unwrap();
+    }
+    let oldest_first = |filter| ChatQuery {
+        filter,
+        ..ChatQuery::default()
+    };
+    let list = |query: ChatQuery, page: PageRequest, max_read: u32| async move {
+        let (page, read) = store
+            .list_chats(acme, &query, &page, max_read)
+            .await
+            .unwrap();
+        (ids(&page.items), page.next_cursor, read)
+    };
+    let the = |ns: &[usize]| -> Vec<ChatId> { ns.iter().map(|n| chats[*n].id).collect() };
+
+    let all = oldest_first(ChatFilter::default());
+    let (found, _, read) = list(all.clone(), first(10), 100).await;
+    assert_eq!((found, read), (the(&[0, 1, 4, 5]), 6));
+    let vip = oldest_first(ChatFilter {
+        tag: Some(Tag::parse("vip").unwrap()),
+        ..ChatFilter::default()
+    });
+    let (found, _, read) = list(vip, first(10), 100).await;
+    assert_eq!((found, read), (the(&[1, 4]), 6));
+    let anns = oldest_first(ChatFilter {
+        user_id: Some(ann),
+        ..ChatFilter::default()
+    });
+    let (found, _, read) = list(anns, first(10), 100).await;
+    assert_eq!((found, read), (the(&[0, 4]), 2), "chat 2 left the index");
+
+    // A full page counts the deleted chats read on the way to filling it.
+    let (found, cursor, read) = list(all.clone(), first(3), 100).await;
+    assert_eq!((found, read), (the(&[0, 1, 4]), 5));
+    assert!(cursor.is_some());
+
+    // Bounded at 3 chats: the deleted third is read, and counted.
+    let (found, cursor, read) = list(all.clone(), first(10), 3).await;
+    assert_eq!((found, read), (the(&[0, 1]), 3));
+    let rest = PageRequest {
+        limit: 10,
+        cursor: Some(cursor.expect("a cursor to go on from")),
+    };
+    let (found, _, read) = list(all.clone(), rest, 3).await;
+    assert_eq!((found, read), (the(&[4, 5]), 3));
+
+    // With no bound left it still reads one chat, to move on.
+    let (found, cursor, read) = list(all, first(10), 0).await;
+    assert_eq!((found, read), (the(&[0]), 1));
+    assert!(cursor.is_some());
 }
 
 /// `from` and `to` bound chats' creation times to the whole second: a

@@ -89,6 +89,7 @@ macro_rules! store_contract_tests {
                 another_orgs_chats_are_out_of_reach,
                 chats_are_listed_newest_or_oldest_first,
                 listings_skip_deleted_and_filtered_chats,
+                listings_count_the_chats_they_read_skipped_ones_too,
                 time_filters_compare_whole_seconds,
                 a_chat_update_changes_only_what_it_names,
                 deleting_a_chat_hides_it_and_its_messages,

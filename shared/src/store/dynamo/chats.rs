@@ -15,7 +15,7 @@ use super::{
     DynamoStore, Item,
     expr::{Cond, Update, number, rfc3339, s},
     from_item, keys,
-    query::{Listing, SortKey, page_of},
+    query::{Listing, ReadBound, SortKey, page_of},
     requests::key,
     to_item,
 };
@@ -313,11 +313,13 @@ impl ChatStore for DynamoStore {
         org: OrgId,
         query: &ChatQuery,
         page: &PageRequest,
-    ) -> StoreResult<Page<Chat>> {
-        page_of(
-            self.query_page(&chat_listing(org, query), page).await?,
-            chat_from,
-        )
+        max_read: u32,
+    ) -> StoreResult<(Page<Chat>, u32)> {
+        let listing = chat_listing(org, query);
+        let (items, cursor, read) = self
+            .query_page_within(&listing, page, Some(ReadBound::Items(max_read)))
+            .await?;
+        Ok((page_of((items, cursor), chat_from)?, read.items))
     }
 
     async fn list_chats_within(
@@ -330,9 +332,9 @@ impl ChatStore for DynamoStore {
         let listing = chat_listing(org, query);
         let cost = chat_page_cost(listing.read);
         let (items, cursor, read) = self
-            .query_page_within(&listing, page, Some((max_read, cost)))
+            .query_page_within(&listing, page, Some(ReadBound::Units(max_read, cost)))
             .await?;
-        Ok((page_of((items, cursor), chat_from)?, read))
+        Ok((page_of((items, cursor), chat_from)?, read.units))
     }
 
     async fn update_chat(

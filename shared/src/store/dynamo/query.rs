@@ -134,6 +134,29 @@ pub(super) struct Found {
     pub next: Option<Item>,
     /// What DynamoDB says the call billed (only when asked to meter).
     pub read: Option<ReadUnits>,
+    /// The items it read (`ScannedCount`): those its filter dropped too.
+    pub scanned: u32,
+}
+
+/// What one page of a listing may read, besides its `limit` of items returned.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ReadBound {
+    /// At most these read units, each item not yet read counted at
+    /// `cost.largest_item` bytes.
+    Units(ReadUnits, PageCost),
+    /// At most this many items read. A `Query`'s `Limit` counts the items
+    /// it reads, before its filter, as `ScannedCount` does: so the bound
+    /// holds exactly, whatever the filter drops.
+    Items(u32),
+}
+
+/// What the calls of one page read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct PageRead {
+    /// Items read (their `ScannedCount`s): those the filter dropped too.
+    pub items: u32,
+    /// What they billed: counted only under a [`ReadBound::Units`].
+    pub units: ReadUnits,
 }
 
 impl DynamoStore {
@@ -150,44 +173,47 @@ impl DynamoStore {
         Ok((items, cursor))
     }
 
-    /// [`Self::query_page`], and with `max_read` also a read budget: each
-    /// call's `Limit` is cut to what the budget can pay for if every item
-    /// were `cost.largest_item` bytes (what was billed so far known from
-    /// each answer's `ConsumedCapacity`, or taken at its most), and the
-    /// page stops, with a cursor, when not one more item fits. The first
-    /// call reads at least one item. Answers what the calls billed (only
-    /// counted with a budget).
+    /// [`Self::query_page`], and with `bound` also a bound on what it
+    /// reads: each call's `Limit` is cut to what is left of it, and the
+    /// page stops, with a cursor, when not one more item fits. Under
+    /// [`ReadBound::Units`] an item is taken at `cost.largest_item` bytes
+    /// until read (what was billed so far known from each answer's
+    /// `ConsumedCapacity`, or taken at its most). The first call reads at
+    /// least one item. Answers what the calls read.
     pub(super) async fn query_page_within(
         &self,
         listing: &Listing,
         page: &PageRequest,
-        max_read: Option<(ReadUnits, PageCost)>,
-    ) -> StoreResult<(Vec<Item>, Option<Cursor>, ReadUnits)> {
+        bound: Option<ReadBound>,
+    ) -> StoreResult<(Vec<Item>, Option<Cursor>, PageRead)> {
         let mut start = page
             .cursor
             .as_ref()
             .map(|cursor| listing.start_key(cursor))
             .transpose()?;
         let mut items = Vec::new();
-        let mut read = ReadUnits::ZERO;
+        let mut read = PageRead::default();
+        let metered = matches!(bound, Some(ReadBound::Units(..)));
         for call in 0..MAX_FILTERED_QUERIES {
             let missing = u32::from(page.limit) - items.len() as u32;
-            let limit = match max_read {
-                None => missing,
-                Some((max, cost)) => {
-                    let affordable = cost.items_within(max.saturating_sub(read));
-                    if affordable == 0 && call > 0 {
-                        break;
-                    }
-                    missing.min(affordable.max(1))
+            let fits = match bound {
+                None => u32::MAX,
+                Some(ReadBound::Units(max, cost)) => {
+                    cost.items_within(max.saturating_sub(read.units))
                 }
+                Some(ReadBound::Items(max)) => max.saturating_sub(read.items),
             };
-            let found = self
-                .query(listing, start.take(), Some(limit), max_read.is_some())
-                .await?;
-            if let Some((_, cost)) = max_read {
-                read += found.read.unwrap_or_else(|| cost.at_most(limit));
+            if fits == 0 && call > 0 {
+                break;
             }
+            let limit = missing.min(fits.max(1));
+            let found = self
+                .query(listing, start.take(), Some(limit), metered)
+                .await?;
+            if let Some(ReadBound::Units(_, cost)) = bound {
+                read.units += found.read.unwrap_or_else(|| cost.at_most(limit));
+            }
+            read.items += found.scanned;
             items.extend(found.items);
             start = found.next;
             if start.is_none() || items.len() >= usize::from(page.limit) {
@@ -233,6 +259,7 @@ impl DynamoStore {
             .and_then(|consumed| consumed.capacity_units())
             .map(ReadUnits::from_capacity);
         Ok(Found {
+            scanned: u32::try_from(output.scanned_count).unwrap_or(0),
             items: output.items.unwrap_or_default(),
             next: output.last_evaluated_key,
             read,

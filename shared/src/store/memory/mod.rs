@@ -104,20 +104,37 @@ impl StoredChat {
     }
 }
 
+/// What a chat page may read besides its `limit` (as the DynamoDB
+/// adapter bounds its `Query` calls).
+#[derive(Clone, Copy)]
+enum ReadBound {
+    /// At most these read units, a chat not yet read counted at the
+    /// largest chat item.
+    Units(ReadUnits),
+    /// At most this many chat items read, skipped ones included.
+    Items(u32),
+}
+
+/// What a chat page read: chat items (`ScannedCount`) and their bill.
+struct PageRead {
+    items: u32,
+    units: ReadUnits,
+}
+
 impl Data {
     /// A chat listing as DynamoDB reads it: the chats of the key range in
     /// order (an end user's live chats, through the index; else all of the
-    /// org's, tombstones included), each read billed at its item size,
-    /// those the filters rule out read and skipped; with `max_read`, it
-    /// stops before a chat that could take the bill past it (after the
-    /// first). The cursor is the last chat read.
+    /// org's, tombstones included), each read billed at its item size and
+    /// counted, those the filters rule out read and skipped. It stops
+    /// before a chat that could take it past `bound` (after the first).
+    /// The cursor is the last chat read.
     fn chat_page(
         &self,
         org: OrgId,
         query: &ChatQuery,
         page: &PageRequest,
-        max_read: Option<ReadUnits>,
-    ) -> StoreResult<(Page<Chat>, ReadUnits)> {
+        bound: ReadBound,
+    ) -> StoreResult<(Page<Chat>, PageRead)> {
         let filter = &query.filter;
         let read = if filter.user_id.is_some() {
             Read::Eventual
@@ -155,15 +172,19 @@ impl Data {
         let (from, to) = (filter.from.map(whole_second), filter.to.map(whole_second));
         let largest = chat_page_cost(read).largest_item;
         let (mut items, mut bytes, mut last, mut stopped) = (Vec::new(), 0, None, false);
+        let mut scanned = 0;
         for StoredChat { chat, deleted, .. } in in_range {
-            let over_budget = max_read.is_some_and(|max| {
-                last.is_some() && ReadUnits::of_bytes(bytes + largest, read) > max
-            });
-            if items.len() == usize::from(page.limit) || over_budget {
+            let over_bound = last.is_some()
+                && match bound {
+                    ReadBound::Units(max) => ReadUnits::of_bytes(bytes + largest, read) > max,
+                    ReadBound::Items(max) => scanned >= max,
+                };
+            if items.len() == usize::from(page.limit) || over_bound {
                 stopped = true;
                 break;
             }
             bytes += chat_item_size(org, chat, *deleted);
+            scanned += 1;
             last = Some(chat.id);
             let kept = !deleted
                 && from.is_none_or(|from| chat.created_at >= from)
@@ -179,9 +200,13 @@ impl Data {
         let next_cursor = last
             .filter(|_| stopped)
             .map(|id: ChatId| cursor_at(&listing, id.to_string()));
+        let units = ReadUnits::of_bytes(bytes, read);
         Ok((
             Page { items, next_cursor },
-            ReadUnits::of_bytes(bytes, read),
+            PageRead {
+                items: scanned,
+                units,
+            },
         ))
     }
 }
@@ -610,8 +635,12 @@ impl ChatStore for MemoryStore {
         org: OrgId,
         query: &ChatQuery,
         page: &PageRequest,
-    ) -> StoreResult<Page<Chat>> {
-        Ok(self.data().chat_page(org, query, page, None)?.0)
+        max_read: u32,
+    ) -> StoreResult<(Page<Chat>, u32)> {
+        let (page, read) = self
+            .data()
+            .chat_page(org, query, page, ReadBound::Items(max_read))?;
+        Ok((page, read.items))
     }
 
     async fn list_chats_within(
@@ -621,7 +650,10 @@ impl ChatStore for MemoryStore {
         page: &PageRequest,
         max_read: ReadUnits,
     ) -> StoreResult<(Page<Chat>, ReadUnits)> {
-        self.data().chat_page(org, query, page, Some(max_read))
+        let (page, read) = self
+            .data()
+            .chat_page(org, query, page, ReadBound::Units(max_read))?;
+        Ok((page, read.units))
     }
 
     async fn update_chat(
