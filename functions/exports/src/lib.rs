@@ -35,7 +35,7 @@ use chatlogger::{
     },
     export::{
         DOWNLOAD_LINK_TTL,
-        inline::{admit_inline_export, export_inline},
+        inline::{InlineBounds, admit_inline_export, export_inline},
     },
     http::{
         ApiError, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, need,
@@ -247,7 +247,14 @@ pub async fn sync_export(
     let org = exporter.load_org().await?;
     // Named like an async export's file, though nothing is stored.
     let file_name = ExportJob::new(format, filters.clone(), user).file_name(org.slug.as_str());
-    let file = export_inline(state.reader.clone(), org.id, format, filters).await?;
+    let file = export_inline(
+        state.reader.clone(),
+        org.id,
+        format,
+        filters,
+        InlineBounds::SYNC,
+    )
+    .await?;
     let disposition = HeaderValue::try_from(format!("attachment; filename=\"{file_name}\""))
         .map_err(ApiError::internal)?;
     Ok((

@@ -2,7 +2,7 @@
 //! through the API, the worker fed from the queue (as the local server feeds
 //! it), the file downloaded through its presigned S3 link and compared field
 //! by field with what was ingested. Plus who may export, bad input, and the
-//! inline export's cap.
+//! inline export's cap and read bound.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -12,9 +12,14 @@ use chatlogger::{
     aws::Aws,
     domain::{
         Chat, ChatId, ChatTitle, LatencyMs, Message, MessageContent, MessageId, MessageRole,
-        Metadata, Tag, Tags, TokenCount, UserRole, export::ExportFormat,
+        Metadata, OrgId, Tag, Tags, TokenCount, UserRole,
+        export::{ExportFilters, ExportFormat},
     },
-    export::{CSV_COLUMNS, ExportReader, worker::ExportWorker},
+    export::{
+        CSV_COLUMNS, ExportError, ExportReader,
+        inline::{InlineBounds, export_inline},
+        worker::ExportWorker,
+    },
     store::{ChatCheck, ChatStore, DynamoStore, ExportJobStore, MessageStore},
 };
 use chatlogger_local::export_poller::ExportPoller;
@@ -24,7 +29,10 @@ use time::OffsetDateTime;
 
 use crate::{
     dashboard::{Cookies, SESSION_COOKIE},
-    helpers::{TestApp, TestOrg, aws, export_resource_names, export_resources, spawn_app},
+    helpers::{
+        TestApp, TestOrg, aws, export_resource_names, export_resources, new_table, sdk_config,
+        spawn_app,
+    },
 };
 
 /// What was ingested: each chat with its messages.
@@ -702,6 +710,77 @@ async fn inline_exports_answer_the_file_or_413_never_a_truncated_one() {
         "{}",
         reply.body
     );
+}
+
+/// The read bound counts what DynamoDB read (each `Query`'s
+/// `ScannedCount`), not what it returned: an org of one chat among 30
+/// deleted ones reads 31 chats, though the listing returns one.
+#[tokio::test]
+async fn an_inline_exports_read_bound_counts_the_deleted_chats_it_reads() {
+    let sdk = sdk_config().await;
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        new_table(&sdk).await,
+    ));
+    let org = OrgId::new();
+    let now = OffsetDateTime::now_utc();
+    let mut chats = Vec::new();
+    for _ in 0..31 {
+        let chat = Chat {
+            id: ChatId::new(),
+            title: None,
+            tags: Tags::default(),
+            metadata: Metadata::default(),
+            user_id: None,
+            key_id: None,
+            created_at: now,
+        };
+        store.insert_chat(org, &chat).await.unwrap();
+        chats.push(chat.id);
+    }
+    chats.sort();
+    let (live, deleted) = chats.split_last().unwrap();
+    for chat in deleted {
+        store.delete_chat(org, *chat, now).await.unwrap();
+    }
+    for n in 0..2 {
+        let message = Message {
+            id: MessageId::new(),
+            chat_id: *live,
+            role: MessageRole::User,
+            content: MessageContent::parse(&format!("message {n}")).unwrap(),
+            metadata: Metadata::default(),
+            latency_ms: None,
+            token_count: None,
+            key_id: None,
+            created_at: now,
+        };
+        store
+            .insert_message(org, &message, ChatCheck::KnownToExist)
+            .await
+            .unwrap();
+    }
+    let export = |max_reads| {
+        let bounds = InlineBounds {
+            max_reads,
+            ..InlineBounds::SYNC
+        };
+        let reader = ExportReader::new(store.clone());
+        export_inline(
+            reader,
+            org,
+            ExportFormat::Csv,
+            ExportFilters::default(),
+            bounds,
+        )
+    };
+    assert!(matches!(
+        export(30).await,
+        Err(ExportError::ReadsTooMuch { max_items: 30 })
+    ));
+    let file = export(31 + 2).await.unwrap();
+    let rows = parse_file(ExportFormat::Csv, &file);
+    assert_eq!(rows.len(), 2);
 }
 
 #[tokio::test]
