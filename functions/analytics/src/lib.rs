@@ -24,7 +24,6 @@ use chatlogger::{
     store::AnalyticsStore,
 };
 use serde::Deserialize;
-use time::OffsetDateTime;
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -99,12 +98,13 @@ impl OrgParam for SummaryQuery {
     )
 )]
 pub async fn summary(
-    State(analytics): State<Arc<dyn AnalyticsStore>>,
+    State(state): State<AnalyticsState>,
     InOrg { org, query, .. }: InOrg<need::ReadAnalytics, SummaryQuery>,
 ) -> Result<Json<Summary>, ApiError> {
-    let today = OffsetDateTime::now_utc().date();
+    // The dashboard's clock, which tests set: "today" is a day edge.
+    let today = state.dashboard.clock.now().date();
     let range = DayRange::parse(query.from.as_deref(), query.to.as_deref(), today)
         .map_err(|e| ApiError::InvalidQuery(e.0))?;
-    let aggregates = analytics.aggregates(org, range).await?;
+    let aggregates = state.analytics.aggregates(org, range).await?;
     Ok(Json(Summary::build(org, range, aggregates)))
 }

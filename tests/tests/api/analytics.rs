@@ -32,7 +32,10 @@ use crate::{
     dashboard::Cookies,
     events::STREAM_EVENTS,
     feed::{Feed, quick_config, stream_records},
-    helpers::{TestApp, TestOrg, create_org_with_key, new_table, sdk_config, spawn_app},
+    helpers::{
+        TestApp, TestOrg, create_org_with_key, new_table, sdk_config, spawn_app,
+        spawn_app_with_clock,
+    },
 };
 
 /// A small deterministic generator (xorshift64*), seeded per run and
@@ -440,7 +443,11 @@ async fn the_sample_stream_events_count_exactly() {
 
 #[tokio::test]
 async fn the_local_server_keeps_the_dashboard_fresh_and_deletes_stay_consistent() {
-    let app = spawn_app().await;
+    // Ingest stamps the chat and its messages, and the summary reads
+    // "today", by the stack's clock: held at noon, they cannot fall on two
+    // days, whenever the test runs.
+    let noon = time::macros::datetime!(2026-06-01 12:00:00 UTC);
+    let app = spawn_app_with_clock(chatlogger::clock::ManualClock::shared(noon)).await;
     // A one-second cadence and rounds instead of the template's, not to wait.
     let aws = Aws::load_with(Budget::interactive(), None).await;
     let aggregator = LocalAggregator::open(&aws, app.store.clone())
@@ -492,6 +499,10 @@ async fn the_local_server_keeps_the_dashboard_fresh_and_deletes_stay_consistent(
     assert_eq!(
         (today["messages"].as_u64(), today["chats"].as_u64()),
         (Some(5), Some(1))
+    );
+    assert_eq!(
+        today["date"], "2026-06-01",
+        "the clock's day ends the range"
     );
 
     // Deleting the chat uncounts it and its messages: analytics follow what is stored.
