@@ -26,13 +26,13 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use time::OffsetDateTime;
 
 use super::{
     ExportError, ExportFiles, ExportReader, PART_BYTES, Progress, StoreRowSource,
     queue::ExportQueue, stream_export,
 };
 use crate::{
+    clock::{self, SharedClock},
     domain::{
         ExportId, OrgId,
         export::{ExportJob, ExportMessage, Totals},
@@ -90,9 +90,13 @@ pub struct ExportWorker {
     queue: Arc<dyn ExportQueue>,
     /// The queue's `maxReceiveCount`: the delivery that may mark a job failed.
     max_receives: u32,
+    /// The time of slots and claims, their leases and the jobs' end stamps
+    /// (the quotas count running jobs by their lease).
+    clock: SharedClock,
 }
 
 impl ExportWorker {
+    /// On the system clock.
     pub fn new(
         jobs: Arc<dyn ExportJobStore>,
         reader: ExportReader,
@@ -106,7 +110,14 @@ impl ExportWorker {
             files: Arc::new(files),
             queue,
             max_receives,
+            clock: clock::system(),
         }
+    }
+
+    /// The same worker on `clock` (tests: the API's clock, which stamps the jobs).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// A batch from the export queue, as the local server delivers it: with
@@ -131,7 +142,7 @@ impl ExportWorker {
             .map_err(|e| WorkerError::Malformed(e.to_string()))?;
         let ExportMessage { org_id, job_id } = export;
         tracing::Span::current().record("org_id", tracing::field::display(org_id));
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let Some(slot) = self
             .jobs
             .take_export_slot(org_id, job_id, SLOTS_PER_ORG, now, now + JOB_LEASE)
@@ -162,7 +173,7 @@ impl ExportWorker {
         message: &QueuedMessage,
         deadline: Instant,
     ) -> Result<(), WorkerError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let job = match self
             .jobs
             .claim_export_job(org_id, job_id, now, now + JOB_LEASE)
@@ -187,7 +198,7 @@ impl ExportWorker {
             Ok(totals) => {
                 let completed = self
                     .jobs
-                    .complete_export_job(org_id, job_id, attempt, totals, OffsetDateTime::now_utc())
+                    .complete_export_job(org_id, job_id, attempt, totals, self.clock.now())
                     .await?;
                 if completed {
                     tracing::info!(%job_id, rows = totals.rows, bytes = totals.bytes, "export completed");
@@ -258,7 +269,7 @@ impl ExportWorker {
         if receive_count >= self.max_receives {
             let reason = format!("{reason} (gave up after {receive_count} attempts)");
             self.jobs
-                .fail_export_job(org, job, &reason, OffsetDateTime::now_utc())
+                .fail_export_job(org, job, &reason, self.clock.now())
                 .await?;
             tracing::error!(%job, error = %error, "export failed for good");
         } else {

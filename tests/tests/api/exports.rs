@@ -138,7 +138,8 @@ pub async fn seed(
     Seeded { chats: seeded }
 }
 
-/// The export worker of a test app, fed by the local server's queue poller.
+/// The export worker of a test app, on its clock, fed by the local
+/// server's queue poller.
 pub struct Worker {
     pub poller: ExportPoller,
     pub sqs: aws_sdk_sqs::Client,
@@ -173,7 +174,8 @@ impl Worker {
             ExportBucket::new(worker_aws.s3(), exports.bucket.name()),
             exports.queue,
             chatlogger_local::EXPORT_MAX_RECEIVE_COUNT,
-        );
+        )
+        .with_clock(app.clock.clone());
         Self {
             poller: ExportPoller::new(worker_aws.sqs(), queue_url.clone(), worker, Duration::ZERO),
             sqs: clean.sqs(),

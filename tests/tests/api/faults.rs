@@ -316,6 +316,7 @@ async fn nothing_is_lost_doubled_or_stuck_when_a_tenth_of_aws_calls_fail() {
         table: clean_app.table.clone(),
         acme: same_org(&clean_app.acme),
         globex: same_org(&clean_app.globex),
+        clock: chatlogger::clock::system(),
     });
 
     // Ingest: three plugins of one org and one of another, at once.

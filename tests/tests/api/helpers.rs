@@ -122,6 +122,9 @@ pub struct TestApp {
     pub table: String,
     pub acme: TestOrg,
     pub globex: TestOrg,
+    /// The stack's clock (its dashboard, ingest and exports read the time
+    /// from it), for the test's own workers.
+    pub clock: chatlogger::clock::SharedClock,
 }
 
 /// Starts the all-in-one server on a fresh table with two orgs, `acme` and `globex`.
@@ -138,7 +141,7 @@ pub async fn spawn_app_with_clock(clock: chatlogger::clock::SharedClock) -> Test
     let acme = create_org_with_key(&store, "acme").await;
     let globex = create_org_with_key(&store, "globex").await;
 
-    let base_url = serve(local_app_with_clock(store.clone(), clock).await).await;
+    let base_url = serve(local_app_with_clock(store.clone(), clock.clone()).await).await;
 
     TestApp {
         base_url,
@@ -148,6 +151,7 @@ pub async fn spawn_app_with_clock(clock: chatlogger::clock::SharedClock) -> Test
         table,
         acme,
         globex,
+        clock,
     }
 }
 
