@@ -107,7 +107,8 @@ pub async fn create_export(
 ) -> Result<(StatusCode, Json<ExportJob>), ApiError> {
     let (format, filters) = accept(request)?;
     let limits = exporter.load_org().await?.limits;
-    let job = ExportJob::new(format, filters, exporter.signed_in.user.id);
+    let now = state.dashboard.clock.now();
+    let job = ExportJob::new(format, filters, exporter.signed_in.user.id, now);
     state.starter.start(exporter.org, &limits, &job).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
@@ -237,16 +238,11 @@ pub async fn sync_export(
 ) -> Result<Response, ApiError> {
     let (format, filters) = accept(request)?;
     let user = exporter.signed_in.user.id;
-    admit_inline_export(
-        &*state.jobs,
-        exporter.org,
-        user,
-        state.dashboard.clock.now(),
-    )
-    .await?;
+    let now = state.dashboard.clock.now();
+    admit_inline_export(&*state.jobs, exporter.org, user, now).await?;
     let org = exporter.load_org().await?;
     // Named like an async export's file, though nothing is stored.
-    let file_name = ExportJob::new(format, filters.clone(), user).file_name(org.slug.as_str());
+    let file_name = ExportJob::new(format, filters.clone(), user, now).file_name(org.slug.as_str());
     let file = export_inline(
         state.reader.clone(),
         org.id,

@@ -33,10 +33,12 @@ impl ExportsState {
     where
         S: ExportJobStore + ChatStore + MessageStore + 'static,
     {
+        // The quotas' day on the dashboard's clock, which tests set.
+        let starter = ExportStarter::with_clock(store.clone(), queue, dashboard.clock.clone());
         Self {
             dashboard,
             jobs: store.clone(),
-            starter: ExportStarter::new(store.clone(), queue),
+            starter,
             reader: ExportReader::new(store),
             files: Arc::new(files),
         }

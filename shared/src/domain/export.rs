@@ -213,9 +213,16 @@ pub struct ExportJob {
 }
 
 impl ExportJob {
-    pub fn new(format: ExportFormat, filters: ExportFilters, requested_by: UserId) -> Self {
+    /// A job requested at `at` (by the caller's clock: the org's daily
+    /// quota counts jobs by the day in their id).
+    pub fn new(
+        format: ExportFormat,
+        filters: ExportFilters,
+        requested_by: UserId,
+        at: OffsetDateTime,
+    ) -> Self {
         Self {
-            id: ExportId::new(),
+            id: ExportId::at(at),
             format,
             filters,
             status: ExportStatus::Queued,
@@ -224,7 +231,7 @@ impl ExportJob {
             error: None,
             attempts: 0,
             requested_by,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: at,
             started_at: None,
             finished_at: None,
         }
@@ -302,7 +309,12 @@ mod tests {
 
     #[test]
     fn object_keys_are_fixed_by_the_job() {
-        let job = ExportJob::new(ExportFormat::Csv, ExportFilters::default(), UserId::new());
+        let job = ExportJob::new(
+            ExportFormat::Csv,
+            ExportFilters::default(),
+            UserId::new(),
+            OffsetDateTime::now_utc(),
+        );
         let org = OrgId::new();
         assert_eq!(job.object_key(org), job.object_key(org));
         assert!(job.object_key(org).starts_with(&format!("exports/{org}/")));

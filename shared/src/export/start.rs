@@ -208,11 +208,12 @@ mod tests {
 
     /// A job created at `at`, as a request at that time makes it.
     fn job_at(at: OffsetDateTime) -> ExportJob {
-        ExportJob {
-            id: ExportId::at(at),
-            created_at: at,
-            ..ExportJob::new(ExportFormat::Csv, ExportFilters::default(), UserId::new())
-        }
+        ExportJob::new(
+            ExportFormat::Csv,
+            ExportFilters::default(),
+            UserId::new(),
+            at,
+        )
     }
 
     fn limits(concurrent: u64, per_day: u64) -> OrgLimits {

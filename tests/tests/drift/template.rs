@@ -226,6 +226,7 @@ fn the_template_runs_the_worker_as_the_code_expects() {
         ExportFormat::Csv,
         Default::default(),
         chatlogger::domain::UserId::new(),
+        time::OffsetDateTime::now_utc(),
     );
     assert!(
         job.object_key(chatlogger::domain::OrgId::new())
