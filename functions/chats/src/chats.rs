@@ -253,11 +253,10 @@ pub async fn delete_chat(
     PathId(chat_id): PathId<ChatId>,
 ) -> Result<StatusCode, ApiError> {
     let (org, id) = (in_org.org, chat_id);
-    if !state
-        .chats
-        .delete_chat(org, id, OffsetDateTime::now_utc())
-        .await?
-    {
+    // The dashboard's clock (tests set it): the tombstone's expiry and the
+    // sweep's due time follow from it.
+    let now = state.dashboard.clock.now();
+    if !state.chats.delete_chat(org, id, now).await? {
         return Err(ApiError::NotFound("chat"));
     }
     tracing::info!(chat_id = %id, "chat deleted");
