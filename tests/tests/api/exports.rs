@@ -114,7 +114,7 @@ pub async fn seed(
                 latency_ms: (m % 3 != 0).then(|| LatencyMs::parse(m as i128 * 10).unwrap()),
                 token_count: (m % 5 != 0).then(|| TokenCount::parse(m as i128 + 1).unwrap()),
                 // Some logged before keys were recorded.
-                key_id: (m % 4 != 0).then(|| org.key_id),
+                key_id: (m % 4 != 0).then_some(org.key_id),
                 created_at,
             });
         }
