@@ -150,7 +150,7 @@ async fn plugin(
             tags: Tags::parse(tags).unwrap(),
             metadata: Metadata::default(),
             user_id: Some(EndUserId::parse(&user).unwrap()),
-            key_id: None,
+            key_id: Some(org.key_id),
             created_at: time_of(&reply),
         };
         let url = app.messages_url(&org, &id.to_string());
@@ -168,7 +168,7 @@ async fn plugin(
                     .then(|| LatencyMs::parse((k * 37 % 2000) as i128).unwrap()),
                 token_count: (!k.is_multiple_of(5))
                     .then(|| TokenCount::parse((k % 300) as i128).unwrap()),
-                key_id: None,
+                key_id: Some(org.key_id),
                 created_at: OffsetDateTime::UNIX_EPOCH,
             };
             let body = json!({
