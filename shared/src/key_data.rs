@@ -28,8 +28,9 @@ use crate::{
     store::{ChatQuery, ChatStore, Cursor, MessageStore, PageRequest, Read, StoreError},
 };
 
-/// The most chats one call checks: about as many queries, well inside an
-/// API Gateway request's 29 s.
+/// The most chat items one call reads, deleted chats (which the listing
+/// skips, but DynamoDB reads and bills) included: at most as many message
+/// queries, well inside an API Gateway request's 29 s.
 pub const MAX_CHATS_PER_CALL: usize = 1_000;
 /// Chats cleaned at once.
 const PARALLEL_CHATS: usize = 10;
@@ -78,8 +79,10 @@ pub async fn delete_key_data(
         limit: CHATS_PER_PAGE,
         cursor,
     };
+    let mut read_left = MAX_CHATS_PER_CALL as u32;
     loop {
-        let (listed, _) = chats.list_chats(org, &query, &page, u32::MAX).await?;
+        let (listed, read) = chats.list_chats(org, &query, &page, read_left).await?;
+        read_left = read_left.saturating_sub(read);
         let cleaned: Vec<(bool, usize)> = stream::iter(listed.items)
             .map(|chat| clean_chat(chats, messages, org, key, chat, logged.clone(), now))
             .buffer_unordered(PARALLEL_CHATS)
@@ -91,7 +94,7 @@ pub async fn delete_key_data(
             report.messages_deleted += messages as u64;
         }
         match listed.next_cursor {
-            Some(next) if report.chats_checked < MAX_CHATS_PER_CALL as u64 => {
+            Some(next) if read_left > 0 => {
                 page.cursor = Some(next);
             }
             next => {
@@ -278,5 +281,48 @@ mod tests {
         assert_eq!(rest.messages_deleted, 50);
         assert_eq!(rest.next, None);
         assert!(store.messages_of(acme).is_empty());
+    }
+
+    #[tokio::test]
+    async fn deleted_chats_count_toward_a_calls_bound() {
+        let store = MemoryStore::new();
+        let acme = OrgId::new();
+        let now = T0 + Duration::hours(2);
+        for n in 0..MAX_CHATS_PER_CALL as i64 {
+            let chat = chat(n, None);
+            log(&store, acme, &chat, &[]).await;
+            store.delete_chat(acme, chat.id, now).await.unwrap();
+        }
+        let live = chat(5_000, None);
+        log(&store, acme, &live, &[]).await;
+        let range = T0..T0 + Duration::hours(2);
+        let first = delete_key_data(
+            &store,
+            &store,
+            acme,
+            ApiKeyId::new(),
+            range.clone(),
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            first.chats_checked, 0,
+            "it read its bound's worth of tombstones"
+        );
+        assert!(first.next.is_some());
+        let rest = delete_key_data(
+            &store,
+            &store,
+            acme,
+            ApiKeyId::new(),
+            range,
+            first.next,
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!((rest.chats_checked, rest.next), (1, None));
     }
 }
