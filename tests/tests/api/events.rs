@@ -41,6 +41,7 @@ const EVENTS: &[(&str, u16)] = &[
     ("accounts-get-me.json", 200),
     ("apikeys-create.json", 201),
     ("apikeys-update.json", 200),
+    ("apikeys-delete-data.json", 200),
     ("chats-list.json", 200),
     ("analytics-summary.json", 200),
     ("exports-create.json", 202),
