@@ -455,3 +455,86 @@ fn no_event_source_grants_every_resource() {
         }
     }
 }
+
+/// SAM's generated roles attach AWSLambdaBasicExecutionRole (CloudWatch
+/// Logs on `*`). Every role is capped by one permissions boundary: logs
+/// only into the functions' own log groups, and only the services they
+/// call. The boundary must also allow every action a function's policies
+/// grant, or that call would be denied in AWS while passing locally.
+#[test]
+fn a_permissions_boundary_keeps_every_function_to_its_logs_and_services() {
+    let template = template();
+    assert!(
+        is_ref(
+            &template["Globals"]["Function"]["PermissionsBoundary"],
+            "FunctionPermissionsBoundary"
+        ),
+        "every function gets the boundary"
+    );
+    let boundary = &template["Resources"]["FunctionPermissionsBoundary"];
+    assert_eq!(boundary["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
+    let statements = boundary["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let actions_of = |statement: &Yaml| -> Vec<String> {
+        statement["Action"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut log_groups = Vec::new();
+    let mut allowed = Vec::new();
+    for statement in statements {
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+        assert!(statement.get("NotAction").is_none());
+        let actions = actions_of(statement);
+        if actions.iter().any(|a| a.starts_with("logs:")) {
+            assert_eq!(actions, ["logs:CreateLogStream", "logs:PutLogEvents"]);
+            for resource in statement["Resource"].as_sequence().unwrap() {
+                let Yaml::Tagged(arn) = resource else {
+                    panic!("a log group's !GetAtt, not {resource:?}");
+                };
+                assert_eq!(arn.tag, "GetAtt");
+                let name = arn.value.as_str().unwrap();
+                log_groups.push(name.strip_suffix(".Arn").unwrap().to_owned());
+            }
+        } else {
+            assert!(
+                !actions.iter().any(|a| a == "*"),
+                "{actions:?}: name the services"
+            );
+            allowed.extend(actions);
+        }
+    }
+    let allows = |action: &str| {
+        allowed.iter().any(|a| match a.strip_suffix('*') {
+            Some(prefix) => action.starts_with(prefix),
+            None => a == action,
+        })
+    };
+    let mut function_groups = Vec::new();
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let Yaml::Tagged(group) = &resource["Properties"]["LoggingConfig"]["LogGroup"] else {
+            panic!("{name:?}: a log group of its own (!Ref)");
+        };
+        function_groups.push(group.value.as_str().unwrap().to_owned());
+        for statement in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+        {
+            for action in actions_of(statement) {
+                assert!(allows(&action), "{name:?}: the boundary denies {action}");
+            }
+        }
+    }
+    log_groups.sort();
+    function_groups.sort();
+    assert_eq!(log_groups, function_groups);
+}
