@@ -21,7 +21,7 @@ key=$(admin apikey create --org "$slug" --label fuzz | $py -c 'import json, sys;
 # fails sign-ins, which throttles this address for 15 minutes.
 declare -A session refresh
 for run in main password refresh logout; do
-  eval "$($py tools/fuzz_session.py "$base" "$email" "$password")"
+  eval "$($py tools/fuzz_session.py "$base" "$slug" "$email" "$password")"
   session[$run]=$SESSION refresh[$run]=$REFRESH
 done
 

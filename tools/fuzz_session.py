@@ -1,7 +1,7 @@
 """Signs in to the local stack and prints the session and refresh cookies
 (`SESSION=...` and `REFRESH=...` lines, for `eval` in scripts/fuzz.sh).
 
-Usage: fuzz_session.py BASE_URL EMAIL PASSWORD
+Usage: fuzz_session.py BASE_URL ORG_SLUG EMAIL PASSWORD
 """
 
 import http.client
@@ -9,13 +9,13 @@ import json
 import sys
 import urllib.parse
 
-base, email, password = sys.argv[1:4]
+base, org, email, password = sys.argv[1:5]
 url = urllib.parse.urlsplit(base)
 connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
 connection.request(
     "POST",
     "/auth/login",
-    body=json.dumps({"email": email, "password": password}),
+    body=json.dumps({"org": org, "email": email, "password": password}),
     headers={"content-type": "application/json", "x-csrf-protection": "1"},
 )
 response = connection.getresponse()

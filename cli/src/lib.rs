@@ -13,10 +13,7 @@ use chatlogger::{
     accounts::{self, AccountError},
     analytics::replay_parked,
     auth::sessions,
-    domain::{
-        ApiKeyId, ApiKeyLabel, Email, OrgId, OrgName, Password, Slug, User, UserRole,
-        ValidationError,
-    },
+    domain::{ApiKeyId, ApiKeyLabel, Email, OrgName, Password, Slug, UserRole, ValidationError},
     sdk_error::error_chain,
     store::{AggregatorStore, ApiKeyStore, OrgStore, StoreError, UserChanges, UserStore},
 };
@@ -99,16 +96,25 @@ pub enum UserCommand {
     /// Sign a user out everywhere: every session ends for good (they may
     /// sign in again).
     RevokeSessions {
+        /// The org's slug (an address may be a user of several orgs).
+        #[arg(long, value_parser = Slug::parse)]
+        org: Slug,
         #[arg(long, value_parser = Email::parse)]
         email: Email,
     },
     /// Disable a user: every session ends for good and sign-in is refused.
     Disable {
+        /// The org's slug.
+        #[arg(long, value_parser = Slug::parse)]
+        org: Slug,
         #[arg(long, value_parser = Email::parse)]
         email: Email,
     },
     /// Let a disabled user sign in again (their old sessions stay ended).
     Enable {
+        /// The org's slug.
+        #[arg(long, value_parser = Slug::parse)]
+        org: Slug,
         #[arg(long, value_parser = Email::parse)]
         email: Email,
     },
@@ -147,37 +153,35 @@ pub enum CliError {
     InvalidInput(#[from] ValidationError),
     #[error("could not read stdin or write output: {0}")]
     Io(#[from] std::io::Error),
-    #[error("no user has the email address '{0}'")]
-    UserNotFound(Email),
+    #[error("org '{org}' has no user with the email address '{email}'")]
+    UserNotFound { org: Slug, email: Email },
     #[error("org '{org}' has no API key {id}")]
     ApiKeyNotFound { org: Slug, id: ApiKeyId },
     #[error("{}", error_chain(.0))]
     Store(#[from] StoreError),
 }
 
-/// The user with `email`, and their org.
-async fn find_user<S: UserStore + ?Sized>(
+/// Applies an emergency change to the user of `org` with `email`; says
+/// what it did.
+async fn change_user<S: OrgStore + UserStore + ?Sized>(
     store: &S,
-    email: &Email,
-) -> Result<(OrgId, User), CliError> {
-    store
-        .user_by_email(email)
-        .await?
-        .ok_or_else(|| CliError::UserNotFound(email.clone()))
-}
-
-/// Applies an emergency change to the user with `email`; says what it did.
-async fn change_user<S: UserStore + ?Sized>(
-    store: &S,
-    email: &Email,
+    (org, email): (&Slug, &Email),
     changes: UserChanges,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let (org, user) = find_user(store, email).await?;
+    let not_found = || CliError::UserNotFound {
+        org: org.clone(),
+        email: email.clone(),
+    };
+    let org = accounts::find_org(store, org).await?.id;
+    let user = store
+        .user_by_email(org, email)
+        .await?
+        .ok_or_else(not_found)?;
     let updated = sessions::change_user(store, org, &user, changes)
         .await?
-        .ok_or_else(|| CliError::UserNotFound(email.clone()))?;
+        .ok_or_else(not_found)?;
     let sessions_ended = updated.session_epoch != user.session_epoch;
     if json {
         let user = json!({ "id": updated.id, "org_id": org, "email": updated.email, "disabled": updated.disabled });
@@ -258,26 +262,26 @@ pub async fn run<S: OrgStore + UserStore + ApiKeyStore + AggregatorStore>(
                 }
             }
         }
-        Command::User(UserCommand::RevokeSessions { email }) => {
+        Command::User(UserCommand::RevokeSessions { org, email }) => {
             let changes = UserChanges {
                 end_sessions: true,
                 ..UserChanges::default()
             };
-            change_user(store, email, changes, cli.json, out).await?;
+            change_user(store, (org, email), changes, cli.json, out).await?;
         }
-        Command::User(UserCommand::Disable { email }) => {
+        Command::User(UserCommand::Disable { org, email }) => {
             let changes = UserChanges {
                 disabled: Some(true),
                 ..UserChanges::default()
             };
-            change_user(store, email, changes, cli.json, out).await?;
+            change_user(store, (org, email), changes, cli.json, out).await?;
         }
-        Command::User(UserCommand::Enable { email }) => {
+        Command::User(UserCommand::Enable { org, email }) => {
             let changes = UserChanges {
                 disabled: Some(false),
                 ..UserChanges::default()
             };
-            change_user(store, email, changes, cli.json, out).await?;
+            change_user(store, (org, email), changes, cli.json, out).await?;
         }
         Command::Apikey(ApiKeyCommand::Revoke { org, id }) => {
             let found = accounts::find_org(store, org).await?;
@@ -377,8 +381,16 @@ mod tests {
             ],
             vec!["apikey", "create", "--org", "acme"],
             vec!["apikey", "revoke", "--org", "acme", "--id", "not-a-ulid"],
-            vec!["user", "disable", "--email", "not-an-email"],
-            vec!["user", "revoke-sessions"],
+            vec![
+                "user",
+                "disable",
+                "--org",
+                "acme",
+                "--email",
+                "not-an-email",
+            ],
+            vec!["user", "disable", "--email", "ada@example.com"],
+            vec!["user", "revoke-sessions", "--org", "acme"],
         ] {
             let parsed = Cli::try_parse_from(
                 std::iter::once("chatlogger-admin").chain(args.iter().copied()),

@@ -15,6 +15,8 @@ const SESSION_COOKIE: &str = "__Host-chatlogger_session";
 pub struct Dashboard {
     client: Client,
     base: Url,
+    /// The org's slug: sign-in names the org.
+    org: String,
     email: String,
     password: String,
     /// `name=value` of the session cookie, sent as a `Cookie` header.
@@ -79,12 +81,14 @@ pub enum AnalyticsOutcome {
 }
 
 impl Dashboard {
-    pub fn new(client: Client, base: Url, email: String, password: String) -> Self {
+    /// Signs in as the admin of `org` (see `setup::LoadOrg`).
+    pub fn new(client: Client, base: Url, org: &crate::setup::LoadOrg) -> Self {
         Self {
             client,
             base,
-            email,
-            password,
+            org: org.slug.clone(),
+            email: org.admin_email.clone(),
+            password: org.admin_password.clone(),
             session: None,
         }
     }
@@ -95,7 +99,7 @@ impl Dashboard {
             .client
             .post(url.clone())
             .header("x-csrf-protection", "1")
-            .json(&json!({ "email": self.email, "password": self.password }))
+            .json(&json!({ "org": self.org, "email": self.email, "password": self.password }))
             .send()
             .await
             .map_err(LoadError::http(&url))?;

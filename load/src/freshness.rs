@@ -47,12 +47,7 @@ pub async fn probe(
     count: usize,
     give_up: Duration,
 ) -> Result<Freshness, LoadError> {
-    let mut dashboard = Dashboard::new(
-        client.clone(),
-        base.clone(),
-        org.admin_email.clone(),
-        org.admin_password.clone(),
-    );
+    let mut dashboard = Dashboard::new(client.clone(), base.clone(), &org);
     dashboard.sign_in_now().await?;
     let post = |path: String, body: serde_json::Value| {
         let (client, key) = (client.clone(), org.api_key.clone());

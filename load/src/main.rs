@@ -122,12 +122,7 @@ async fn run(args: &Args) -> Result<Report, LoadError> {
         .connect_timeout(Duration::from_secs(2))
         .build()
         .map_err(LoadError::http(&base))?;
-    let mut dashboard = Dashboard::new(
-        client.clone(),
-        base.clone(),
-        org.admin_email.clone(),
-        org.admin_password.clone(),
-    );
+    let mut dashboard = Dashboard::new(client.clone(), base.clone(), &org);
     dashboard.sign_in_now().await?;
 
     // The probes run beside the load, each with an org of its own.

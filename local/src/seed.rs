@@ -52,7 +52,7 @@ Demo org seeded (shown once; restart `make dev` for a fresh stack):
   admin login:     {email} / {password}
   API key:         {key}
 
-Open the dashboard at {base_url}/ and sign in with the admin login.
+Open the dashboard at {base_url}/ and sign in to organization `{slug}` with the admin login.
 
 Try the API:
   curl -s {base_url}/health
@@ -67,7 +67,7 @@ Try the API:
 
 Sign in to the dashboard API (cookies kept in ./jar):
   curl -s -c jar -b jar -X POST {base_url}/auth/login -H 'x-csrf-protection: 1' \
-    -H 'content-type: application/json' -d '{{"email": "{email}", "password": "{password}"}}'
+    -H 'content-type: application/json' -d '{{"org": "{slug}", "email": "{email}", "password": "{password}"}}'
   curl -s -b jar {base_url}/users/me
   curl -s -b jar {base_url}/orgs/me/apikeys
 "#,

@@ -13,7 +13,9 @@ use crate::{
 pub enum AccountError {
     #[error("the slug '{0}' is already taken")]
     SlugTaken(Slug),
-    #[error("the email address '{0}' is already registered")]
+    /// Another user of the same org has the address (other orgs' users
+    /// are other accounts, and never make this error).
+    #[error("a user of this org already has the email address '{0}'")]
     EmailTaken(Email),
     #[error("no org has the slug '{0}'")]
     OrgNotFound(Slug),
@@ -116,7 +118,7 @@ mod tests {
     use crate::store::MemoryStore;
 
     #[tokio::test]
-    async fn slugs_and_emails_are_unique() {
+    async fn slugs_are_unique_and_emails_unique_per_org() {
         let store = MemoryStore::new();
         let slug = Slug::parse("acme").unwrap();
         let org = create_org(&store, slug.clone(), OrgName::parse("Acme").unwrap())
@@ -140,8 +142,25 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(
-            create_user(&store, &org, email, UserRole::User, password).await,
+            create_user(
+                &store,
+                &org,
+                email.clone(),
+                UserRole::User,
+                password.clone()
+            )
+            .await,
             Err(AccountError::EmailTaken(_))
         ));
+        let other = create_org(
+            &store,
+            Slug::parse("globex").unwrap(),
+            OrgName::parse("Globex").unwrap(),
+        )
+        .await
+        .unwrap();
+        create_user(&store, &other, email, UserRole::User, password)
+            .await
+            .expect("another org's user with the same address is another account");
     }
 }

@@ -113,9 +113,9 @@ export interface paths {
          * Sign in. Sets the session cookie (`__Host-chatlogger_session`) and the
          *     refresh cookie (`__Secure-chatlogger_refresh`, sent only to
          *     `/auth/refresh`). Within a 15-minute window, after 5 failures for one
-         *     email from one address, 50 from one address, or 50 for one email from
-         *     everywhere (then only addresses new to that email get a check), answers
-         *     429 until the window ends.
+         *     account from one address, 50 from one address, or 50 for one account
+         *     from everywhere (then only addresses new to that account get a check),
+         *     answers 429 until the window ends.
          */
         post: operations["login"];
         delete?: never;
@@ -1029,12 +1029,19 @@ export interface components {
             message_count_exact: boolean;
         };
         /**
-         * @description Email and password. Any strings within the limits are checked; a wrong
-         *     one of either gets the same answer.
+         * @description The org, email and password of an account. Any strings within the
+         *     limits are checked; a wrong one of any gets the same answer. The same
+         *     address may belong to users of several orgs, each an account of its own.
          */
         LoginRequest: {
             /** @description At most 254 characters. */
             email: string;
+            /**
+             * @description The org's slug (as in the dashboard's address and the ingest paths).
+             *     At most 40 characters; case and surrounding spaces are ignored.
+             * @example acme
+             */
+            org: string;
             /** @description At most 256 characters. */
             password: string;
         };

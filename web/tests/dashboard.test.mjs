@@ -740,7 +740,7 @@ describe("sessions", { timeout: 180_000 }, () => {
       };
       for (let n = 1; n <= 5; n++) {
         assert.equal(await attempt(), 401);
-        await page.getByText("Wrong email or password.").waitFor();
+        await page.getByText("Wrong organization, email or password.").waitFor();
       }
       assert.equal(await attempt(), 429);
       const message = page.getByRole("alert");

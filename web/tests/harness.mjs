@@ -131,11 +131,11 @@ export async function ingest(stack, key, path, body) {
 }
 
 /** A dashboard session outside the browser (for polling the API). */
-export async function apiSession(stack, email, password) {
+export async function apiSession(stack, email, password, org = stack.slug) {
   const response = await fetch(`${stack.base}/auth/login`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-csrf-protection": "1" },
-    body: JSON.stringify({ email, password }),
+    body: JSON.stringify({ org, email, password }),
   });
   if (!response.ok) throw new Error(`sign-in as ${email}: ${response.status} ${await response.text()}`);
   const session = response.headers
@@ -233,8 +233,9 @@ function watchPage(context, page) {
   });
 }
 
-/** Signs in through the form, with the keyboard. */
-export async function signIn(page, email, password) {
+/** Signs in to the demo org through the form, with the keyboard. */
+export async function signIn(page, email, password, org = "demo") {
+  await page.getByLabel("Organization").fill(org);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByLabel("Password").press("Enter");

@@ -96,16 +96,14 @@ pub async fn change_password(
     JsonBody(request): JsonBody<ChangePasswordRequest>,
 ) -> Result<(StatusCode, CookieJar), ApiError> {
     let user = &signed_in.user;
-    // The same check as sign-in: throttled, constant cost.
-    match login::sign_in(
-        &*state.users,
-        &*state.throttle,
-        user.email.as_str(),
-        &request.current_password,
-        &source,
-        state.dashboard.clock.now(),
-    )
-    .await
+    let org = state.dashboard.existing_org(signed_in.org_id).await?;
+    let account = login::Account {
+        org: org.slug.as_str(),
+        email: user.email.as_str(),
+    };
+    match state
+        .check_password(account, &request.current_password, &source)
+        .await
     {
         Ok((_, checked)) if checked.id == user.id => {}
         Ok(_) | Err(LoginError::InvalidCredentials) => {

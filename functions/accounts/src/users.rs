@@ -65,7 +65,7 @@ pub struct CreateUserRequest {
     security(("session_cookie" = [])),
     responses(
         (status = 201, description = "Created", body = UserProfile),
-        (status = 409, description = "The email address is already registered", body = chatlogger::http::ErrorBody),
+        (status = 409, description = "A user of this org already has that email address (other orgs' users do not count)", body = chatlogger::http::ErrorBody),
         DashboardErrors,
     )
 )]

@@ -10,7 +10,7 @@ use axum::{Json, Router, extract::State, http::StatusCode};
 use axum_extra::extract::cookie::CookieJar;
 use chatlogger::{
     auth::{Me, cookies::clear_session, login, sessions},
-    domain::{Email, Password},
+    domain::{Email, Password, Slug},
     http::{AccountsState, ApiError, ClientIp, Dashboard, JsonBody, openapi::DashboardErrors},
 };
 use serde::Deserialize;
@@ -40,11 +40,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
-/// Email and password. Any strings within the limits are checked; a wrong
-/// one of either gets the same answer.
+/// The org, email and password of an account. Any strings within the
+/// limits are checked; a wrong one of any gets the same answer. The same
+/// address may belong to users of several orgs, each an account of its own.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// The org's slug (as in the dashboard's address and the ingest paths).
+    /// At most 40 characters; case and surrounding spaces are ignored.
+    #[schema(example = "acme")]
+    pub org: String,
     /// At most 254 characters.
     pub email: String,
     /// At most 256 characters.
@@ -53,6 +58,12 @@ pub struct LoginRequest {
 
 impl LoginRequest {
     fn check_lengths(&self) -> Result<(), ApiError> {
+        if self.org.trim().chars().count() > Slug::MAX_LEN {
+            return Err(ApiError::InvalidBody(format!(
+                "org: at most {} characters",
+                Slug::MAX_LEN
+            )));
+        }
         if self.email.chars().count() > Email::MAX_LEN {
             return Err(ApiError::InvalidBody(format!(
                 "email: at most {} characters",
@@ -72,9 +83,9 @@ impl LoginRequest {
 /// Sign in. Sets the session cookie (`__Host-chatlogger_session`) and the
 /// refresh cookie (`__Secure-chatlogger_refresh`, sent only to
 /// `/auth/refresh`). Within a 15-minute window, after 5 failures for one
-/// email from one address, 50 from one address, or 50 for one email from
-/// everywhere (then only addresses new to that email get a check), answers
-/// 429 until the window ends.
+/// account from one address, 50 from one address, or 50 for one account
+/// from everywhere (then only addresses new to that account get a check),
+/// answers 429 until the window ends.
 #[utoipa::path(
     post,
     path = "/auth/login",
@@ -82,7 +93,7 @@ impl LoginRequest {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; the cookies are set", body = Me),
-        (status = 401, description = "Wrong email or password (the same for both)", body = chatlogger::http::ErrorBody),
+        (status = 401, description = "Wrong organization, email or password (the same for each)", body = chatlogger::http::ErrorBody),
         (status = 429, description = "Too many failures; retry after Retry-After seconds", body = chatlogger::http::ErrorBody),
         DashboardErrors,
     )
@@ -94,19 +105,16 @@ pub async fn login(
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(CookieJar, Json<Me>), ApiError> {
     request.check_lengths()?;
-    let (org_id, user) = login::sign_in(
-        &*state.users,
-        &*state.throttle,
-        &request.email,
-        &request.password,
-        &source,
-        state.dashboard.clock.now(),
-    )
-    .await?;
+    let account = login::Account {
+        org: &request.org,
+        email: &request.email,
+    };
+    let (org, user) = state
+        .check_password(account, &request.password, &source)
+        .await?;
     let dashboard = &state.dashboard;
-    let org = dashboard.existing_org(org_id).await?;
-    let issued = sessions::start(&*dashboard.sessions, &dashboard.keys, org_id, &user).await?;
-    tracing::info!(org_id = %org_id, user_id = %user.id, "signed in");
+    let issued = sessions::start(&*dashboard.sessions, &dashboard.keys, org.id, &user).await?;
+    tracing::info!(org_id = %org.id, user_id = %user.id, "signed in");
     Ok((issued.set_cookies(jar), Json(Me::new(&user, org))))
 }
 

@@ -1,9 +1,17 @@
 //! Checking a password, and holding back whoever keeps getting it wrong
 //! without letting them lock the owner out.
 //!
-//! **Constant cost.** An unknown email, a disabled user and a wrong password
-//! all cost one argon2id verification (against a dummy hash with the same
-//! parameters when there is no user) and all answer the same 401.
+//! **An account is an org and an address.** Sign-in names the org (its
+//! slug), the email and the password. The same address may be a user of
+//! several orgs: those are separate accounts with their own passwords, so
+//! an admin adding a user learns nothing about other orgs' members, and no
+//! org can take an address away from another (an address unique across
+//! the service did both: a 409 named addresses registered elsewhere).
+//!
+//! **Constant cost.** An unknown org, an unknown email, a disabled user and
+//! a wrong password all cost one argon2id verification (against a dummy
+//! hash with the same parameters when there is no user) and all answer the
+//! same 401.
 //!
 //! **Throttle.** Every password check is *reserved* before it runs: an
 //! atomic conditional increment of a counter that refuses once the counter
@@ -12,11 +20,11 @@
 //! keeps them, so the counters hold failures (and checks in flight). In
 //! fixed windows of [`WINDOW`], three counters hold attempts back:
 //!
-//! - per (email, source address): [`MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE`],
+//! - per (account, source address): [`MAX_ATTEMPTS_PER_EMAIL_AND_SOURCE`],
 //!   the small limit a guesser meets;
-//! - per source address, whatever the email: [`MAX_ATTEMPTS_PER_SOURCE`],
+//! - per source address, whatever the account: [`MAX_ATTEMPTS_PER_SOURCE`],
 //!   so one address cannot spray many accounts;
-//! - per email, across every address: [`MAX_ATTEMPTS_PER_EMAIL`], a much
+//! - per account (org and email), across every address: [`MAX_ATTEMPTS_PER_EMAIL`], a much
 //!   higher limit for guessers spread over many addresses. Once it is
 //!   reached, an address that has **not** tried that email in the window
 //!   still gets its check, so nobody can lock the owner out: their
@@ -34,8 +42,8 @@ use std::{sync::LazyLock, time::Duration};
 use time::OffsetDateTime;
 
 use crate::{
-    domain::{Email, OrgId, Password, PasswordHash, User},
-    store::{LoginThrottleStore, StoreError, UserStore},
+    domain::{Email, Org, Password, PasswordHash, Slug, User},
+    store::{LoginThrottleStore, OrgStore, StoreError, UserStore},
 };
 
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -46,7 +54,7 @@ pub const MAX_ATTEMPTS_PER_EMAIL: u32 = 50;
 /// What a failed sign-in is told.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
-    #[error("wrong email or password")]
+    #[error("wrong organization, email or password")]
     InvalidCredentials,
     #[error("too many failed sign-ins; retry in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
@@ -87,12 +95,18 @@ struct ThrottleKeys {
 }
 
 impl ThrottleKeys {
-    fn new(email: &str, source: &str) -> Self {
-        let email = email.trim().to_lowercase();
+    /// `org` is the slug and `email` the address as typed: the counters
+    /// exist whether or not the account does.
+    fn new(org: &str, email: &str, source: &str) -> Self {
+        let account = format!(
+            "{}\n{}",
+            org.trim().to_lowercase(),
+            email.trim().to_lowercase()
+        );
         Self {
-            email_and_source: format!("email+source:{email}\n{source}"),
+            email_and_source: format!("email+source:{account}\n{source}"),
             source: format!("source:{source}"),
-            email: format!("email:{email}"),
+            email: format!("email:{account}"),
         }
     }
 }
@@ -168,21 +182,38 @@ impl<'a> Reservation<'a> {
     }
 }
 
-/// Signs in `email` with `password` from `source` (the client's address),
+/// Who signs in: the org's slug and the email address, as typed.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    pub org: &'a str,
+    pub email: &'a str,
+}
+
+/// Signs in `account` with `password` from `source` (the client's address),
 /// `now` placing it in a throttle window.
 pub async fn sign_in(
+    orgs: &dyn OrgStore,
     users: &dyn UserStore,
     throttle: &dyn LoginThrottleStore,
-    email: &str,
+    account: Account<'_>,
     password: &str,
     source: &str,
     now: OffsetDateTime,
-) -> Result<(OrgId, User), LoginError> {
-    let keys = ThrottleKeys::new(email, source);
+) -> Result<(Org, User), LoginError> {
+    let keys = ThrottleKeys::new(account.org, account.email, source);
     let reservation = Reservation::take(throttle, keys, now).await?;
-    let account = match Email::parse(email) {
-        Ok(email) => users.user_by_email(&email).await?,
-        Err(_) => None,
+    let account = match (
+        Slug::parse(&account.org.trim().to_lowercase()),
+        Email::parse(account.email),
+    ) {
+        (Ok(slug), Ok(email)) => match orgs.org_by_slug(&slug).await? {
+            Some(org) => users
+                .user_by_email(org.id, &email)
+                .await?
+                .map(|user| (org, user)),
+            None => None,
+        },
+        _ => None,
     };
     let hash = account
         .as_ref()
@@ -227,13 +258,17 @@ mod tests {
     #[test]
     fn throttle_keys_ignore_case_and_spaces() {
         assert_eq!(
-            ThrottleKeys::new(" Ada@Example.com", "1.2.3.4"),
-            ThrottleKeys::new("ada@example.com", "1.2.3.4")
+            ThrottleKeys::new(" Acme", " Ada@Example.com", "1.2.3.4"),
+            ThrottleKeys::new("acme", "ada@example.com", "1.2.3.4")
         );
-        let keys = ThrottleKeys::new("ada@example.com", "1.2.3.4");
+        let keys = ThrottleKeys::new("acme", "ada@example.com", "1.2.3.4");
         assert_ne!(
             keys.email_and_source,
-            ThrottleKeys::new("ada@example.com", "1.2.3.5").email_and_source
+            ThrottleKeys::new("acme", "ada@example.com", "1.2.3.5").email_and_source
         );
+        // The same address in another org is another account.
+        let elsewhere = ThrottleKeys::new("globex", "ada@example.com", "1.2.3.4");
+        assert_ne!(keys.email, elsewhere.email);
+        assert_eq!(keys.source, elsewhere.source);
     }
 }

@@ -15,9 +15,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::{ApiError, BrowserPolicy, browser::InvalidOrigin};
 use crate::{
-    auth::{JwtKeyring, jwt::JwtConfigError},
+    auth::{
+        JwtKeyring,
+        jwt::JwtConfigError,
+        login::{self, Account, LoginError},
+    },
     clock::{self, SharedClock},
-    domain::{Org, OrgId},
+    domain::{Org, OrgId, User},
     store::{LoginThrottleStore, OrgStore, SessionStore, StoreError, UserStore},
 };
 
@@ -119,6 +123,27 @@ impl AccountsState {
             users: store.clone(),
             throttle: store,
         }
+    }
+
+    /// The throttled, constant-cost password check of sign-in
+    /// (`auth::login`), also run before a password change.
+    pub async fn check_password(
+        &self,
+        account: Account<'_>,
+        password: &str,
+        source: &str,
+    ) -> Result<(Org, User), LoginError> {
+        let dashboard = &self.dashboard;
+        login::sign_in(
+            &*dashboard.orgs,
+            &*self.users,
+            &*self.throttle,
+            account,
+            password,
+            source,
+            dashboard.clock.now(),
+        )
+        .await
     }
 }
 

@@ -177,7 +177,7 @@ impl From<AccountError> for ApiError {
                 Self::Conflict(format!("the slug '{slug}' is already taken"))
             }
             AccountError::EmailTaken(_) => {
-                Self::Conflict("the email address is already registered".into())
+                Self::Conflict("a user of this org already has that email address".into())
             }
             AccountError::OrgNotFound(_) => Self::NotFound("org"),
             AccountError::Hashing(error) => Self::internal(error),

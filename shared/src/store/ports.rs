@@ -53,11 +53,13 @@ pub struct OrgChanges {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Creates the user and claims the email address system-wide, atomically.
+    /// Creates the user and claims the email address in `org`, atomically.
+    /// Other orgs may have users with the same address: they are other
+    /// accounts, with their own passwords.
     async fn create_user(&self, org: OrgId, user: &User) -> StoreResult<Claim>;
     async fn user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>>;
-    /// Resolves a (normalised) email address to its org and user.
-    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>>;
+    /// The org's user with this (normalised) email address.
+    async fn user_by_email(&self, org: OrgId, email: &Email) -> StoreResult<Option<User>>;
     /// The org's users, oldest first.
     async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>>;
     /// Applies `changes`; `None` when the org has no such user.

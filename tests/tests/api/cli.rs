@@ -1,7 +1,8 @@
 //! The ops CLI against DynamoDB on moto.
 
 use chatlogger::{
-    domain::{ApiKeySecret, Email, Password, UserRole},
+    accounts,
+    domain::{ApiKeySecret, Email, Password, Slug, UserRole},
     http::ApiKeyVerifier,
     store::{ApiKeyStore, DynamoStore, PageRequest, UserStore},
 };
@@ -53,6 +54,9 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
     .await;
     assert_eq!(org["org"]["slug"], "acme");
     assert_eq!(org["org"]["name"], "Acme Inc.");
+    let acme = accounts::find_org(&*store, &Slug::parse("acme").unwrap())
+        .await
+        .unwrap();
     assert_eq!(
         admin_error(
             &store,
@@ -86,8 +90,8 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
         user["password"].is_null(),
         "a password from stdin is not echoed"
     );
-    let (_, stored) = store
-        .user_by_email(&Email::parse("ada@example.com").unwrap())
+    let stored = store
+        .user_by_email(acme.id, &Email::parse("ada@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -114,8 +118,8 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
     )
     .await;
     let generated = Password::parse(user["password"].as_str().unwrap()).unwrap();
-    let (_, stored) = store
-        .user_by_email(&Email::parse("bob@example.com").unwrap())
+    let stored = store
+        .user_by_email(acme.id, &Email::parse("bob@example.com").unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -138,7 +142,7 @@ async fn ops_create_an_org_users_and_a_working_api_key() {
     .await;
     assert!(
         matches!(taken, Err(CliError::Account(_))),
-        "emails are unique"
+        "emails are unique in an org"
     );
     assert_eq!(
         admin_error(
@@ -231,7 +235,14 @@ async fn ops_revoke_sessions_disable_users_and_revoke_keys_in_an_emergency() {
     );
     let ended = admin_json(
         &app.store,
-        &["user", "revoke-sessions", "--email", "Ada@Acme.example"],
+        &[
+            "user",
+            "revoke-sessions",
+            "--org",
+            "acme",
+            "--email",
+            "Ada@Acme.example",
+        ],
         "",
     )
     .await;
@@ -250,7 +261,14 @@ async fn ops_revoke_sessions_disable_users_and_revoke_keys_in_an_emergency() {
     // in again but revives no old session.
     let disabled = admin(
         &app.store,
-        &["user", "disable", "--email", "ada@acme.example"],
+        &[
+            "user",
+            "disable",
+            "--org",
+            "acme",
+            "--email",
+            "ada@acme.example",
+        ],
         "",
     )
     .await
@@ -266,7 +284,14 @@ async fn ops_revoke_sessions_disable_users_and_revoke_keys_in_an_emergency() {
     );
     admin(
         &app.store,
-        &["user", "enable", "--email", "ada@acme.example"],
+        &[
+            "user",
+            "enable",
+            "--org",
+            "acme",
+            "--email",
+            "ada@acme.example",
+        ],
         "",
     )
     .await
@@ -297,11 +322,18 @@ async fn ops_revoke_sessions_disable_users_and_revoke_keys_in_an_emergency() {
     assert_eq!(
         admin_error(
             &app.store,
-            &["user", "disable", "--email", "nobody@acme.example"],
+            &[
+                "user",
+                "disable",
+                "--org",
+                "acme",
+                "--email",
+                "nobody@acme.example"
+            ],
             ""
         )
         .await,
-        "no user has the email address 'nobody@acme.example'"
+        "org 'acme' has no user with the email address 'nobody@acme.example'"
     );
     let missing = ulid::Ulid::new().to_string();
     assert_eq!(

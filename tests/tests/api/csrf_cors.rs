@@ -47,7 +47,7 @@ async fn state_changing_requests_without_the_csrf_header_change_nothing() {
     let login_without_header = app
         .http
         .post(format!("{}/auth/login", app.base_url))
-        .json(&json!({"email": "ada@acme.example", "password": PASSWORD}))
+        .json(&json!({"org": "acme", "email": "ada@acme.example", "password": PASSWORD}))
         .send()
         .await
         .unwrap();

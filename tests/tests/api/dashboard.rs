@@ -155,18 +155,32 @@ impl TestApp {
         }
     }
 
+    /// A sign-in to the org of `email` (see [`org_of`]).
     pub async fn login_reply(&self, email: &str, password: &str) -> FullReply {
         self.login_reply_via(&self.http, email, password).await
     }
 
-    /// A sign-in through `client` (see [`Self::client_from`]).
+    /// A sign-in through `client` (see [`Self::client_from`]), to the org
+    /// of `email` (see [`org_of`]).
     pub async fn login_reply_via(
         &self,
         client: &reqwest::Client,
         email: &str,
         password: &str,
     ) -> FullReply {
-        let body = json!({ "email": email, "password": password });
+        self.login_reply_in(client, &org_of(email), email, password)
+            .await
+    }
+
+    /// A sign-in to the org with slug `org`.
+    pub async fn login_reply_in(
+        &self,
+        client: &reqwest::Client,
+        org: &str,
+        email: &str,
+        password: &str,
+    ) -> FullReply {
+        let body = json!({ "org": org, "email": email, "password": password });
         self.send_via(
             client,
             Method::POST,
@@ -186,6 +200,17 @@ impl TestApp {
         assert!(cookies.session.is_some() && cookies.refresh.is_some());
         cookies
     }
+}
+
+/// The tests' convention: a member of the org with slug `acme` has an
+/// address at `acme.example`. Sign-in names the org, and this names it
+/// from the address.
+pub fn org_of(email: &str) -> String {
+    let domain = email.trim().rsplit('@').next().unwrap_or_default();
+    domain
+        .to_lowercase()
+        .trim_end_matches(".example")
+        .to_owned()
 }
 
 pub async fn full_reply(response: reqwest::Response) -> FullReply {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chatlogger::{
-    domain::{Email, UserRole},
+    domain::{Email, Slug, UserRole},
     http::ApiKeyVerifier,
-    store::{DynamoStore, UserStore},
+    store::{DynamoStore, OrgStore, UserStore},
 };
 use chatlogger_local::{provision, seed};
 
@@ -127,8 +127,13 @@ async fn the_demo_seed_creates_a_working_org_once() {
         .verify(Some(credentials.api_key.expose()), "demo", None)
         .await;
     assert!(key.is_ok(), "the printed key works for the demo org");
-    let (_, admin) = store
-        .user_by_email(&Email::parse(seed::DEMO_ADMIN_EMAIL).unwrap())
+    let demo = store
+        .org_by_slug(&Slug::parse(seed::DEMO_SLUG).unwrap())
+        .await
+        .unwrap()
+        .expect("the demo org");
+    let admin = store
+        .user_by_email(demo.id, &Email::parse(seed::DEMO_ADMIN_EMAIL).unwrap())
         .await
         .unwrap()
         .unwrap();

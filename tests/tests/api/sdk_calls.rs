@@ -280,7 +280,7 @@ async fn a_summary_is_one_query_of_aggregates() {
         .header("content-type", "application/json")
         .header("x-csrf-protection", "1")
         .body(Body::from(
-            json!({"email": "viewer@acme.example", "password": crate::dashboard::PASSWORD})
+            json!({"org": "acme", "email": "viewer@acme.example", "password": crate::dashboard::PASSWORD})
                 .to_string(),
         ))
         .unwrap();

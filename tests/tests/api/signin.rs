@@ -69,6 +69,16 @@ async fn unknown_email_wrong_password_and_disabled_user_look_the_same() {
         .await;
     let unknown_email = app.login_reply("nobody@acme.example", PASSWORD).await;
     let malformed_email = app.login_reply("not-an-email", PASSWORD).await;
+    // The right address and password, with an org that is not hers.
+    let unknown_org = app
+        .login_reply_in(&app.http, "nope", "ada@acme.example", PASSWORD)
+        .await;
+    let other_org = app
+        .login_reply_in(&app.http, "globex", "ada@acme.example", PASSWORD)
+        .await;
+    let malformed_org = app
+        .login_reply_in(&app.http, "Not A Slug!", "ada@acme.example", PASSWORD)
+        .await;
     app.store
         .update_user(
             app.acme.org.id,
@@ -81,7 +91,15 @@ async fn unknown_email_wrong_password_and_disabled_user_look_the_same() {
         .await
         .unwrap();
     let disabled = app.login_reply("ada@acme.example", PASSWORD).await;
-    for reply in [&wrong_password, &unknown_email, &malformed_email, &disabled] {
+    for reply in [
+        &wrong_password,
+        &unknown_email,
+        &malformed_email,
+        &unknown_org,
+        &other_org,
+        &malformed_org,
+        &disabled,
+    ] {
         assert_eq!(reply.status, 401);
         assert_eq!(reply.body, wrong_password.body);
         assert!(reply.set_cookies.is_empty());

@@ -53,9 +53,9 @@ impl UserStore for CountingUsers {
     async fn user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>> {
         self.inner.user(org, id).await
     }
-    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>> {
+    async fn user_by_email(&self, org: OrgId, email: &Email) -> StoreResult<Option<User>> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.user_by_email(email).await
+        self.inner.user_by_email(org, email).await
     }
     async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
         self.inner.list_users(org, page).await
@@ -96,10 +96,15 @@ async fn forty_concurrent_wrong_passwords_get_at_most_five_password_checks() {
     for _ in 0..40 {
         let (users, throttle, clock) = (users.clone(), app.store.clone(), clock.clone());
         attempts.spawn(async move {
+            let account = login::Account {
+                org: "acme",
+                email: "ada@acme.example",
+            };
             login::sign_in(
+                &*throttle,
                 &*users,
                 &*throttle,
-                "ada@acme.example",
+                account,
                 "wrong password!!",
                 "203.0.113.7",
                 clock.now(),
@@ -126,11 +131,9 @@ async fn forty_concurrent_wrong_passwords_get_at_most_five_password_checks() {
     let url = format!("{}/auth/login", app.base_url);
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..40 {
-        let request = app
-            .http
-            .post(&url)
-            .header("x-csrf-protection", "1")
-            .json(&json!({"email": "bob@acme.example", "password": "wrong password!!"}));
+        let request = app.http.post(&url).header("x-csrf-protection", "1").json(
+            &json!({"org": "acme", "email": "bob@acme.example", "password": "wrong password!!"}),
+        );
         requests.spawn(async move { request.send().await.unwrap().status().as_u16() });
     }
     let mut statuses = requests.join_all().await;

@@ -1,5 +1,6 @@
-//! An org's user administration end to end (roles an admin may give, unique
-//! addresses, paged listings), and the dashboard's answers to bad input.
+//! An org's user administration end to end (roles an admin may give,
+//! addresses unique per org, paged listings), and the dashboard's answers
+//! to bad input.
 
 use chatlogger::domain::UserRole;
 use reqwest::Method;
@@ -65,23 +66,75 @@ async fn admins_cannot_exceed_their_own_role_or_lock_themselves_out() {
     assert!(!users.body.to_string().contains("password"));
 }
 
+/// An address is unique within an org. Another org's user with the same
+/// address is another account: adding it answers exactly as for a new
+/// address (so an admin learns nothing about other orgs' members), each
+/// account signs in to its own org with its own password, and deleting one
+/// leaves the other.
 #[tokio::test]
-async fn email_addresses_are_unique_across_orgs() {
+async fn an_address_is_unique_in_its_org_and_reveals_nothing_about_others() {
     let app = spawn_app().await;
-    app.create_user(&app.globex, "taken@example.com", UserRole::User)
+    app.create_user(&app.globex, "shared@example.com", UserRole::Admin)
         .await;
     app.create_user(&app.acme, "admin@acme.example", UserRole::Admin)
         .await;
     let admin = app.login("admin@acme.example").await;
-    let before = app.all_items().await.len();
-    let taken = app
+    let acme_password = "acme's own password for this address";
+    let create = |email: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let body = json!({"email": email, "role": "user", "password": acme_password});
+            app.send(Method::POST, "/orgs/me/users", admin, Some(&body))
+                .await
+        }
+    };
+    let shape = |reply: &crate::dashboard::FullReply| {
+        let mut fields: Vec<String> = reply.body.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        (reply.status, fields)
+    };
+    let elsewhere = create("Shared@Example.com").await;
+    let fresh = create("fresh@example.com").await;
+    assert_eq!(elsewhere.status, 201, "{}", elsewhere.body);
+    assert_eq!(shape(&elsewhere), shape(&fresh));
+    assert_eq!(elsewhere.body["email"], "shared@example.com");
+
+    // Each account signs in to its own org, with its own password only.
+    let sign_in = |org: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.login_reply_in(&app.http, org, "shared@example.com", password)
+                .await
+        }
+    };
+    let globex = sign_in("globex", PASSWORD).await;
+    assert_eq!(globex.status, 200, "{}", globex.body);
+    assert_eq!(globex.body["org"]["slug"], "globex");
+    assert_eq!(globex.body["user"]["role"], "admin");
+    let acme = sign_in("acme", acme_password).await;
+    assert_eq!(acme.status, 200, "{}", acme.body);
+    assert_eq!(acme.body["org"]["slug"], "acme");
+    assert_eq!(acme.body["user"]["role"], "user");
+    assert_eq!(sign_in("acme", PASSWORD).await.status, 401);
+    assert_eq!(sign_in("globex", acme_password).await.status, 401);
+
+    // Deleting acme's account leaves globex's.
+    let id = elsewhere.body["id"].as_str().unwrap();
+    let deleted = app
         .send(
-            Method::POST,
-            "/orgs/me/users",
+            Method::DELETE,
+            &format!("/orgs/me/users/{id}"),
             &admin,
-            Some(&json!({"email": "Taken@Example.com", "role": "user", "password": PASSWORD})),
+            None,
         )
         .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_eq!(sign_in("acme", acme_password).await.status, 401);
+    assert_eq!(sign_in("globex", PASSWORD).await.status, 200);
+
+    // The org's own address is taken: 409, and nothing is written.
+    let before = app.all_items().await.len();
+    let taken = create("FRESH@example.com").await;
     assert_eq!(taken.status, 409);
     assert_eq!(taken.error_code(), "conflict");
     // Only the session's own bookkeeping may differ; no user or email item was written.
@@ -101,7 +154,8 @@ async fn email_addresses_are_unique_across_orgs() {
         };
     let after = app.all_items().await;
     assert_eq!(after.len(), before);
-    assert_eq!(users_and_emails(&after), 4);
+    // globex's user, acme's admin and fresh@: a user and an email claim each.
+    assert_eq!(users_and_emails(&after), 6);
 }
 
 #[tokio::test]
@@ -224,13 +278,25 @@ async fn bad_dashboard_input_gets_json_errors_and_writes_nothing() {
         (
             Method::POST,
             "/auth/login",
-            json!({"email": "a".repeat(300), "password": "x"}),
+            json!({"org": "acme", "email": "a".repeat(300), "password": "x"}),
             422,
         ),
         (
             Method::POST,
             "/auth/login",
-            json!({"email": "a@b.example"}),
+            json!({"org": "a".repeat(41), "email": "a@b.example", "password": "x"}),
+            422,
+        ),
+        (
+            Method::POST,
+            "/auth/login",
+            json!({"org": "acme", "email": "a@b.example"}),
+            422,
+        ),
+        (
+            Method::POST,
+            "/auth/login",
+            json!({"email": "a@b.example", "password": "x"}),
             422,
         ),
     ];

@@ -10,18 +10,47 @@ function problem(error: unknown): string {
       const wait = error.retryAfter ? `in ${waitFor(error.retryAfter)}` : "later";
       return `Too many failed sign-ins for this account or network. Sign-in is paused: try again ${wait}.`;
     }
-    if (error.status === 401) return "Wrong email or password.";
+    if (error.status === 401) return "Wrong organization, email or password.";
   }
   return describe(error);
 }
 
+// An account is an org and an address (the same address may be a user of
+// several orgs), so sign-in names the org. The last one used is remembered
+// on this device; a link may name it (`/app/signin?org=acme`).
+const LAST_ORG = "chatlogger.org";
+
+function initialOrg(): string {
+  const linked = new URLSearchParams(window.location.search).get("org");
+  if (linked) return linked;
+  try {
+    return window.localStorage.getItem(LAST_ORG) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function rememberOrg(org: string) {
+  try {
+    window.localStorage.setItem(LAST_ORG, org);
+  } catch {
+    // Storage may be off (private mode): the field just starts empty.
+  }
+}
+
 export function SignIn(props: { onSignedIn: (me: Me) => Promise<void>; expired: boolean }) {
+  const [org, setOrg] = useState(initialOrg);
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const submit = useSubmit();
   const signIn = (event: Event) => {
     event.preventDefault();
-    submit.run(async () => props.onSignedIn(await post<Me>("/auth/login", { email: email.trim(), password })));
+    submit.run(async () => {
+      const slug = org.trim().toLowerCase();
+      const me = await post<Me>("/auth/login", { org: slug, email: email.trim(), password });
+      rememberOrg(slug);
+      await props.onSignedIn(me);
+    });
   };
   const { busy, error } = submit;
 
@@ -45,13 +74,30 @@ export function SignIn(props: { onSignedIn: (me: Me) => Promise<void>; expired: 
             {problem(error)}
           </p>
         )}
+        <label for="org">Organization</label>
+        <input
+          id="org"
+          type="text"
+          autocomplete="organization"
+          autocapitalize="none"
+          spellcheck={false}
+          required
+          maxLength={40}
+          aria-describedby="org-hint"
+          autofocus={org === ""}
+          value={org}
+          onInput={(e) => setOrg(e.currentTarget.value)}
+        />
+        <p id="org-hint" class="hint">
+          Its short name, as in <code>acme</code>: your admin gives it with your password.
+        </p>
         <label for="email">Email</label>
         <input
           id="email"
           type="email"
           autocomplete="username"
           required
-          autofocus
+          autofocus={org !== ""}
           value={email}
           onInput={(e) => setEmail(e.currentTarget.value)}
         />

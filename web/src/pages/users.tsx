@@ -31,7 +31,7 @@ export function Users(props: { me: Me }) {
     <>
       <PageHeader title="Users" />
       <p class="lead">People who sign in to this dashboard for {props.me.org.name}.</p>
-      <CreateUser roles={roles} onCreated={(user) => setUsers([...users, user])} />
+      <CreateUser roles={roles} org={props.me.org.slug} onCreated={(user) => setUsers([...users, user])} />
       <section aria-labelledby="users-title">
         <h2 id="users-title">Members</h2>
         {notice && (
@@ -160,7 +160,7 @@ function defaultRole(grantable: Role[]): Role | "" {
   return grantable.at(-1) ?? "";
 }
 
-function CreateUser(props: { roles: Role[]; onCreated: (user: UserProfile) => void }) {
+function CreateUser(props: { roles: Role[]; org: string; onCreated: (user: UserProfile) => void }) {
   const blank = { email: "", display_name: "", role: defaultRole(props.roles), password: "" };
   const [form, setForm] = useState(blank);
   const submit = useSubmit();
@@ -177,7 +177,7 @@ function CreateUser(props: { roles: Role[]; onCreated: (user: UserProfile) => vo
       });
       props.onCreated(user);
       setForm(blank);
-      return `Added ${user.email}. Give them their password through a safe channel.`;
+      return `Added ${user.email}. They sign in to organization "${props.org}" with this email; give them their password through a safe channel.`;
     });
   };
   return (

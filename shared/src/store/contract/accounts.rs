@@ -117,28 +117,40 @@ pub async fn an_org_update_changes_only_what_it_names(store: &impl OrgStore, _: 
     assert_eq!(store.org(nobody).await.unwrap(), None);
 }
 
-/// A user claims their address in every org: another org's user cannot
-/// take it. The address finds the user and their org; another org cannot
-/// read the user; an id that is taken is an error.
-pub async fn a_user_claims_their_email_in_every_org(store: &impl UserStore, _: &ManualClock) {
+/// A user claims their address in their org: another user of that org
+/// cannot take it, while another org's user with the same address is
+/// another account (so creating one reveals nothing about other orgs).
+/// The address finds the org's own user only; another org cannot read the
+/// user; an id that is taken is an error.
+pub async fn an_address_is_claimed_once_per_org(store: &impl UserStore, _: &ManualClock) {
     let (acme, globex) = (OrgId::new(), OrgId::new());
     let ann = user("ann@example.com", 0);
     assert_eq!(store.create_user(acme, &ann).await.unwrap(), Claim::Created);
-    let copy = user("ann@example.com", 1);
+    let twin = user("ann@example.com", 1);
+    assert_eq!(store.create_user(acme, &twin).await.unwrap(), Claim::Taken);
+    assert_eq!(store.user(acme, twin.id).await.unwrap(), None);
+    let elsewhere = user("ann@example.com", 2);
     assert_eq!(
-        store.create_user(globex, &copy).await.unwrap(),
-        Claim::Taken
+        store.create_user(globex, &elsewhere).await.unwrap(),
+        Claim::Created
     );
-    assert_eq!(store.user(globex, copy.id).await.unwrap(), None);
 
     assert_eq!(
-        store.user_by_email(&ann.email).await.unwrap(),
-        Some((acme, ann.clone()))
+        store.user_by_email(acme, &ann.email).await.unwrap(),
+        Some(ann.clone())
+    );
+    assert_eq!(
+        store.user_by_email(globex, &ann.email).await.unwrap(),
+        Some(elsewhere.clone())
     );
     assert_eq!(store.user(acme, ann.id).await.unwrap(), Some(ann.clone()));
     assert_eq!(store.user(globex, ann.id).await.unwrap(), None);
     let nobody = Email::parse("bob@example.com").unwrap();
-    assert_eq!(store.user_by_email(&nobody).await.unwrap(), None);
+    assert_eq!(store.user_by_email(acme, &nobody).await.unwrap(), None);
+    assert_eq!(
+        store.user_by_email(OrgId::new(), &ann.email).await.unwrap(),
+        None
+    );
 
     let same_id = User {
         email: nobody.clone(),
@@ -148,7 +160,7 @@ pub async fn a_user_claims_their_email_in_every_org(store: &impl UserStore, _: &
         store.create_user(acme, &same_id).await,
         Err(StoreError::Corrupt(_))
     ));
-    assert_eq!(store.user_by_email(&nobody).await.unwrap(), None);
+    assert_eq!(store.user_by_email(acme, &nobody).await.unwrap(), None);
 }
 
 /// An org's users, oldest (id) first, page by page; never another org's.
@@ -224,7 +236,7 @@ pub async fn a_user_update_can_end_their_sessions(store: &impl UserStore, _: &Ma
     );
 }
 
-/// Deleting a user frees their address for anyone; it needs the user in
+/// Deleting a user frees their address in their org; it needs the user in
 /// that org, and their address still theirs, else nothing is deleted.
 pub async fn deleting_a_user_frees_their_email(store: &impl UserStore, _: &ManualClock) {
     let (acme, globex) = (OrgId::new(), OrgId::new());
@@ -240,16 +252,16 @@ pub async fn deleting_a_user_frees_their_email(store: &impl UserStore, _: &Manua
 
     assert!(store.delete_user(acme, &ann).await.unwrap());
     assert_eq!(store.user(acme, ann.id).await.unwrap(), None);
-    assert_eq!(store.user_by_email(&ann.email).await.unwrap(), None);
+    assert_eq!(store.user_by_email(acme, &ann.email).await.unwrap(), None);
     assert!(!store.delete_user(acme, &ann).await.unwrap());
     let again = user("ann@example.com", 1);
     assert_eq!(
-        store.create_user(globex, &again).await.unwrap(),
+        store.create_user(acme, &again).await.unwrap(),
         Claim::Created
     );
     assert_eq!(
-        store.user_by_email(&ann.email).await.unwrap(),
-        Some((globex, again))
+        store.user_by_email(acme, &ann.email).await.unwrap(),
+        Some(again)
     );
 }
 

@@ -58,7 +58,7 @@ macro_rules! store_contract_tests {
                 an_org_claims_its_slug,
                 orgs_are_listed_oldest_first,
                 an_org_update_changes_only_what_it_names,
-                a_user_claims_their_email_in_every_org,
+                an_address_is_claimed_once_per_org,
                 users_are_listed_per_org_oldest_first,
                 a_user_update_can_end_their_sessions,
                 deleting_a_user_frees_their_email,

@@ -55,10 +55,11 @@ pub fn login_window_sk(window: u64) -> String {
     format!("WINDOW#{window}")
 }
 
-pub fn email_pk(email: &Email) -> String {
+/// A user's claim on their address within their org (an address is
+/// unique per org, not across the service: see `auth::login`).
+pub fn email_sk(email: &Email) -> String {
     format!("EMAIL#{email}")
 }
-pub const EMAIL_SK: &str = "EMAIL";
 
 pub fn api_key_sk(key: ApiKeyId) -> String {
     format!("{API_KEY_SK_PREFIX}{key}")

@@ -1,5 +1,6 @@
 //! Users: `ORG#<org>` / `USER#<user>`, and their email claims
-//! `EMAIL#<email>` / `EMAIL` (addresses are unique system-wide).
+//! `ORG#<org>` / `EMAIL#<email>` (an address is unique within an org; other
+//! orgs' users with the same address are other accounts).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -72,26 +73,28 @@ impl From<UserItem> for User {
     }
 }
 
-/// `EMAIL#<email>` → (org, user).
+/// `ORG#<org>` / `EMAIL#<email>` → the org's user with that address.
 #[derive(Serialize, Deserialize)]
 struct EmailItem {
     pk: String,
     sk: String,
     kind: String,
-    org_id: OrgId,
     user_id: UserId,
 }
 
 impl EmailItem {
     fn new(org: OrgId, user: &User) -> Self {
         Self {
-            pk: keys::email_pk(&user.email),
-            sk: keys::EMAIL_SK.into(),
+            pk: keys::org_pk(org),
+            sk: keys::email_sk(&user.email),
             kind: "email".into(),
-            org_id: org,
             user_id: user.id,
         }
     }
+}
+
+fn email_key(org: OrgId, email: &Email) -> Item {
+    key(keys::org_pk(org), keys::email_sk(email))
 }
 
 pub(super) fn user_from(item: Item) -> StoreResult<User> {
@@ -118,16 +121,12 @@ impl UserStore for DynamoStore {
             .transpose()
     }
 
-    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>> {
-        let pointer = self
-            .get(key(keys::email_pk(email), keys::EMAIL_SK), Read::Consistent)
-            .await?;
-        let Some(pointer) = pointer else {
+    async fn user_by_email(&self, org: OrgId, email: &Email) -> StoreResult<Option<User>> {
+        let Some(pointer) = self.get(email_key(org, email), Read::Consistent).await? else {
             return Ok(None);
         };
         let pointer: EmailItem = from_item(pointer)?;
-        let user = self.user(pointer.org_id, pointer.user_id).await?;
-        Ok(user.map(|user| (pointer.org_id, user)))
+        self.user(org, pointer.user_id).await
     }
 
     async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
@@ -172,7 +171,7 @@ impl UserStore for DynamoStore {
                 },
                 // Free the address only if it still points at this user.
                 Step::Delete {
-                    key: key(keys::email_pk(&user.email), keys::EMAIL_SK),
+                    key: email_key(org, &user.email),
                     condition: Some(Cond::Eq("user_id", s(user.id.to_string()))),
                 },
             ])

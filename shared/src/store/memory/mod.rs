@@ -68,7 +68,7 @@ struct Data {
     orgs: BTreeMap<OrgId, Org>,
     slugs: HashMap<Slug, OrgId>,
     users: BTreeMap<(OrgId, UserId), User>,
-    emails: HashMap<Email, (OrgId, UserId)>,
+    emails: HashMap<(OrgId, Email), UserId>,
     api_keys: BTreeMap<(OrgId, ApiKeyId), ApiKey>,
     grants: HashMap<ApiKeyHash, ApiKeyGrant>,
     sessions: BTreeMap<(OrgId, SessionId), Session>,
@@ -377,10 +377,11 @@ impl UserStore for MemoryStore {
                 user.id
             )));
         }
-        if data.emails.contains_key(&user.email) {
+        let claim = (org, user.email.clone());
+        if data.emails.contains_key(&claim) {
             return Ok(Claim::Taken);
         }
-        data.emails.insert(user.email.clone(), (org, user.id));
+        data.emails.insert(claim, user.id);
         data.users.insert((org, user.id), user.clone());
         Ok(Claim::Created)
     }
@@ -389,12 +390,12 @@ impl UserStore for MemoryStore {
         Ok(self.data().users.get(&(org, id)).cloned())
     }
 
-    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<(OrgId, User)>> {
+    async fn user_by_email(&self, org: OrgId, email: &Email) -> StoreResult<Option<User>> {
         let data = self.data();
         Ok(data
             .emails
-            .get(email)
-            .and_then(|key| data.users.get(key).map(|user| (key.0, user.clone()))))
+            .get(&(org, email.clone()))
+            .and_then(|id| data.users.get(&(org, *id)).cloned()))
     }
 
     async fn list_users(&self, org: OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
@@ -435,15 +436,13 @@ impl UserStore for MemoryStore {
         let mut data = self.data();
         // One transaction: the user, and their address only if it still
         // points at them; either condition failing writes nothing.
-        let claimed = data
-            .emails
-            .get(&user.email)
-            .is_some_and(|(_, owner)| *owner == user.id);
+        let claim = (org, user.email.clone());
+        let claimed = data.emails.get(&claim) == Some(&user.id);
         if !claimed || !data.users.contains_key(&(org, user.id)) {
             return Ok(false);
         }
         data.users.remove(&(org, user.id));
-        data.emails.remove(&user.email);
+        data.emails.remove(&claim);
         Ok(true)
     }
 
