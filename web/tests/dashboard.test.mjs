@@ -208,8 +208,10 @@ describe("an admin", { timeout: 180_000 }, () => {
     await page.getByRole("heading", { exact: true, name: "Sign in" }).waitFor();
     await expectAccessible(page, "sign-in");
     await screenshot(page, "01-sign-in");
-    // The email field has focus on arrival; nothing but keys from here.
-    assert.equal(await page.evaluate(() => document.activeElement?.id), "email");
+    // On a first visit the org field has focus; nothing but keys from here.
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "org");
+    await page.keyboard.type(stack.slug);
+    await page.keyboard.press("Tab");
     await page.keyboard.type(stack.admin.email);
     await page.keyboard.press("Tab");
     await page.keyboard.type(stack.admin.password);
@@ -711,6 +713,10 @@ describe("sessions", { timeout: 180_000 }, () => {
       await first.waitForURL(/\/app\/signin\?next=/);
       await first.getByText("Your session ended.", { exact: false }).waitFor();
       assert.equal(new URL(first.url()).searchParams.get("next"), range);
+      // This device signed in to demo before: the org is filled in, and the
+      // email field has focus.
+      assert.equal(await first.getByLabel("Organization").inputValue(), "demo");
+      assert.equal(await first.evaluate(() => document.activeElement?.id), "email");
       await screenshot(first, "16-session-ended");
       await signIn(first, stack.admin.email, stack.admin.password);
       await first.waitForURL((url) => url.pathname + url.search === range);
