@@ -20,7 +20,7 @@ use chatlogger::{
         OrgId,
         analytics::{DayRange, Summary},
     },
-    http::{ApiError, Dashboard, InOrg, OrgParam, need, openapi::DashboardErrors},
+    http::{ApiError, Dashboard, InOrg, need, openapi::DashboardErrors},
     store::AnalyticsStore,
 };
 use serde::Deserialize;
@@ -76,11 +76,7 @@ pub struct SummaryQuery {
     pub org: Option<OrgId>,
 }
 
-impl OrgParam for SummaryQuery {
-    fn org(&self) -> Option<OrgId> {
-        self.org
-    }
-}
+chatlogger::org_param!(SummaryQuery);
 
 /// The org's figures over a range of days: messages and chats per day
 /// (zeros included), messages and tokens by role, latency average and

@@ -25,8 +25,8 @@ use chatlogger::{
         MaxContentBytes, MaxMetadataBytes, OrgId, Origin, limits::RateLimit,
     },
     http::{
-        ApiError, Dashboard, InOrg, JsonBody, OrgParam, OrgQuery, PageQuery, Paged, PathId,
-        cursor_param, need, openapi::DashboardErrors, time_param,
+        ApiError, Dashboard, InOrg, JsonBody, OrgQuery, PageQuery, Paged, PathId, cursor_param,
+        need, openapi::DashboardErrors, time_param,
     },
     key_data::{KeyDataDeleted, MAX_CHATS_PER_CALL},
     lookups::CHANGES_APPLY_WITHIN,
@@ -294,11 +294,7 @@ pub struct KeyDataQuery {
     pub org: Option<OrgId>,
 }
 
-impl OrgParam for KeyDataQuery {
-    fn org(&self) -> Option<OrgId> {
-        self.org
-    }
-}
+chatlogger::org_param!(KeyDataQuery);
 
 /// What one call deleted.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -4,7 +4,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use chatlogger::{
     domain::{Chat, ChatId, ChatTitle, EndUserId, Metadata, OrgId, Tag, Tags},
     http::{
-        ApiError, ChatAccess, InOrg, JsonBody, OrgParam, OrgQuery, Paged, PathId, need,
+        ApiError, ChatAccess, InOrg, JsonBody, OrgQuery, Paged, PathId, need,
         openapi::DashboardErrors, time_param,
     },
     store::{ChatChanges, ChatFilter, PageRequest},
@@ -39,11 +39,7 @@ pub struct ChatListQuery {
     pub org: Option<OrgId>,
 }
 
-impl OrgParam for ChatListQuery {
-    fn org(&self) -> Option<OrgId> {
-        self.org
-    }
-}
+chatlogger::org_param!(ChatListQuery);
 
 impl ChatListQuery {
     fn filter(&self) -> Result<ChatFilter, ApiError> {

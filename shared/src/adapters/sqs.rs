@@ -49,10 +49,6 @@ impl SqsExportQueue {
 
 #[async_trait]
 impl ExportQueue for SqsExportQueue {
-    async fn enqueue(&self, message: &ExportMessage) -> Result<(), ExportError> {
-        self.send(message, Duration::ZERO).await
-    }
-
     async fn enqueue_after(
         &self,
         message: &ExportMessage,

@@ -13,11 +13,16 @@ use crate::domain::export::ExportMessage;
 /// Where new jobs are announced.
 #[async_trait]
 pub trait ExportQueue: Send + Sync {
-    async fn enqueue(&self, message: &ExportMessage) -> Result<(), ExportError>;
-    /// The message again, delivered no sooner than `delay` from now.
+    /// The message, delivered no sooner than `delay` from now (a deferred
+    /// job goes back this way).
     async fn enqueue_after(
         &self,
         message: &ExportMessage,
         delay: Duration,
     ) -> Result<(), ExportError>;
+
+    /// The message, for delivery at once (a new job).
+    async fn enqueue(&self, message: &ExportMessage) -> Result<(), ExportError> {
+        self.enqueue_after(message, Duration::ZERO).await
+    }
 }

@@ -189,20 +189,17 @@ mod tests {
 
     #[async_trait]
     impl ExportQueue for TestQueue {
-        async fn enqueue(&self, message: &ExportMessage) -> Result<(), ExportError> {
+        async fn enqueue_after(
+            &self,
+            message: &ExportMessage,
+            delay: std::time::Duration,
+        ) -> Result<(), ExportError> {
+            assert!(delay.is_zero(), "a new job is for delivery at once");
             if self.down {
                 return Err(ExportError::Queue("connection reset".into()));
             }
             self.sent.lock().unwrap().push(*message);
             Ok(())
-        }
-
-        async fn enqueue_after(
-            &self,
-            _: &ExportMessage,
-            _: std::time::Duration,
-        ) -> Result<(), ExportError> {
-            unreachable!("only the worker defers")
         }
     }
 

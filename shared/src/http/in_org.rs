@@ -18,22 +18,27 @@ use serde::de::DeserializeOwned;
 use super::{ApiError, Dashboard, OrgQuery, PageQuery, QueryParams, SignedIn, signed_in::Need};
 use crate::domain::{Org, OrgId};
 
-/// A query string that may name the org to act on (`?org=`).
+/// A query string that may name the org to act on (`?org=`). A route's
+/// query struct with an `org: Option<OrgId>` field gets it with
+/// [`org_param!`](crate::org_param).
 pub trait OrgParam {
     fn org(&self) -> Option<OrgId>;
 }
 
-impl OrgParam for OrgQuery {
-    fn org(&self) -> Option<OrgId> {
-        self.org
-    }
+/// Implements [`OrgParam`] for query structs with an `org: Option<OrgId>`
+/// field: `chatlogger::org_param!(ChatListQuery);`.
+#[macro_export]
+macro_rules! org_param {
+    ($($query:ty),+ $(,)?) => {$(
+        impl $crate::http::OrgParam for $query {
+            fn org(&self) -> Option<$crate::domain::OrgId> {
+                self.org
+            }
+        }
+    )+};
 }
 
-impl OrgParam for PageQuery {
-    fn org(&self) -> Option<OrgId> {
-        self.org
-    }
-}
+crate::org_param!(OrgQuery, PageQuery);
 
 /// A signed-in request, its query string, and the org it acts on.
 pub struct InOrg<N: Need, Q = OrgQuery> {
