@@ -363,8 +363,8 @@ fn functions_get_the_secrets_arn_and_may_read_only_that_secret() {
 
 /// Ingest faces the internet with keys anyone may copy (publishable ones):
 /// its writes are limited to tenant items (partition keys `ORG#...`), so
-/// even a flaw in it could not write a user, an email claim, a session or a
-/// key hash. Reads (the key check) stay allowed.
+/// even a flaw in it could not write a global item: a key hash, a slug, the
+/// change feed, a sign-in counter. Reads (the key check) stay allowed.
 #[test]
 fn ingest_writes_only_tenant_items() {
     let template = template();
