@@ -4,11 +4,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use axum_extra::extract::cookie::CookieJar;
 use chatlogger::{
     accounts::hash_password,
-    auth::{
-        Me,
-        login::{self, LoginError},
-        sessions,
-    },
+    auth::{Me, login::LoginError, sessions},
     domain::{DisplayName, Password, UserProfile},
     http::{AccountsState, ApiError, ClientIp, JsonBody, SignedIn, need, openapi::DashboardErrors},
     store::UserChanges,
@@ -97,16 +93,12 @@ pub async fn change_password(
 ) -> Result<(StatusCode, CookieJar), ApiError> {
     let user = &signed_in.user;
     let org = state.dashboard.existing_org(signed_in.org_id).await?;
-    let account = login::Account {
-        org: org.slug.as_str(),
-        email: user.email.as_str(),
-    };
     match state
-        .check_password(account, &request.current_password, &source)
+        .confirm_password(&org, user, &request.current_password, &source)
         .await
     {
-        Ok((_, checked)) if checked.id == user.id => {}
-        Ok(_) | Err(LoginError::InvalidCredentials) => {
+        Ok(()) => {}
+        Err(LoginError::InvalidCredentials) => {
             return Err(ApiError::InvalidBody(
                 "current_password is not your current password".into(),
             ));

@@ -215,15 +215,43 @@ pub async fn sign_in(
         },
         _ => None,
     };
-    let hash = account
-        .as_ref()
-        .filter(|(_, user)| !user.disabled)
-        .map(|(_, user)| user.password_hash.clone());
+    let hash = account.as_ref().and_then(|(_, user)| usable_hash(user));
+    check(reservation, hash, password).await?;
+    Ok(account.expect("a verified password has an account"))
+}
+
+/// Checks the password of a user already signed in (before a password
+/// change): the same reservations and cost as [`sign_in`], without looking
+/// the account up again.
+pub async fn confirm_password(
+    throttle: &dyn LoginThrottleStore,
+    org: &Org,
+    user: &User,
+    password: &str,
+    source: &str,
+    now: OffsetDateTime,
+) -> Result<(), LoginError> {
+    let keys = ThrottleKeys::new(org.slug.as_str(), user.email.as_str(), source);
+    let reservation = Reservation::take(throttle, keys, now).await?;
+    check(reservation, usable_hash(user), password).await
+}
+
+/// The hash a password is checked against: none for a disabled user.
+fn usable_hash(user: &User) -> Option<PasswordHash> {
+    (!user.disabled).then(|| user.password_hash.clone())
+}
+
+/// One argon2id check under `reservation`: a right password gives the
+/// reservation back, a failure keeps it (the counters are failure counts).
+async fn check(
+    reservation: Reservation<'_>,
+    hash: Option<PasswordHash>,
+    password: &str,
+) -> Result<(), LoginError> {
     if verify_password(hash, password.to_owned()).await {
         reservation.give_back().await;
-        return Ok(account.expect("a verified password has an account"));
+        return Ok(());
     }
-    // A failure keeps its reservations: they are the failure counts.
     Err(LoginError::InvalidCredentials)
 }
 

@@ -125,8 +125,7 @@ impl AccountsState {
         }
     }
 
-    /// The throttled, constant-cost password check of sign-in
-    /// (`auth::login`), also run before a password change.
+    /// Sign-in's throttled, constant-cost password check (`auth::login`).
     pub async fn check_password(
         &self,
         account: Account<'_>,
@@ -144,6 +143,18 @@ impl AccountsState {
             dashboard.clock.now(),
         )
         .await
+    }
+
+    /// The same check for a signed-in user, before a password change.
+    pub async fn confirm_password(
+        &self,
+        org: &Org,
+        user: &User,
+        password: &str,
+        source: &str,
+    ) -> Result<(), LoginError> {
+        let now = self.dashboard.clock.now();
+        login::confirm_password(&*self.throttle, org, user, password, source, now).await
     }
 }
 
